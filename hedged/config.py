@@ -1,0 +1,499 @@
+"""Configuration: one TOML file validated into frozen, typed objects (DESIGN.md §5).
+
+Every error names the file and the dotted key; the daemon exits with EX_CONFIG on any of them
+before it touches a venue. Secrets never live here (see hedged.secrets).
+"""
+
+from __future__ import annotations
+
+import difflib
+import operator
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+if sys.version_info >= (3, 11):  # noqa: UP036 -- tomli fallback kept for older interpreters
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+EX_CONFIG = 78
+
+DEFAULTS_SOURCE = "<defaults>"
+OVERRIDES_SOURCE = "<overrides>"
+_PSEUDO_FILES = (DEFAULTS_SOURCE, OVERRIDES_SOURCE)
+
+Mode = Literal["continuous", "single"]
+OnShutdown = Literal["keep", "flatten"]
+AsterAuth = Literal["v3", "v1"]
+CredentialSource = Literal["env", "file", "systemd"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["text", "json"]
+
+
+class ConfigError(Exception):
+    """Names the file and the key: str(e) == f"{file}: {key}: {problem}"."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        super().__init__(f"{file}: {key}: {problem}")
+        self.file = file
+        self.key = key
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str, str]]:
+        return ConfigError, (self.file, self.key, self.problem)
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyConfig:
+    position_size_usdt: Decimal = Decimal("25")
+    stop_loss: Decimal = Decimal("0.008")
+    take_profit: Decimal = Decimal("0.012")
+    max_round_seconds: int = 3600
+    cooldown_seconds: int = 30
+    mode: Mode = "continuous"
+    max_rounds: int = 0  # 0 = unlimited
+    max_concurrent_rounds: int = 1
+    daily_loss_limit_usdt: Decimal = Decimal("10")
+    max_price_age_seconds: Decimal = Decimal("5")
+    poll_interval_seconds: Decimal = Decimal("5")
+    on_shutdown: OnShutdown = "keep"
+
+
+@dataclass(frozen=True, slots=True)
+class PairConfig:
+    aster_symbol: str = "SOLUSDT"
+    backpack_symbol: str = "SOL_USDC_PERP"
+
+    @property
+    def base_asset(self) -> str:
+        return self.aster_symbol.removesuffix("USDT")
+
+
+@dataclass(frozen=True, slots=True)
+class AsterConfig:
+    base_url: str = "https://fapi.asterdex.com"
+    ws_url: str = "wss://fstream.asterdex.com"
+    leverage: int = 1
+    auth: AsterAuth = "v3"
+    recv_window_ms: int = 5000
+    taker_fee: Decimal = Decimal("0.00035")
+    maker_fee: Decimal = Decimal("0.0001")
+
+
+@dataclass(frozen=True, slots=True)
+class BackpackConfig:
+    base_url: str = "https://api.backpack.exchange"
+    ws_url: str = "wss://ws.backpack.exchange"
+    window_ms: int = 5000
+    taker_fee: Decimal = Decimal("0.0004")
+    maker_fee: Decimal = Decimal("0.0002")
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsConfig:
+    source: CredentialSource = "env"
+    file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    state_dir: Path
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = "text"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class StoreConfig:
+    url: str
+
+    def __repr__(self) -> str:
+        # a PostgreSQL URL may carry a password
+        try:
+            shown = make_url(self.url).render_as_string(hide_password=True)
+        except ArgumentError:
+            shown = "<invalid>"
+        return f"StoreConfig(url={shown!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class PaperConfig:
+    seed: int = 7
+    start_price: Decimal = Decimal("150")
+    volatility: Decimal = Decimal("12")
+    basis_bps: Decimal = Decimal("3")
+    spread_bps: Decimal = Decimal("2")
+    tick_seconds: Decimal = Decimal("0.2")
+    price_csv: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    strategy: StrategyConfig
+    pair: PairConfig
+    aster: AsterConfig
+    backpack: BackpackConfig
+    credentials: CredentialsConfig
+    daemon: DaemonConfig
+    store: StoreConfig
+    paper: PaperConfig
+    source: str
+
+
+# --- value rules: each turns a raw TOML value into a typed one or raises _Invalid -------------
+
+
+class _Invalid(Exception):
+    """A value's problem; the loader adds the file and the key."""
+
+
+Rule = Callable[[object], object]
+
+_TOML_KINDS: dict[type, str] = {
+    bool: "boolean",  # before int: bool is an int subclass
+    int: "integer",
+    Decimal: "float",
+    float: "float",
+    str: "string",
+    dict: "table",
+    list: "array",
+}
+
+
+def _kind(value: object) -> str:
+    kinds = (name for t, name in _TOML_KINDS.items() if isinstance(value, t))
+    return next(kinds, type(value).__name__)  # TOML dates and times: datetime, date, time
+
+
+_COMPARE: dict[str, Callable[[Decimal, Decimal], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+Bound = int | str | None
+
+
+def _check_range(value: Decimal | int, bounds: dict[str, Bound]) -> None:
+    limits = {op: Decimal(bound) for op, bound in bounds.items() if bound is not None}
+    if not all(_COMPARE[op](Decimal(value), limit) for op, limit in limits.items()):
+        wanted = " and ".join(f"{op} {limit}" for op, limit in limits.items())
+        raise _Invalid(f"must be {wanted}, got {value}")
+
+
+def _decimal(*, gt: Bound = None, ge: Bound = None, lt: Bound = None, le: Bound = None) -> Rule:
+    def rule(value: object) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+            raise _Invalid(f"expected a decimal number, got {_kind(value)}")
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise _Invalid(f"expected a decimal number, got {value!r}") from None
+        if not number.is_finite():
+            raise _Invalid(f"must be a finite number, got {value}")
+        _check_range(number, {">": gt, ">=": ge, "<": lt, "<=": le})
+        return number
+
+    return rule
+
+
+def _integer(*, ge: int | None = None, le: int | None = None) -> Rule:
+    def rule(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"expected an integer, got {_kind(value)}")
+        _check_range(value, {">=": ge, "<=": le})
+        return value
+
+    return rule
+
+
+def _string(value: object) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"expected a string, got {_kind(value)}")
+    return value
+
+
+def _choice(literal: Any) -> Rule:
+    allowed: tuple[str, ...] = get_args(literal)
+
+    def rule(value: object) -> str:
+        if _string(value) not in allowed:
+            raise _Invalid(f"must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+        return str(value)
+
+    return rule
+
+
+def _symbol(pattern: str, example: str) -> Rule:
+    def rule(value: object) -> str:
+        if not re.fullmatch(pattern, _string(value)):
+            raise _Invalid(f"must look like {example!r} (pattern {pattern}), got {value!r}")
+        return str(value)
+
+    return rule
+
+
+def _url(*schemes: str) -> Rule:
+    def rule(value: object) -> str:
+        parts = urlsplit(_string(value))
+        if parts.scheme not in schemes or not parts.netloc:
+            raise _Invalid(f"must be a {' or '.join(schemes)} URL, got {value!r}")
+        return str(value)
+
+    return rule
+
+
+def _path(value: object) -> Path:
+    if not isinstance(value, str | os.PathLike):
+        raise _Invalid(f"expected a path string, got {_kind(value)}")
+    if not str(value):
+        raise _Invalid("must not be empty")
+    return Path(value).expanduser()
+
+
+_STORE_BACKENDS = ("sqlite", "postgresql")
+
+
+def _store_url(value: object) -> str:
+    # never echo the URL: it may carry a database password
+    try:
+        url = make_url(_string(value))
+    except ArgumentError:
+        raise _Invalid(
+            "not a valid SQLAlchemy URL (e.g. sqlite:////var/lib/hedged/hedged.db)"
+        ) from None
+    backend = url.get_backend_name()
+    if backend not in _STORE_BACKENDS:
+        raise _Invalid(f"unsupported database {backend!r}; use one of {', '.join(_STORE_BACKENDS)}")
+    try:
+        url.get_dialect()
+    except ArgumentError:
+        raise _Invalid(f"unknown SQLAlchemy driver {url.drivername!r}") from None
+    return str(value)
+
+
+_FEE = _decimal(ge=0, lt="0.01")
+_WINDOW_MS = _integer(ge=1, le=60000)  # both venues cap the signature window at 60 s
+
+_SCHEMA: dict[str, tuple[type[Any], dict[str, Rule]]] = {
+    "strategy": (
+        StrategyConfig,
+        {
+            "position_size_usdt": _decimal(gt=0),
+            "stop_loss": _decimal(gt=0, lt="0.5"),
+            "take_profit": _decimal(gt=0, lt=1),
+            "max_round_seconds": _integer(ge=1),
+            "cooldown_seconds": _integer(ge=0),
+            "mode": _choice(Mode),
+            "max_rounds": _integer(ge=0),
+            "max_concurrent_rounds": _integer(ge=1, le=10000),
+            "daily_loss_limit_usdt": _decimal(gt=0),
+            "max_price_age_seconds": _decimal(gt=0),
+            "poll_interval_seconds": _decimal(gt=0),
+            "on_shutdown": _choice(OnShutdown),
+        },
+    ),
+    "pair": (
+        PairConfig,
+        {
+            "aster_symbol": _symbol(r"[A-Z0-9]{2,20}USDT", "SOLUSDT"),
+            "backpack_symbol": _symbol(r"[A-Z0-9]{2,20}_USDC_PERP", "SOL_USDC_PERP"),
+        },
+    ),
+    "aster": (
+        AsterConfig,
+        {
+            "base_url": _url("http", "https"),
+            "ws_url": _url("ws", "wss"),
+            "leverage": _integer(ge=1, le=125),
+            "auth": _choice(AsterAuth),
+            "recv_window_ms": _WINDOW_MS,
+            "taker_fee": _FEE,
+            "maker_fee": _FEE,
+        },
+    ),
+    "backpack": (
+        BackpackConfig,
+        {
+            "base_url": _url("http", "https"),
+            "ws_url": _url("ws", "wss"),
+            "window_ms": _WINDOW_MS,
+            "taker_fee": _FEE,
+            "maker_fee": _FEE,
+        },
+    ),
+    "credentials": (CredentialsConfig, {"source": _choice(CredentialSource), "file": _path}),
+    "daemon": (
+        DaemonConfig,
+        {"state_dir": _path, "log_level": _choice(LogLevel), "log_format": _choice(LogFormat)},
+    ),
+    "store": (StoreConfig, {"url": _store_url}),
+    "paper": (
+        PaperConfig,
+        {
+            "seed": _integer(),
+            "start_price": _decimal(gt=0),
+            "volatility": _decimal(gt=0),
+            "basis_bps": _decimal(ge=-500, le=500),
+            "spread_bps": _decimal(ge=0, le=500),
+            "tick_seconds": _decimal(gt=0),
+            "price_csv": _path,
+        },
+    ),
+}
+
+_REQUIRED_IN_FILE = ("pair.aster_symbol", "pair.backpack_symbol", "strategy.position_size_usdt")
+
+
+# --- checks across keys: (key blamed, check returning a problem or None) ----------------------
+
+
+def _take_profit_beyond_stop(c: Config) -> str | None:
+    s = c.strategy
+    if s.take_profit <= s.stop_loss:
+        return f"must be greater than stop_loss ({s.stop_loss}), got {s.take_profit}"
+    return None
+
+
+def _same_base_asset(c: Config) -> str | None:
+    backpack_base = c.pair.backpack_symbol.removesuffix("_USDC_PERP")
+    if backpack_base != c.pair.base_asset:
+        return (
+            f"base asset {backpack_base!r} differs from {c.pair.base_asset!r} "
+            f"of pair.aster_symbol {c.pair.aster_symbol!r}"
+        )
+    return None
+
+
+def _credentials_file_iff_file_source(c: Config) -> str | None:
+    if c.credentials.source == "file" and c.credentials.file is None:
+        return "required when credentials.source = 'file'"
+    if c.credentials.source != "file" and c.credentials.file is not None:
+        return f"only allowed when credentials.source = 'file' (it is {c.credentials.source!r})"
+    return None
+
+
+_CROSS_CHECKS: tuple[tuple[str, Callable[[Config], str | None]], ...] = (
+    ("strategy.take_profit", _take_profit_beyond_stop),
+    ("pair.backpack_symbol", _same_base_asset),
+    ("credentials.file", _credentials_file_iff_file_source),
+)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+# section -> key -> (raw value, the file it came from)
+_Raw = dict[str, dict[str, tuple[object, str]]]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(file, "<file>", e.strerror or str(e)) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(file, "<toml>", f"not valid UTF-8 (byte {e.start})") from None
+    try:
+        return tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(file, "<toml>", str(e)) from None
+
+
+def _known_section(origin: str, section: str) -> None:
+    if section not in _SCHEMA:
+        raise ConfigError(origin, section, "unknown section" + _did_you_mean(section, _SCHEMA))
+
+
+def _put(raw: _Raw, origin: str, section: str, key: str, value: object) -> None:
+    _known_section(origin, section)
+    rules = _SCHEMA[section][1]
+    if key not in rules:
+        raise ConfigError(origin, f"{section}.{key}", "unknown key" + _did_you_mean(key, rules))
+    raw.setdefault(section, {})[key] = (value, origin)
+
+
+def _did_you_mean(name: str, known: Mapping[str, object]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _default_state_dir() -> Path:
+    if directory := os.environ.get("STATE_DIRECTORY"):
+        return Path(directory.split(":")[0])  # systemd joins several StateDirectory= with ':'
+    xdg = os.environ.get("XDG_STATE_HOME", "")
+    if os.path.isabs(xdg):  # the XDG spec says to ignore relative values
+        return Path(xdg) / "hedged"
+    return Path.home() / ".local" / "state" / "hedged"
+
+
+def _build(section: str, raw: _Raw, file_dir: Path | None) -> Any:
+    cls, rules = _SCHEMA[section]
+    values: dict[str, object] = {}
+    for key, (value, origin) in raw.get(section, {}).items():
+        try:
+            parsed = rules[key](value)
+        except _Invalid as e:
+            raise ConfigError(origin, f"{section}.{key}", str(e)) from None
+        if isinstance(parsed, Path) and file_dir is not None and origin not in _PSEUDO_FILES:
+            parsed = file_dir / parsed  # relative paths in a file are relative to that file
+        values[key] = parsed
+    return cls(**values)
+
+
+def load(path: Path | None = None, *, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Load and validate `path` (None: the embedded defaults), then apply dotted `overrides`.
+
+    An override value of None means "not given". Raises ConfigError.
+    """
+    source = DEFAULTS_SOURCE if path is None else str(path)
+    raw: _Raw = {}
+    if path is not None:
+        for section, table in _read_toml(Path(path)).items():
+            _known_section(source, section)
+            if not isinstance(table, dict):
+                raise ConfigError(source, section, f"expected a table, got {_kind(table)}")
+            for key, value in table.items():
+                _put(raw, source, section, key, value)
+    for dotted, value in (overrides or {}).items():
+        section, dot, key = dotted.partition(".")
+        if not dot:
+            raise ConfigError(
+                OVERRIDES_SOURCE, dotted, "expected a dotted key like 'strategy.mode'"
+            )
+        if value is not None:
+            _put(raw, OVERRIDES_SOURCE, section, key, value)
+    if path is not None:
+        for dotted in _REQUIRED_IN_FILE:
+            section, _, key = dotted.partition(".")
+            if key not in raw.get(section, {}):
+                raise ConfigError(source, dotted, "missing required key")
+
+    file_dir = None if path is None else Path(path).parent
+    raw.setdefault("daemon", {}).setdefault("state_dir", (_default_state_dir(), DEFAULTS_SOURCE))
+    sections = {name: _build(name, raw, file_dir) for name in _SCHEMA if name != "store"}
+    default_url = f"sqlite:///{sections['daemon'].state_dir}/hedged.db"
+    raw.setdefault("store", {}).setdefault("url", (default_url, DEFAULTS_SOURCE))
+    sections["store"] = _build("store", raw, file_dir)
+    config = Config(**sections, source=source)
+
+    for dotted, check in _CROSS_CHECKS:
+        if problem := check(config):
+            section, _, key = dotted.partition(".")
+            _, origin = raw.get(section, {}).get(key, (None, source))
+            raise ConfigError(origin, dotted, problem)
+    return config
+
+
+def defaults() -> Config:
+    """The embedded defaults (no file needed); the state directory follows the environment."""
+    return load(None)

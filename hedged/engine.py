@@ -1,0 +1,327 @@
+"""The daemon loop (DESIGN §5): recover, then loop { apply commands, open, step rounds,
+notify the watchdog }."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+
+from hedged.adapters.base import Quote, SymbolRules, Venue, VenueError
+from hedged.config import Config
+from hedged.legs import ASTER, BACKPACK, VENUES
+from hedged.orders import OrderDesk, Unresolved
+from hedged.prices import PriceBook
+from hedged.reconcile import Report, reconcile
+from hedged.states import closing, halted, limit_set, monitoring, opening
+from hedged.states.context import Move, RoundContext
+from hedged.states.machine import LIVE, RoundMachine, State, Trigger
+from hedged.store import RoundRow, Store, utc_day_start, utcnow
+
+log = logging.getLogger("hedged.engine")
+
+STEPS: dict[str, Callable[[RoundContext], Awaitable[Move | None]]] = {
+    State.OPENING: opening.step,
+    State.MONITORING: monitoring.step,
+    State.LIMIT_SET: limit_set.step,
+    State.CLOSING: closing.step,
+    State.HALTED: halted.step,
+}
+LIVE_STATES = frozenset(s.value for s in LIVE)
+MAX_MOVES_PER_STEP = 8  # a round passes at most through every state in one step
+QUOTE_SAVE_SECONDS = 1.0
+UNRESOLVED_HALT_STREAK = 20  # steps in a row an order could not be looked up → HALTED
+
+
+class Notifier(Protocol):
+    def __call__(self, **fields: str) -> None: ...
+
+
+def _no_notify(**fields: str) -> None:
+    return None
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        venues: Mapping[str, Venue],
+        notify: Notifier = _no_notify,
+    ) -> None:
+        self.config = config
+        self.strategy = config.strategy
+        self.store = store
+        self.venues = venues
+        self.notify = notify
+        self.desk = OrderDesk(store, venues)
+        self.prices = PriceBook(float(self.strategy.max_price_age_seconds))
+        self.symbols = {ASTER: config.pair.aster_symbol, BACKPACK: config.pair.backpack_symbol}
+        self.rules: dict[str, SymbolRules] = {}
+        self.stopping = asyncio.Event()
+        self.blocked: str | None = None  # why no new round may open
+        self.opened = 0  # rounds opened by this run
+        self.resumed = 0  # live rounds found at start-up
+        self._streams: list[asyncio.Task[None]] = []
+        self._last_poll = 0.0
+        self._last_quote_save = 0.0
+        self._unresolved: dict[int, int] = {}
+
+    # -- start-up ------------------------------------------------------------------------
+
+    async def start(self) -> Report:
+        for v in self.venues.values():
+            await v.start()
+        self.rules = {v: await self.venues[v].rules(self.symbols[v]) for v in VENUES}
+        await self.poll_quotes(force=True)
+        opening.size(self.strategy, self.rules, {v: self._quote(v) for v in VENUES})
+        self._streams = [asyncio.create_task(self._stream(v)) for v in VENUES]
+        report = await self.recover()
+        self.resumed = sum(r.state in LIVE_STATES for r in self.store.active_rounds())
+        return report
+
+    async def recover(self) -> Report:
+        """Reconcile, and halt whatever the venues show that the store cannot explain."""
+        report = await reconcile(
+            self.store, self.venues, self.desk, {v: {self.symbols[v]} for v in VENUES}
+        )
+        self.blocked = None
+        if report.unresolved:
+            self.blocked = f"unresolved orders: {'; '.join(report.unresolved)}"
+        for (venue, symbol), (actual, expected) in report.mismatches.items():
+            why = f"{venue} {symbol} position {actual}, rounds expect {expected}"
+            self.blocked = why
+            for r in self.store.active_rounds():
+                if r.state in LIVE_STATES and symbol in (r.aster_symbol, r.backpack_symbol):
+                    self.apply(r, Move(Trigger.HALT, why))
+        if self.blocked:
+            log.error("not opening rounds: %s", self.blocked)
+        return report
+
+    async def stop(self) -> None:
+        for t in self._streams:
+            t.cancel()
+        await asyncio.gather(*self._streams, return_exceptions=True)
+        for v in self.venues.values():
+            await v.close()
+
+    # -- prices --------------------------------------------------------------------------
+
+    def _quote(self, venue: str) -> Quote | None:
+        return self.prices.fresh(venue, self.symbols[venue])
+
+    async def _stream(self, venue: str) -> None:
+        pause = 0.5
+        while True:
+            try:
+                async for q in self.venues[venue].quotes(self.symbols[venue]):
+                    self.prices.update(q)
+                    pause = 0.5
+            except VenueError as e:
+                log.warning("%s price stream broke: %s; reconnecting in %.1fs", venue, e, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
+
+    async def poll_quotes(self, force: bool = False) -> None:
+        """The REST fallback for a venue whose stream has gone quiet."""
+        for v in VENUES:
+            if force or self._quote(v) is None:
+                try:
+                    self.prices.update(await self.venues[v].quote(self.symbols[v]))
+                except VenueError as e:
+                    log.warning("%s: no price (stream stale, poll failed): %s", v, e)
+        now = time.monotonic()
+        if now - self._last_quote_save >= QUOTE_SAVE_SECONDS:
+            self._last_quote_save = now
+            self.store.save_quotes((q.venue, q.symbol, q.bid, q.ask) for q in self.prices.all())
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until stopped (or, in single mode, until the round is done); the exit code."""
+        await self.start()
+        self.notify(READY="1", STATUS=self.status_line())
+        try:
+            while not self._finished():
+                await self.tick()
+                self.notify(WATCHDOG="1", STATUS=self.status_line())
+                await self._wait()
+        finally:
+            await self.stop()
+        halted = [r for r in self.store.active_rounds() if r.state == State.HALTED]
+        return 1 if self.strategy.mode == "single" and halted else 0
+
+    def _finished(self) -> bool:
+        live = any(r.state in LIVE_STATES for r in self.store.active_rounds())
+        if self.stopping.is_set():
+            return not live or self.strategy.on_shutdown == "keep"
+        return self.strategy.mode == "single" and (self.opened or self.resumed) > 0 and not live
+
+    async def _wait(self) -> None:
+        self.prices.changed.clear()
+        waits = [asyncio.ensure_future(e.wait()) for e in (self.prices.changed, self.stopping)]
+        await asyncio.wait(
+            waits,
+            timeout=float(self.strategy.poll_interval_seconds),
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        for w in waits:
+            w.cancel()
+
+    async def tick(self) -> None:
+        await self.poll_quotes()
+        poll_due = time.monotonic() - self._last_poll >= float(self.strategy.poll_interval_seconds)
+        if poll_due:
+            self._last_poll = time.monotonic()
+        self.apply_commands()
+        if self.stopping.is_set() and self.strategy.on_shutdown == "flatten":
+            self._close_all(Trigger.SHUTDOWN_FLATTEN, "shutdown")
+        self.maybe_open()
+        rounds = [r for r in self.store.active_rounds() if r.state in LIVE_STATES]
+        await asyncio.gather(*(self.step(r, poll_due) for r in rounds))
+
+    def maybe_open(self) -> RoundRow | None:
+        why_not = self._why_not_open()
+        if why_not:
+            log.debug("not opening a round: %s", why_not)
+            return None
+        self.opened += 1
+        return self.store.create_round(self.symbols[ASTER], self.symbols[BACKPACK])
+
+    def _why_not_open(self) -> str | None:
+        s = self.strategy
+        live = [r for r in self.store.active_rounds() if r.state in LIVE_STATES]
+        if self.stopping.is_set():
+            return "stopping"
+        if self.blocked:
+            return self.blocked
+        if self.store.get_meta("paused") == "1":
+            return "paused by operator"
+        if s.mode == "single" and (self.opened or self.resumed):
+            return "single mode: one round only"
+        if s.max_rounds and self.opened >= s.max_rounds:
+            return f"max_rounds {s.max_rounds} reached"
+        if len(live) >= s.max_concurrent_rounds:
+            return f"{len(live)} rounds open (max_concurrent_rounds)"
+        if self.store.realized_since(utc_day_start()) <= -s.daily_loss_limit_usdt:
+            return f"daily loss limit {s.daily_loss_limit_usdt} reached"
+        last = self.store.last_ended_at()
+        if last is not None and (utcnow() - last).total_seconds() < s.cooldown_seconds:
+            return "cooling down"
+        if any(self._quote(v) is None for v in VENUES):
+            return "no fresh prices"
+        return None
+
+    # -- one round -----------------------------------------------------------------------
+
+    async def step(self, round_: RoundRow, poll_due: bool = False) -> None:
+        """Step a round until it rests: no decision left to take on what is known now."""
+        assert round_.id is not None
+        for _ in range(MAX_MOVES_PER_STEP):
+            r = self.store.get_round(round_.id)
+            assert r is not None
+            if r.state not in LIVE_STATES:
+                return
+            ctx = RoundContext(
+                r,
+                self.store.orders_of(round_.id),
+                self.strategy,
+                self.rules,
+                self.prices,
+                self.desk,
+                self.store,
+                utcnow(),
+                poll_due,
+            )
+            try:
+                for o in ctx.live():
+                    if o.unresolved:
+                        await self.desk.resolve(o)
+                ctx.reload()
+                move = await STEPS[r.state](ctx)
+            except Unresolved as e:
+                streak = self._unresolved[round_.id] = self._unresolved.get(round_.id, 0) + 1
+                if streak >= UNRESOLVED_HALT_STREAK:
+                    self.apply(ctx.round, Move(Trigger.HALT, str(e)))
+                return
+            except VenueError as e:
+                log.warning("round %s: venue trouble, will retry: %s", round_.id, e)
+                return
+            self._unresolved.pop(round_.id, None)
+            if move is None:
+                return
+            self.apply(ctx.round, move)
+
+    def apply(self, r: RoundRow, move: Move) -> RoundRow:
+        assert r.id is not None
+        machine = RoundMachine(r.state, r.halted_from)
+        dest = machine.fire(move.trigger)
+        fields = dict(move.fields)
+        if move.reason:
+            fields["reason"] = move.reason
+        level = logging.ERROR if dest == State.HALTED else logging.INFO
+        log.log(
+            level,
+            "round %s: %s -> %s (%s)",
+            r.id,
+            r.state,
+            dest.value,
+            move.reason or move.trigger.value,
+        )
+        return self.store.transition(
+            r.id, r.state, dest.value, move.trigger.value, halted_from=machine.halted_from, **fields
+        )
+
+    # -- operator commands ---------------------------------------------------------------
+
+    def apply_commands(self) -> None:
+        for c in self.store.pending_commands():
+            assert c.id is not None
+            try:
+                result = self._command(c.kind, c.round_id)
+            except Exception as e:  # a bad command must not stop the loop
+                log.warning("command %s %s failed: %s", c.kind, c.round_id or "", e)
+                self.store.finish_command(c.id, False, str(e))
+            else:
+                self.store.finish_command(c.id, True, result)
+
+    def _command(self, kind: str, round_id: int | None) -> str:
+        if kind == "pause":
+            self.store.set_meta("paused", "1")
+            return "paused: no new rounds"
+        if kind == "resume" and round_id is None:
+            self.store.set_meta("paused", "0")
+            return "resumed: rounds open again"
+        if kind == "flatten":
+            self.store.set_meta("paused", "1")
+            n = self._close_all(Trigger.OPERATOR_CLOSE, "operator flatten")
+            return f"paused; closing {n} rounds"
+        if kind in ("close", "resume"):
+            r = self.store.get_round(round_id) if round_id is not None else None
+            if r is None:
+                raise LookupError(f"no round {round_id}")
+            trigger = Trigger.OPERATOR_CLOSE if kind == "close" else Trigger.RESUME
+            r = self.apply(r, Move(trigger, f"operator {kind}"))
+            return f"round {round_id} is {r.state}"
+        raise ValueError(f"unknown command {kind!r}")
+
+    def _close_all(self, trigger: Trigger, why: str) -> int:
+        n = 0
+        for r in self.store.active_rounds():
+            if RoundMachine(r.state, r.halted_from).allows(trigger):
+                self.apply(r, Move(trigger, why))
+                n += 1
+        return n
+
+    # -- status --------------------------------------------------------------------------
+
+    def status_line(self) -> str:
+        live = [r for r in self.store.active_rounds() if r.state in LIVE_STATES]
+        ages = [self.prices.age(v, self.symbols[v]) for v in VENUES]
+        age = max((a for a in ages if a is not None), default=None)
+        pnl = self.store.realized_since(utc_day_start())
+        price_age = "n/a" if age is None else f"{age:.1f}s"
+        blocked = f"; blocked: {self.blocked}" if self.blocked else ""
+        return f"{len(live)} rounds open; price age {price_age}; PnL today {pnl}{blocked}"

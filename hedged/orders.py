@@ -1,0 +1,207 @@
+"""The write-ahead order protocol (DESIGN §3).
+
+1. The intent is committed durably, with a client id derived from its row, before sending.
+2. Every answer is classified: Accepted, Rejected, Ambiguous.
+3. Ambiguous is never resent: the order is looked up by client id, and "not found" is final
+   only once its signature window has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from hedged.adapters.base import (
+    Accepted,
+    Ambiguous,
+    OrderRequest,
+    OrderType,
+    Rejected,
+    Side,
+    Venue,
+    VenueError,
+)
+from hedged.crashpoints import crashpoint
+from hedged.store import AMBIGUOUS, NEVER_PLACED, OrderRow, Store
+
+log = logging.getLogger(__name__)
+
+# Our clock and the venue's may disagree by this much; wait it out before "never placed".
+CLOCK_MARGIN = 1.0
+
+
+class Unresolved(Exception):
+    """An ambiguous order could not be looked up yet; try again on a later step."""
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    venue: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    purpose: str
+    type: OrderType = OrderType.MARKET
+    price: Decimal | None = None
+    reduce_only: bool = False
+
+
+class OrderDesk:
+    def __init__(self, store: Store, venues: Mapping[str, Venue]) -> None:
+        self.store = store
+        self.venues = venues
+        self._client_ids = {name: v.client_id for name, v in venues.items()}
+        # When an ambiguous order, if never placed, can no longer be placed (wall clock).
+        self._deadlines: dict[int, float] = {}
+
+    async def submit(self, round_id: int, intents: Sequence[Intent]) -> list[OrderRow]:
+        """Commit all intents in one transaction, then send them concurrently."""
+        rows = self.store.add_intents(
+            [
+                OrderRow(
+                    round_id=round_id,
+                    venue=i.venue,
+                    symbol=i.symbol,
+                    purpose=i.purpose,
+                    side=i.side.value,
+                    type=i.type.value,
+                    qty=i.qty,
+                    price=i.price,
+                    reduce_only=i.reduce_only,
+                )
+                for i in intents
+            ],
+            self._client_ids,
+        )
+        crashpoint("after_intent_commit")
+        return list(await asyncio.gather(*(self._send(r) for r in rows)))
+
+    async def _send(self, row: OrderRow) -> OrderRow:
+        assert row.id is not None and row.client_id is not None
+        oid = row.id
+        venue = self.venues[row.venue]
+        self._deadlines[oid] = time.time() + venue.signature_window + CLOCK_MARGIN
+        request = OrderRequest(
+            client_id=row.client_id,
+            symbol=row.symbol,
+            side=Side(row.side),
+            type=OrderType(row.type),
+            qty=row.qty,
+            price=row.price,
+            reduce_only=row.reduce_only,
+        )
+        try:
+            outcome = await venue.place(request)
+        except Exception as e:  # a client bug after the bytes left is still "maybe placed"
+            outcome = Ambiguous(f"{type(e).__name__}: {e}")
+        crashpoint("after_send")
+        if row.purpose == "ENTRY":
+            crashpoint("between_entry_legs")
+        match outcome:
+            case Accepted(order):
+                row = self.store.record_state(oid, order)
+                return await self.collect_fills(row)
+            case Rejected(code, message):
+                log.warning(
+                    "%s rejected %s %s: %s %s", row.venue, row.purpose, row.client_id, code, message
+                )
+                return self.store.record_order(
+                    oid,
+                    "order_rejected",
+                    status="REJECTED",
+                    reject_code=code,
+                    reject_message=message,
+                )
+            case Ambiguous(reason):
+                log.warning(
+                    "%s %s %s: outcome unknown (%s); resolving by client id",
+                    row.venue,
+                    row.purpose,
+                    row.client_id,
+                    reason,
+                )
+                self.store.record_order(
+                    oid, "order_ambiguous", status=AMBIGUOUS, reject_message=reason
+                )
+                try:
+                    return await self.resolve(row, patience=venue.signature_window + CLOCK_MARGIN)
+                except Unresolved:
+                    return self.store.get_order(oid)
+        raise AssertionError(f"unknown outcome {outcome!r}")
+
+    async def resolve(self, row: OrderRow, patience: float = 0.0) -> OrderRow:
+        """Find out what became of an INTENT or AMBIGUOUS order, by its client id.
+
+        Retries for up to `patience` seconds; raises Unresolved if it still cannot tell."""
+        assert row.id is not None and row.client_id is not None
+        oid, client_id = row.id, row.client_id
+        venue = self.venues[row.venue]
+        # Unknown send time (e.g. found after a restart): it was sent before now, if at all.
+        deadline = self._deadlines.setdefault(
+            row.id, time.time() + venue.signature_window + CLOCK_MARGIN
+        )
+        give_up = time.monotonic() + patience
+        pause = 0.05
+        while True:
+            try:
+                state = await venue.query(row.symbol, client_id)
+            except VenueError as e:
+                log.warning("%s: cannot look up %s yet: %s", row.venue, client_id, e)
+            else:
+                if state is not None:
+                    self._deadlines.pop(oid, None)
+                    row = self.store.record_state(oid, state)
+                    return await self.collect_fills(row)
+                if time.time() > deadline:
+                    self._deadlines.pop(oid, None)
+                    log.info("%s %s was never placed", row.venue, client_id)
+                    return self.store.record_order(oid, "order_never_placed", status=NEVER_PLACED)
+            if time.monotonic() + pause > give_up:
+                raise Unresolved(f"{row.venue} order {client_id} is still unresolved")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    async def refresh(self, row: OrderRow) -> OrderRow:
+        """Bring a live order up to date from its venue (and record new fills)."""
+        if row.unresolved:
+            return await self.resolve(row)
+        assert row.id is not None and row.client_id is not None
+        state = await self.venues[row.venue].query(row.symbol, row.client_id)
+        if state is None:
+            raise VenueError(f"{row.venue} does not know our order {row.client_id}")
+        row = self.store.record_state(row.id, state)
+        return await self.collect_fills(row)
+
+    async def cancel(self, row: OrderRow) -> OrderRow:
+        """Cancel, then read the order back: a fill may have beaten the cancel."""
+        client_id = row.client_id
+        assert client_id is not None
+        if row.unresolved:
+            row = await self.resolve(row)
+            if row.terminal:
+                return row
+        outcome = await self.venues[row.venue].cancel(row.symbol, client_id)
+        if isinstance(outcome, Rejected):
+            log.info(
+                "%s cancel of %s refused (%s %s); reading it back",
+                row.venue,
+                row.client_id,
+                outcome.code,
+                outcome.message,
+            )
+        return await self.refresh(row)
+
+    async def collect_fills(self, row: OrderRow) -> OrderRow:
+        """Record the trades of a (partly) filled order that the store does not have yet."""
+        recorded = sum(
+            (f.qty for f in self.store.fills_of(row.round_id) if f.order_id == row.id), Decimal(0)
+        )
+        if row.filled_qty > recorded:
+            assert row.client_id is not None
+            fills = await self.venues[row.venue].fills(row.symbol, row.client_id)
+            self.store.add_fills(row, fills)
+        return row

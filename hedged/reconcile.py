@@ -1,0 +1,126 @@
+"""Reconciliation: the one path that makes the store agree with the venues (DESIGN §3.4).
+
+Run at start-up, after a stream reconnects and on operator request. Batched per venue and
+symbol: one open-orders and one position call each, plus a lookup per order the store
+cannot place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from hedged.adapters.base import ZERO, Venue, VenueError
+from hedged.crashpoints import crashpoint
+from hedged.legs import legs_of, symbol_of
+from hedged.orders import OrderDesk, Unresolved
+from hedged.store import OrderRow, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Report:
+    resolved: int = 0  # INTENT / AMBIGUOUS orders settled by client id
+    refreshed: int = 0  # live orders read back
+    orphans_cancelled: list[str] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+    # (venue, symbol) -> (venue's position, what the open rounds expect)
+    mismatches: dict[tuple[str, str], tuple[Decimal, Decimal]] = field(default_factory=dict)
+    venue_calls: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return not self.mismatches and not self.unresolved
+
+
+async def reconcile(
+    store: Store, venues: Mapping[str, Venue], desk: OrderDesk, symbols: Mapping[str, set[str]]
+) -> Report:
+    """`symbols`: venue -> the symbols we trade there (checked even with no round open)."""
+    report = Report()
+    live = store.live_orders()
+    pairs = {(v, s) for v, syms in symbols.items() for s in syms}
+    pairs |= {(o.venue, o.symbol) for o in live}
+
+    # 1. Settle every order the store is unsure of, by client id (in parallel: each may
+    #    wait out its signature window).
+    async def settle(o: OrderRow) -> None:
+        try:
+            await desk.resolve(o, patience=venues[o.venue].signature_window + 2)
+            report.resolved += 1
+        except Unresolved as e:
+            report.unresolved.append(str(e))
+
+    await asyncio.gather(*(settle(o) for o in live if o.unresolved))
+
+    # 2. Read back live orders: one open-orders call per venue and symbol; an order no longer
+    #    open is looked up by client id to learn how it ended.
+    open_on_venue: dict[tuple[str, str], set[str]] = {}
+    for venue, symbol in sorted(pairs):
+        report.venue_calls += 1
+        orders = await venues[venue].open_orders(symbol)
+        open_on_venue[(venue, symbol)] = {o.client_id for o in orders}
+        ours = {
+            o.client_id: o for o in store.live_orders() if (o.venue, o.symbol) == (venue, symbol)
+        }
+        for o in orders:
+            row = ours.get(o.client_id)
+            if row is not None and row.id is not None:
+                store.record_state(row.id, o)
+            elif venues[venue].owns(store.namespace, o.client_id):
+                log.warning("%s: cancelling orphan order %s %s", venue, o.client_id, symbol)
+                report.venue_calls += 1
+                await venues[venue].cancel(symbol, o.client_id)
+                report.orphans_cancelled.append(f"{venue}:{o.client_id}")
+        for cid, row in ours.items():
+            if cid not in open_on_venue[(venue, symbol)]:
+                report.venue_calls += 1
+                await desk.refresh(row)
+                report.refreshed += 1
+    crashpoint("inside_reconcile")
+
+    # 3. Compare each venue's net position with what the open rounds hold.
+    expected: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+    for r in store.active_rounds():
+        assert r.id is not None
+        for leg in legs_of(r, store.orders_of(r.id)).values():
+            expected[(leg.venue, symbol_of(r, leg.venue))] += leg.qty * leg.side.sign
+    for venue, symbol in sorted(pairs):
+        report.venue_calls += 1
+        actual = (await venues[venue].position(symbol)).qty
+        if actual != expected[(venue, symbol)]:
+            report.mismatches[(venue, symbol)] = (actual, expected[(venue, symbol)])
+            log.error(
+                "%s %s: venue position %s, open rounds expect %s",
+                venue,
+                symbol,
+                actual,
+                expected[(venue, symbol)],
+            )
+    store.journal(
+        None,
+        "reconciled",
+        resolved=report.resolved,
+        refreshed=report.refreshed,
+        orphans=report.orphans_cancelled,
+        unresolved=report.unresolved,
+        mismatches={
+            f"{v}:{s}": {"venue": a, "expected": e} for (v, s), (a, e) in report.mismatches.items()
+        },
+    )
+    return report
+
+
+async def reconcile_safely(
+    store: Store, venues: Mapping[str, Venue], desk: OrderDesk, symbols: Mapping[str, set[str]]
+) -> Report | None:
+    try:
+        return await reconcile(store, venues, desk, symbols)
+    except VenueError as e:
+        log.warning("reconciliation incomplete, venue trouble: %s", e)
+        return None

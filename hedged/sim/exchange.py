@@ -1,0 +1,331 @@
+"""One simulated perpetual-futures venue: accounts, order matching against a top of book,
+positions, fees. No wire format here; the whole state round-trips through `to_dict`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from hedged.adapters.base import ZERO, OrderRequest, OrderStatus, OrderType
+from hedged.sim.records import (
+    Book,
+    MarketSpec,
+    OrderRefused,
+    RejectCode,
+    SimFill,
+    SimOrder,
+    SimPosition,
+    crosses,
+    from_json,
+    to_json,
+)
+
+# Called on every order change: acceptance, each fill (with that fill), cancel, expiry.
+OrderListener = Callable[[SimOrder, SimFill | None], None]
+
+
+class SimExchange:
+    def __init__(
+        self,
+        name: str,
+        markets: Mapping[str, MarketSpec],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.markets = dict(markets)
+        self._clock = clock
+        self._books: dict[str, Book] = {}
+        self._balances: dict[str, Decimal] = {}
+        self._orders: dict[str, SimOrder] = {}  # by venue order id, in arrival order
+        self._by_client_id: dict[tuple[str, str], str] = {}  # every client id ever accepted
+        self._open_ids: dict[str, None] = {}  # an ordered set: time priority of resting orders
+        self._fills: dict[str, list[SimFill]] = {}  # by venue order id
+        self._positions: dict[tuple[str, str], SimPosition] = {}
+        self._last_order_id = 0
+        self._last_trade_id = 0
+        self._listeners: list[OrderListener] = []
+
+    # Accounts and market data
+
+    def deposit(self, account: str, amount: Decimal) -> Decimal:
+        self._balances[account] = self.balance(account) + amount
+        return self._balances[account]
+
+    def balance(self, account: str) -> Decimal:
+        return self._balances.get(account, ZERO)
+
+    def book(self, symbol: str) -> Book | None:
+        return self._books.get(symbol)
+
+    def set_book(self, symbol: str, bid: Decimal, ask: Decimal) -> None:
+        """Move the top of book; resting limit orders it crosses fill at their own price."""
+        if symbol not in self.markets:
+            raise KeyError(f"{self.name}: unknown symbol {symbol}")
+        if not bid < ask:
+            raise ValueError(f"{self.name} {symbol}: bid {bid} must be below ask {ask}")
+        book = self._books[symbol] = Book(bid, ask)
+        for order_id in list(self._open_ids):
+            order = self._orders[order_id]
+            if order.is_open and order.symbol == symbol and order.crosses(book):
+                self._fill_resting(order)
+
+    def add_listener(self, listener: OrderListener) -> None:
+        self._listeners.append(listener)
+
+    # Orders
+
+    def place(
+        self, account: str, request: OrderRequest, *, max_fill: Decimal | None = None
+    ) -> SimOrder:
+        """Accept `request` and match it, or raise OrderRefused. `max_fill` caps what it takes
+        from the book this time (fault injection: a thinner book than the market's depth)."""
+        market = self._market(request.symbol)
+        qty = self._admitted_qty(account, market, request)
+        now = self._clock()
+        self._last_order_id += 1
+        order = SimOrder(
+            order_id=str(self._last_order_id),
+            account=account,
+            client_id=request.client_id,
+            symbol=request.symbol,
+            side=request.side,
+            type=request.type,
+            qty=qty,
+            price=request.price if request.type is OrderType.LIMIT else None,
+            reduce_only=request.reduce_only,
+            post_only=request.post_only,
+            status=OrderStatus.NEW,
+            created_at=now,
+            updated_at=now,
+        )
+        self._by_client_id[(account, order.client_id)] = order.order_id
+        self._save(order)
+        book = self._books.get(order.symbol)
+        if book is not None and order.crosses(book):
+            order = self._take(order, market, book, max_fill)
+        if order.type is OrderType.MARKET and order.is_open:
+            order = self._close(order, OrderStatus.EXPIRED)  # like an IOC: the rest expires
+        return order
+
+    def cancel(
+        self,
+        account: str,
+        symbol: str,
+        *,
+        client_id: str | None = None,
+        order_id: str | None = None,
+    ) -> SimOrder:
+        order = self.order(account, symbol, client_id=client_id, order_id=order_id)
+        if order is None:
+            raise OrderRefused(RejectCode.UNKNOWN_ORDER, f"{symbol}: no such order")
+        if not order.is_open:
+            raise OrderRefused(
+                RejectCode.ORDER_CLOSED, f"order {order.order_id} is already {order.status}"
+            )
+        return self._close(order, OrderStatus.CANCELED)
+
+    def order(
+        self,
+        account: str,
+        symbol: str,
+        *,
+        client_id: str | None = None,
+        order_id: str | None = None,
+    ) -> SimOrder | None:
+        """The order by exactly one of client id or venue order id, open or finished."""
+        if (client_id is None) == (order_id is None):
+            raise TypeError("give exactly one of client_id and order_id")
+        if client_id is not None:
+            order_id = self._by_client_id.get((account, client_id))
+        order = self._orders.get(order_id or "")
+        if order is None or order.account != account or order.symbol != symbol:
+            return None
+        return order
+
+    def open_orders(self, account: str, symbol: str | None = None) -> list[SimOrder]:
+        orders = (self._orders[order_id] for order_id in self._open_ids)
+        return [o for o in orders if o.account == account and symbol in (None, o.symbol)]
+
+    def fills(
+        self,
+        account: str,
+        symbol: str,
+        *,
+        client_id: str | None = None,
+        order_id: str | None = None,
+    ) -> list[SimFill]:
+        order = self.order(account, symbol, client_id=client_id, order_id=order_id)
+        return list(self._fills.get(order.order_id, [])) if order else []
+
+    def position(self, account: str, symbol: str) -> SimPosition:
+        return self._positions.get((account, symbol), SimPosition(account, symbol))
+
+    # State
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole state as JSON-ready data (Decimals as strings)."""
+        return {
+            "name": self.name,
+            "markets": [to_json(market) for market in self.markets.values()],
+            "books": {symbol: to_json(book) for symbol, book in self._books.items()},
+            "balances": {account: str(amount) for account, amount in self._balances.items()},
+            "orders": [to_json(order) for order in self._orders.values()],
+            "fills": [to_json(fill) for fills in self._fills.values() for fill in fills],
+            "positions": [to_json(position) for position in self._positions.values()],
+            "last_order_id": self._last_order_id,
+            "last_trade_id": self._last_trade_id,
+        }
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], clock: Callable[[], float] = time.time
+    ) -> SimExchange:
+        markets = [from_json(MarketSpec, market) for market in data["markets"]]
+        exchange = cls(data["name"], {market.symbol: market for market in markets}, clock)
+        exchange._books = {s: from_json(Book, book) for s, book in data["books"].items()}
+        exchange._balances = {a: Decimal(amount) for a, amount in data["balances"].items()}
+        for order in (from_json(SimOrder, item) for item in data["orders"]):
+            exchange._orders[order.order_id] = order
+            exchange._by_client_id[(order.account, order.client_id)] = order.order_id
+            if order.is_open:
+                exchange._open_ids[order.order_id] = None
+        for fill in (from_json(SimFill, item) for item in data["fills"]):
+            exchange._fills.setdefault(fill.order_id, []).append(fill)
+        for position in (from_json(SimPosition, item) for item in data["positions"]):
+            exchange._positions[(position.account, position.symbol)] = position
+        exchange._last_order_id = data["last_order_id"]
+        exchange._last_trade_id = data["last_trade_id"]
+        return exchange
+
+    # Matching
+
+    def _market(self, symbol: str) -> MarketSpec:
+        market = self.markets.get(symbol)
+        if market is None:
+            raise OrderRefused(RejectCode.UNKNOWN_SYMBOL, f"{self.name}: unknown symbol {symbol}")
+        return market
+
+    def _admitted_qty(self, account: str, market: MarketSpec, request: OrderRequest) -> Decimal:
+        """The quantity the order is accepted with (a reduce-only order is trimmed to the
+        position), or OrderRefused; checks run in the order a real venue runs them."""
+        symbol, qty = market.symbol, request.qty
+        if (account, request.client_id) in self._by_client_id:
+            raise _refusal(market, RejectCode.DUPLICATE_CLIENT_ID, f"{request.client_id} is taken")
+        _check_qty(market, qty)
+        price = self._reference_price(market, request)
+        if not request.reduce_only and qty * price < market.min_notional:
+            notional = f"notional {qty * price} ({qty} x {price})"
+            raise _refusal(market, RejectCode.MIN_NOTIONAL, f"{notional} < {market.min_notional}")
+        book = self._books.get(symbol)
+        limit = request.price if request.type is OrderType.LIMIT else None
+        if request.post_only and book is not None and crosses(request.side, limit, book):
+            raise _refusal(market, RejectCode.POST_ONLY_CROSS, "post-only order would take")
+        if not request.reduce_only:
+            return qty
+        reducible = self.position(account, symbol).reducible(request.side)
+        if reducible == 0:
+            raise _refusal(market, RejectCode.REDUCE_ONLY, f"{request.side} would not reduce")
+        return min(qty, reducible)
+
+    def _reference_price(self, market: MarketSpec, request: OrderRequest) -> Decimal:
+        """The price the minimum notional is checked at: the limit, or the touch."""
+        if request.type is OrderType.LIMIT:
+            price = request.price
+            if price is None or price <= 0:
+                raise _refusal(market, RejectCode.BAD_PRICE, f"limit price {price} is not > 0")
+            if price % market.tick != 0:
+                raise _refusal(
+                    market, RejectCode.BAD_TICK, f"price {price} is off tick {market.tick}"
+                )
+            return price
+        book = self._books.get(market.symbol)
+        if book is None:
+            raise _refusal(market, RejectCode.NO_BOOK, "no price to fill a market order at")
+        return book.touch(request.side)
+
+    def _take(
+        self, order: SimOrder, market: MarketSpec, book: Book, max_fill: Decimal | None
+    ) -> SimOrder:
+        qty = order.remaining
+        for cap in (market.depth_qty, max_fill):
+            if cap is not None:
+                qty = min(qty, cap)
+        if qty <= 0:
+            return order
+        return self._fill(order, qty, book.touch(order.side), maker=False)
+
+    def _fill_resting(self, order: SimOrder) -> None:
+        assert order.price is not None  # only limit orders rest
+        qty = order.remaining
+        if order.reduce_only:
+            # The position may have shrunk since the order was placed: never flip it.
+            qty = min(qty, self.position(order.account, order.symbol).reducible(order.side))
+        if qty > 0:
+            order = self._fill(order, qty, order.price, maker=True)
+        if order.is_open:
+            self._close(order, OrderStatus.EXPIRED)
+
+    def _fill(self, order: SimOrder, qty: Decimal, price: Decimal, *, maker: bool) -> SimOrder:
+        market = self.markets[order.symbol]
+        fee = qty * price * (market.maker_fee if maker else market.taker_fee)
+        key = (order.account, order.symbol)
+        position, realized = self.position(*key).after_fill(order.side, qty, price)
+        self._positions[key] = position
+        self._balances[order.account] = self.balance(order.account) + realized - fee
+        now = self._clock()
+        self._last_trade_id += 1
+        fill = SimFill(
+            trade_id=str(self._last_trade_id),
+            order_id=order.order_id,
+            account=order.account,
+            client_id=order.client_id,
+            symbol=order.symbol,
+            side=order.side,
+            qty=qty,
+            price=price,
+            fee=fee,
+            maker=maker,
+            realized_pnl=realized,
+            at=now,
+        )
+        self._fills.setdefault(order.order_id, []).append(fill)
+        filled = order.filled_qty + qty
+        order = replace(
+            order,
+            filled_qty=filled,
+            filled_notional=order.filled_notional + qty * price,
+            status=OrderStatus.FILLED if filled == order.qty else OrderStatus.PARTIALLY_FILLED,
+            updated_at=now,
+        )
+        self._save(order, fill)
+        return order
+
+    def _close(self, order: SimOrder, status: OrderStatus) -> SimOrder:
+        order = replace(order, status=status, updated_at=self._clock())
+        self._save(order)
+        return order
+
+    def _save(self, order: SimOrder, fill: SimFill | None = None) -> None:
+        self._orders[order.order_id] = order
+        if order.is_open:
+            self._open_ids[order.order_id] = None
+        else:
+            self._open_ids.pop(order.order_id, None)
+        for listener in self._listeners:
+            listener(order, fill)
+
+
+def _check_qty(market: MarketSpec, qty: Decimal) -> None:
+    if qty % market.step != 0:
+        raise _refusal(market, RejectCode.BAD_STEP, f"quantity {qty} is off step {market.step}")
+    if qty < market.min_qty:
+        raise _refusal(market, RejectCode.MIN_QTY, f"quantity {qty} < {market.min_qty}")
+    if market.max_qty is not None and qty > market.max_qty:
+        raise _refusal(market, RejectCode.MAX_QTY, f"quantity {qty} > {market.max_qty}")
+
+
+def _refusal(market: MarketSpec, code: RejectCode, message: str) -> OrderRefused:
+    return OrderRefused(code, f"{market.symbol}: {message}")

@@ -1,0 +1,519 @@
+"""The store: rounds, order intents, fills, the event journal, operator commands.
+
+The only module that talks SQL. SQLite (WAL, synchronous=FULL so every commit — and so
+every order intent — is durable before the order is sent) by default; any SQLAlchemy URL
+by config. Decimals are stored as text so no float ever touches money.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import String, TypeDecorator, UniqueConstraint, event, func
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+
+from hedged.adapters.base import Fill, OrderState
+
+SCHEMA_VERSION = 1
+
+# Order statuses of our own, besides the venue's (adapters.base.OrderStatus).
+INTENT = "INTENT"  # committed, maybe sent: resolve by client id before anything else
+AMBIGUOUS = "AMBIGUOUS"  # sent, outcome unknown: resolve by client id, never resend
+NEVER_PLACED = "NEVER_PLACED"  # ambiguous, and not found after the signature window
+UNRESOLVED = frozenset({INTENT, AMBIGUOUS})
+TERMINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", NEVER_PLACED})
+
+ACTIVE_STATES = ("OPENING", "MONITORING", "LIMIT_SET", "CLOSING", "HALTED")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """Decimal as its exact string: SQLite's NUMERIC would round-trip through float."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Any) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+def _money(nullable: bool = True) -> Any:
+    return Field(default=None, sa_type=DecimalText, nullable=nullable)
+
+
+class Meta(SQLModel, table=True):
+    __tablename__ = "meta"
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=256)
+
+
+class RoundRow(SQLModel, table=True):
+    __tablename__ = "rounds"
+    id: int | None = Field(default=None, primary_key=True)
+    state: str = Field(index=True, max_length=16)
+    halted_from: str | None = Field(default=None, max_length=16)
+    aster_symbol: str = Field(max_length=32)
+    backpack_symbol: str = Field(max_length=32)
+    qty: Decimal | None = _money()
+    reason: str | None = Field(default=None, max_length=512)
+    created_at: datetime = Field(default_factory=utcnow)
+    opened_at: datetime | None = None
+    deadline_at: datetime | None = None
+    ended_at: datetime | None = Field(default=None, index=True)
+    realized_pnl: Decimal | None = _money()
+    fees: Decimal | None = _money()
+    volume: Decimal | None = _money()
+
+
+class OrderRow(SQLModel, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("venue", "client_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(index=True, foreign_key="rounds.id")
+    venue: str = Field(max_length=16)
+    symbol: str = Field(max_length=32)
+    purpose: str = Field(max_length=16)
+    side: str = Field(max_length=4)
+    type: str = Field(max_length=8)
+    qty: Decimal = _money(nullable=False)
+    price: Decimal | None = _money()
+    reduce_only: bool = False
+    client_id: str | None = Field(default=None, max_length=40)
+    status: str = Field(default=INTENT, index=True, max_length=20)
+    venue_order_id: str | None = Field(default=None, max_length=64)
+    filled_qty: Decimal = Field(default=Decimal(0), sa_type=DecimalText, nullable=False)
+    avg_price: Decimal | None = _money()
+    reject_code: str | None = Field(default=None, max_length=64)
+    reject_message: str | None = Field(default=None, max_length=512)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def unresolved(self) -> bool:
+        return self.status in UNRESOLVED
+
+
+class FillRow(SQLModel, table=True):
+    __tablename__ = "fills"
+    __table_args__ = (UniqueConstraint("venue", "trade_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(index=True, foreign_key="orders.id")
+    round_id: int = Field(index=True, foreign_key="rounds.id")
+    venue: str = Field(max_length=16)
+    trade_id: str = Field(max_length=64)
+    side: str = Field(max_length=4)
+    qty: Decimal = _money(nullable=False)
+    price: Decimal = _money(nullable=False)
+    fee: Decimal = _money(nullable=False)
+    maker: bool = False
+    at: datetime = Field(default_factory=utcnow)
+
+
+class EventRow(SQLModel, table=True):
+    """The append-only journal: transitions, orders sent, venue answers, commands."""
+
+    __tablename__ = "events"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    round_id: int | None = Field(default=None, index=True)
+    kind: str = Field(max_length=32)
+    detail: str = Field(default="{}")
+
+
+class CommandRow(SQLModel, table=True):
+    __tablename__ = "commands"
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    kind: str = Field(max_length=16)
+    round_id: int | None = None
+    status: str = Field(default="PENDING", index=True, max_length=16)
+    result: str | None = Field(default=None, max_length=512)
+    applied_at: datetime | None = None
+
+
+class QuoteRow(SQLModel, table=True):
+    """Latest prices the daemon saw, so `hedgectl` can show them without a venue call."""
+
+    __tablename__ = "quotes"
+    venue: str = Field(primary_key=True, max_length=16)
+    symbol: str = Field(primary_key=True, max_length=32)
+    bid: Decimal = _money(nullable=False)
+    ask: Decimal = _money(nullable=False)
+    at: datetime = Field(default_factory=utcnow)
+
+
+# Schema migrations: version N -> N+1, applied in order at open. Version 1 is create_all.
+MIGRATIONS: dict[int, Sequence[str]] = {}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def open_engine(url: str) -> Engine:
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class SchemaTooNew(RuntimeError):
+    pass
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = open_engine(url)
+        self._migrate()
+        self.namespace = self._namespace()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            yield s
+
+    # -- schema -------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        SQLModel.metadata.create_all(self.engine)
+        with self.session() as s:
+            row = s.get(Meta, "schema_version")
+            version = int(row.value) if row else SCHEMA_VERSION
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNew(
+                    f"database schema version {version} is newer than this hedged "
+                    f"({SCHEMA_VERSION}); upgrade hedged"
+                )
+            for v in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[v]:
+                    s.connection().exec_driver_sql(statement)
+            s.merge(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+            s.commit()
+
+    def schema_version(self) -> int:
+        with self.session() as s:
+            row = s.get(Meta, "schema_version")
+            return int(row.value) if row else 0
+
+    def get_meta(self, key: str) -> str | None:
+        with self.session() as s:
+            row = s.get(Meta, key)
+            return None if row is None else row.value
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.session() as s:
+            s.merge(Meta(key=key, value=value))
+            s.commit()
+
+    def _namespace(self) -> int:
+        """A random per-installation number that keeps client order ids unique per
+        account even after the database is reset."""
+        with self.session() as s:
+            row = s.get(Meta, "namespace")
+            if row is None:
+                row = Meta(key="namespace", value=str(secrets.randbits(32)))
+                s.add(row)
+                try:
+                    s.commit()
+                except IntegrityError:  # another process created it first
+                    s.rollback()
+                    row = s.get(Meta, "namespace")
+                    assert row is not None
+            return int(row.value)
+
+    # -- journal ------------------------------------------------------------------------
+
+    @staticmethod
+    def _event(s: Session, round_id: int | None, kind: str, detail: dict[str, Any]) -> None:
+        s.add(EventRow(round_id=round_id, kind=kind, detail=json.dumps(detail, default=str)))
+
+    def journal(self, round_id: int | None, kind: str, **detail: Any) -> None:
+        with self.session() as s:
+            self._event(s, round_id, kind, detail)
+            s.commit()
+
+    def events_of(self, round_id: int) -> list[EventRow]:
+        with self.session() as s:
+            q = select(EventRow).where(EventRow.round_id == round_id).order_by(col(EventRow.id))
+            return list(s.exec(q))
+
+    # -- rounds -------------------------------------------------------------------------
+
+    def create_round(self, aster_symbol: str, backpack_symbol: str) -> RoundRow:
+        with self.session() as s:
+            row = RoundRow(
+                state="OPENING", aster_symbol=aster_symbol, backpack_symbol=backpack_symbol
+            )
+            s.add(row)
+            s.flush()
+            self._event(s, row.id, "round_created", {"state": row.state})
+            s.commit()
+            return row
+
+    def get_round(self, round_id: int) -> RoundRow | None:
+        with self.session() as s:
+            return s.get(RoundRow, round_id)
+
+    def active_rounds(self) -> list[RoundRow]:
+        with self.session() as s:
+            q = (
+                select(RoundRow)
+                .where(col(RoundRow.state).in_(ACTIVE_STATES))
+                .order_by(col(RoundRow.id))
+            )
+            return list(s.exec(q))
+
+    def recent_rounds(self, limit: int) -> list[RoundRow]:
+        with self.session() as s:
+            q = select(RoundRow).order_by(col(RoundRow.id).desc()).limit(limit)
+            return list(s.exec(q))
+
+    def count_rounds(self) -> int:
+        with self.session() as s:
+            return int(s.exec(select(func.count()).select_from(RoundRow)).one())
+
+    def update_round(self, round_id: int, **fields: Any) -> RoundRow:
+        with self.session() as s:
+            row = s.get(RoundRow, round_id)
+            assert row is not None, f"round {round_id} does not exist"
+            for k, v in fields.items():
+                setattr(row, k, v)
+            s.commit()
+            return row
+
+    def transition(
+        self, round_id: int, source: str, dest: str, trigger: str, **fields: Any
+    ) -> RoundRow:
+        """Move a round to `dest` and journal it, in one transaction."""
+        with self.session() as s:
+            row = s.get(RoundRow, round_id)
+            assert row is not None, f"round {round_id} does not exist"
+            if row.state != source:
+                raise RuntimeError(f"round {round_id} is {row.state}, not {source}")
+            row.state = dest
+            for k, v in fields.items():
+                setattr(row, k, v)
+            detail = {"from": source, "to": dest, "trigger": trigger, **fields}
+            self._event(s, round_id, "transition", detail)
+            s.commit()
+            return row
+
+    def realized_since(self, since: datetime) -> Decimal:
+        with self.session() as s:
+            q = select(RoundRow).where(RoundRow.state == "DONE", col(RoundRow.ended_at) >= since)
+            return sum((r.realized_pnl or Decimal(0) for r in s.exec(q)), Decimal(0))
+
+    def last_ended_at(self) -> datetime | None:
+        with self.session() as s:
+            return s.exec(select(func.max(RoundRow.ended_at))).one()
+
+    def finished_since(self, since: datetime) -> list[RoundRow]:
+        with self.session() as s:
+            q = select(RoundRow).where(RoundRow.state == "DONE", col(RoundRow.ended_at) >= since)
+            return list(s.exec(q.order_by(col(RoundRow.id))))
+
+    # -- orders -------------------------------------------------------------------------
+
+    def add_intents(
+        self, intents: Iterable[OrderRow], client_ids: Mapping[str, Callable[[int, int], str]]
+    ) -> list[OrderRow]:
+        """Commit order intents durably, all or none, each with its client id derived
+        from its row number. `client_ids[venue](namespace, seq)` makes the id."""
+        with self.session() as s:
+            rows = list(intents)
+            for row in rows:
+                row.status = INTENT
+                s.add(row)
+            s.flush()
+            for row in rows:
+                assert row.id is not None
+                row.client_id = client_ids[row.venue](self.namespace, row.id)
+                self._event(s, row.round_id, "intent", _order_detail(row))
+            s.commit()
+            return rows
+
+    def get_order(self, order_id: int) -> OrderRow:
+        with self.session() as s:
+            row = s.get(OrderRow, order_id)
+            assert row is not None, f"order {order_id} does not exist"
+            return row
+
+    def orders_of(self, round_id: int) -> list[OrderRow]:
+        with self.session() as s:
+            q = select(OrderRow).where(OrderRow.round_id == round_id).order_by(col(OrderRow.id))
+            return list(s.exec(q))
+
+    def live_orders(self) -> list[OrderRow]:
+        """Every order not known to be finished, over all rounds."""
+        with self.session() as s:
+            q = select(OrderRow).where(col(OrderRow.status).not_in(TERMINAL))
+            return list(s.exec(q.order_by(col(OrderRow.id))))
+
+    def record_order(self, order_id: int, kind: str, **fields: Any) -> OrderRow:
+        """Store what the venue said about an order (and journal it) if it changed anything."""
+        with self.session() as s:
+            row = s.get(OrderRow, order_id)
+            assert row is not None, f"order {order_id} does not exist"
+            changed = {k: v for k, v in fields.items() if getattr(row, k) != v}
+            if changed:
+                for k, v in changed.items():
+                    setattr(row, k, v)
+                row.updated_at = utcnow()
+                self._event(s, row.round_id, kind, {"order": row.id, **changed})
+                s.commit()
+            return row
+
+    def record_state(self, order_id: int, state: OrderState) -> OrderRow:
+        return self.record_order(
+            order_id,
+            "order_state",
+            status=state.status.value,
+            venue_order_id=state.venue_order_id,
+            filled_qty=state.filled_qty,
+            avg_price=state.avg_price,
+        )
+
+    # -- fills --------------------------------------------------------------------------
+
+    def add_fills(self, order: OrderRow, fills: Iterable[Fill]) -> int:
+        """Record trades of an order; ones already known (same venue trade id) are skipped."""
+        assert order.id is not None
+        added = 0
+        with self.session() as s:
+            known = set(
+                s.exec(
+                    select(FillRow.trade_id).where(
+                        FillRow.venue == order.venue, FillRow.order_id == order.id
+                    )
+                )
+            )
+            for f in fills:
+                if f.trade_id in known:
+                    continue
+                s.add(
+                    FillRow(
+                        order_id=order.id,
+                        round_id=order.round_id,
+                        venue=order.venue,
+                        trade_id=f.trade_id,
+                        side=f.side.value,
+                        qty=f.qty,
+                        price=f.price,
+                        fee=f.fee,
+                        maker=f.maker,
+                    )
+                )
+                self._event(
+                    s,
+                    order.round_id,
+                    "fill",
+                    {
+                        "order": order.id,
+                        "trade": f.trade_id,
+                        "qty": f.qty,
+                        "price": f.price,
+                        "fee": f.fee,
+                    },
+                )
+                added += 1
+            s.commit()
+        return added
+
+    def fills_of(self, round_id: int) -> list[FillRow]:
+        with self.session() as s:
+            q = select(FillRow).where(FillRow.round_id == round_id).order_by(col(FillRow.id))
+            return list(s.exec(q))
+
+    # -- commands -----------------------------------------------------------------------
+
+    def add_command(self, kind: str, round_id: int | None = None) -> CommandRow:
+        with self.session() as s:
+            row = CommandRow(kind=kind, round_id=round_id)
+            s.add(row)
+            s.commit()
+            return row
+
+    def pending_commands(self) -> list[CommandRow]:
+        with self.session() as s:
+            q = (
+                select(CommandRow)
+                .where(CommandRow.status == "PENDING")
+                .order_by(col(CommandRow.id))
+            )
+            return list(s.exec(q))
+
+    def get_command(self, command_id: int) -> CommandRow | None:
+        with self.session() as s:
+            return s.get(CommandRow, command_id)
+
+    def finish_command(self, command_id: int, ok: bool, result: str) -> None:
+        with self.session() as s:
+            row = s.get(CommandRow, command_id)
+            assert row is not None
+            row.status = "DONE" if ok else "FAILED"
+            row.result = result[:512]
+            row.applied_at = utcnow()
+            self._event(
+                s, row.round_id, "command", {"command": row.kind, "ok": ok, "result": result}
+            )
+            s.commit()
+
+    # -- quotes -------------------------------------------------------------------------
+
+    def save_quotes(self, quotes: Iterable[tuple[str, str, Decimal, Decimal]]) -> None:
+        with self.session() as s:
+            for venue, symbol, bid, ask in quotes:
+                s.merge(QuoteRow(venue=venue, symbol=symbol, bid=bid, ask=ask, at=utcnow()))
+            s.commit()
+
+    def quotes(self) -> dict[tuple[str, str], QuoteRow]:
+        with self.session() as s:
+            return {(q.venue, q.symbol): q for q in s.exec(select(QuoteRow))}
+
+
+def _order_detail(row: OrderRow) -> dict[str, Any]:
+    return {
+        "order": row.id,
+        "client_id": row.client_id,
+        "venue": row.venue,
+        "symbol": row.symbol,
+        "purpose": row.purpose,
+        "side": row.side,
+        "type": row.type,
+        "qty": row.qty,
+        "price": row.price,
+        "reduce_only": row.reduce_only,
+    }
+
+
+def utc_day_start(now: datetime | None = None) -> datetime:
+    now = now or utcnow()
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -1,0 +1,53 @@
+"""CLOSING: cancel the round's resting orders, close open legs at market, and finish when
+the venues report every leg flat and every order final (a late fill may still arrive after
+a cancel, so both are read back, never assumed)."""
+
+from __future__ import annotations
+
+from hedged.crashpoints import crashpoint
+from hedged.legs import realized
+from hedged.states.context import CLOSE, Move, RoundContext, log
+from hedged.states.machine import Trigger
+
+
+async def step(ctx: RoundContext) -> Move | None:
+    for o in ctx.live():
+        if o.purpose != CLOSE:
+            await ctx.desk.cancel(o)
+    crashpoint("closing_after_cancel")
+    await ctx.refresh_live(CLOSE)
+    if ctx.live():
+        return None
+    open_legs = [leg for leg in ctx.legs.values() if leg.is_open]
+    if open_legs:
+        refused = [o for o in ctx.of(CLOSE) if o.status == "REJECTED"]
+        if refused:  # reduce-only refused: the venue holds no position we think we hold
+            o = refused[-1]
+            return Move(
+                Trigger.HALT,
+                f"{o.venue} refused close {o.client_id}: {o.reject_code} {o.reject_message}",
+            )
+        await ctx.submit([ctx.close_intent(leg, CLOSE) for leg in open_legs])
+        return None
+    for o in ctx.orders:
+        if o.filled_qty > 0:
+            await ctx.desk.collect_fills(o)
+    result = realized(ctx.store.fills_of(ctx.id))
+    log.info(
+        "round %s done: %s, realized PnL %s (fees %s, volume %s)",
+        ctx.id,
+        ctx.round.reason,
+        result.pnl,
+        result.fees,
+        result.volume,
+    )
+    return Move(
+        Trigger.FLAT,
+        ctx.round.reason,
+        {
+            "realized_pnl": result.pnl,
+            "fees": result.fees,
+            "volume": result.volume,
+            "ended_at": ctx.now,
+        },
+    )

@@ -1,0 +1,56 @@
+"""LIMIT_SET: the losing leg is closed; the winner rests a reduce-only take-profit at
+entry * (1 +/- take_profit) and is still stopped out if its own loss reaches the stop."""
+
+from __future__ import annotations
+
+from hedged.crashpoints import crashpoint
+from hedged.states.context import TAKE_PROFIT, Move, RoundContext, describe_pnl, log
+from hedged.states.machine import Trigger
+
+MAX_TP_REFUSALS = 3
+
+
+async def step(ctx: RoundContext) -> Move | None:
+    survivors = [leg for leg in ctx.legs.values() if leg.is_open]
+    if not survivors:
+        return Move(Trigger.TP_FILLED, ctx.round.reason)
+    leg = survivors[0]
+    quote = ctx.quote(leg.venue)
+    resting = ctx.live(TAKE_PROFIT)
+    crossed = quote is not None and any(
+        o.price is not None
+        and quote.exit_price(leg.side) * leg.side.sign >= o.price * leg.side.sign
+        for o in resting
+    )
+    if resting and (crossed or ctx.poll_due):
+        await ctx.refresh_live(TAKE_PROFIT)
+        leg = ctx.legs[leg.venue]
+        if not leg.is_open:
+            log.info("round %s: take-profit filled on %s", ctx.id, leg.venue)
+            return Move(Trigger.TP_FILLED, f"take-profit on {leg.venue}")
+    if ctx.deadline_passed:
+        return Move(Trigger.TIME_LIMIT, "time limit")
+    if quote is not None and leg.pnl_pct(quote) <= -ctx.strategy.stop_loss:
+        log.info("round %s: second stop-loss on %s", ctx.id, describe_pnl(leg, quote))
+        return Move(Trigger.SECOND_STOP, f"stop-loss on both legs ({leg.venue} last)")
+    if not ctx.live(TAKE_PROFIT):
+        refused = [o for o in ctx.of(TAKE_PROFIT) if o.status == "REJECTED"]
+        if len(refused) >= MAX_TP_REFUSALS:
+            o = refused[-1]
+            return Move(
+                Trigger.HALT,
+                f"take-profit refused {len(refused)} times: {o.reject_code} {o.reject_message}",
+            )
+        (tp,) = await ctx.submit([ctx.take_profit_intent(leg)])
+        log.info(
+            "round %s: take-profit %s %s %s @ %s on %s (%s)",
+            ctx.id,
+            tp.side,
+            tp.qty,
+            tp.symbol,
+            tp.price,
+            tp.venue,
+            tp.status,
+        )
+        crashpoint("take_profit_resting")
+    return None

@@ -1,0 +1,47 @@
+"""MONITORING: both legs open. When a leg's loss reaches the stop, close it at market;
+the other leg then gets its take-profit in LIMIT_SET."""
+
+from __future__ import annotations
+
+from hedged.crashpoints import crashpoint
+from hedged.legs import VENUES
+from hedged.states.context import STOP, Move, RoundContext, describe_pnl, log
+from hedged.states.machine import Trigger
+
+
+async def step(ctx: RoundContext) -> Move | None:
+    if not ctx.of(STOP):
+        if ctx.deadline_passed:
+            return Move(Trigger.TIME_LIMIT, "time limit")
+        legs = ctx.legs
+        quotes = {v: ctx.quote(v) for v in VENUES}
+        losses = []
+        for v in VENUES:
+            q = quotes[v]
+            if q is None:
+                return None  # never decide on a stale price
+            losses.append((legs[v].pnl_pct(q), v))
+        pnl, loser = min(losses)
+        if pnl > -ctx.strategy.stop_loss:
+            return None
+        q = quotes[loser]
+        assert q is not None
+        log.info("round %s: stop-loss on %s", ctx.id, describe_pnl(legs[loser], q))
+        ctx.update_round(reason=f"stop-loss on {loser} at {pnl * 100:.3f}%")
+        await ctx.submit([ctx.close_intent(legs[loser], STOP)])
+
+    # A stop is under way (maybe from before a restart): finish it.
+    loser = ctx.of(STOP)[0].venue
+    await ctx.refresh_live(STOP)
+    if ctx.live(STOP):
+        return None
+    leg = ctx.legs[loser]
+    if leg.is_open:
+        refused = [o for o in ctx.of(STOP) if o.status == "REJECTED"]
+        if refused:  # reduce-only refused: the venue holds no position we think we hold
+            o = refused[-1]
+            return Move(Trigger.HALT, f"{loser} refused stop {o.client_id}: {o.reject_message}")
+        await ctx.submit([ctx.close_intent(leg, STOP)])  # the rest of a partial fill
+        return None
+    crashpoint("after_stop_fill")
+    return Move(Trigger.LEG_STOPPED, ctx.round.reason)

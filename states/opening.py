@@ -1,0 +1,140 @@
+"""OPENING: size the round, send both entry legs at once, equalize a partial fill.
+
+If one leg cannot be opened the other is flattened (→ CLOSING), never left naked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from decimal import Decimal
+
+from hedged.adapters.base import Quote, Side, SymbolRules, floor_to
+from hedged.config import StrategyConfig
+from hedged.legs import ASTER, BACKPACK, VENUES, symbol_of
+from hedged.orders import Intent
+from hedged.states.context import ENTRY, TRIM, Move, RoundContext, common_step, log
+from hedged.states.machine import Trigger
+
+# A market entry still open after this long is cancelled; what filled is kept.
+ENTRY_PATIENCE = timedelta(seconds=10)
+
+
+class SizingRefused(Exception):
+    """The configured size cannot be traded on both venues."""
+
+
+def size(
+    strategy: StrategyConfig, rules: Mapping[str, SymbolRules], quotes: Mapping[str, Quote | None]
+) -> Decimal:
+    """position_size_usdt / price, rounded down to a quantity both venues accept."""
+    missing = [v for v, q in quotes.items() if q is None]
+    if missing:
+        raise SizingRefused(f"no fresh price from {', '.join(missing)}")
+    price = max(q.ask for q in quotes.values() if q is not None)
+    qty = hedge_qty(rules, strategy.position_size_usdt / price)
+    for v in VENUES:
+        q = quotes[v]
+        assert q is not None
+        refusal = rules[v].refusal(qty, q.bid)
+        if refusal:
+            raise SizingRefused(
+                f"position_size_usdt {strategy.position_size_usdt} buys {qty} at {price}: {refusal}"
+            )
+    return qty
+
+
+def hedge_qty(rules: Mapping[str, SymbolRules], qty: Decimal) -> Decimal:
+    """Round down to a quantity that is a whole number of steps on both venues."""
+    return floor_to(qty, common_step(rules[ASTER].step, rules[BACKPACK].step))
+
+
+async def step(ctx: RoundContext) -> Move | None:
+    if not ctx.of(ENTRY):
+        try:
+            qty = size(ctx.strategy, ctx.rules, {v: ctx.quote(v) for v in VENUES})
+        except SizingRefused as e:
+            log.error("round %s not opened: %s", ctx.id, e)
+            return Move(Trigger.ENTRY_FAILED, f"not opened: {e}")
+        ctx.update_round(qty=qty)
+        log.info(
+            "round %s opening: short %s %s on Aster, long on Backpack",
+            ctx.id,
+            qty,
+            ctx.round.aster_symbol,
+        )
+        await ctx.submit(
+            [
+                Intent(ASTER, symbol_of(ctx.round, ASTER), Side.SELL, qty, ENTRY),
+                Intent(BACKPACK, symbol_of(ctx.round, BACKPACK), Side.BUY, qty, ENTRY),
+            ]
+        )
+    await ctx.refresh_live(ENTRY)
+    for o in ctx.live(ENTRY):
+        if ctx.now - o.created_at > ENTRY_PATIENCE:
+            log.warning(
+                "round %s: %s entry %s not filled in time; cancelling", ctx.id, o.venue, o.client_id
+            )
+            await ctx.desk.cancel(o)
+    ctx.reload()
+    if ctx.live(ENTRY):
+        return None
+
+    legs = ctx.legs
+    unfilled = [v for v in VENUES if legs[v].entered == 0]
+    if unfilled:
+        why = "; ".join(
+            f"{o.venue}: {o.status} {o.reject_code or ''} {o.reject_message or ''}".strip()
+            for o in ctx.of(ENTRY)
+            if o.venue in unfilled
+        )
+        log.error("round %s: entry failed (%s); flattening the other leg", ctx.id, why)
+        return Move(Trigger.ENTRY_FAILED, f"entry failed: {why}")
+
+    await ctx.refresh_live(TRIM)
+    if ctx.live(TRIM):
+        return None
+    refused = [o for o in ctx.of(TRIM) if o.status == "REJECTED"]
+    if refused:  # reduce-only refused: the venue's position is not what the fills say
+        o = refused[0]
+        return Move(Trigger.HALT, f"{o.venue} refused trim {o.client_id}: {o.reject_message}")
+    legs = ctx.legs
+    if legs[ASTER].qty == legs[BACKPACK].qty:
+        opened = ctx.now
+        return Move(
+            Trigger.ENTRIES_FILLED,
+            fields={
+                "qty": legs[ASTER].qty,
+                "opened_at": opened,
+                "deadline_at": opened + timedelta(seconds=ctx.strategy.max_round_seconds),
+            },
+        )
+    # Partial fill: trim the larger leg(s) down to a quantity both venues accept.
+    target = hedge_qty(ctx.rules, min(legs[v].qty for v in VENUES))
+    refusals = [ctx.rules[v].refusal(target, legs[v].entry_price or Decimal(0)) for v in VENUES]
+    if target == 0 or any(refusals):
+        why = f"legs filled {legs[ASTER].qty} / {legs[BACKPACK].qty}, too little to hedge"
+        log.error("round %s: %s; flattening", ctx.id, why)
+        return Move(Trigger.ENTRY_FAILED, why)
+    log.warning(
+        "round %s: partial fill %s / %s, trimming to %s",
+        ctx.id,
+        legs[ASTER].qty,
+        legs[BACKPACK].qty,
+        target,
+    )
+    trims = [v for v in VENUES if legs[v].qty > target]
+    await ctx.submit(
+        [
+            Intent(
+                v,
+                legs[v].symbol,
+                legs[v].side.opposite,
+                legs[v].qty - target,
+                TRIM,
+                reduce_only=True,
+            )
+            for v in trims
+        ]
+    )
+    return None
