@@ -32,7 +32,7 @@ STEPS: dict[str, Callable[[RoundContext], Awaitable[Move | None]]] = {
 LIVE_STATES = frozenset(s.value for s in LIVE)
 MAX_MOVES_PER_STEP = 8  # a round passes at most through every state in one step
 QUOTE_SAVE_SECONDS = 1.0
-UNRESOLVED_HALT_STREAK = 20  # steps in a row an order could not be looked up → HALTED
+UNRESOLVED_HALT_SECONDS = 300.0  # an order that cannot be looked up this long → HALTED
 
 
 class Notifier(Protocol):
@@ -67,7 +67,7 @@ class Engine:
         self._streams: list[asyncio.Task[None]] = []
         self._last_poll = 0.0
         self._last_quote_save = 0.0
-        self._unresolved: dict[int, int] = {}
+        self._unresolved_since: dict[int, float] = {}
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -242,14 +242,14 @@ class Engine:
                 ctx.reload()
                 move = await STEPS[r.state](ctx)
             except Unresolved as e:
-                streak = self._unresolved[round_.id] = self._unresolved.get(round_.id, 0) + 1
-                if streak >= UNRESOLVED_HALT_STREAK:
+                since = self._unresolved_since.setdefault(round_.id, time.monotonic())
+                if time.monotonic() - since >= UNRESOLVED_HALT_SECONDS:
                     self.apply(ctx.round, Move(Trigger.HALT, str(e)))
                 return
             except VenueError as e:
                 log.warning("round %s: venue trouble, will retry: %s", round_.id, e)
                 return
-            self._unresolved.pop(round_.id, None)
+            self._unresolved_since.pop(round_.id, None)
             if move is None:
                 return
             self.apply(ctx.round, move)

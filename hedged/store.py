@@ -407,17 +407,21 @@ class Store:
         """Record trades of an order; ones already known (same venue trade id) are skipped."""
         assert order.id is not None
         added = 0
+        batch = list(fills)
         with self.session() as s:
+            # Known by the unique key (venue, trade_id), whichever order it was recorded for.
             known = set(
                 s.exec(
                     select(FillRow.trade_id).where(
-                        FillRow.venue == order.venue, FillRow.order_id == order.id
+                        FillRow.venue == order.venue,
+                        col(FillRow.trade_id).in_({f.trade_id for f in batch}),
                     )
                 )
             )
-            for f in fills:
+            for f in batch:
                 if f.trade_id in known:
                     continue
+                known.add(f.trade_id)  # the same trade twice in one batch
                 s.add(
                     FillRow(
                         order_id=order.id,

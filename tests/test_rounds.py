@@ -1,0 +1,210 @@
+"""Every scenario of the original strategy, through the real engine on the simulator core."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from roundkit import ASTER, BACKPACK, START, D, Rig
+
+from hedged.legs import legs_of
+from hedged.sim.world import default_world
+from hedged.states.opening import SizingRefused, size
+from hedged.store import utcnow
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    r = Rig(tmp_path, mode="single")
+    await r.start()
+    yield r
+    await r.stop()
+
+
+async def open_round(rig: Rig) -> None:
+    await rig.tick()
+    await rig.until("MONITORING")
+    r = rig.round()
+    assert r.qty == D("0.24")  # 25 USDT / 100.02 ask, rounded down to the 0.01 step
+    assert await rig.position(ASTER) == -r.qty
+    assert await rig.position(BACKPACK) == r.qty
+
+
+async def test_losing_leg_stopped_then_take_profit_fills(rig: Rig) -> None:
+    await open_round(rig)
+    await rig.move("100.5")  # short loses ~0.5%: below the stop
+    assert rig.state() == "MONITORING"
+    await rig.move("100.9")  # short loses > 0.8%
+    r = await rig.until("LIMIT_SET")
+    assert r.reason is not None and "stop-loss on aster" in r.reason
+    assert await rig.position(ASTER) == 0
+    tps = [o for o in rig.store.orders_of(1) if o.purpose == "TAKE_PROFIT"]
+    assert len(tps) == 1 and tps[0].venue == BACKPACK and tps[0].reduce_only
+    legs = legs_of(r, rig.store.orders_of(1))
+    entry = legs[BACKPACK].entry_price
+    assert entry is not None and tps[0].price == (entry * D("1.012")).quantize(D("0.01"), "ROUND_CEILING")
+    await rig.move("101.5")  # the long's bid crosses the take-profit
+    r = await rig.until("DONE")
+    assert r.reason == "take-profit on backpack"
+    assert await rig.position(BACKPACK) == 0
+    assert r.realized_pnl is not None and r.fees is not None and r.fees > 0
+    await rig.check_invariants()
+
+
+async def test_losing_leg_stopped_then_remaining_leg_stopped(rig: Rig) -> None:
+    await open_round(rig)
+    await rig.move("99.1")  # the long loses > 0.8%
+    await rig.until("LIMIT_SET")
+    assert await rig.position(BACKPACK) == 0
+    await rig.move("101.0")  # now the short, entered near 99.98, loses > 0.8% too
+    r = await rig.until("DONE")
+    assert r.reason == "stop-loss on both legs (aster last)"
+    assert r.realized_pnl is not None and r.realized_pnl < 0
+    await rig.check_invariants()
+
+
+async def test_time_limit_in_monitoring(rig: Rig) -> None:
+    await open_round(rig)
+    rig.store.update_round(1, deadline_at=utcnow() - timedelta(seconds=1))
+    r = await rig.until("DONE")
+    assert r.reason == "time limit"
+    await rig.check_invariants()
+
+
+async def test_time_limit_in_limit_set_cancels_take_profit(rig: Rig) -> None:
+    await open_round(rig)
+    await rig.move("100.9")
+    await rig.until("LIMIT_SET")
+    rig.store.update_round(1, deadline_at=utcnow() - timedelta(seconds=1))
+    r = await rig.until("DONE")
+    assert r.reason == "time limit"
+    tp = next(o for o in rig.store.orders_of(1) if o.purpose == "TAKE_PROFIT")
+    assert tp.status == "CANCELED"
+    await rig.check_invariants()
+
+
+async def test_one_leg_rejected_at_open_flattens_the_other(rig: Rig) -> None:
+    rig.venues[BACKPACK].faults.arm("place", "reject")
+    await rig.tick()
+    r = await rig.until("DONE")
+    assert r.reason is not None and r.reason.startswith("entry failed: backpack: REJECTED")
+    assert await rig.position(ASTER) == 0  # never left naked
+    assert await rig.position(BACKPACK) == 0
+    events = [e.kind for e in rig.store.events_of(1)]
+    assert "order_rejected" in events
+    await rig.check_invariants()
+
+
+async def test_partial_fill_is_equalized_before_monitoring(rig: Rig) -> None:
+    rig.venues[ASTER].faults.arm("place", "partial", fraction=D("0.5"))
+    await rig.tick()
+    r = await rig.until("MONITORING")
+    assert r.qty == D("0.12")
+    assert await rig.position(ASTER) == D("-0.12")
+    assert await rig.position(BACKPACK) == D("0.12")
+    trims = [o for o in rig.store.orders_of(1) if o.purpose == "TRIM"]
+    assert [(o.venue, o.qty, o.reduce_only) for o in trims] == [(BACKPACK, D("0.12"), True)]
+    await rig.move("100.9")
+    await rig.until("LIMIT_SET")
+    rig.store.update_round(1, deadline_at=utcnow() - timedelta(seconds=1))
+    await rig.until("DONE")
+    await rig.check_invariants()
+
+
+async def test_ambiguous_entry_is_resolved_by_query_never_resent(rig: Rig) -> None:
+    rig.venues[ASTER].faults.arm("place", "ambiguous_after_accept")
+    await rig.tick()
+    await rig.until("MONITORING")
+    entry = next(o for o in rig.store.orders_of(1) if o.venue == ASTER)
+    assert entry.status == "FILLED"
+    assert rig.venues[ASTER].submissions[entry.client_id or ""] == 1
+    await rig.check_invariants()
+
+
+async def test_ambiguous_entry_never_placed_is_final_after_window(rig: Rig) -> None:
+    rig.venues[ASTER].faults.arm("place", "ambiguous_before")
+    await rig.tick()
+    r = await rig.until("DONE")
+    entry = next(o for o in rig.store.orders_of(1) if o.venue == ASTER)
+    assert entry.status == "NEVER_PLACED"
+    assert r.reason is not None and "entry failed" in r.reason
+    assert await rig.position(BACKPACK) == 0
+    await rig.check_invariants()
+
+
+async def test_sizes_rounded_to_both_venues_rules(tmp_path: Path) -> None:
+    world = default_world(seed=1, start_price=START, backpack_step=D("0.1"))
+    rig = Rig(tmp_path, world, mode="single", position_size_usdt="45")
+    await rig.start()
+    try:
+        await rig.tick()
+        r = await rig.until("MONITORING")
+        assert r.qty == D("0.4")  # 45 / 100.02 = 0.449..., down to Backpack's 0.1 step
+        await rig.check_invariants()
+    finally:
+        await rig.stop()
+
+
+def test_below_minimum_size_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    engine_rules = {v: rig.world.venues[v].markets[rig.world.symbols[v]].rules
+                    for v in (ASTER, BACKPACK)}
+    quotes = {v: rig.venues[v]._quote(rig.world.symbols[v], rig.world.book(v))
+              for v in (ASTER, BACKPACK)}
+    strategy = rig.config.strategy
+    assert size(strategy, engine_rules, quotes) == D("0.24")
+    from dataclasses import replace
+
+    with pytest.raises(SizingRefused, match=r"position_size_usdt 3 buys 0.02 at 100.01: .*"
+                                            r"notional .* below the minimum 5"):
+        size(replace(strategy, position_size_usdt=Decimal(3)), engine_rules, quotes)
+    with pytest.raises(SizingRefused, match=r"quantity 0.00 is below the minimum"):
+        size(replace(strategy, position_size_usdt=Decimal("0.5")), engine_rules, quotes)
+
+
+async def test_below_minimum_size_stops_the_daemon_before_trading(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, position_size_usdt="3")
+    with pytest.raises(SizingRefused):
+        await rig.start()
+    assert rig.store.count_rounds() == 0
+    assert sum(rig.venues[ASTER].submissions.values()) == 0
+    await rig.stop()
+
+
+async def test_continuous_mode_runs_round_after_round(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, mode="continuous", max_rounds=2)
+    await rig.start()
+    try:
+        await rig.tick()
+        await rig.until("MONITORING", 1)
+        rig.store.update_round(1, deadline_at=utcnow() - timedelta(seconds=1))
+        await rig.until("DONE", 1)
+        await rig.until("MONITORING", 2)
+        rig.store.update_round(2, deadline_at=utcnow() - timedelta(seconds=1))
+        await rig.until("DONE", 2)
+        await rig.tick(3)
+        assert rig.store.count_rounds() == 2  # max_rounds
+        await rig.check_invariants()
+    finally:
+        await rig.stop()
+
+
+async def test_stale_prices_never_trigger_a_stop(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, mode="single")
+    await rig.start()
+    try:
+        await open_round(rig)
+        assert rig.engine is not None
+        rig.engine.prices.max_age = 0.0  # every price is now too old to act on
+        rig.venues[ASTER].faults.arm("quote", "error", times=None)
+        await rig.move("101.5")
+        assert rig.state() == "MONITORING"  # no decision on a stale price
+        rig.venues[ASTER].faults.clear()
+        rig.engine.prices.max_age = 60.0
+        await rig.tick()
+        await rig.until("LIMIT_SET")
+    finally:
+        await rig.stop()
