@@ -189,8 +189,12 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = open_engine(url)
-        self._migrate()
-        self.namespace = self._namespace()
+        try:
+            self._migrate()
+            self.namespace = self._namespace()
+        except BaseException:  # e.g. SchemaTooNew: do not leak the pooled connection
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()

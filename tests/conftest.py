@@ -26,7 +26,8 @@ def _pg_admin() -> psycopg.Connection[tuple[object, ...]] | None:
     try:
         return psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=2)
     except psycopg.OperationalError as e:
-        _pg_unreachable.append(f"PostgreSQL not reachable on 127.0.0.1:5432: {e}".strip())
+        detail = " ".join(str(e).split())  # psycopg spreads its message over lines
+        _pg_unreachable.append(f"PostgreSQL not reachable on 127.0.0.1:5432: {detail}")
         return None
 
 

@@ -1,0 +1,26 @@
+# Two commands do all set-up on a fresh machine (Python >= 3.11 and make):
+#   make paper   run the daemon in paper mode on the embedded defaults
+#   make test    run the whole test suite (lint, types, tests)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: paper test lint
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+paper: $(STAMP)
+	$(BIN)/hedged run --paper
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	PYTHON=$(BIN)/python .ci/typecheck
+
+test: lint
+	$(BIN)/python -m pytest
