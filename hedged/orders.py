@@ -128,7 +128,9 @@ class OrderDesk:
                     oid, "order_ambiguous", status=AMBIGUOUS, reject_message=reason
                 )
                 try:
-                    return await self.resolve(row, patience=venue.signature_window + 2 * CLOCK_MARGIN)
+                    return await self.resolve(
+                        row, patience=venue.signature_window + 2 * CLOCK_MARGIN
+                    )
                 except Unresolved:
                     return self.store.get_order(oid)
         raise AssertionError(f"unknown outcome {outcome!r}")

@@ -21,8 +21,11 @@ START = D(100)
 
 
 def make_config(**strategy: Any) -> config.Config:
-    overrides = {"strategy.max_price_age_seconds": "60", "strategy.cooldown_seconds": 0,
-                 "strategy.poll_interval_seconds": "0.05"}
+    overrides = {
+        "strategy.max_price_age_seconds": "60",
+        "strategy.cooldown_seconds": 0,
+        "strategy.poll_interval_seconds": "0.05",
+    }
     overrides |= {f"strategy.{k}": v for k, v in strategy.items()}
     return config.load(None, overrides=overrides)
 
@@ -31,8 +34,9 @@ class Rig:
     """World + two simulated venues + a store file; engines come and go like processes."""
 
     def __init__(self, tmp_path: Path, world: World | None = None, **strategy: Any) -> None:
-        self.world = world or default_world(seed=1, start_price=START, volatility=D("0.5"),
-                                            spread_bps=D(2))
+        self.world = world or default_world(
+            seed=1, start_price=START, volatility=D("0.5"), spread_bps=D(2)
+        )
         self.world.set_price(START)
         self.venues = {v: SimVenue(self.world, v, "test", signature_window=0.2) for v in VENUES}
         self.config = make_config(**strategy)
@@ -116,4 +120,4 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-__all__ = ["ASTER", "BACKPACK", "D", "START", "Rig", "make_config", "settle"]
+__all__ = ["ASTER", "BACKPACK", "START", "D", "Rig", "make_config", "settle"]

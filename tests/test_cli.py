@@ -22,13 +22,23 @@ def env_for(state_dir: Path) -> dict[str, str]:
 
 
 def hedged(*args: str, state_dir: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hedged.cli", *args], env=env_for(state_dir),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "hedged.cli", *args],
+        env=env_for(state_dir),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def hedgectl(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hedged.ctl", *args], env=env_for(state_dir),
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "hedged.ctl", *args],
+        env=env_for(state_dir),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def status_json(state_dir: Path) -> list[dict[str, Any]]:
@@ -58,9 +68,13 @@ def test_single_paper_round_runs_to_done_and_shows_in_status(tmp_path: Path) -> 
 
 
 def test_sigterm_stops_promptly_and_keeps_the_open_round(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "hedged.cli", "run", "--paper"],
-                            env=env_for(tmp_path), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hedged.cli", "run", "--paper"],
+        env=env_for(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -88,12 +102,18 @@ def test_sigterm_stops_promptly_and_keeps_the_open_round(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("toml", "needle"),
     [
-        ("[pair]\naster_symbol = 'SOLUSDT'\nbackpack_symbol = 'SOL_USDC_PERP'\n"
-         "[strategy]\nposition_size_usdt = 25\nstop_loss = 0.5\n", "strategy.stop_loss"),
+        (
+            "[pair]\naster_symbol = 'SOLUSDT'\nbackpack_symbol = 'SOL_USDC_PERP'\n"
+            "[strategy]\nposition_size_usdt = 25\nstop_loss = 0.5\n",
+            "strategy.stop_loss",
+        ),
         ("[strategy]\nstop_loss = 0.01\n", "pair.aster_symbol: missing required key"),
         ("not toml at all [", "<toml>"),
-        ("[pair]\naster_symbol = 'SOLUSDT'\nbackpack_symbol = 'SOL_USDC_PERP'\n"
-         "[strategy]\nposition_size_usdt = 0\n", "strategy.position_size_usdt"),
+        (
+            "[pair]\naster_symbol = 'SOLUSDT'\nbackpack_symbol = 'SOL_USDC_PERP'\n"
+            "[strategy]\nposition_size_usdt = 0\n",
+            "strategy.position_size_usdt",
+        ),
     ],
 )
 def test_bad_config_exits_78_naming_file_and_key(tmp_path: Path, toml: str, needle: str) -> None:
@@ -107,8 +127,10 @@ def test_bad_config_exits_78_naming_file_and_key(tmp_path: Path, toml: str, need
 
 def test_too_small_position_size_exits_78_before_trading(tmp_path: Path) -> None:
     cfg = tmp_path / "small.toml"
-    cfg.write_text("[pair]\naster_symbol = 'SOLUSDT'\nbackpack_symbol = 'SOL_USDC_PERP'\n"
-                   "[strategy]\nposition_size_usdt = 2\n")
+    cfg.write_text(
+        "[pair]\naster_symbol = 'SOLUSDT'\nbackpack_symbol = 'SOL_USDC_PERP'\n"
+        "[strategy]\nposition_size_usdt = 2\n"
+    )
     run = hedged("run", "--paper", "--config", str(cfg), state_dir=tmp_path, timeout=30)
     assert run.returncode == 78
     assert "position_size_usdt 2 buys" in run.stderr and "below the minimum" in run.stderr
@@ -119,6 +141,5 @@ def test_hedgectl_exit_codes(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "no database" in missing.stderr
     usage = hedgectl("frobnicate", state_dir=tmp_path)
     assert usage.returncode == 2
-    db = hedgectl("status", "--json", "--db", f"sqlite:///{tmp_path / 'x.db'}",
-                  state_dir=tmp_path)
+    db = hedgectl("status", "--json", "--db", f"sqlite:///{tmp_path / 'x.db'}", state_dir=tmp_path)
     assert db.returncode == 1

@@ -76,8 +76,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("point", "nth", "script"), CASES,
-                         ids=[f"{p}-{n}-{s}" for p, n, s in CASES])
+@pytest.mark.parametrize(
+    ("point", "nth", "script"), CASES, ids=[f"{p}-{n}-{s}" for p, n, s in CASES]
+)
 async def test_crash_at_each_point_resumes_without_duplicates(
     rig: Rig, point: str, nth: int, script: str
 ) -> None:
@@ -121,8 +122,9 @@ async def test_crash_inside_reconciliation_is_itself_recoverable(rig: Rig) -> No
 async def test_position_opened_behind_our_back_halts_and_blocks_the_pair(rig: Rig) -> None:
     await rig.tick()
     await rig.until("MONITORING")
-    foreign = OrderRequest("manual-1", rig.world.symbols[ASTER], Side.SELL, OrderType.MARKET,
-                           D("1"))
+    foreign = OrderRequest(
+        "manual-1", rig.world.symbols[ASTER], Side.SELL, OrderType.MARKET, D("1")
+    )
     rig.world.venues[ASTER].place("test", foreign)
     engine = await rig.start()
     r = rig.round()
@@ -141,8 +143,11 @@ async def test_orphan_order_of_ours_is_cancelled_at_start(rig: Rig) -> None:
     orphan_id = rig.venues[BACKPACK].client_id(rig.store.namespace, 999_999)
     symbol = rig.world.symbols[BACKPACK]
     rig.world.venues[BACKPACK].place(
-        "test", OrderRequest(orphan_id, symbol, Side.SELL, OrderType.LIMIT, D("0.24"),
-                             D("150"), reduce_only=True))
+        "test",
+        OrderRequest(
+            orphan_id, symbol, Side.SELL, OrderType.LIMIT, D("0.24"), D("150"), reduce_only=True
+        ),
+    )
     await rig.start()
     assert await rig.venues[BACKPACK].open_orders(symbol) == []
     assert rig.state() == "MONITORING"

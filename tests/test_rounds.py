@@ -45,7 +45,9 @@ async def test_losing_leg_stopped_then_take_profit_fills(rig: Rig) -> None:
     assert len(tps) == 1 and tps[0].venue == BACKPACK and tps[0].reduce_only
     legs = legs_of(r, rig.store.orders_of(1))
     entry = legs[BACKPACK].entry_price
-    assert entry is not None and tps[0].price == (entry * D("1.012")).quantize(D("0.01"), "ROUND_CEILING")
+    assert entry is not None and tps[0].price == (entry * D("1.012")).quantize(
+        D("0.01"), "ROUND_CEILING"
+    )
     await rig.move("101.5")  # the long's bid crosses the take-profit
     r = await rig.until("DONE")
     assert r.reason == "take-profit on backpack"
@@ -150,16 +152,21 @@ async def test_sizes_rounded_to_both_venues_rules(tmp_path: Path) -> None:
 
 def test_below_minimum_size_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
-    engine_rules = {v: rig.world.venues[v].markets[rig.world.symbols[v]].rules
-                    for v in (ASTER, BACKPACK)}
-    quotes = {v: rig.venues[v]._quote(rig.world.symbols[v], rig.world.book(v))
-              for v in (ASTER, BACKPACK)}
+    engine_rules = {
+        v: rig.world.venues[v].markets[rig.world.symbols[v]].rules for v in (ASTER, BACKPACK)
+    }
+    quotes = {
+        v: rig.venues[v]._quote(rig.world.symbols[v], rig.world.book(v)) for v in (ASTER, BACKPACK)
+    }
     strategy = rig.config.strategy
     assert size(strategy, engine_rules, quotes) == D("0.24")
     from dataclasses import replace
 
-    with pytest.raises(SizingRefused, match=r"position_size_usdt 3 buys 0.02 at 100.01: .*"
-                                            r"notional .* below the minimum 5"):
+    with pytest.raises(
+        SizingRefused,
+        match=r"position_size_usdt 3 buys 0.02 at 100.01: .*"
+        r"notional .* below the minimum 5",
+    ):
         size(replace(strategy, position_size_usdt=Decimal(3)), engine_rules, quotes)
     with pytest.raises(SizingRefused, match=r"quantity 0.00 is below the minimum"):
         size(replace(strategy, position_size_usdt=Decimal("0.5")), engine_rules, quotes)
