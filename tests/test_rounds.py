@@ -12,6 +12,8 @@ from roundkit import ASTER, BACKPACK, START, D, Rig
 
 from hedged.legs import legs_of
 from hedged.sim.world import default_world
+from hedged.states.context import Move
+from hedged.states.machine import Trigger
 from hedged.states.opening import SizingRefused, size
 from hedged.store import utcnow
 
@@ -215,3 +217,52 @@ async def test_stale_prices_never_trigger_a_stop(tmp_path: Path) -> None:
         await rig.until("LIMIT_SET")
     finally:
         await rig.stop()
+
+
+async def test_operator_close_command_is_applied_and_acknowledged(rig: Rig) -> None:
+    await open_round(rig)
+    command = rig.store.add_command("close", 1)
+    r = await rig.until("DONE")
+    assert r.reason == "operator close"
+    assert command.id is not None
+    done = rig.store.get_command(command.id)
+    assert done is not None and done.status == "DONE" and done.result == "round 1 is CLOSING"
+    await rig.check_invariants()
+
+
+async def test_pause_stops_new_rounds_and_flatten_closes_everything(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, mode="continuous", max_concurrent_rounds=2)
+    await rig.start()
+    try:
+        await rig.tick()
+        await rig.until("MONITORING", 2)
+        rig.store.add_command("flatten")
+        await rig.tick(3)
+        assert [rig.state(1), rig.state(2)] == ["DONE", "DONE"]
+        assert rig.store.count_rounds() == 2  # paused: nothing new opens
+        bad = rig.store.add_command("close", 99)
+        await rig.tick()
+        assert bad.id is not None
+        failed = rig.store.get_command(bad.id)
+        assert (
+            failed is not None
+            and failed.status == "FAILED"
+            and "no round 99" in (failed.result or "")
+        )
+        rig.store.add_command("resume")
+        await rig.tick()
+        assert rig.store.count_rounds() == 3
+        await rig.check_invariants()
+    finally:
+        await rig.stop()
+
+
+async def test_halted_round_resumes_on_operator_command(rig: Rig) -> None:
+    await open_round(rig)
+    assert rig.engine is not None
+    rig.engine.apply(rig.round(), Move(Trigger.HALT, "test: unexplained"))
+    await rig.move("101.5")
+    assert rig.state() == "HALTED"  # no action on a halted round, even past its stop
+    rig.store.add_command("resume", 1)
+    r = await rig.until("LIMIT_SET")
+    assert r.halted_from is None
