@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, TypeDecorator, UniqueConstraint, event, func
+from sqlalchemy import String, TypeDecorator, UniqueConstraint, event, func, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
@@ -207,10 +207,12 @@ class Store:
     # -- schema -------------------------------------------------------------------------
 
     def _migrate(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
+        """Refuse a newer schema, migrate an older one, then create what is missing."""
+        Meta.metadata.create_all(self.engine, tables=[Meta.__table__])  # type: ignore[attr-defined]
         with self.session() as s:
             row = s.get(Meta, "schema_version")
-            version = int(row.value) if row else SCHEMA_VERSION
+            fresh = row is None and not inspect(self.engine).has_table("rounds")
+            version = SCHEMA_VERSION if fresh else int(row.value) if row else 1
             if version > SCHEMA_VERSION:
                 raise SchemaTooNew(
                     f"database schema version {version} is newer than this hedged "
@@ -221,6 +223,7 @@ class Store:
                     s.connection().exec_driver_sql(statement)
             s.merge(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
             s.commit()
+        SQLModel.metadata.create_all(self.engine)
 
     def schema_version(self) -> int:
         with self.session() as s:
