@@ -160,7 +160,6 @@ class Engine:
         return self.strategy.mode == "single" and (self.opened or self.resumed) > 0 and not live
 
     async def _wait(self) -> None:
-        self.prices.changed.clear()
         waits = [asyncio.ensure_future(e.wait()) for e in (self.prices.changed, self.stopping)]
         await asyncio.wait(
             waits,
@@ -171,6 +170,7 @@ class Engine:
             w.cancel()
 
     async def tick(self) -> None:
+        self.prices.changed.clear()  # what arrives from here on wakes the next tick
         await self.poll_quotes()
         poll_due = time.monotonic() - self._last_poll >= float(self.strategy.poll_interval_seconds)
         if poll_due:
