@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -68,9 +70,13 @@ def test_single_paper_round_runs_to_done_and_shows_in_status(tmp_path: Path) -> 
 
 
 def test_sigterm_stops_promptly_and_keeps_the_open_round(tmp_path: Path) -> None:
+    notify_path = str(tmp_path / "notify.sock")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(notify_path)
+    notify.settimeout(0.1)
     proc = subprocess.Popen(
         [sys.executable, "-m", "hedged.cli", "run", "--paper"],
-        env=env_for(tmp_path),
+        env=env_for(tmp_path) | {"NOTIFY_SOCKET": notify_path},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -94,6 +100,15 @@ def test_sigterm_stops_promptly_and_keeps_the_open_round(tmp_path: Path) -> None
             proc.kill()
             proc.wait()
     assert code == 0, proc.stderr.read() if proc.stderr else ""
+    messages = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            messages.append(notify.recv(4096).decode())
+    notify.close()
+    assert messages[0].startswith("READY=1\nSTATUS=")  # after the first reconciliation
+    assert any(m.startswith("WATCHDOG=1") for m in messages)
+    assert "STOPPING=1" in messages
+    assert any("rounds open; price age" in m for m in messages)
     rounds = status_json(tmp_path)
     assert rounds[0]["state"] in ("MONITORING", "LIMIT_SET")  # persisted, not abandoned
     assert (tmp_path / "paper-venues.json").exists()  # and so are the simulated venues
