@@ -149,5 +149,6 @@ def from_refusal(refused: OrderRefused) -> AsterError:
 
 def min_notional(notional: object) -> AsterError:
     return AsterError(
-        -4164, f"Order's notional must be no smaller than {notional} (unless you choose reduce only)"
+        -4164,
+        f"Order's notional must be no smaller than {notional} (unless you choose reduce only)",
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from hedged.adapters.base import OrderType, Side
+from hedged.adapters.base import OrderType, Side, ceil_to, floor_to
 from hedged.sim.aster_errors import AsterError, bad_symbol, bad_value, mandatory, min_notional
 from hedged.sim.client_ids import ASTER_PATTERN
 from hedged.sim.records import MarketSpec
@@ -176,10 +176,12 @@ def check_filters(order: NewOrder, filters: AsterFilters, mark: Decimal) -> None
         raise min_notional(filters.min_notional)
     if price is None:
         return
-    if order.side is Side.BUY and price > mark * filters.multiplier_up:
-        raise AsterError(-4016, f"Limit price can't be higher than {mark * filters.multiplier_up}.")
-    if order.side is Side.SELL and price < mark * filters.multiplier_down:
-        raise AsterError(-4024, f"Limit price can't be lower than {mark * filters.multiplier_down}.")
+    highest, lowest = mark * filters.multiplier_up, mark * filters.multiplier_down
+    if order.side is Side.BUY and price > highest:
+        highest = floor_to(highest, filters.tick)
+        raise AsterError(-4016, f"Limit price can't be higher than {highest}.")
+    if order.side is Side.SELL and price < lowest:
+        raise AsterError(-4024, f"Limit price can't be lower than {ceil_to(lowest, filters.tick)}.")
 
 
 def check_symbol(params: Mapping[str, str], symbol: str) -> str:

@@ -22,6 +22,9 @@ from hedged.sim.wire import Accounts
 
 BODY_METHODS = frozenset({"POST", "DELETE", "PATCH"})
 WS_INSTRUCTION = "subscribe"
+# Set on a signed request before its handler runs.
+ACCOUNT = web.RequestKey("backpack_account", str)
+PARAMS = web.RequestKey[dict[str, object]]("backpack_params")
 
 
 def unauthorized(message: str) -> ApiError:

@@ -3,13 +3,13 @@
 The core keys orders by a client id string that is unique forever per account; Backpack's
 `clientId` is a uint32 that only has to be unique among open orders, and is optional. So each
 order gets a core id `<clientId>` (`<clientId>.<n>` when reused, `~<n>` when absent) and its
-wire details (time in force, quote quantity, expiry reason) are kept here.
+wire details (time in force, quote quantity, why it would expire) are kept here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from itertools import count
 
@@ -25,7 +25,7 @@ class OrderMeta:
     time_in_force: str = "GTC"
     self_trade_prevention: str = "RejectTaker"
     quote_quantity: Decimal | None = None
-    expiry_reason: str | None = None  # set when the wire cancels an order that Backpack expires
+    expiry_reason: str | None = None  # why Backpack would expire it (IOC, FOK), if it does
 
 
 # Called after every order change with the order's wire details.
@@ -86,11 +86,6 @@ class Journal:
         """The core refused the order: its client id was never used."""
         self._taken.discard((account, core_id))
         self._meta.pop((account, core_id), None)
-
-    def expire_with(self, order: SimOrder, reason: str) -> None:
-        """The next cancel of `order` is an expiry for `reason` (IOC, FOK)."""
-        key = (order.account, order.client_id)
-        self._meta[key] = replace(self.meta(order), expiry_reason=reason)
 
     def _on_change(self, order: SimOrder, fill: SimFill | None) -> None:
         if self._detached:

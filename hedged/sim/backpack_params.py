@@ -68,20 +68,23 @@ def boolean(params: Params, name: str) -> bool | None:
     raise _invalid(name)
 
 
-def integer(params: Params, name: str, low: int = 0, high: int = 2**63 - 1) -> int | None:
-    """A whole number in [low, high], from a JSON integer or a string of digits."""
+def integer(
+    params: Params, name: str, low: int = 0, high: int = 2**63 - 1, *, text: bool = True
+) -> int | None:
+    """A whole number in [low, high], from a JSON integer or (`text`) a string of digits."""
     value = params.get(name)
     if value is None:
         return None
-    if isinstance(value, str) and value.isdigit():
+    if text and isinstance(value, str) and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise _invalid(name)
     return value
 
 
-def uint32(params: Params, name: str) -> int | None:
-    return integer(params, name, 0, UINT32_MAX)
+def uint32(params: Params, name: str, *, text: bool = True) -> int | None:
+    """`text` False: a JSON body, where Backpack wants a number."""
+    return integer(params, name, 0, UINT32_MAX, text=text)
 
 
 def order_id(params: Params) -> str | None:
@@ -90,9 +93,9 @@ def order_id(params: Params) -> str | None:
     return None if number is None else str(number)
 
 
-def one_order_id(params: Params) -> tuple[str | None, int | None]:
-    """Exactly one of `orderId` and `clientId`."""
-    venue_id, client_id = order_id(params), uint32(params, "clientId")
+def one_order_id(params: Params, *, text: bool) -> tuple[str | None, int | None]:
+    """Exactly one of `orderId` and `clientId` (`text`: from a query string)."""
+    venue_id, client_id = order_id(params), uint32(params, "clientId", text=text)
     if (venue_id is None) == (client_id is None):
         raise bad_request("Must specify either `clientId` or `orderId`")
     return venue_id, client_id

@@ -80,7 +80,8 @@ def quote_asset(symbol: str) -> str:
     return symbol_parts(symbol)[1]
 
 
-def mark_price(book: Book) -> Decimal:
+def book_mark(book: Book) -> Decimal:
+    """The simulated mark price: the middle of the book."""
     return (book.bid + book.ask) / 2
 
 

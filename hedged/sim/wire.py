@@ -51,9 +51,16 @@ class WireFault:
 class WireFaults:
     armed: list[WireFault] = field(default_factory=list)
 
-    def arm(self, kind: WireFaultKind | str, path: str = "*", *, method: str | None = None,
-            times: int | None = 1, seconds: float = 0.0,
-            fraction: Decimal | str = Decimal(0)) -> WireFault:
+    def arm(
+        self,
+        kind: WireFaultKind | str,
+        path: str = "*",
+        *,
+        method: str | None = None,
+        times: int | None = 1,
+        seconds: float = 0.0,
+        fraction: Decimal | str = Decimal(0),
+    ) -> WireFault:
         fault = WireFault(WireFaultKind(kind), path, method, times, seconds, Decimal(fraction))
         self.armed.append(fault)
         return fault
@@ -63,7 +70,9 @@ class WireFaults:
 
     def take(self, method: str, path: str) -> list[WireFault]:
         """The faults that hit this request, each used once."""
-        hit = [f for f in self.armed if f.kind is not WireFaultKind.STALE and f.matches(method, path)]
+        hit = [
+            f for f in self.armed if f.kind is not WireFaultKind.STALE and f.matches(method, path)
+        ]
         for f in hit:
             if f.remaining is not None:
                 f.remaining -= 1
@@ -87,7 +96,7 @@ class VenueAnswers:
 
 
 FAULTS_KEY = web.AppKey("faults", WireFaults)
-PARTIAL_KEY = "hedged.partial_fraction"  # request key: the fill fraction a PARTIAL fault set
+PARTIAL_KEY = web.RequestKey("partial_fraction", Decimal)  # the fill fraction a PARTIAL fault set
 
 
 def fault_middleware(faults: WireFaults, answers: VenueAnswers) -> Any:
@@ -142,9 +151,14 @@ async def admin_faults(request: web.Request) -> web.Response:
         return web.json_response({"armed": 0})
     spec = await request.json()
     try:
-        faults.arm(spec["kind"], spec.get("path", "*"), method=spec.get("method"),
-                   times=spec.get("times", 1), seconds=float(spec.get("seconds", 0)),
-                   fraction=str(spec.get("fraction", "0")))
+        faults.arm(
+            spec["kind"],
+            spec.get("path", "*"),
+            method=spec.get("method"),
+            times=spec.get("times", 1),
+            seconds=float(spec.get("seconds", 0)),
+            fraction=str(spec.get("fraction", "0")),
+        )
     except (KeyError, ValueError) as e:
         return web.json_response({"error": f"bad fault spec: {e}"}, status=400)
     return web.json_response({"armed": len(faults.armed)})
@@ -188,14 +202,14 @@ class AccountsError(ValueError):
 def load_accounts(path: Path) -> Accounts:
     """The simulator's accounts file (TOML):
 
-        [[account]]
-        name = "alice"
-        balance = "10000"
-        aster_api_key = "..."          # V1: key and secret (optional)
-        aster_api_secret = "..."
-        aster_user = "0x..."           # V3: main wallet and agent address (optional)
-        aster_signer = "0x..."
-        backpack_public_key = "..."    # base64 ED25519 public key (optional)
+    [[account]]
+    name = "alice"
+    balance = "10000"
+    aster_api_key = "..."          # V1: key and secret (optional)
+    aster_api_secret = "..."
+    aster_user = "0x..."           # V3: main wallet and agent address (optional)
+    aster_signer = "0x..."
+    backpack_public_key = "..."    # base64 ED25519 public key (optional)
     """
     try:
         data = tomllib.loads(path.read_text())
@@ -209,11 +223,14 @@ def load_accounts(path: Path) -> Accounts:
         accounts.balances[name] = Decimal(str(a.get("balance", "10000")))
         if "aster_api_key" in a:
             accounts.aster_v1[a["aster_api_key"]] = AsterV1Key(
-                a["aster_api_key"], a["aster_api_secret"], name)
+                a["aster_api_key"], a["aster_api_secret"], name
+            )
         if "aster_signer" in a:
             accounts.aster_agents[a["aster_signer"].lower()] = AsterAgent(
-                a["aster_user"], a["aster_signer"], name)
+                a["aster_user"], a["aster_signer"], name
+            )
         if "backpack_public_key" in a:
             accounts.backpack[a["backpack_public_key"]] = BackpackKey(
-                a["backpack_public_key"], name)
+                a["backpack_public_key"], name
+            )
     return accounts

@@ -1,0 +1,163 @@
+"""The Aster wire-compatible server: REST (V1 HMAC and V3 EIP-712), WebSocket, fault
+injection and admin endpoints, on one venue of a simulated World.
+
+    app = aster_app(world, "aster", accounts, WireFaults())
+
+serves `world.venues["aster"]` for symbol `world.symbols["aster"]`. The caller funds the
+accounts (`SimExchange.deposit`) and persists the exchange (`SimExchange.to_dict`); listen
+keys, V3 nonces and account settings (position mode, leverage, margin type) live in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal, InvalidOperation
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from hedged.adapters.aster_signing import CHAIN_ID_MAINNET, NonceGuard
+from hedged.sim.aster_auth import Authenticator
+from hedged.sim.aster_errors import AsterError, execution_unknown, margin_insufficient
+from hedged.sim.aster_filters import AsterFilters
+from hedged.sim.aster_limits import Limits, weight_middleware
+from hedged.sim.aster_rest import add_routes
+from hedged.sim.aster_state import AsterState
+from hedged.sim.aster_ws import Hub
+from hedged.sim.wire import (
+    FAULTS_KEY,
+    Accounts,
+    Answer,
+    VenueAnswers,
+    WireFaults,
+    admin_faults,
+    fault_middleware,
+)
+from hedged.sim.world import World
+
+__all__ = ["ASTER_HUB", "ASTER_STATE", "AsterFilters", "aster_app"]
+
+ASTER_STATE = web.AppKey("aster_state", AsterState)
+ASTER_HUB = web.AppKey("aster_hub", Hub)
+LISTEN_KEY_SWEEP_SECONDS = 1.0
+
+
+def aster_app(
+    world: World,
+    venue: str,
+    accounts: Accounts,
+    faults: WireFaults,
+    *,
+    clock: Callable[[], float] = time.time,
+    filters: AsterFilters | None = None,
+    chain_id: int = CHAIN_ID_MAINNET,
+    nonce_window_s: float = 60.0,
+    weight_limit: int = 2400,
+    order_limit: int = 1200,
+    ws_heartbeat: float = 300.0,
+) -> web.Application:
+    """Aster's API for `world.venues[venue]`. `filters` defaults to the core market's with
+    PERCENT_PRICE ±5 %; `chain_id` 714 serves the testnet's V3 domain."""
+    market = world.venues[venue].markets[world.symbols[venue]]
+    state = AsterState(world, venue, filters or AsterFilters.for_market(market), clock)
+    limits = Limits(clock, weight_limit, order_limit)
+    auth = Authenticator(accounts, clock, chain_id=chain_id, nonces=NonceGuard(nonce_window_s))
+    hub = Hub(state, faults, ws_heartbeat)
+
+    app = web.Application()
+    app[ASTER_STATE] = state
+    app[ASTER_HUB] = hub
+    app[FAULTS_KEY] = faults
+    weights = add_routes(app, state, limits, auth)
+    app.middlewares.extend(
+        [
+            _submissions_middleware(state),
+            weight_middleware(limits, weights),
+            fault_middleware(faults, _answers(limits)),
+        ]
+    )
+    app.router.add_get("/ws", hub.serve)
+    app.router.add_get("/ws/{stream}", hub.serve)
+    app.router.add_get("/stream", hub.serve)
+    app.router.add_post("/_admin/faults", admin_faults)
+    app.router.add_delete("/_admin/faults", admin_faults)
+    app.router.add_post("/_admin/ws/disconnect", _admin_disconnect)
+    app.router.add_post("/_admin/price", _admin_price)
+    app.router.add_get("/_admin/submissions", _admin_submissions)
+    app.cleanup_ctx.append(_lifetime)
+    app.on_shutdown.append(_close_sockets)
+    return app
+
+
+def _answers(limits: Limits) -> VenueAnswers:
+    """Aster's own bodies for the faults that answer."""
+    return VenueAnswers(
+        rate_limited=lambda: _as_answer(limits.rate_limited()),
+        unavailable=lambda: _as_answer(execution_unknown()),
+        rejected=lambda: _as_answer(margin_insufficient()),
+    )
+
+
+def _as_answer(error: AsterError) -> Answer:
+    return error.status, error.body, error.headers
+
+
+def _submissions_middleware(state: AsterState) -> Middleware:
+    """Count every newClientOrderId that arrives at an order placement endpoint, before
+    faults and checks: a client that resends after an ambiguous answer shows up as 2."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if request.method == "POST" and path.startswith("/fapi/") and path.endswith("/order"):
+            raw = request.raw_path.partition("?")[2] + "&" + (await request.text())
+            client_id = dict(parse_qsl(raw)).get("newClientOrderId")
+            if client_id:
+                state.submissions[client_id] += 1
+        return await handler(request)
+
+    return middleware
+
+
+async def _admin_disconnect(request: web.Request) -> web.Response:
+    closed = await request.app[ASTER_HUB].disconnect_all()
+    return web.json_response({"closed": closed})
+
+
+async def _admin_price(request: web.Request) -> web.Response:
+    state = request.app[ASTER_STATE]
+    try:
+        price = Decimal(str((await request.json())["price"]))
+        if not price.is_finite() or price <= 0:
+            raise InvalidOperation
+    except (KeyError, ValueError, TypeError, InvalidOperation):
+        return web.json_response({"error": 'expected {"price": "<positive decimal>"}'}, status=400)
+    state.world.set_price(price)
+    return web.json_response({"price": str(state.world.price)})
+
+
+async def _admin_submissions(request: web.Request) -> web.Response:
+    return web.json_response(dict(request.app[ASTER_STATE].submissions))
+
+
+async def _lifetime(app: web.Application) -> AsyncIterator[None]:
+    """Sweep lapsed listen keys (their streams get listenKeyExpired) while the app runs."""
+    state = app[ASTER_STATE]
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(LISTEN_KEY_SWEEP_SECONDS)
+            state.expire_listen_keys()
+
+    task = asyncio.create_task(sweep())
+    yield
+    task.cancel()
+    app[ASTER_HUB].close()
+    state.close()
+
+
+async def _close_sockets(app: web.Application) -> None:
+    await app[ASTER_HUB].disconnect_all()

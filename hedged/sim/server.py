@@ -1,0 +1,120 @@
+"""Both venues' wire APIs on 127.0.0.1 over one World; exchange state kept in a file.
+
+Used by `hedged sim` (standalone, e.g. for crash tests where the simulator must outlive the
+daemon) and by paper mode (in process, on free ports).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from hedged.sim.aster_api import aster_app
+from hedged.sim.backpack_api import backpack_app
+from hedged.sim.exchange import SimExchange
+from hedged.sim.pricepath import CsvPath, GbmPath, PricePath
+from hedged.sim.wire import Accounts, WireFaults
+from hedged.sim.world import World, sol_market
+
+log = logging.getLogger(__name__)
+
+ASTER, BACKPACK = "aster", "backpack"
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    symbols: Mapping[str, str]  # venue -> symbol
+    seed: int = 7
+    start_price: Decimal = Decimal(150)
+    volatility: Decimal = Decimal(12)
+    basis_bps: Decimal = Decimal(3)
+    spread_bps: Decimal = Decimal(2)
+    price_csv: Path | None = None
+    fees: Mapping[str, tuple[Decimal, Decimal]] | None = None  # venue -> (taker, maker)
+
+
+def build_world(spec: WorldSpec, accounts: Accounts, state_file: Path | None) -> World:
+    """A new world, or the one saved in `state_file` (positions, orders, balances, price)."""
+    saved: dict[str, Any] = {}
+    if state_file is not None and state_file.exists():
+        saved = json.loads(state_file.read_text())
+        log.info("simulated venues restored from %s", state_file)
+    fees = spec.fees or {ASTER: (Decimal("0.00035"), Decimal("0.0001")),
+                         BACKPACK: (Decimal("0.0005"), Decimal("0.0002"))}
+    exchanges: dict[str, SimExchange] = {}
+    for venue, symbol in spec.symbols.items():
+        if venue in saved:
+            exchanges[venue] = SimExchange.from_dict(saved[venue])
+            continue
+        taker, maker = fees[venue]
+        exchanges[venue] = SimExchange(venue, {symbol: sol_market(symbol, taker_fee=taker,
+                                                                  maker_fee=maker)})
+        for account, balance in accounts.balances.items():
+            exchanges[venue].deposit(account, balance)
+    path: PricePath = (
+        CsvPath(spec.price_csv) if spec.price_csv
+        else GbmPath(Decimal(saved.get("price", spec.start_price)), spec.volatility, spec.seed)
+    )
+    world = World(path, exchanges, spec.symbols, spec.basis_bps, spec.spread_bps)
+    if state_file is not None:
+        for exchange in exchanges.values():
+            exchange.add_listener(lambda order, fill: save_world(world, state_file))
+    return world
+
+
+def save_world(world: World, state_file: Path) -> None:
+    data = {v: ex.to_dict() for v, ex in world.venues.items()} | {"price": str(world.price)}
+    tmp = state_file.with_suffix(".tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, state_file)  # atomic: a kill leaves the old state or the new, never half
+
+
+class SimServers:
+    def __init__(self, world: World, accounts: Accounts, *, aster_port: int = 0,
+                 backpack_port: int = 0, tick_seconds: float = 0.2,
+                 state_file: Path | None = None) -> None:
+        self.world = world
+        self.accounts = accounts
+        self.faults = {ASTER: WireFaults(), BACKPACK: WireFaults()}
+        self.ports = {ASTER: aster_port, BACKPACK: backpack_port}
+        self.tick_seconds = tick_seconds
+        self.state_file = state_file
+        self._runners: list[web.AppRunner] = []
+        self._ticker: asyncio.Task[None] | None = None
+
+    def url(self, venue: str, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.ports[venue]}"
+
+    async def start(self) -> None:
+        apps = {
+            ASTER: aster_app(self.world, ASTER, self.accounts, self.faults[ASTER]),
+            BACKPACK: backpack_app(self.world, BACKPACK, self.accounts, self.faults[BACKPACK]),
+        }
+        for venue, app in apps.items():
+            runner = web.AppRunner(app, handle_signals=False, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", self.ports[venue])
+            await site.start()
+            self._runners.append(runner)
+            self.ports[venue] = runner.addresses[0][1]
+        if self.tick_seconds > 0:
+            self._ticker = asyncio.create_task(self.world.run(self.tick_seconds))
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        for runner in self._runners:
+            await runner.cleanup()
+        if self.state_file is not None:
+            save_world(self.world, self.state_file)
