@@ -6,7 +6,7 @@ these types; nothing outside `adapters/` knows a wire format.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
@@ -196,6 +196,10 @@ class VenueError(Exception):
     """A read failed (transport or venue trouble); the caller may retry later."""
 
 
+# Called with the name of a stream that reconnected; streams do not replay what was missed.
+ReconnectHook = Callable[[str], Awaitable[None] | None]
+
+
 class Venue(Protocol):
     """The calls a round needs. Implementations: the in-process simulator and the real
     Aster and Backpack clients."""
@@ -243,4 +247,12 @@ class Venue(Protocol):
 
     async def fills(self, symbol: str, client_id: str) -> list[Fill]:
         """Every trade of the order with this client id, with fees."""
+        ...
+
+    def order_updates(self) -> AsyncIterator[OrderState]:
+        """Our orders' changes as the venue pushes them; reconnects by itself."""
+        ...
+
+    def on_reconnect(self, hook: ReconnectHook) -> None:
+        """Call `hook` after any stream reconnected, so the caller can catch up by REST."""
         ...

@@ -58,34 +58,59 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=["text", "json"], help="overrides daemon.log_format")
 
     sim = sub.add_parser(
-        "sim", help="serve the wire-compatible Aster and Backpack simulators on 127.0.0.1",
+        "sim",
+        help="serve the wire-compatible Aster and Backpack simulators on 127.0.0.1",
         description="Serve Aster (Binance-USD-M-style REST + WebSocket, V1 HMAC and V3 EIP-712) "
         "and Backpack (REST + WebSocket, ED25519) over one simulated price path until stopped. "
         "Admin endpoints per venue: POST/DELETE /_admin/faults, POST /_admin/ws/disconnect, "
         "POST /_admin/price, GET /_admin/submissions.",
     )
-    sim.add_argument("--accounts", type=Path, required=True,
-                     help="TOML accounts file: keys and starting balances (see README)")
+    sim.add_argument(
+        "--accounts",
+        type=Path,
+        required=True,
+        help="TOML accounts file: keys and starting balances (see README)",
+    )
     sim.add_argument("--aster-port", type=int, default=0, help="Aster port (0: any free port)")
-    sim.add_argument("--backpack-port", type=int, default=0,
-                     help="Backpack port (0: any free port)")
+    sim.add_argument(
+        "--backpack-port", type=int, default=0, help="Backpack port (0: any free port)"
+    )
     sim.add_argument("--aster-symbol", default="SOLUSDT", help="Aster symbol (SOLUSDT)")
-    sim.add_argument("--backpack-symbol", default="SOL_USDC_PERP",
-                     help="Backpack symbol (SOL_USDC_PERP)")
+    sim.add_argument(
+        "--backpack-symbol", default="SOL_USDC_PERP", help="Backpack symbol (SOL_USDC_PERP)"
+    )
     sim.add_argument("--seed", type=int, default=7, help="price path seed (7)")
     sim.add_argument("--start-price", type=Decimal, default=Decimal(150), help="(150)")
-    sim.add_argument("--volatility", type=Decimal, default=Decimal(12),
-                     help="annualized volatility of the price path (12)")
-    sim.add_argument("--basis-bps", type=Decimal, default=Decimal(3),
-                     help="Backpack price over Aster's, basis points (3)")
-    sim.add_argument("--spread-bps", type=Decimal, default=Decimal(2),
-                     help="bid/ask spread on each venue, basis points (2)")
-    sim.add_argument("--tick-seconds", type=float, default=0.2,
-                     help="how often the price moves (0.2; 0 = only by /_admin/price)")
+    sim.add_argument(
+        "--volatility",
+        type=Decimal,
+        default=Decimal(12),
+        help="annualized volatility of the price path (12)",
+    )
+    sim.add_argument(
+        "--basis-bps",
+        type=Decimal,
+        default=Decimal(3),
+        help="Backpack price over Aster's, basis points (3)",
+    )
+    sim.add_argument(
+        "--spread-bps",
+        type=Decimal,
+        default=Decimal(2),
+        help="bid/ask spread on each venue, basis points (2)",
+    )
+    sim.add_argument(
+        "--tick-seconds",
+        type=float,
+        default=0.2,
+        help="how often the price moves (0.2; 0 = only by /_admin/price)",
+    )
     sim.add_argument("--price-csv", type=Path, help="replay timestamp,price rows instead")
-    sim.add_argument("--state", type=Path,
-                     help="keep exchange state (orders, fills, positions) in this file "
-                     "across restarts")
+    sim.add_argument(
+        "--state",
+        type=Path,
+        help="keep exchange state (orders, fills, positions) in this file across restarts",
+    )
     return p
 
 
@@ -156,16 +181,26 @@ async def serve_sim(args: argparse.Namespace) -> int:
         return EX_CONFIG
     spec = WorldSpec(
         symbols={"aster": args.aster_symbol, "backpack": args.backpack_symbol},
-        seed=args.seed, start_price=args.start_price, volatility=args.volatility,
-        basis_bps=args.basis_bps, spread_bps=args.spread_bps, price_csv=args.price_csv,
+        seed=args.seed,
+        start_price=args.start_price,
+        volatility=args.volatility,
+        basis_bps=args.basis_bps,
+        spread_bps=args.spread_bps,
+        price_csv=args.price_csv,
     )
     world = build_world(spec, accounts, args.state)
-    servers = SimServers(world, accounts, aster_port=args.aster_port,
-                         backpack_port=args.backpack_port, tick_seconds=args.tick_seconds,
-                         state_file=args.state)
+    servers = SimServers(
+        world,
+        accounts,
+        aster_port=args.aster_port,
+        backpack_port=args.backpack_port,
+        tick_seconds=args.tick_seconds,
+        state_file=args.state,
+    )
     await servers.start()
-    print(json.dumps({"aster": servers.url("aster"), "backpack": servers.url("backpack")}),
-          flush=True)
+    print(
+        json.dumps({"aster": servers.url("aster"), "backpack": servers.url("backpack")}), flush=True
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

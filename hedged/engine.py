@@ -68,6 +68,7 @@ class Engine:
         self._last_poll = 0.0
         self._last_quote_save = 0.0
         self._unresolved_since: dict[int, float] = {}
+        self._reconcile_due = False
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -78,6 +79,9 @@ class Engine:
         await self.poll_quotes(force=True)
         opening.size(self.strategy, self.rules, {v: self._quote(v) for v in VENUES})
         self._streams = [asyncio.create_task(self._stream(v)) for v in VENUES]
+        self._streams += [asyncio.create_task(self._order_stream(v)) for v in VENUES]
+        for v in VENUES:
+            self.venues[v].on_reconnect(self._on_reconnect)
         report = await self.recover()
         self.resumed = sum(r.state in LIVE_STATES for r in self.store.active_rounds())
         return report
@@ -98,6 +102,7 @@ class Engine:
                     self.apply(r, Move(Trigger.HALT, why))
         if self.blocked:
             log.error("not opening rounds: %s", self.blocked)
+        self.store.set_meta("blocked", self.blocked or "")  # so hedgectl can show why
         return report
 
     async def stop(self) -> None:
@@ -123,6 +128,27 @@ class Engine:
                 log.warning("%s price stream broke: %s; reconnecting in %.1fs", venue, e, pause)
             await asyncio.sleep(pause)
             pause = min(pause * 2, 30.0)
+
+    async def _order_stream(self, venue: str) -> None:
+        """Order changes pushed by the venue: a fill is seen at once, not at the next poll."""
+        pause = 0.5
+        while True:
+            try:
+                async for state in self.venues[venue].order_updates():
+                    row = self.store.order_by_client_id(venue, state.client_id)
+                    if row is not None and row.id is not None:
+                        self.store.record_state(row.id, state)
+                        self.prices.changed.set()  # wake the loop: its round may step
+                    pause = 0.5
+            except VenueError as e:
+                log.warning("%s order stream broke: %s; reconnecting in %.1fs", venue, e, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
+
+    def _on_reconnect(self, stream: str) -> None:
+        log.warning("%s reconnected; catching up by reconciliation", stream)
+        self._reconcile_due = True
+        self.prices.changed.set()
 
     async def poll_quotes(self, force: bool = False) -> None:
         """The REST fallback for a venue whose stream has gone quiet."""
@@ -171,6 +197,9 @@ class Engine:
 
     async def tick(self) -> None:
         self.prices.changed.clear()  # what arrives from here on wakes the next tick
+        if self._reconcile_due:
+            self._reconcile_due = False
+            await self.recover()
         await self.poll_quotes()
         poll_due = time.monotonic() - self._last_poll >= float(self.strategy.poll_interval_seconds)
         if poll_due:

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from hedged.adapters.base import Quote, Side
 from hedged.legs import ASTER, BACKPACK, VENUES, legs_of, symbol_of
-from hedged.store import QuoteRow, RoundRow, Store, utcnow
+from hedged.store import (
+    CommandRow,
+    EventRow,
+    OrderRow,
+    QuoteRow,
+    RoundRow,
+    Store,
+    utc_day_start,
+    utcnow,
+)
 
 BPS = Decimal(10_000)
 
@@ -117,3 +128,385 @@ def status(store: Store, recent: int = 10) -> list[RoundView]:
     ids = {r.id for r in active}
     finished = [r for r in store.recent_rounds(recent + len(active)) if r.id not in ids]
     return [round_view(store, r, quotes) for r in active + finished[:recent]]
+
+
+def as_utc(at: datetime) -> datetime:
+    """Some backends hand back naive datetimes; the store only ever writes UTC."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
+# -- the daemon, as far as the store shows it ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonView:
+    paused: bool  # `hedgectl pause`/`flatten` was applied: no new rounds open
+    last_price_at: datetime | None  # the daemon saves prices about once a second while it runs
+    pending_commands: int  # queued and not yet applied
+    blocked: str | None  # why the daemon refuses to open rounds (its last reconciliation)
+
+    def price_age(self, now: datetime | None = None) -> float | None:
+        if self.last_price_at is None:
+            return None
+        return ((now or utcnow()) - as_utc(self.last_price_at)).total_seconds()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "paused": self.paused,
+            "last_price_at": _jsonable(self.last_price_at),
+            "pending_commands": self.pending_commands,
+            "blocked": self.blocked,
+        }
+
+
+def daemon_view(store: Store) -> DaemonView:
+    return DaemonView(
+        paused=store.get_meta("paused") == "1",
+        last_price_at=store.last_quote_at(),
+        pending_commands=len(store.pending_commands()),
+        blocked=store.get_meta("blocked") or None,
+    )
+
+
+def command_json(c: CommandRow) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "kind": c.kind,
+        "round_id": c.round_id,
+        "status": c.status,
+        "result": c.result,
+        "created_at": _jsonable(c.created_at),
+        "applied_at": _jsonable(c.applied_at),
+    }
+
+
+def quote_json(q: QuoteRow) -> dict[str, Any]:
+    return {
+        "venue": q.venue,
+        "symbol": q.symbol,
+        "bid": str(q.bid),
+        "ask": str(q.ask),
+        "at": _jsonable(q.at),
+    }
+
+
+# -- one round in full: `hedgectl show` -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    at: datetime
+    kind: str  # the journal's event kind: transition, intent, order_state, fill, command, ...
+    text: str  # one human line
+    detail: dict[str, Any]  # the journal entry as recorded
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": _jsonable(self.at),
+            "kind": self.kind,
+            "text": self.text,
+            "detail": self.detail,
+        }
+
+
+ORDER_FIELDS = (
+    "id",
+    "venue",
+    "symbol",
+    "purpose",
+    "side",
+    "type",
+    "qty",
+    "price",
+    "reduce_only",
+    "client_id",
+    "status",
+    "venue_order_id",
+    "filled_qty",
+    "avg_price",
+    "reject_code",
+    "reject_message",
+    "created_at",
+    "updated_at",
+)
+
+
+def order_json(o: OrderRow) -> dict[str, Any]:
+    return {k: _jsonable(getattr(o, k)) for k in ORDER_FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class RoundDetail:
+    view: RoundView
+    qty: Decimal | None
+    halted_from: str | None
+    opened_at: datetime | None
+    deadline_at: datetime | None
+    volume: Decimal | None
+    orders: list[OrderRow]
+    timeline: list[TimelineEntry]
+    commands: list[CommandRow]  # addressed to this round; pending ones are not in the journal
+
+    def to_json(self) -> dict[str, Any]:
+        """A `status` entry plus the round's own fields, orders, timeline and commands."""
+        return self.view.to_json() | {
+            "qty": _jsonable(self.qty),
+            "halted_from": self.halted_from,
+            "opened_at": _jsonable(self.opened_at),
+            "deadline_at": _jsonable(self.deadline_at),
+            "volume": _jsonable(self.volume),
+            "orders": [order_json(o) for o in self.orders],
+            "timeline": [t.to_json() for t in self.timeline],
+            "commands": [command_json(c) for c in self.commands],
+        }
+
+
+def round_detail(store: Store, round_id: int) -> RoundDetail | None:
+    r = store.get_round(round_id)
+    if r is None:
+        return None
+    orders = store.orders_of(round_id)
+    return RoundDetail(
+        view=round_view(store, r, store.quotes()),
+        qty=r.qty,
+        halted_from=r.halted_from,
+        opened_at=r.opened_at,
+        deadline_at=r.deadline_at,
+        volume=r.volume,
+        orders=orders,
+        timeline=timeline(store.events_of(round_id), orders),
+        commands=store.commands_of(round_id),
+    )
+
+
+def timeline(events: list[EventRow], orders: list[OrderRow]) -> list[TimelineEntry]:
+    by_id = {o.id: o for o in orders}
+    entries = []
+    for e in events:
+        detail = event_detail(e)
+        entries.append(TimelineEntry(e.at, e.kind, describe(e.kind, detail, by_id), detail))
+    return entries
+
+
+def event_detail(e: EventRow) -> dict[str, Any]:
+    try:
+        detail = json.loads(e.detail)
+    except ValueError:
+        return {"raw": e.detail}
+    return detail if isinstance(detail, dict) else {"value": detail}
+
+
+def describe(kind: str, d: dict[str, Any], orders: dict[int | None, OrderRow]) -> str:
+    """One line for a journal entry, in the words an operator would use."""
+    order = orders.get(d.get("order")) if isinstance(d.get("order"), int) else None
+    who = f"#{d.get('order')}" + (f" {order.venue} {order.purpose}" if order else "")
+    match kind:
+        case "round_created":
+            return f"round created ({d.get('state', 'OPENING')})"
+        case "transition":
+            text = f"{d.get('from')} -> {d.get('to')} ({d.get('trigger')})"
+            if d.get("reason"):
+                text += f": {d['reason']}"
+            if d.get("to") == "MONITORING" and d.get("qty") is not None:
+                text += f"; qty {d['qty']} per leg"
+            if d.get("realized_pnl") is not None:
+                text += (
+                    f"; realized PnL {d['realized_pnl']}, fees {d.get('fees')},"
+                    f" volume {d.get('volume')}"
+                )
+            return text
+        case "intent":
+            price = f" @ {d['price']}" if d.get("price") is not None else ""
+            reduce = " reduce-only" if d.get("reduce_only") else ""
+            return (
+                f"intent #{d.get('order')} {d.get('venue')} {d.get('purpose')}: "
+                f"{d.get('side')} {d.get('qty')} {d.get('symbol')} {d.get('type')}{price}{reduce}"
+                f" (client id {d.get('client_id')})"
+            )
+        case "order_state":
+            parts = [str(d["status"])] if d.get("status") else []
+            if d.get("filled_qty") is not None:
+                avg = f" @ {d['avg_price']}" if d.get("avg_price") is not None else ""
+                parts.append(f"filled {d['filled_qty']}{avg}")
+            if d.get("venue_order_id"):
+                parts.append(f"venue id {d['venue_order_id']}")
+            return f"{who}: {', '.join(parts) or 'updated'}"
+        case "order_rejected":
+            return f"{who}: rejected {d.get('reject_code') or ''} {d.get('reject_message') or ''}"
+        case "order_ambiguous":
+            return f"{who}: outcome unknown ({d.get('reject_message')}); resolving by client id"
+        case "order_never_placed":
+            return f"{who}: never placed (not found after the signature window)"
+        case "fill":
+            return (
+                f"{who}: fill {d.get('qty')} @ {d.get('price')}, fee {d.get('fee')}"
+                f" (trade {d.get('trade')})"
+            )
+        case "command":
+            verdict = "done" if d.get("ok") else "FAILED"
+            return f"operator {d.get('command')}: {verdict}: {d.get('result')}"
+    return f"{kind}: " + ", ".join(f"{k}={v}" for k, v in d.items())
+
+
+# -- rounds waiting for an operator: `hedgectl halted` -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HaltedView:
+    view: RoundView  # its reason is the halt reason
+    halted_from: str | None  # where `resume` takes it back to
+    halted_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return self.view.to_json() | {
+            "halted_from": self.halted_from,
+            "halted_at": _jsonable(self.halted_at),
+        }
+
+
+def halted(store: Store) -> list[HaltedView]:
+    quotes = store.quotes()
+    views = []
+    for r in store.active_rounds():
+        if r.state != "HALTED":
+            continue
+        assert r.id is not None
+        halts = [
+            e.at
+            for e in store.events_of(r.id)
+            if e.kind == "transition" and event_detail(e).get("to") == "HALTED"
+        ]
+        views.append(
+            HaltedView(round_view(store, r, quotes), r.halted_from, halts[-1] if halts else None)
+        )
+    return views
+
+
+# -- finished rounds by UTC day: `hedgectl history` ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    id: int
+    pair: str
+    reason: str | None
+    ended_at: datetime
+    duration_seconds: int
+    realized_pnl: Decimal
+    fees: Decimal
+    volume: dict[str, Decimal]  # traded notional by venue
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = _jsonable(asdict(self))
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    rounds: int
+    wins: int  # realized PnL (after fees) above zero
+    realized_pnl: Decimal
+    fees: Decimal
+    volume: dict[str, Decimal]
+
+    @property
+    def win_rate(self) -> Decimal | None:
+        return None if not self.rounds else (Decimal(self.wins) / self.rounds)
+
+    def to_json(self) -> dict[str, Any]:
+        rate = self.win_rate
+        data: dict[str, Any] = _jsonable(asdict(self))
+        data["win_rate"] = None if rate is None else str(rate.quantize(Decimal("0.0001")))
+        return data
+
+
+def totals(rounds: list[Finished]) -> Totals:
+    volume = {v: Decimal(0) for v in VENUES}
+    for r in rounds:
+        for v, n in r.volume.items():
+            volume[v] = volume.get(v, Decimal(0)) + n
+    return Totals(
+        rounds=len(rounds),
+        wins=sum(r.realized_pnl > 0 for r in rounds),
+        realized_pnl=sum((r.realized_pnl for r in rounds), Decimal(0)),
+        fees=sum((r.fees for r in rounds), Decimal(0)),
+        volume=volume,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    day: date  # UTC, by the time the round ended
+    rounds: list[Finished]
+    totals: Totals
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
+            "rounds": [r.to_json() for r in self.rounds],
+            "totals": self.totals.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    since: datetime | None  # None: since the first round
+    days: list[Day]
+    total: Totals
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "since": _jsonable(self.since),
+            "days": [d.to_json() for d in self.days],
+            "total": self.total.to_json(),
+        }
+
+
+def history(store: Store, days: int | None = None) -> History:
+    """DONE rounds of the last `days` UTC days (today included), or all of them."""
+    since = None if days is None else utc_day_start() - timedelta(days=days - 1)
+    volume: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for f in store.fills_of_finished(since):
+        volume[f.round_id][f.venue] += f.qty * f.price
+    by_day: dict[date, list[Finished]] = defaultdict(list)
+    for r in store.finished_rounds(since):
+        assert r.id is not None
+        ended = as_utc(r.ended_at or r.created_at)
+        by_day[ended.date()].append(
+            Finished(
+                id=r.id,
+                pair=f"{r.aster_symbol}/{r.backpack_symbol}",
+                reason=r.reason,
+                ended_at=ended,
+                duration_seconds=int((ended - as_utc(r.opened_at or r.created_at)).total_seconds()),
+                realized_pnl=r.realized_pnl or Decimal(0),
+                fees=r.fees or Decimal(0),
+                volume={v: volume[r.id][v] for v in VENUES},
+            )
+        )
+    day_list = [Day(d, rs, totals(rs)) for d, rs in sorted(by_day.items())]
+    return History(since, day_list, totals([r for d in day_list for r in d.rounds]))
+
+
+# -- one frame of `hedgectl watch` ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    at: datetime
+    daemon: DaemonView
+    quotes: list[QuoteRow]
+    rounds: list[RoundView]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": _jsonable(self.at),
+            "daemon": self.daemon.to_json(),
+            "quotes": [quote_json(q) for q in self.quotes],
+            "rounds": [r.to_json() for r in self.rounds],
+        }
+
+
+def snapshot(store: Store, recent: int = 5) -> Snapshot:
+    quotes = sorted(store.quotes().values(), key=lambda q: (VENUES.index(q.venue), q.symbol))
+    return Snapshot(utcnow(), daemon_view(store), quotes, status(store, recent))

@@ -378,6 +378,11 @@ class Store:
             q = select(OrderRow).where(OrderRow.round_id == round_id).order_by(col(OrderRow.id))
             return list(s.exec(q))
 
+    def order_by_client_id(self, venue: str, client_id: str) -> OrderRow | None:
+        with self.session() as s:
+            q = select(OrderRow).where(OrderRow.venue == venue, OrderRow.client_id == client_id)
+            return s.exec(q).first()
+
     def live_orders(self) -> list[OrderRow]:
         """Every order not known to be finished, over all rounds."""
         with self.session() as s:
@@ -399,6 +404,11 @@ class Store:
             return row
 
     def record_state(self, order_id: int, state: OrderState) -> OrderRow:
+        """What the venue says now. A stale answer (a stream event overtaken by a query,
+        or the reverse) never moves an order back: finished stays finished, fills only grow."""
+        row = self.get_order(order_id)
+        if (row.terminal and not state.status.terminal) or state.filled_qty < row.filled_qty:
+            return row
         return self.record_order(
             order_id,
             "order_state",
@@ -508,6 +518,39 @@ class Store:
     def quotes(self) -> dict[tuple[str, str], QuoteRow]:
         with self.session() as s:
             return {(q.venue, q.symbol): q for q in s.exec(select(QuoteRow))}
+
+    # -- read-only queries for hedgectl -------------------------------------------------
+
+    def commands_of(self, round_id: int) -> list[CommandRow]:
+        """Operator commands addressed to one round, oldest first, whatever their status."""
+        with self.session() as s:
+            q = select(CommandRow).where(CommandRow.round_id == round_id)
+            return list(s.exec(q.order_by(col(CommandRow.id))))
+
+    def finished_rounds(self, since: datetime | None = None) -> list[RoundRow]:
+        """DONE rounds (ended at or after `since`, if given), in the order they ended."""
+        with self.session() as s:
+            q = select(RoundRow).where(RoundRow.state == "DONE")
+            if since is not None:
+                q = q.where(col(RoundRow.ended_at) >= since)
+            return list(s.exec(q.order_by(col(RoundRow.ended_at), col(RoundRow.id))))
+
+    def fills_of_finished(self, since: datetime | None = None) -> list[FillRow]:
+        """The fills of the rounds `finished_rounds(since)` returns, in one query."""
+        with self.session() as s:
+            q = (
+                select(FillRow)
+                .join(RoundRow, col(FillRow.round_id) == col(RoundRow.id))
+                .where(RoundRow.state == "DONE")
+            )
+            if since is not None:
+                q = q.where(col(RoundRow.ended_at) >= since)
+            return list(s.exec(q.order_by(col(FillRow.id))))
+
+    def last_quote_at(self) -> datetime | None:
+        """When the daemon last saved a price: a sign of life while it runs."""
+        with self.session() as s:
+            return s.exec(select(func.max(QuoteRow.at))).one()
 
 
 def _order_detail(row: OrderRow) -> dict[str, Any]:

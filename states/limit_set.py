@@ -10,10 +10,16 @@ from hedged.states.machine import Trigger
 MAX_TP_REFUSALS = 3
 
 
+def _flat(ctx: RoundContext) -> Move:
+    venue = next((o.venue for o in ctx.of(TAKE_PROFIT) if o.filled_qty > 0), None)
+    log.info("round %s: take-profit filled on %s", ctx.id, venue)
+    return Move(Trigger.TP_FILLED, f"take-profit on {venue}" if venue else ctx.round.reason)
+
+
 async def step(ctx: RoundContext) -> Move | None:
     survivors = [leg for leg in ctx.legs.values() if leg.is_open]
-    if not survivors:
-        return Move(Trigger.TP_FILLED, ctx.round.reason)
+    if not survivors:  # the order stream already saw the take-profit fill
+        return _flat(ctx)
     leg = survivors[0]
     quote = ctx.quote(leg.venue)
     resting = ctx.live(TAKE_PROFIT)
@@ -26,8 +32,7 @@ async def step(ctx: RoundContext) -> Move | None:
         await ctx.refresh_live(TAKE_PROFIT)
         leg = ctx.legs[leg.venue]
         if not leg.is_open:
-            log.info("round %s: take-profit filled on %s", ctx.id, leg.venue)
-            return Move(Trigger.TP_FILLED, f"take-profit on {leg.venue}")
+            return _flat(ctx)
     if ctx.deadline_passed:
         return Move(Trigger.TIME_LIMIT, "time limit")
     if quote is not None and leg.pnl_pct(quote) <= -ctx.strategy.stop_loss:

@@ -4,6 +4,9 @@ order sent twice and no position left behind."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -134,6 +137,15 @@ async def test_position_opened_behind_our_back_halts_and_blocks_the_pair(rig: Ri
     await rig.tick(3)
     assert rig.store.count_rounds() == 1  # no new round on an unexplained pair
     assert await rig.position(BACKPACK) == D("0.24")  # and the halted round is left alone
+    shown = subprocess.run(
+        [sys.executable, "-m", "hedged.ctl", "status", "--db", rig.url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        env=os.environ | {"COLUMNS": "200"},
+    ).stdout
+    assert "HALTED" in shown and "not opening rounds: aster SOLUSDT position -1.24" in shown
 
 
 async def test_orphan_order_of_ours_is_cancelled_at_start(rig: Rig) -> None:

@@ -75,6 +75,9 @@ class SimExchange:
     def add_listener(self, listener: OrderListener) -> None:
         self._listeners.append(listener)
 
+    def remove_listener(self, listener: OrderListener) -> None:
+        self._listeners.remove(listener)
+
     # Orders
 
     def place(

@@ -48,20 +48,24 @@ def build_world(spec: WorldSpec, accounts: Accounts, state_file: Path | None) ->
     if state_file is not None and state_file.exists():
         saved = json.loads(state_file.read_text())
         log.info("simulated venues restored from %s", state_file)
-    fees = spec.fees or {ASTER: (Decimal("0.00035"), Decimal("0.0001")),
-                         BACKPACK: (Decimal("0.0005"), Decimal("0.0002"))}
+    fees = spec.fees or {
+        ASTER: (Decimal("0.00035"), Decimal("0.0001")),
+        BACKPACK: (Decimal("0.0005"), Decimal("0.0002")),
+    }
     exchanges: dict[str, SimExchange] = {}
     for venue, symbol in spec.symbols.items():
         if venue in saved:
             exchanges[venue] = SimExchange.from_dict(saved[venue])
             continue
         taker, maker = fees[venue]
-        exchanges[venue] = SimExchange(venue, {symbol: sol_market(symbol, taker_fee=taker,
-                                                                  maker_fee=maker)})
+        exchanges[venue] = SimExchange(
+            venue, {symbol: sol_market(symbol, taker_fee=taker, maker_fee=maker)}
+        )
         for account, balance in accounts.balances.items():
             exchanges[venue].deposit(account, balance)
     path: PricePath = (
-        CsvPath(spec.price_csv) if spec.price_csv
+        CsvPath(spec.price_csv)
+        if spec.price_csv
         else GbmPath(Decimal(saved.get("price", spec.start_price)), spec.volatility, spec.seed)
     )
     world = World(path, exchanges, spec.symbols, spec.basis_bps, spec.spread_bps)
@@ -80,9 +84,16 @@ def save_world(world: World, state_file: Path) -> None:
 
 
 class SimServers:
-    def __init__(self, world: World, accounts: Accounts, *, aster_port: int = 0,
-                 backpack_port: int = 0, tick_seconds: float = 0.2,
-                 state_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        world: World,
+        accounts: Accounts,
+        *,
+        aster_port: int = 0,
+        backpack_port: int = 0,
+        tick_seconds: float = 0.2,
+        state_file: Path | None = None,
+    ) -> None:
         self.world = world
         self.accounts = accounts
         self.faults = {ASTER: WireFaults(), BACKPACK: WireFaults()}

@@ -16,6 +16,7 @@ from hedged.adapters.base import (
     OrderState,
     Outcome,
     Position,
+    ReconnectHook,
     Quote,
     Rejected,
     SymbolRules,
@@ -88,6 +89,24 @@ class SimVenue:
                     yield self._quote(symbol, book)
         finally:
             self._world.remove_listener(on_book)
+
+    async def order_updates(self) -> AsyncGenerator[OrderState, None]:
+        """Every change of this account's orders, as it happens."""
+        updates: asyncio.Queue[SimOrder] = asyncio.Queue()
+
+        def on_order(order: SimOrder, fill: SimFill | None) -> None:
+            if order.account == self.account:
+                updates.put_nowait(order)
+
+        self._exchange.add_listener(on_order)
+        try:
+            while True:
+                yield order_state(await updates.get())
+        finally:
+            self._exchange.remove_listener(on_order)
+
+    def on_reconnect(self, hook: ReconnectHook) -> None:
+        """In process there is no connection to lose."""
 
     async def place(self, order: OrderRequest) -> Outcome:
         self.submissions[order.client_id] += 1
