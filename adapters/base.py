@@ -173,6 +173,11 @@ class Accepted:
     order: OrderState
 
 
+# Rejected.code when the client itself declined to send (e.g. during a rate-limit back-off):
+# nothing reached the venue, so it says nothing about the venue's state.
+NOT_SENT = "NOT_SENT"
+
+
 @dataclass(frozen=True, slots=True)
 class Rejected:
     """A definite refusal: the venue did not and will not act on this request."""

@@ -20,14 +20,15 @@ async def step(ctx: RoundContext) -> Move | None:
         return None
     open_legs = [leg for leg in ctx.legs.values() if leg.is_open]
     if open_legs:
-        refused = [o for o in ctx.of(CLOSE) if o.status == "REJECTED"]
-        if refused:  # reduce-only refused: the venue holds no position we think we hold
-            o = refused[-1]
-            return Move(
-                Trigger.HALT,
-                f"{o.venue} refused close {o.client_id}: {o.reject_code} {o.reject_message}",
-            )
-        await ctx.submit([ctx.close_intent(leg, CLOSE) for leg in open_legs])
+        sendable = []
+        for leg in open_legs:
+            verdict = ctx.may_send(CLOSE, leg.venue)
+            if isinstance(verdict, Move):
+                return verdict
+            if verdict:
+                sendable.append(leg)
+        if sendable:
+            await ctx.submit([ctx.close_intent(leg, CLOSE) for leg in sendable])
         return None
     for o in ctx.orders:
         if o.filled_qty > 0:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from math import lcm
 from typing import Any
 
-from hedged.adapters.base import OrderType, Quote, Side, SymbolRules
+from hedged.adapters.base import NOT_SENT, OrderType, Quote, Side, SymbolRules
 from hedged.config import StrategyConfig
 from hedged.legs import Leg, legs_of, symbol_of
 from hedged.orders import Intent, OrderDesk
@@ -30,6 +30,10 @@ TRIM = "TRIM"  # equalizes a partial entry fill
 STOP = "STOP"  # closes the losing leg at market
 TAKE_PROFIT = "TAKE_PROFIT"
 CLOSE = "CLOSE"  # market close in CLOSING
+
+# A refused order is sent again (a new order, after a growing pause: 0.5 s, 1 s, 2 s, ...);
+# refused this often, the venue is telling us something we cannot explain.
+MAX_REFUSALS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,23 @@ class RoundContext:
 
     def live(self, purpose: str | None = None) -> list[OrderRow]:
         return [o for o in self.orders if not o.terminal and purpose in (None, o.purpose)]
+
+    def may_send(self, purpose: str, venue: str) -> bool | Move:
+        """After refusals of `purpose` on `venue`: False while backing off, True when it may
+        be sent again, a HALT once the venue refused it MAX_REFUSALS times."""
+        refused = [o for o in self.of(purpose, venue) if o.status == "REJECTED"]
+        if not refused:
+            return True
+        last = refused[-1]
+        by_venue = [o for o in refused if o.reject_code != NOT_SENT]
+        if len(by_venue) >= MAX_REFUSALS:
+            return Move(
+                Trigger.HALT,
+                f"{venue} refused {purpose.lower()} {len(by_venue)} times, last "
+                f"{last.client_id}: {last.reject_code} {last.reject_message}",
+            )
+        pause = 0.5 * 2 ** min(len(refused) - 1, 5)
+        return self.now - last.updated_at >= timedelta(seconds=pause)
 
     def quote(self, venue: str) -> Quote | None:
         return self.prices.fresh(venue, symbol_of(self.round, venue))

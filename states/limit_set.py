@@ -7,8 +7,6 @@ from hedged.crashpoints import crashpoint
 from hedged.states.context import TAKE_PROFIT, Move, RoundContext, describe_pnl, log
 from hedged.states.machine import Trigger
 
-MAX_TP_REFUSALS = 3
-
 
 def _flat(ctx: RoundContext) -> Move:
     venue = next((o.venue for o in ctx.of(TAKE_PROFIT) if o.filled_qty > 0), None)
@@ -39,13 +37,11 @@ async def step(ctx: RoundContext) -> Move | None:
         log.info("round %s: second stop-loss on %s", ctx.id, describe_pnl(leg, quote))
         return Move(Trigger.SECOND_STOP, f"stop-loss on both legs ({leg.venue} last)")
     if not ctx.live(TAKE_PROFIT):
-        refused = [o for o in ctx.of(TAKE_PROFIT) if o.status == "REJECTED"]
-        if len(refused) >= MAX_TP_REFUSALS:
-            o = refused[-1]
-            return Move(
-                Trigger.HALT,
-                f"take-profit refused {len(refused)} times: {o.reject_code} {o.reject_message}",
-            )
+        verdict = ctx.may_send(TAKE_PROFIT, leg.venue)
+        if isinstance(verdict, Move):
+            return verdict
+        if not verdict:
+            return None
         (tp,) = await ctx.submit([ctx.take_profit_intent(leg)])
         log.info(
             "round %s: take-profit %s %s %s @ %s on %s (%s)",

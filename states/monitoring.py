@@ -37,11 +37,11 @@ async def step(ctx: RoundContext) -> Move | None:
         return None
     leg = ctx.legs[loser]
     if leg.is_open:
-        refused = [o for o in ctx.of(STOP) if o.status == "REJECTED"]
-        if refused:  # reduce-only refused: the venue holds no position we think we hold
-            o = refused[-1]
-            return Move(Trigger.HALT, f"{loser} refused stop {o.client_id}: {o.reject_message}")
-        await ctx.submit([ctx.close_intent(leg, STOP)])  # the rest of a partial fill
+        verdict = ctx.may_send(STOP, loser)
+        if isinstance(verdict, Move):
+            return verdict
+        if verdict:  # the rest of a partial fill, or again after a refusal
+            await ctx.submit([ctx.close_intent(leg, STOP)])
         return None
     crashpoint("after_stop_fill")
     return Move(Trigger.LEG_STOPPED, ctx.round.reason)

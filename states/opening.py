@@ -94,10 +94,6 @@ async def step(ctx: RoundContext) -> Move | None:
     await ctx.refresh_live(TRIM)
     if ctx.live(TRIM):
         return None
-    refused = [o for o in ctx.of(TRIM) if o.status == "REJECTED"]
-    if refused:  # reduce-only refused: the venue's position is not what the fills say
-        o = refused[0]
-        return Move(Trigger.HALT, f"{o.venue} refused trim {o.client_id}: {o.reject_message}")
     legs = ctx.legs
     if legs[ASTER].qty == legs[BACKPACK].qty:
         opened = ctx.now
@@ -123,7 +119,16 @@ async def step(ctx: RoundContext) -> Move | None:
         legs[BACKPACK].qty,
         target,
     )
-    trims = [v for v in VENUES if legs[v].qty > target]
+    trims = []
+    for v in VENUES:
+        if legs[v].qty > target:
+            verdict = ctx.may_send(TRIM, v)
+            if isinstance(verdict, Move):
+                return verdict
+            if verdict:
+                trims.append(v)
+    if not trims:
+        return None
     await ctx.submit(
         [
             Intent(

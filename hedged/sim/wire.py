@@ -8,6 +8,7 @@ method, and the next N matching requests (None: until cleared).
 from __future__ import annotations
 
 import asyncio
+import math
 import tomllib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -114,7 +115,10 @@ def fault_middleware(faults: WireFaults, answers: VenueAnswers) -> Any:
                 case WireFaultKind.ERROR_5XX:
                     return _answer(answers.unavailable())
                 case WireFaultKind.RATE_LIMIT:
-                    return _answer(answers.rate_limited())
+                    status, body, headers = answers.rate_limited()
+                    if f.seconds:  # an injected limit may ask for a shorter pause
+                        headers = headers | {"Retry-After": str(math.ceil(f.seconds))}
+                    return _answer((status, body, headers))
                 case WireFaultKind.REJECT:
                     return _answer(answers.rejected())
                 case WireFaultKind.DROP:

@@ -1,0 +1,357 @@
+"""The Backpack venue (the long leg): `Venue` over Backpack's REST and WebSocket APIs.
+
+Orders are sent once and classified (see `backpack_wire` for the table); an ambiguous one is
+resolved by `query`, which looks at the book first and then at the order history, because
+`GET /api/v1/order` only knows resting orders. `signature_window` is `window_ms`: a request
+is signed when `place`/`cancel` is called, and the venue refuses it one window later.
+A request that never left is a definite Rejected too: INVALID_REQUEST (client id not a uint32,
+limit without a price) or NOT_SENT (a 429 cooldown longer than half the window).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable
+from decimal import Decimal
+from typing import ParamSpec, TypeVar
+
+from hedged.adapters.backpack_http import BackpackHttp, Clock, HttpPolicy, NotSent, Unanswered
+from hedged.adapters.backpack_ids import backpack_client_id, backpack_owns, wire_client_id
+from hedged.adapters.backpack_stream import BackpackStream, StreamPolicy
+from hedged.adapters.backpack_wire import (
+    Market,
+    Param,
+    WireError,
+    classify_write,
+    history_match,
+    is_clock_error,
+    loads,
+    order_params,
+    parse_book_ticker,
+    parse_depth,
+    parse_error,
+    parse_fills,
+    parse_market,
+    parse_order,
+    parse_order_update,
+    parse_orders,
+    parse_position,
+)
+from hedged.adapters.base import (
+    Ambiguous,
+    Fill,
+    OrderRequest,
+    OrderState,
+    Outcome,
+    Position,
+    Quote,
+    ReconnectHook,
+    Rejected,
+    SymbolRules,
+    VenueError,
+)
+from hedged.config import BackpackConfig
+from hedged.secrets import BackpackCredentials
+
+log = logging.getLogger(__name__)
+
+# Backpack publishes no minimum notional (only minQuantity); 5 USDC keeps entry sizing on the
+# safe side and matches the simulator's market (only opening sizes use it).
+DEFAULT_MIN_NOTIONAL = Decimal(5)
+PAGE = 1000  # history page size (the venue's maximum)
+HISTORY_PAGES = 3  # finished orders are searched among the newest PAGE * HISTORY_PAGES
+FILL_PAGES = 5
+PERP = "PERP"
+ORDER_PATH = "/api/v1/order"
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class BackpackVenue:
+    def __init__(
+        self,
+        config: BackpackConfig,
+        credentials: BackpackCredentials,
+        symbol: str,
+        *,
+        name: str = "backpack",
+        clock: Clock = time.time,
+        http_policy: HttpPolicy | None = None,
+        stream_policy: StreamPolicy | None = None,
+        min_notional: Decimal = DEFAULT_MIN_NOTIONAL,
+    ) -> None:
+        self.name = name
+        self.symbol = symbol
+        self.signature_window = config.window_ms / 1000
+        self.min_notional = min_notional
+        self._credentials = credentials
+        self._http = BackpackHttp(
+            config.base_url, credentials, config.window_ms, clock, http_policy or HttpPolicy()
+        )
+        self._stream = BackpackStream(
+            config.ws_url,
+            lambda: self._http.session,
+            self._ws_signature,
+            stream_policy or StreamPolicy(),
+            on_auth_error=self._http.sync_time,
+            scrub=self._http.scrub,
+            label=name,
+        )
+        self._markets: dict[str, Market] = {}
+
+    def __repr__(self) -> str:
+        url = self._http.base_url
+        return f"BackpackVenue(name={self.name!r}, symbol={self.symbol!r}, url={url!r})"
+
+    # -- ids -------------------------------------------------------------------------------
+
+    def client_id(self, namespace: int, seq: int) -> str:
+        return backpack_client_id(namespace, seq)
+
+    def owns(self, namespace: int, client_id: str) -> bool:
+        return backpack_owns(namespace, client_id)
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the session, measure the clock offset, load the market and check it is a perp."""
+        self._http.check_credentials()
+        await self._http.start()
+        await self._http.sync_time()
+        market = await self._market(self.symbol)
+        if market.market_type != PERP:
+            raise VenueError(
+                f"backpack: {self.symbol} is a {market.market_type} market, not a {PERP}"
+            )
+
+    async def close(self) -> None:
+        await self._stream.close()
+        await self._http.close()
+
+    def on_reconnect(self, hook: ReconnectHook) -> None:
+        """Call `hook` after every WebSocket reconnection (streams do not replay) with the
+        streams the socket carries: "backpack account.orderUpdate.<sym>+bookTicker.<sym>"."""
+        self._stream.on_reconnect(hook)
+
+    @property
+    def stream(self) -> BackpackStream:
+        return self._stream
+
+    @property
+    def clock_offset_ms(self) -> int:
+        return self._http.offset_ms
+
+    # -- market data -----------------------------------------------------------------------
+
+    async def rules(self, symbol: str) -> SymbolRules:
+        market = self._markets.get(symbol) or await self._market(symbol)
+        return market.rules
+
+    async def quote(self, symbol: str) -> Quote:
+        body = await self._json("GET", "/api/v1/depth", {"symbol": symbol, "limit": 5})
+        bid, ask = parsed("depth", parse_depth, body)
+        return Quote(self.name, symbol, bid, ask, time.monotonic())
+
+    async def quotes(self, symbol: str) -> AsyncGenerator[Quote, None]:
+        """`bookTicker.<symbol>` updates; the connection reconnects by itself."""
+        sub = await self._stream.subscribe(f"bookTicker.{symbol}", latest_only=True)
+        try:
+            while (data := await sub.get()) is not None:
+                try:
+                    stream_symbol, bid, ask = parse_book_ticker(data)
+                except WireError as e:
+                    log.warning("backpack bookTicker unreadable: %s", e)
+                    continue
+                if stream_symbol == symbol:
+                    yield Quote(self.name, symbol, bid, ask, time.monotonic())
+        finally:
+            await self._stream.unsubscribe(sub)
+
+    async def order_updates(self, symbol: str | None = None) -> AsyncGenerator[OrderState, None]:
+        """Our orders' changes from `account.orderUpdate.<symbol>` (orders with a clientId)."""
+        stream = f"account.orderUpdate.{symbol or self.symbol}"
+        sub = await self._stream.subscribe(stream, private=True)
+        try:
+            while (data := await sub.get()) is not None:
+                try:
+                    state = parse_order_update(data)
+                except WireError as e:
+                    log.warning("backpack orderUpdate unreadable: %s", e)
+                    continue
+                if state is not None:
+                    yield state
+        finally:
+            await self._stream.unsubscribe(sub)
+
+    # -- orders ----------------------------------------------------------------------------
+
+    async def place(self, order: OrderRequest) -> Outcome:
+        try:
+            params = order_params(order)
+        except (ValueError, KeyError) as e:
+            return Rejected("INVALID_REQUEST", f"not sent: {e}")
+        return await self._write(
+            "POST", params, "orderExecute", client_id=order.client_id, symbol=order.symbol
+        )
+
+    async def cancel(self, symbol: str, client_id: str) -> Outcome:
+        try:
+            params: dict[str, Param] = {"clientId": wire_client_id(client_id), "symbol": symbol}
+        except ValueError as e:
+            return Rejected("INVALID_REQUEST", f"not sent: {e}")
+        return await self._write(
+            "DELETE", params, "orderCancel", client_id=client_id, symbol=symbol
+        )
+
+    async def query(self, symbol: str, client_id: str) -> OrderState | None:
+        try:
+            wire_id = wire_client_id(client_id)
+        except ValueError:
+            return None  # not a uint32: Backpack cannot have it
+        response = await self._http.read(
+            "GET",
+            ORDER_PATH,
+            {"clientId": wire_id, "symbol": symbol},
+            "orderQuery",
+            not_found_ok=True,
+        )
+        if 200 <= response.status < 300:
+            state = parsed("order", parse_order, parsed("order", loads, response.text))
+            if state.client_id == client_id:
+                return state
+            raise VenueError(f"backpack: order query for {client_id} answered another order")
+        return await self._finished(symbol, client_id)
+
+    async def open_orders(self, symbol: str) -> list[OrderState]:
+        body = await self._json("GET", "/api/v1/orders", {"symbol": symbol}, "orderQueryAll")
+        return parsed("open orders", parse_orders, body)
+
+    async def position(self, symbol: str) -> Position:
+        response = await self._http.read(
+            "GET", "/api/v1/position", {"symbol": symbol}, "positionQuery", not_found_ok=True
+        )
+        if not 200 <= response.status < 300:
+            return Position(self.name, symbol, Decimal(0))
+        body = parsed("position", loads, response.text)
+        qty, entry = parsed("position", parse_position, body, symbol)
+        return Position(self.name, symbol, qty, entry)
+
+    async def fills(self, symbol: str, client_id: str) -> list[Fill]:
+        """The trades of our order, found by its venue id (the fill history has no clientId
+        filter); fees in the quote asset."""
+        state = await self.query(symbol, client_id)
+        if state is None or state.filled_qty == 0:
+            return []
+        market = self._markets.get(symbol) or await self._market(symbol)
+        fills: list[Fill] = []
+        for page in range(FILL_PAGES):
+            body = await self._json(
+                "GET",
+                "/wapi/v1/history/fills",
+                {
+                    "orderId": state.venue_order_id,
+                    "symbol": symbol,
+                    "limit": PAGE,
+                    "offset": page * PAGE,
+                    "sortDirection": "Asc",
+                },
+                "fillHistoryQueryAll",
+            )
+            count, found = parsed(
+                "fills",
+                parse_fills,
+                body,
+                order_id=state.venue_order_id,
+                client_id=client_id,
+                base=market.base,
+                quote=market.quote,
+                venue=self.name,
+            )
+            fills.extend(found)
+            if count < PAGE:
+                break
+        return fills
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _write(
+        self,
+        method: str,
+        params: dict[str, Param],
+        instruction: str,
+        *,
+        client_id: str,
+        symbol: str,
+    ) -> Outcome:
+        what = f"{instruction} {client_id}"
+        try:
+            response = await self._http.write(method, ORDER_PATH, params, instruction)
+        except NotSent as e:
+            log.warning("backpack %s not sent: %s", what, e)
+            return Rejected("NOT_SENT", str(e))
+        except Unanswered as e:
+            return Ambiguous(f"no answer: {e}")
+        outcome = classify_write(response.status, response.text, client_id=client_id, symbol=symbol)
+        if isinstance(outcome, Rejected) and is_clock_error(parse_error(response.text)):
+            try:
+                await self._http.sync_time()
+            except VenueError as e:
+                log.warning("backpack clock resync failed: %s", e)
+        log.info("backpack %s -> HTTP %s: %s", what, response.status, type(outcome).__name__)
+        return outcome
+
+    async def _finished(self, symbol: str, client_id: str) -> OrderState | None:
+        """The newest order with this clientId in the order history (filled, cancelled or
+        expired orders are no longer on the book)."""
+        for page in range(HISTORY_PAGES):
+            response = await self._http.read(
+                "GET",
+                "/wapi/v1/history/orders",
+                {"symbol": symbol, "limit": PAGE, "offset": page * PAGE, "sortDirection": "Desc"},
+                "orderHistoryQueryAll",
+                not_found_ok=True,
+            )
+            if not 200 <= response.status < 300:
+                return None
+            body = parsed("order history", loads, response.text)
+            count, state = parsed("order history", history_match, body, client_id)
+            if state is not None:
+                return state
+            if count < PAGE:
+                break
+        return None
+
+    async def _market(self, symbol: str) -> Market:
+        body = await self._json("GET", "/api/v1/market", {"symbol": symbol})
+        market = parsed("market", parse_market, body, self.min_notional)
+        if market.rules.symbol != symbol:
+            raise VenueError(f"backpack: asked for market {symbol}, got {market.rules.symbol}")
+        self._markets[symbol] = market
+        return market
+
+    async def _json(
+        self, method: str, path: str, params: dict[str, Param], instruction: str | None = None
+    ) -> object:
+        response = await self._http.read(method, path, params, instruction)
+        return parsed(path, loads, response.text)
+
+    def _ws_signature(self) -> list[str]:
+        try:
+            signed = self._http.sign("subscribe", {}, self._http.timestamp_ms())
+        except NotSent as e:
+            raise VenueError(f"backpack stream: {e}") from None
+        return [
+            signed["X-API-Key"],
+            signed["X-Signature"],
+            signed["X-Timestamp"],
+            signed["X-Window"],
+        ]
+
+
+def parsed(what: str, parse: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """`parse(...)`, with an unreadable answer turned into VenueError."""
+    try:
+        return parse(*args, **kwargs)
+    except WireError as e:
+        raise VenueError(f"backpack {what}: unreadable answer: {e}") from None

@@ -1,0 +1,503 @@
+"""Backpack JSON <-> the venue port's types, and the table that classifies error answers.
+
+Every parser raises `WireError` (never anything else) on a body that does not have the
+documented shape (reference §2, §3, §5), so callers turn that into `VenueError` (reads) or
+`Ambiguous` (writes). Money is `Decimal`, parsed from the JSON strings the venue sends.
+
+Outcome of a state-changing call (DESIGN §3), decided by `classify_write`:
+
+- 2xx with a parseable Order for our clientId and symbol -> Accepted (any status).
+- 4xx (except 408, 429) with a JSON error whose code is in `DEFINITE_CODES` -> Rejected.
+  `INVALID_CLIENT_REQUEST` is definite for every message, "Request has expired", "Invalid
+  signature" and other timestamp/auth problems included: the venue checks them before the
+  order reaches the engine, and a refused signature can never become valid later.
+- 400 with Backpack's plain-text "parse request payload error" -> Rejected (the body could
+  not be read, so nothing could be acted on).
+- Everything else -> Ambiguous: timeouts, resets, truncated bodies, 1xx/3xx, 408, 429 (the
+  reference confirms neither its body nor that it is answered before the engine; a wrong
+  Rejected could leave an order we do not know about, a wrong Ambiguous costs one query),
+  any 5xx whatever its code, 2xx that is not our order, non-JSON bodies, unknown codes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from hedged.adapters.backpack_ids import wire_client_id
+from hedged.adapters.backpack_signing import render_value
+from hedged.adapters.base import (
+    ZERO,
+    Accepted,
+    Ambiguous,
+    Fill,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    OrderType,
+    Outcome,
+    Rejected,
+    Side,
+    SymbolRules,
+)
+
+Json = Mapping[str, Any]
+Param = str | int | bool
+Params = dict[str, Param]
+
+SIDES = {"Bid": Side.BUY, "Ask": Side.SELL}
+WIRE_SIDES = {side: wire for wire, side in SIDES.items()}
+ORDER_TYPES = {"MARKET": OrderType.MARKET, "LIMIT": OrderType.LIMIT}  # REST Market, WS MARKET
+WIRE_ORDER_TYPES = {OrderType.MARKET: "Market", OrderType.LIMIT: "Limit"}
+# Trigger states only appear on conditional orders, which we never send; a foreign one in an
+# open-orders list must still parse.
+STATUSES = {
+    "New": OrderStatus.NEW,
+    "PartiallyFilled": OrderStatus.PARTIALLY_FILLED,
+    "Filled": OrderStatus.FILLED,
+    "Cancelled": OrderStatus.CANCELED,
+    "Expired": OrderStatus.EXPIRED,
+    "TriggerPending": OrderStatus.NEW,
+    "Triggered": OrderStatus.NEW,
+    "TriggerFailed": OrderStatus.REJECTED,
+}
+
+# Error codes (reference §4) that mean: the venue refused and will not act on this request.
+DEFINITE_CODES = frozenset(
+    {
+        "INVALID_ORDER",
+        "INVALID_CLIENT_REQUEST",
+        "INVALID_SIGNATURE",
+        "INVALID_QUANTITY",
+        "INVALID_PRICE",
+        "INVALID_MARKET",
+        "INVALID_SYMBOL",
+        "INSUFFICIENT_FUNDS",
+        "INSUFFICIENT_MARGIN",
+        "ORDER_LIMIT",
+        "POSITION_LIMIT",
+        "MAX_LEVERAGE_REACHED",
+        "ACCOUNT_DEACTIVATED",
+        "ACCOUNT_LIQUIDATING",
+        "TRADING_PAUSED",
+        "PRECONDITION_FAILED",
+        "RESOURCE_NOT_FOUND",
+        "UNAUTHORIZED",
+        "FORBIDDEN",
+    }
+)
+# Codes that say the outcome is unknown; listed for the record, unknown codes behave alike.
+AMBIGUOUS_CODES = frozenset(
+    {"SERVER_ERROR", "TIMEOUT", "TOO_MANY_REQUESTS", "MAINTENANCE", "TOO_EARLY"}
+)
+PAYLOAD_ERROR = "parse request payload error"
+NOT_FOUND_CODE = "RESOURCE_NOT_FOUND"
+MAX_MESSAGE = 300
+
+
+class WireError(ValueError):
+    """A body without the documented shape."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiError:
+    code: str
+    message: str
+
+
+# -- decoding ------------------------------------------------------------------------------
+
+
+def loads(text: str) -> Any:
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except (ValueError, RecursionError):
+        raise WireError(f"not JSON: {snippet(text)!r}") from None
+
+
+def snippet(text: str) -> str:
+    """A bounded, printable excerpt of a venue's text for an error message."""
+    clean = "".join(ch if ch.isprintable() else " " for ch in text.strip())
+    return clean if len(clean) <= MAX_MESSAGE else clean[:MAX_MESSAGE] + "..."
+
+
+def _obj(value: Any, what: str) -> Json:
+    if not isinstance(value, dict):
+        raise WireError(f"{what}: expected an object")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise WireError(f"{what}: expected an array")
+    return value
+
+
+def _text(obj: Json, key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise WireError(f"{key}: expected a string")
+    return value
+
+
+def _id(obj: Json, key: str) -> str:
+    """An id the venue writes as a string of digits or as a number."""
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise WireError(f"{key}: expected an id")
+    return str(value)
+
+
+def _decimal(value: Any, key: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise WireError(f"{key}: expected a decimal")
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, ValueError):
+        raise WireError(f"{key}: expected a decimal") from None
+    if not number.is_finite():
+        raise WireError(f"{key}: expected a finite decimal")
+    return number
+
+
+def _dec(obj: Json, key: str) -> Decimal:
+    return _decimal(obj.get(key), key)
+
+
+def _opt_dec(obj: Json, key: str) -> Decimal | None:
+    value = obj.get(key)
+    return None if value is None else _decimal(value, key)
+
+
+def _flag(obj: Json, key: str) -> bool:
+    value = obj.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise WireError(f"{key}: expected a boolean")
+    return value
+
+
+def _client_id(value: Any) -> str | None:
+    """`clientId`: a uint32, a number in orders and a string in fills."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise WireError("clientId: expected a uint32")
+    try:
+        return str(wire_client_id(str(value)))
+    except ValueError:
+        raise WireError("clientId: expected a uint32") from None
+
+
+def _has(item: Any, key: str, value: str) -> bool:
+    """Whether a list item is about our order; other items (anyone's, any shape) are skipped
+    unread, so an odd foreign entry cannot hide ours."""
+    return isinstance(item, dict) and str(item.get(key)) == value
+
+
+def _lookup(table: Mapping[str, Any], value: Any, key: str) -> Any:
+    if not isinstance(value, str) or value not in table:
+        raise WireError(f"{key}: unknown value {snippet(str(value))!r}")
+    return table[value]
+
+
+# -- orders --------------------------------------------------------------------------------
+
+
+def _order_state(
+    *,
+    client_id: str | None,
+    venue_id: str,
+    symbol: str,
+    side: Any,
+    order_type: Any,
+    status: Any,
+    qty: Decimal | None,
+    filled: Decimal,
+    filled_quote: Decimal | None,
+    price: Decimal | None,
+    reduce_only: bool,
+) -> OrderState:
+    if filled < 0 or (filled_quote is not None and filled_quote < 0):
+        raise WireError("executed quantity: negative")
+    avg = filled_quote / filled if filled > 0 and filled_quote is not None else None
+    return OrderState(
+        client_id=client_id or "",
+        venue_order_id=venue_id,
+        symbol=symbol,
+        side=_lookup(SIDES, side, "side"),
+        type=_lookup(
+            ORDER_TYPES, order_type.upper() if isinstance(order_type, str) else None, "orderType"
+        ),
+        status=_lookup(STATUSES, status, "status"),
+        qty=qty if qty is not None else filled,
+        filled_qty=filled,
+        avg_price=avg,
+        price=price,
+        reduce_only=reduce_only,
+    )
+
+
+def parse_order(body: Any) -> OrderState:
+    """A REST Order (live or history item); `client_id` is "" when it has none."""
+    o = _obj(body, "order")
+    return _order_state(
+        client_id=_client_id(o.get("clientId")),
+        venue_id=_id(o, "id"),
+        symbol=_text(o, "symbol"),
+        side=o.get("side"),
+        order_type=o.get("orderType"),
+        status=o.get("status"),
+        qty=_opt_dec(o, "quantity"),
+        filled=_dec(o, "executedQuantity"),
+        filled_quote=_opt_dec(o, "executedQuoteQuantity"),
+        price=_opt_dec(o, "price"),
+        reduce_only=_flag(o, "reduceOnly"),
+    )
+
+
+def parse_orders(body: Any) -> list[OrderState]:
+    return [parse_order(item) for item in _list(body, "orders")]
+
+
+def history_match(body: Any, client_id: str) -> tuple[int, OrderState | None]:
+    """(items on the page, the newest order of the page with this clientId). A uint32 client
+    id is only unique among open orders, so the history may hold older orders with it."""
+    items = _list(body, "order history")
+    best: tuple[str, int, OrderState] | None = None
+    for item in items:
+        if not _has(item, "clientId", client_id):
+            continue
+        o = _obj(item, "order")
+        created = o.get("createdAt")
+        key = str(created) if isinstance(created, str | int) else ""
+        venue_id = _id(o, "id")
+        rank = int(venue_id) if venue_id.isdigit() else 0
+        if best is None or (key, rank) > (best[0], best[1]):
+            best = (key, rank, parse_order(o))
+    return len(items), best[2] if best else None
+
+
+def parse_order_update(data: Any) -> OrderState | None:
+    """An `account.orderUpdate` payload (§5.2); None for an order without a clientId."""
+    d = _obj(data, "orderUpdate")
+    client_id = _client_id(d.get("c"))
+    if client_id is None:
+        return None
+    return _order_state(
+        client_id=client_id,
+        venue_id=_id(d, "i"),
+        symbol=_text(d, "s"),
+        side=d.get("S"),
+        order_type=d.get("o"),
+        status=d.get("X"),
+        qty=_opt_dec(d, "q"),
+        filled=_dec(d, "z"),
+        filled_quote=_opt_dec(d, "Z"),
+        price=_opt_dec(d, "p"),
+        reduce_only=_flag(d, "r"),
+    )
+
+
+def plain(value: Decimal) -> str:
+    """A decimal as Backpack reads it: fixed-point, without trailing zeros ("0.50" -> "0.5")."""
+    return render_value(value.normalize()) if value else "0"
+
+
+def order_params(order: OrderRequest) -> Params:
+    """The `orderExecute` body; ValueError if the request cannot be sent. False flags are
+    left out (the venue's default), so a plain market order signs as in reference §1.5."""
+    if not order.qty.is_finite() or order.qty <= 0:
+        raise ValueError(f"quantity must be positive, got {order.qty}")
+    params: Params = {
+        "symbol": order.symbol,
+        "side": WIRE_SIDES[order.side],
+        "orderType": WIRE_ORDER_TYPES[order.type],
+        "quantity": plain(order.qty),
+        "clientId": wire_client_id(order.client_id),
+    }
+    if order.type is OrderType.LIMIT:
+        if order.price is None or not order.price.is_finite() or order.price <= 0:
+            raise ValueError(f"a limit order needs a positive price, got {order.price}")
+        params["price"] = plain(order.price)
+        params["timeInForce"] = "GTC"
+        if order.post_only:
+            params["postOnly"] = True
+    if order.reduce_only:
+        params["reduceOnly"] = True
+    return params
+
+
+# -- market data, positions, fills ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    rules: SymbolRules
+    market_type: str
+    base: str
+    quote: str
+
+
+def parse_market(body: Any, default_min_notional: Decimal) -> Market:
+    """A Market (§2.1). Backpack publishes no minimum notional; a `minNotional` in the
+    quantity filter is used if one ever appears."""
+    m = _obj(body, "market")
+    filters = _obj(m.get("filters"), "filters")
+    price = _obj(filters.get("price"), "filters.price")
+    quantity = _obj(filters.get("quantity"), "filters.quantity")
+    symbol = _text(m, "symbol")
+    tick, step = _dec(price, "tickSize"), _dec(quantity, "stepSize")
+    if tick <= 0 or step <= 0:
+        raise WireError("tickSize/stepSize: must be positive")
+    min_notional = _opt_dec(quantity, "minNotional")
+    rules = SymbolRules(
+        symbol=symbol,
+        tick=tick,
+        step=step,
+        min_qty=_opt_dec(quantity, "minQuantity") or step,
+        min_notional=default_min_notional if min_notional is None else min_notional,
+        max_qty=_opt_dec(quantity, "maxQuantity"),
+    )
+    parts = symbol.split("_")
+    return Market(
+        rules=rules,
+        market_type=_text(m, "marketType"),
+        base=m["baseSymbol"] if isinstance(m.get("baseSymbol"), str) else parts[0],
+        quote=m["quoteSymbol"] if isinstance(m.get("quoteSymbol"), str) else parts[-1],
+    )
+
+
+def _levels(value: Any, key: str) -> list[Decimal]:
+    prices = []
+    for level in _list(value, key):
+        if not isinstance(level, list) or len(level) < 2:
+            raise WireError(f"{key}: expected [price, quantity] levels")
+        if _decimal(level[1], key) > 0:
+            prices.append(_decimal(level[0], key))
+    return prices
+
+
+def parse_depth(body: Any) -> tuple[Decimal, Decimal]:
+    """(best bid, best ask) of `/depth`: the extremes, whichever order the venue lists them."""
+    d = _obj(body, "depth")
+    bids, asks = _levels(d.get("bids"), "bids"), _levels(d.get("asks"), "asks")
+    if not bids or not asks:
+        raise WireError("depth: a side of the book is empty")
+    return max(bids), min(asks)
+
+
+def parse_book_ticker(data: Any) -> tuple[str, Decimal, Decimal]:
+    """(symbol, bid, ask) of a `bookTicker` payload (§5.1)."""
+    d = _obj(data, "bookTicker")
+    bid, ask = _dec(d, "b"), _dec(d, "a")
+    if bid <= 0 or ask <= 0:
+        raise WireError("bookTicker: non-positive price")
+    return _text(d, "s"), bid, ask
+
+
+def parse_position(body: Any, symbol: str) -> tuple[Decimal, Decimal | None]:
+    """(net quantity, entry price) on `symbol`; (0, None) when it is not listed (flat)."""
+    for item in _list(body, "positions"):
+        p = _obj(item, "position")
+        if p.get("symbol") != symbol:
+            continue
+        qty = _dec(p, "netQuantity")
+        return qty, (_opt_dec(p, "entryPrice") if qty != 0 else None)
+    return ZERO, None
+
+
+def parse_fills(
+    body: Any, *, order_id: str, client_id: str, base: str, quote: str, venue: str
+) -> tuple[int, list[Fill]]:
+    """(items on the page, the page's fills of `order_id`), fees converted to the quote asset."""
+    items = _list(body, "fills")
+    fills = []
+    for item in items:
+        if not _has(item, "orderId", order_id):
+            continue
+        f = _obj(item, "fill")
+        price, qty, fee = _dec(f, "price"), _dec(f, "quantity"), _dec(f, "fee")
+        fee_asset = f.get("feeSymbol")
+        if fee_asset == base:
+            fee *= price
+        elif fee_asset not in (quote, None):
+            raise WireError(f"feeSymbol: cannot convert a fee in {snippet(str(fee_asset))!r}")
+        fills.append(
+            Fill(
+                venue=venue,
+                symbol=_text(f, "symbol"),
+                client_id=client_id,
+                trade_id=_id(f, "tradeId"),
+                side=_lookup(SIDES, f.get("side"), "side"),
+                qty=qty,
+                price=price,
+                fee=fee,
+                maker=_flag(f, "isMaker"),
+            )
+        )
+    return len(items), fills
+
+
+def parse_server_time(text: str) -> int:
+    """`/api/v1/time`: milliseconds as text."""
+    stripped = text.strip()
+    if not stripped.isdigit() or len(stripped) > 16:
+        raise WireError(f"time: expected milliseconds, got {snippet(text)!r}")
+    return int(stripped)
+
+
+# -- errors and outcomes -------------------------------------------------------------------
+
+
+def parse_error(text: str) -> ApiError | None:
+    """`{"code", "message"}`, or None when the body is not such an object."""
+    try:
+        body = loads(text)
+    except WireError:
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("code"), str):
+        return None
+    message = body.get("message")
+    return ApiError(body["code"], snippet(message if isinstance(message, str) else ""))
+
+
+def is_clock_error(error: ApiError | None) -> bool:
+    """The venue refused our timestamp (stale, future or malformed): resync the clock."""
+    if error is None:
+        return False
+    message = error.message.lower()
+    return "expired" in message or "timestamp" in message
+
+
+def is_not_found(status: int, error: ApiError | None) -> bool:
+    """The venue does not know the order (404 RESOURCE_NOT_FOUND; older servers answered
+    INVALID_CLIENT_REQUEST "Order not found", reference §2.2)."""
+    if error is None or not 400 <= status < 500:
+        return False
+    return error.code == NOT_FOUND_CODE or "order not found" in error.message.lower()
+
+
+def classify_write(status: int, text: str, *, client_id: str, symbol: str) -> Outcome:
+    """The outcome of an order placement or cancellation answered with `status` and `text`."""
+    if 200 <= status < 300:
+        try:
+            order = parse_order(loads(text))
+        except WireError as e:
+            return Ambiguous(f"HTTP {status} with an unreadable order: {e}")
+        if order.client_id != client_id or order.symbol != symbol:
+            return Ambiguous(f"HTTP {status} answered with another order ({order.client_id})")
+        return Accepted(order)
+    if 400 <= status < 500 and status not in (408, 429):
+        error = parse_error(text)
+        if error is not None and error.code in DEFINITE_CODES:
+            return Rejected(error.code, error.message)
+        if error is None and status == 400 and text.lstrip().startswith(PAYLOAD_ERROR):
+            return Rejected("INVALID_CLIENT_REQUEST", snippet(text))
+    error = parse_error(text)
+    detail = f"{error.code}: {error.message}" if error else snippet(text) or "empty body"
+    return Ambiguous(f"HTTP {status} ({detail})")
