@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from hedged import config as config_mod
+from hedged.adapters.base import VenueError
 from hedged.config import EX_CONFIG, Config, ConfigError
+from hedged.secrets import load_credentials
 from hedged.states.opening import SizingRefused
 from hedged.store import SchemaTooNew, Store
 
@@ -145,25 +147,27 @@ def open_store(cfg: Config, paper: bool) -> Store:
 async def run(cfg: Config, paper: bool) -> int:
     from hedged.engine import Engine
     from hedged.notify import systemd_notifier
-    from hedged.paper import PaperVenues
+    from hedged.observe import observed_venues, observing
+    from hedged.venues import live_venues, paper_venues
 
+    # Credentials first: a missing or exposed secret is a configuration error (exit 78).
+    venues = paper_venues(cfg) if paper else live_venues(cfg, load_credentials(cfg))
     store = open_store(cfg, paper)
-    venues = PaperVenues(cfg)
     notify = systemd_notifier()
-    engine = Engine(cfg, store, venues.by_name, notify)
-    loop = asyncio.get_running_loop()
+    async with venues as by_name, observing(cfg, store) as observer:
+        engine = Engine(cfg, store, observed_venues(by_name, observer), notify, observer)
 
-    def on_signal() -> None:
-        log.info(
-            "stopping: no new rounds; open rounds stay persisted%s",
-            " and will be flattened" if cfg.strategy.on_shutdown == "flatten" else "",
-        )
-        notify(STOPPING="1")
-        engine.stopping.set()
+        def on_signal() -> None:
+            log.info(
+                "stopping: no new rounds; open rounds stay persisted%s",
+                " and will be flattened" if cfg.strategy.on_shutdown == "flatten" else "",
+            )
+            notify(STOPPING="1")
+            engine.stopping.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
-    async with venues:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
         try:
             return await engine.run()
         finally:
@@ -220,13 +224,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"hedged: configuration error: {e}", file=sys.stderr)
         return EX_CONFIG
-    if not args.paper:
-        print(
-            "hedged: live trading needs the Aster and Backpack clients, which this build "
-            "does not include yet; run with --paper",
-            file=sys.stderr,
-        )
-        return 2
     setup_logging(cfg.daemon.log_level, cfg.daemon.log_format)
     logging.getLogger("transitions").setLevel(logging.WARNING)
     from hedged.crashpoints import arm_from_env
@@ -237,6 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, SizingRefused) as e:
         log.error("configuration error: %s", e)
         return EX_CONFIG
+    except VenueError as e:  # unreachable or refusing at start-up: systemd retries later
+        log.error("cannot start: %s", e)
+        return 1
     except SchemaTooNew as e:
         log.error("%s", e)
         return EX_CONFIG

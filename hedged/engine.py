@@ -12,6 +12,7 @@ from typing import Protocol
 from hedged.adapters.base import Quote, SymbolRules, Venue, VenueError
 from hedged.config import Config
 from hedged.legs import ASTER, BACKPACK, VENUES
+from hedged.observe import NULL_OBSERVER, Observer
 from hedged.orders import OrderDesk, Unresolved
 from hedged.prices import PriceBook
 from hedged.reconcile import Report, reconcile
@@ -50,12 +51,14 @@ class Engine:
         store: Store,
         venues: Mapping[str, Venue],
         notify: Notifier = _no_notify,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
         self.config = config
         self.strategy = config.strategy
         self.store = store
         self.venues = venues
         self.notify = notify
+        self.observer = observer
         self.desk = OrderDesk(store, venues)
         self.prices = PriceBook(float(self.strategy.max_price_age_seconds))
         self.symbols = {ASTER: config.pair.aster_symbol, BACKPACK: config.pair.backpack_symbol}
@@ -73,8 +76,8 @@ class Engine:
     # -- start-up ------------------------------------------------------------------------
 
     async def start(self) -> Report:
-        for v in self.venues.values():
-            await v.start()
+        for venue in self.venues.values():
+            await venue.start()
         self.rules = {v: await self.venues[v].rules(self.symbols[v]) for v in VENUES}
         await self.poll_quotes(force=True)
         opening.size(self.strategy, self.rules, {v: self._quote(v) for v in VENUES})
@@ -91,6 +94,7 @@ class Engine:
         report = await reconcile(
             self.store, self.venues, self.desk, {v: {self.symbols[v]} for v in VENUES}
         )
+        self.observer.reconciled(report)
         self.blocked = None
         if report.unresolved:
             self.blocked = f"unresolved orders: {'; '.join(report.unresolved)}"
@@ -196,11 +200,12 @@ class Engine:
             w.cancel()
 
     async def tick(self) -> None:
+        started = time.monotonic()
         self.prices.changed.clear()  # what arrives from here on wakes the next tick
-        if self._reconcile_due:
-            self._reconcile_due = False
+        catch_up, self._reconcile_due = self._reconcile_due, False
+        if catch_up:  # a stream reconnected: what it missed is read back by REST
             await self.recover()
-        await self.poll_quotes()
+        await self.poll_quotes(force=catch_up)
         poll_due = time.monotonic() - self._last_poll >= float(self.strategy.poll_interval_seconds)
         if poll_due:
             self._last_poll = time.monotonic()
@@ -210,6 +215,8 @@ class Engine:
         self.maybe_open()
         rounds = [r for r in self.store.active_rounds() if r.state in LIVE_STATES]
         await asyncio.gather(*(self.step(r, poll_due) for r in rounds))
+        ages = {v: self.prices.age(v, self.symbols[v]) for v in VENUES}
+        self.observer.loop_pass(time.monotonic() - started, ages)
 
     def maybe_open(self) -> RoundRow | None:
         why_not = self._why_not_open()
@@ -299,9 +306,11 @@ class Engine:
             dest.value,
             move.reason or move.trigger.value,
         )
-        return self.store.transition(
+        row = self.store.transition(
             r.id, r.state, dest.value, move.trigger.value, halted_from=machine.halted_from, **fields
         )
+        self.observer.round_moved(row, r.state, move.reason or move.trigger.value)
+        return row
 
     # -- operator commands ---------------------------------------------------------------
 

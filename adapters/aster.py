@@ -1,0 +1,373 @@
+"""The Aster venue client: the `Venue` port over Aster's REST API and WebSockets.
+
+One concern per module: signing and the venue clock (aster_auth, over aster_signing), HTTP
+transport and rate limits (aster_http), JSON <-> model mapping and the error table
+(aster_wire), WebSockets (aster_stream). This module wires them into the port.
+
+Outcome classes (DESIGN §3.2), per new-order and cancel reply:
+  Accepted   2xx whose body is our order (same client id and symbol).
+  Rejected   4xx with a code in `aster_wire.REJECT_CODES`, incl. 429/418 with -1003/-1015
+             (the venue refuses those before acting; 4xx means "the sender's side"), and
+             requests this client refused to send (invalid request, rate-limit back-off).
+  Ambiguous  everything else: timeout, reset, truncated or unreadable body, any 5xx (503 is
+             "execution status unknown"), an unknown code, -4225 (a duplicate nonce means a
+             replay), a 2xx that is not our order. Never resent; resolve with `query`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+from hedged.adapters.aster_auth import (
+    BOOK_TICKER_PATH,
+    EXCHANGE_INFO_PATH,
+    Params,
+    ServerClock,
+    make_signer,
+)
+from hedged.adapters.aster_http import (
+    ApiError,
+    AsterHttp,
+    NotSent,
+    Security,
+    TransportError,
+    Tuning,
+)
+from hedged.adapters.aster_ids import aster_client_id, aster_owns
+from hedged.adapters.aster_stream import (
+    ReconnectHooks,
+    StreamTuning,
+    UserStream,
+    quote_stream,
+)
+from hedged.adapters.aster_wire import (
+    NO_NEED_TO_CHANGE_MARGIN_TYPE,
+    NO_SUCH_ORDER,
+    WireError,
+    book_quote,
+    classify_write,
+    dual_side,
+    fills,
+    fmt,
+    open_orders,
+    order_state,
+    order_time_ms,
+    position,
+    symbol_rules,
+    trade_ids,
+)
+from hedged.adapters.base import (
+    Ambiguous,
+    Fill,
+    OrderRequest,
+    OrderState,
+    OrderType,
+    Outcome,
+    Position,
+    Quote,
+    ReconnectHook,
+    Rejected,
+    Side,
+    SymbolRules,
+    VenueError,
+)
+from hedged.config import AsterConfig
+from hedged.secrets import AsterCredentials
+
+log = logging.getLogger(__name__)
+
+# Refusals of this client itself: nothing was sent.
+NOT_SENT = "NOT_SENT"
+# Margin type cannot change while a position or open orders exist: keep the current one, so
+# that a restart with an open round still starts.
+MARGIN_TYPE_LOCKED = (-4047, -4048)
+TRADES_PAGE = 1000
+MAX_TRADE_PAGES = 10
+START_SLACK_MS = 1000
+
+
+class AsterVenue:
+    """`Venue` for one Aster account. `signature_window`: `recv_window_ms` / 1000 with V1;
+    with V3, the nonce window (60 s, `aster_auth.V3_NONCE_WINDOW_S`)."""
+
+    def __init__(
+        self,
+        config: AsterConfig,
+        credentials: AsterCredentials,
+        symbol: str,
+        *,
+        name: str = "aster",
+        clock: Callable[[], float] = time.time,
+        tuning: Tuning | None = None,
+        stream_tuning: StreamTuning | None = None,
+        chain_id: int | None = None,
+        margin_type: str = "CROSSED",
+    ) -> None:
+        self.name = name
+        self.symbol = symbol
+        self.leverage = config.leverage
+        self.margin_type = margin_type
+        self.clock = ServerClock(clock)
+        signer = make_signer(config, credentials, self.clock, chain_id)
+        self.auth = signer.version
+        self.signature_window: float = signer.window_s
+        self._paths = signer.paths
+        self._http = AsterHttp(config.base_url, signer, self.clock, tuning)
+        self._ws_url = config.ws_url
+        self._stream_tuning = stream_tuning or StreamTuning()
+        self._hooks = ReconnectHooks()
+        self._closed = False
+        self._user = UserStream(
+            self._http, config.ws_url, self._stream_tuning, self._hooks, self._is_closed
+        )
+        self._rules: dict[str, SymbolRules] = {}
+        self._hedge_mode: bool | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"AsterVenue(name={self.name!r}, symbol={self.symbol!r}, auth={self.auth!r}, "
+            f"base_url={self._http.base_url!r})"
+        )
+
+    # --- identity -------------------------------------------------------------------------
+
+    def client_id(self, namespace: int, seq: int) -> str:
+        return aster_client_id(namespace, seq)
+
+    def owns(self, namespace: int, client_id: str) -> bool:
+        return aster_owns(namespace, client_id)
+
+    @property
+    def hedge_mode(self) -> bool:
+        """Whether the account is in hedge (dual-side) position mode, as read at start()."""
+        if self._hedge_mode is None:
+            raise VenueError(f"{self.name}: not started")
+        return self._hedge_mode
+
+    @property
+    def used_weight(self) -> int:
+        """Request weight used in the venue's current minute (last `X-MBX-USED-WEIGHT-1M`)."""
+        return self._http.budget.used
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Clock offset, the symbol's rules, position mode, leverage and margin type."""
+        self._closed = False
+        await self._http.open()
+        try:
+            await self._sync_time()
+            self._rules[self.symbol] = await self._load_rules(self.symbol)
+            dual = await self._http.read("GET", self._paths.dual, weight=30)
+            self._hedge_mode = dual_side(dual)
+            await self._http.read(
+                "POST",
+                self._paths.leverage,
+                [("symbol", self.symbol), ("leverage", str(self.leverage))],
+            )
+            await self._set_margin_type()
+        except BaseException:
+            await self._http.close()
+            raise
+        log.info(
+            "%s: started (%s auth, %s mode, clock offset %d ms)",
+            self.name,
+            self.auth,
+            "hedge" if self._hedge_mode else "one-way",
+            self.clock.offset_us // 1000,
+        )
+
+    async def close(self) -> None:
+        self._closed = True
+        await self._user.close()
+        self._hooks.cancel()
+        await self._http.close()
+
+    def _is_closed(self) -> bool:
+        return self._closed
+
+    async def _sync_time(self) -> None:
+        tuning = self._http.tuning
+        for attempt in range(tuning.read_attempts):
+            try:
+                await self._http.sync_time()
+                return
+            except VenueError as e:
+                if attempt + 1 == tuning.read_attempts:
+                    raise VenueError(f"{self.name}: cannot read the server time: {e}") from None
+                await asyncio.sleep(min(tuning.backoff * 2**attempt, tuning.backoff_max))
+
+    async def _set_margin_type(self) -> None:
+        params = [("symbol", self.symbol), ("marginType", self.margin_type)]
+        try:
+            await self._http.read("POST", self._paths.margin_type, params)
+        except ApiError as e:
+            if e.code == NO_NEED_TO_CHANGE_MARGIN_TYPE:
+                return
+            if e.code in MARGIN_TYPE_LOCKED:
+                log.warning("%s: margin type left unchanged: %s", self.name, e.msg)
+                return
+            raise
+
+    # --- market data ----------------------------------------------------------------------
+
+    async def _load_rules(self, symbol: str) -> SymbolRules:
+        info = await self._http.read("GET", EXCHANGE_INFO_PATH, security=Security.PUBLIC)
+        return symbol_rules(info, symbol)
+
+    async def rules(self, symbol: str) -> SymbolRules:
+        if symbol not in self._rules:
+            self._rules[symbol] = await self._load_rules(symbol)
+        return self._rules[symbol]
+
+    async def quote(self, symbol: str) -> Quote:
+        reply = await self._http.read(
+            "GET", BOOK_TICKER_PATH, [("symbol", symbol)], security=Security.PUBLIC
+        )
+        quote = book_quote(self.name, reply, time.monotonic())
+        if quote.symbol != symbol:
+            raise WireError(f"bookTicker for {quote.symbol}, asked for {symbol}")
+        return quote
+
+    def quotes(self, symbol: str) -> AsyncGenerator[Quote, None]:
+        """Top of book: a REST snapshot on every (re)connection, then `<symbol>@bookTicker`
+        pushes; reconnects with back-off by itself."""
+        return quote_stream(
+            self._http,
+            self._ws_url,
+            self.name,
+            symbol,
+            self._stream_tuning,
+            self._hooks,
+            self._is_closed,
+            lambda: self.quote(symbol),
+        )
+
+    def order_updates(self) -> AsyncGenerator[OrderState, None]:
+        """Our orders as the user-data stream reports them (ORDER_TRADE_UPDATE, matched by
+        client id `c`); the stream reconnects by itself. Missed events are not replayed:
+        register `on_reconnect` to reconcile."""
+        return self._user.updates()
+
+    def on_reconnect(self, hook: ReconnectHook) -> None:
+        """Call `hook(stream)` after a stream reconnected ("user" or "quotes:<SYMBOL>");
+        a coroutine hook runs as a task."""
+        self._hooks.add(hook)
+
+    # --- orders ---------------------------------------------------------------------------
+
+    async def place(self, order: OrderRequest) -> Outcome:
+        params = self._order_params(order)
+        if isinstance(params, Rejected):
+            return params
+        return await self._write("POST", params, order.client_id, order.symbol)
+
+    async def cancel(self, symbol: str, client_id: str) -> Outcome:
+        params = [("symbol", symbol), ("origClientOrderId", client_id)]
+        return await self._write("DELETE", params, client_id, symbol)
+
+    async def _write(self, method: str, params: Params, client_id: str, symbol: str) -> Outcome:
+        try:
+            reply = await self._http.write(method, self._paths.order, params)
+        except NotSent as e:
+            return Rejected(NOT_SENT, str(e))
+        except TransportError as e:
+            return Ambiguous(str(e))
+        except VenueError as e:  # not started: nothing left
+            return Rejected(NOT_SENT, str(e))
+        outcome = classify_write(reply.status, reply.body, client_id, symbol)
+        if not isinstance(outcome, Rejected | Ambiguous):
+            return outcome
+        log.info("%s %s %s: %s", self.name, method, client_id, outcome)
+        return outcome
+
+    def _order_params(self, order: OrderRequest) -> list[tuple[str, str]] | Rejected:
+        """The new-order params, or why this client will not send them."""
+        if self._hedge_mode is None:
+            return Rejected(NOT_SENT, f"{self.name}: not started")
+        if order.qty <= 0 or not order.qty.is_finite():
+            return Rejected(NOT_SENT, f"quantity must be positive, got {order.qty}")
+        limit = order.type is OrderType.LIMIT
+        if limit != (order.price is not None):
+            return Rejected(NOT_SENT, "a LIMIT order needs a price and a MARKET order none")
+        if order.post_only and not limit:
+            return Rejected(NOT_SENT, "post-only applies to LIMIT orders")
+        params = [
+            ("symbol", order.symbol),
+            ("side", order.side.value),
+            ("type", order.type.value),
+            ("quantity", fmt(order.qty)),
+        ]
+        if order.price is not None:
+            if order.price <= 0 or not order.price.is_finite():
+                return Rejected(NOT_SENT, f"price must be positive, got {order.price}")
+            time_in_force = "GTX" if order.post_only else "GTC"
+            params += [("price", fmt(order.price)), ("timeInForce", time_in_force)]
+        if self._hedge_mode:
+            # Hedge mode: the position side says what reduces; reduceOnly may not be sent.
+            opens_long = (order.side is Side.BUY) != order.reduce_only
+            params.append(("positionSide", "LONG" if opens_long else "SHORT"))
+        elif order.reduce_only:
+            params.append(("reduceOnly", "true"))
+        params += [("newClientOrderId", order.client_id), ("newOrderRespType", "RESULT")]
+        return params
+
+    async def _query_raw(self, symbol: str, client_id: str) -> dict[str, Any] | None:
+        """The order object, or None only when the venue says -2013 (a JSON `null` is not)."""
+        params = [("symbol", symbol), ("origClientOrderId", client_id)]
+        try:
+            raw = await self._http.read("GET", self._paths.order, params)
+        except ApiError as e:
+            if e.code == NO_SUCH_ORDER:
+                return None
+            raise
+        if not isinstance(raw, dict):
+            raise WireError(f"order {client_id}: expected an object")
+        return raw
+
+    async def query(self, symbol: str, client_id: str) -> OrderState | None:
+        raw = await self._query_raw(symbol, client_id)
+        if raw is None:
+            return None
+        state = order_state(raw)
+        if state.client_id != client_id or state.symbol != symbol:
+            raise WireError(f"asked for {client_id} on {symbol}, got another order")
+        return state
+
+    async def open_orders(self, symbol: str) -> list[OrderState]:
+        rows = await self._http.read("GET", self._paths.open_orders, [("symbol", symbol)])
+        return [o for o in open_orders(rows) if o.symbol == symbol]
+
+    async def position(self, symbol: str) -> Position:
+        rows = await self._http.read(
+            "GET", self._paths.position_risk, [("symbol", symbol)], weight=5
+        )
+        return position(self.name, symbol, rows)
+
+    async def fills(self, symbol: str, client_id: str) -> list[Fill]:
+        """The order's trades from userTrades (from its creation time on, paged by id)."""
+        raw = await self._query_raw(symbol, client_id)
+        if raw is None:
+            return []
+        order = order_state(raw)
+        if order.filled_qty == 0:
+            return []
+        created = order_time_ms(raw)
+        params: list[tuple[str, str]] = [("symbol", symbol), ("limit", str(TRADES_PAGE))]
+        if created is not None:
+            params.append(("startTime", str(created - START_SLACK_MS)))
+        found: dict[str, Fill] = {}
+        for _ in range(MAX_TRADE_PAGES):
+            rows = await self._http.read("GET", self._paths.user_trades, params, weight=5)
+            for fill in fills(self.name, client_id, order.venue_order_id, rows):
+                found[fill.trade_id] = fill
+            ids = trade_ids(rows)
+            if len(ids) < TRADES_PAGE or sum(f.qty for f in found.values()) >= order.filled_qty:
+                break
+            after = str(max(ids) + 1)
+            params = [("symbol", symbol), ("limit", str(TRADES_PAGE)), ("fromId", after)]
+        return sorted(found.values(), key=lambda f: int(f.trade_id))

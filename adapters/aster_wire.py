@@ -1,0 +1,425 @@
+"""Aster JSON <-> the venue port's models, the error-code table, and the classification of a
+state-changing call's reply into Accepted / Rejected / Ambiguous (DESIGN §3.2).
+
+JSON numbers are parsed as Decimal (floats) or int, never float; amounts arrive as strings
+and go through `dec`. Every parser raises WireError (a VenueError) on anything it cannot read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+from hedged.adapters.base import (
+    ZERO,
+    Accepted,
+    Ambiguous,
+    Fill,
+    OrderState,
+    OrderStatus,
+    OrderType,
+    Outcome,
+    Position,
+    Quote,
+    Rejected,
+    Side,
+    SymbolRules,
+    VenueError,
+)
+
+_E = TypeVar("_E", Side, OrderType, OrderStatus)
+
+
+class WireError(VenueError):
+    """The venue answered something this client cannot read."""
+
+
+# --- error codes ---------------------------------------------------------------------------
+
+# A reply with one of these codes (and a 4xx status) is a definite refusal: the venue did
+# not act and will not act on this request.
+REJECT_CODES: Mapping[int, str] = {
+    # Refused at the gate before any processing: 4xx means the sender's side (reference §4);
+    # only 5xx leaves the execution status unknown.
+    -1003: "TOO_MANY_REQUESTS",
+    -1015: "TOO_MANY_ORDERS",
+    # Authentication: the request never got past the signature / window check.
+    -1021: "INVALID_TIMESTAMP",
+    -1022: "INVALID_SIGNATURE",
+    -2014: "BAD_API_KEY_FMT",
+    -2015: "REJECTED_MBX_KEY",
+    # Malformed requests.
+    -1100: "ILLEGAL_CHARS",
+    -1101: "TOO_MANY_PARAMETERS",
+    -1102: "MANDATORY_PARAM_EMPTY_OR_MALFORMED",
+    -1103: "UNKNOWN_PARAM",
+    -1104: "UNREAD_PARAMETERS",
+    -1105: "PARAM_EMPTY",
+    -1106: "PARAM_NOT_REQUIRED",
+    -1111: "BAD_PRECISION",
+    -1115: "INVALID_TIMEINFORCE",
+    -1116: "INVALID_ORDER_TYPE",
+    -1117: "INVALID_SIDE",
+    -1121: "BAD_SYMBOL",
+    -1130: "INVALID_PARAMETER",
+    -1131: "BAD_RECV_WINDOW",
+    # Business refusals.
+    -2010: "NEW_ORDER_REJECTED",
+    -2011: "CANCEL_REJECTED",
+    -2013: "NO_SUCH_ORDER",
+    -2018: "BALANCE_NOT_SUFFICIENT",
+    -2019: "MARGIN_NOT_SUFFICIENT",
+    -2020: "UNABLE_TO_FILL",
+    -2021: "ORDER_WOULD_IMMEDIATELY_TRIGGER",
+    -2022: "REDUCE_ONLY_REJECT",
+    -2024: "POSITION_NOT_SUFFICIENT",
+    -2025: "MAX_OPEN_ORDER_EXCEEDED",
+    -4001: "PRICE_LESS_THAN_ZERO",
+    -4003: "QTY_LESS_THAN_ZERO",
+    -4004: "QTY_LESS_THAN_MIN_QTY",
+    -4005: "QTY_GREATER_THAN_MAX_QTY",
+    -4013: "PRICE_LESS_THAN_MIN_PRICE",
+    -4014: "PRICE_NOT_INCREASED_BY_TICK_SIZE",
+    -4015: "INVALID_CL_ORD_ID_LEN",
+    -4016: "PRICE_HIGHER_THAN_MULTIPLIER_UP",
+    -4023: "QTY_NOT_INCREASED_BY_STEP_SIZE",
+    -4024: "PRICE_LOWER_THAN_MULTIPLIER_DOWN",
+    -4061: "POSITION_SIDE_NOT_MATCH",
+    -4062: "INVALID_OR_IMPROPER_REDUCE_ONLY",
+    # Another order holds this client id: *this* request did nothing (we never resend).
+    -4116: "DUPLICATED_CLIENT_ORDER_ID",
+    -4118: "REDUCE_ONLY_ORDER_FAILED",
+    -4131: "MARKET_ORDER_REJECT",
+    -4164: "MIN_NOTIONAL",
+    -5022: "GTX_ORDER_REJECT",
+    -5060: "PERCENT_PRICE",
+    -5076: "MIN_ORDER_VALUE",
+}
+
+# Codes that say the venue may have acted. Any code in neither table is treated the same way.
+AMBIGUOUS_CODES: Mapping[int, str] = {
+    -1000: "UNKNOWN",
+    -1001: "DISCONNECTED",
+    -1006: "UNEXPECTED_RESP",
+    -1007: "TIMEOUT",
+    # "Nonce Expired" is also the answer to a *duplicate* nonce: we never reuse one, so a
+    # duplicate is a replay of this very request, whose first copy may have been executed.
+    -4225: "NONCE_EXPIRED",
+}
+
+CLOCK_SKEW = -1021
+NO_SUCH_ORDER = -2013
+NO_NEED_TO_CHANGE_MARGIN_TYPE = -4046
+INVALID_LISTEN_KEY = -1125
+MAX_MESSAGE = 200
+
+
+# --- scalars -------------------------------------------------------------------------------
+
+
+def parse_json(body: bytes) -> Any:
+    """JSON with Decimal for non-integers; NaN/Infinity and bad UTF-8 are errors."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise WireError("unparseable JSON body") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def dec(value: object, field: str) -> Decimal:
+    """A finite Decimal from a JSON string or number (never bool, never float)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise WireError(f"{field}: expected a decimal string, got {type(value).__name__}")
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise WireError(f"{field}: not a decimal: {str(value)[:40]!r}") from None
+    if not number.is_finite():
+        raise WireError(f"{field}: not a finite number")
+    return number
+
+
+def _text(obj: Mapping[str, Any], field: str) -> str:
+    value = obj.get(field)
+    if not isinstance(value, str) or not value:
+        raise WireError(f"{field}: expected a non-empty string")
+    return value
+
+
+def _id(obj: Mapping[str, Any], field: str) -> str:
+    value = obj.get(field)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if isinstance(value, str) and value.isdigit():
+        return value
+    raise WireError(f"{field}: expected an id")
+
+
+def _flag(obj: Mapping[str, Any], field: str, default: bool = False) -> bool:
+    value = obj.get(field, default)
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return bool(value == "true")
+    raise WireError(f"{field}: expected a boolean")
+
+
+def _object(value: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise WireError(f"{what}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _array(value: object, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise WireError(f"{what}: expected an array, got {type(value).__name__}")
+    return value
+
+
+def _enum(kind: type[_E], value: object, field: str) -> _E:
+    try:
+        return kind(value if isinstance(value, str) else "")
+    except ValueError:
+        raise WireError(f"{field}: unexpected value {str(value)[:40]!r}") from None
+
+
+def fmt(value: Decimal) -> str:
+    """A Decimal as a plain decimal string (never exponent notation)."""
+    return format(value, "f")
+
+
+def venue_error(value: object) -> tuple[int, str] | None:
+    """(code, msg) when `value` is Aster's error body `{"code": <negative int>, "msg": ...}`."""
+    if not isinstance(value, dict):
+        return None
+    code, msg = value.get("code"), value.get("msg", "")
+    if isinstance(code, bool) or not isinstance(code, int) or code >= 0:
+        return None
+    return code, str(msg)[:MAX_MESSAGE]
+
+
+# --- orders --------------------------------------------------------------------------------
+
+
+def order_state(value: object) -> OrderState:
+    """The order object of new/query/cancel/openOrders replies."""
+    obj = _object(value, "order")
+    qty = dec(obj.get("origQty"), "origQty")
+    filled = dec(obj.get("executedQty", "0"), "executedQty")
+    average = dec(obj.get("avgPrice", "0"), "avgPrice")
+    price = dec(obj.get("price", "0"), "price")
+    if qty <= 0 or not ZERO <= filled <= qty or average < 0 or price < 0:
+        raise WireError("order: quantities or prices out of range")
+    return OrderState(
+        client_id=_text(obj, "clientOrderId"),
+        venue_order_id=_id(obj, "orderId"),
+        symbol=_text(obj, "symbol"),
+        side=_enum(Side, obj.get("side"), "side"),
+        type=_enum(OrderType, obj.get("type"), "type"),
+        status=_enum(OrderStatus, obj.get("status"), "status"),
+        qty=qty,
+        filled_qty=filled,
+        avg_price=average if average > 0 else None,
+        price=price if price > 0 else None,
+        reduce_only=_flag(obj, "reduceOnly"),
+    )
+
+
+def order_update(event: object) -> OrderState | None:
+    """The order in an ORDER_TRADE_UPDATE event; None for other events and for orders that
+    are not plain MARKET/LIMIT orders (liquidations, ADL, conditional orders)."""
+    if not isinstance(event, dict) or event.get("e") != "ORDER_TRADE_UPDATE":
+        return None
+    o = _object(event.get("o"), "ORDER_TRADE_UPDATE.o")
+    if o.get("o") not in tuple(OrderType) or o.get("X") not in tuple(OrderStatus):
+        return None
+    qty = dec(o.get("q"), "q")
+    filled = dec(o.get("z", "0"), "z")
+    average = dec(o.get("ap", "0"), "ap")
+    price = dec(o.get("p", "0"), "p")
+    if qty <= 0 or not ZERO <= filled <= qty or average < 0 or price < 0:
+        raise WireError("ORDER_TRADE_UPDATE: quantities or prices out of range")
+    return OrderState(
+        client_id=_text(o, "c"),
+        venue_order_id=_id(o, "i"),
+        symbol=_text(o, "s"),
+        side=_enum(Side, o.get("S"), "S"),
+        type=OrderType(o["o"]),
+        status=OrderStatus(o["X"]),
+        qty=qty,
+        filled_qty=filled,
+        avg_price=average if average > 0 else None,
+        price=price if price > 0 else None,
+        reduce_only=_flag(o, "R"),
+    )
+
+
+def open_orders(value: object) -> list[OrderState]:
+    """Plain MARKET/LIMIT orders; conditional orders (STOP...) are none of ours."""
+    return [
+        order_state(row)
+        for row in _array(value, "openOrders")
+        if _object(row, "openOrders[]").get("type") in tuple(OrderType)
+    ]
+
+
+def classify_write(status: int, body: bytes, client_id: str, symbol: str) -> Outcome:
+    """The outcome of a new-order or cancel reply. Total: never raises."""
+    if 200 <= status < 300:
+        try:
+            order = order_state(parse_json(body))
+        except WireError as e:
+            return Ambiguous(f"HTTP {status} with an unreadable order: {e}")
+        if order.client_id != client_id or order.symbol != symbol:
+            return Ambiguous(f"HTTP {status} with an order that is not {client_id} on {symbol}")
+        return Accepted(order)
+    if status >= 500:
+        # 503 is "execution status UNKNOWN" (reference §4); any 5xx may follow an execution.
+        return Ambiguous(f"HTTP {status}: execution status unknown")
+    try:
+        error = venue_error(parse_json(body))
+    except WireError:
+        error = None
+    if error is None:
+        return Ambiguous(f"HTTP {status} without an Aster error body")
+    code, msg = error
+    if status >= 400 and code in REJECT_CODES:
+        return Rejected(str(code), msg)
+    return Ambiguous(f"HTTP {status} code {code} ({AMBIGUOUS_CODES.get(code, 'unmapped')}): {msg}")
+
+
+# --- market data and account ----------------------------------------------------------------
+
+
+def symbol_rules(info: object, symbol: str) -> SymbolRules:
+    """SymbolRules from exchangeInfo: tick from PRICE_FILTER; step, min and max quantity that
+    satisfy both LOT_SIZE and MARKET_LOT_SIZE; min notional from MIN_NOTIONAL."""
+    symbols = _array(_object(info, "exchangeInfo").get("symbols"), "exchangeInfo.symbols")
+    entries = (_object(s, "symbol") for s in symbols)
+    entry = next((s for s in entries if s.get("symbol") == symbol), None)
+    if entry is None:
+        raise WireError(f"exchangeInfo has no symbol {symbol}")
+    filters = {
+        _object(f, "filter").get("filterType"): _object(f, "filter")
+        for f in _array(entry.get("filters"), "filters")
+    }
+    price = filters.get("PRICE_FILTER")
+    lots = [f for f in (filters.get("LOT_SIZE"), filters.get("MARKET_LOT_SIZE")) if f is not None]
+    if price is None or not lots:
+        raise WireError(f"{symbol}: exchangeInfo lacks PRICE_FILTER or LOT_SIZE")
+    tick = dec(price.get("tickSize"), "tickSize")
+    steps = [s for s in (dec(f.get("stepSize"), "stepSize") for f in lots) if s > 0]
+    if tick <= 0 or not steps:
+        raise WireError(f"{symbol}: tickSize and stepSize must be positive")
+    # Where the two lot filters differ, the coarser step and the tighter bounds fit both.
+    step = max(steps)
+    min_qty = max([step, *(dec(f.get("minQty", "0"), "minQty") for f in lots)])
+    max_qtys = [q for q in (dec(f.get("maxQty", "0"), "maxQty") for f in lots) if q > 0]
+    notional = filters.get("MIN_NOTIONAL", {})
+    min_notional = dec(notional.get("notional", notional.get("minNotional", "0")), "notional")
+    return SymbolRules(
+        symbol=symbol,
+        tick=tick,
+        step=step,
+        min_qty=min_qty,
+        min_notional=min_notional,
+        max_qty=min(max_qtys) if max_qtys else None,
+    )
+
+
+def all_symbols(info: object) -> list[str]:
+    symbols = _array(_object(info, "exchangeInfo").get("symbols"), "exchangeInfo.symbols")
+    return [_text(_object(s, "symbol"), "symbol") for s in symbols]
+
+
+def book_quote(venue: str, value: object, at: float) -> Quote:
+    """A Quote from REST ticker/bookTicker (`bidPrice`) or the `@bookTicker` stream (`b`)."""
+    obj = _object(value, "bookTicker")
+    if "b" in obj:
+        bid, ask = dec(obj.get("b"), "b"), dec(obj.get("a"), "a")
+    else:
+        bid, ask = dec(obj.get("bidPrice"), "bidPrice"), dec(obj.get("askPrice"), "askPrice")
+    if bid <= 0 or ask <= 0 or bid > ask:
+        raise WireError("bookTicker: no two-sided book")
+    name = _text(obj, "s" if "s" in obj else "symbol")
+    return Quote(venue=venue, symbol=name, bid=bid, ask=ask, at=at)
+
+
+def position(venue: str, symbol: str, rows: object) -> Position:
+    """The net of every positionRisk row of `symbol` (BOTH, or LONG and SHORT in hedge mode;
+    a short's positionAmt is negative)."""
+    every = (_object(r, "position") for r in _array(rows, "positionRisk"))
+    mine = [r for r in every if r.get("symbol") == symbol]
+    amounts = [(dec(r.get("positionAmt"), "positionAmt"), r) for r in mine]
+    net = sum((qty for qty, _ in amounts), ZERO)
+    open_rows = [(qty, r) for qty, r in amounts if qty != 0]
+    entry: Decimal | None = None
+    if len(open_rows) == 1:
+        price = dec(open_rows[0][1].get("entryPrice", "0"), "entryPrice")
+        entry = price if price > 0 else None
+    return Position(venue=venue, symbol=symbol, qty=net, entry_price=entry)
+
+
+def fills(venue: str, client_id: str, order_id: str, rows: object) -> list[Fill]:
+    """userTrades rows of one order; `commission` is the fee (negative for a rebate)."""
+    out: list[Fill] = []
+    for raw in _array(rows, "userTrades"):
+        row = _object(raw, "trade")
+        if _id(row, "orderId") != order_id:
+            continue
+        out.append(
+            Fill(
+                venue=venue,
+                symbol=_text(row, "symbol"),
+                client_id=client_id,
+                trade_id=_id(row, "id"),
+                side=_enum(Side, row.get("side"), "side"),
+                qty=dec(row.get("qty"), "qty"),
+                price=dec(row.get("price"), "price"),
+                fee=dec(row.get("commission", "0"), "commission"),
+                maker=_flag(row, "maker"),
+            )
+        )
+    return out
+
+
+def trade_ids(rows: object) -> list[int]:
+    return [int(_id(_object(r, "trade"), "id")) for r in _array(rows, "userTrades")]
+
+
+def order_time_ms(value: object) -> int | None:
+    """When the order was created (query replies carry `time`)."""
+    t = _object(value, "order").get("time", _object(value, "order").get("updateTime"))
+    return t if isinstance(t, int) and not isinstance(t, bool) and t > 0 else None
+
+
+def server_time_ms(value: object) -> int:
+    t = _object(value, "time").get("serverTime")
+    if isinstance(t, bool) or not isinstance(t, int) or t <= 0:
+        raise WireError("serverTime: expected milliseconds")
+    return t
+
+
+def dual_side(value: object) -> bool:
+    flag = _object(value, "positionSide/dual").get("dualSidePosition")
+    if isinstance(flag, bool):
+        return flag
+    if flag in ("true", "false"):
+        return bool(flag == "true")
+    raise WireError("dualSidePosition: expected a boolean")
+
+
+def listen_key(value: object) -> str:
+    return _text(_object(value, "listenKey"), "listenKey")
+
+
+def stream_payload(value: object) -> object:
+    """Unwrap a combined-stream frame `{"stream": ..., "data": {...}}`."""
+    if isinstance(value, dict) and "stream" in value and "data" in value:
+        return value["data"]
+    return value
