@@ -137,6 +137,23 @@ class PaperConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    port: int = 0  # Prometheus endpoint on 127.0.0.1; 0 = off
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class AlertsConfig:
+    webhook_url: str = ""  # JSON POSTs on round events; "" = off
+    venue_down_seconds: Decimal = Decimal("60")
+
+    def __repr__(self) -> str:
+        # a webhook URL often carries its token in the path or query: show the host only
+        parts = urlsplit(self.webhook_url)
+        shown = f"{parts.scheme}://{parts.netloc}/..." if self.webhook_url else ""
+        return f"AlertsConfig(webhook_url={shown!r}, venue_down_seconds={self.venue_down_seconds})"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     strategy: StrategyConfig
     pair: PairConfig
@@ -146,6 +163,8 @@ class Config:
     daemon: DaemonConfig
     store: StoreConfig
     paper: PaperConfig
+    metrics: MetricsConfig
+    alerts: AlertsConfig
     source: str
 
 
@@ -260,6 +279,15 @@ def _path(value: object) -> Path:
     return Path(value).expanduser()
 
 
+def _webhook_url(value: object) -> str:
+    # never echo the URL: its path or query often holds the webhook's token
+    text = _string(value)
+    parts = urlsplit(text)
+    if text and (parts.scheme not in ("http", "https") or not parts.netloc):
+        raise _Invalid("must be an http or https URL, or empty (no webhook)")
+    return text
+
+
 _STORE_BACKENDS = ("sqlite", "postgresql")
 
 
@@ -348,6 +376,11 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Rule]]] = {
             "tick_seconds": _decimal(gt=0),
             "price_csv": _path,
         },
+    ),
+    "metrics": (MetricsConfig, {"port": _integer(ge=0, le=65535)}),
+    "alerts": (
+        AlertsConfig,
+        {"webhook_url": _webhook_url, "venue_down_seconds": _decimal(gt=0)},
     ),
 }
 
