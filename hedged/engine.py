@@ -20,6 +20,7 @@ from hedged.states import closing, halted, limit_set, monitoring, opening
 from hedged.states.context import Move, RoundContext
 from hedged.states.machine import LIVE, RoundMachine, State, Trigger
 from hedged.store import RoundRow, Store, utc_day_start, utcnow
+from hedged.triggers import Level, TriggerIndex
 
 log = logging.getLogger("hedged.engine")
 
@@ -29,6 +30,11 @@ STEPS: dict[str, Callable[[RoundContext], Awaitable[Move | None]]] = {
     State.LIMIT_SET: limit_set.step,
     State.CLOSING: closing.step,
     State.HALTED: halted.step,
+}
+# The prices a resting round watches; rounds in other live states step on every pass.
+WATCHES: dict[str, Callable[[RoundContext], list[Level]]] = {
+    State.MONITORING: monitoring.watch,
+    State.LIMIT_SET: limit_set.watch,
 }
 LIVE_STATES = frozenset(s.value for s in LIVE)
 MAX_MOVES_PER_STEP = 8  # a round passes at most through every state in one step
@@ -72,6 +78,9 @@ class Engine:
         self._last_quote_save = 0.0
         self._unresolved_since: dict[int, float] = {}
         self._reconcile_due = False
+        self.live: set[int] = set()  # rounds in a live state
+        self._due: set[int] = set()  # rounds to step on the next pass, whatever the prices
+        self.triggers = TriggerIndex()
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -86,7 +95,9 @@ class Engine:
         for v in VENUES:
             self.venues[v].on_reconnect(self._on_reconnect)
         report = await self.recover()
-        self.resumed = sum(r.state in LIVE_STATES for r in self.store.active_rounds())
+        self.live = {r.id for r in self.store.active_rounds() if r.id and r.state in LIVE_STATES}
+        self._due |= self.live
+        self.resumed = len(self.live)
         return report
 
     async def recover(self) -> Report:
@@ -142,6 +153,7 @@ class Engine:
                     row = self.store.order_by_client_id(venue, state.client_id)
                     if row is not None and row.id is not None:
                         self.store.record_state(row.id, state)
+                        self._due.add(row.round_id)
                         self.prices.changed.set()  # wake the loop: its round may step
                     pause = 0.5
             except VenueError as e:
@@ -184,10 +196,11 @@ class Engine:
         return 1 if self.strategy.mode == "single" and halted else 0
 
     def _finished(self) -> bool:
-        live = any(r.state in LIVE_STATES for r in self.store.active_rounds())
         if self.stopping.is_set():
-            return not live or self.strategy.on_shutdown == "keep"
-        return self.strategy.mode == "single" and (self.opened or self.resumed) > 0 and not live
+            return not self.live or self.strategy.on_shutdown == "keep"
+        return (
+            self.strategy.mode == "single" and (self.opened or self.resumed) > 0 and not self.live
+        )
 
     async def _wait(self) -> None:
         waits = [asyncio.ensure_future(e.wait()) for e in (self.prices.changed, self.stopping)]
@@ -213,8 +226,12 @@ class Engine:
         if self.stopping.is_set() and self.strategy.on_shutdown == "flatten":
             self._close_all(Trigger.SHUTDOWN_FLATTEN, "shutdown")
         self.maybe_open()
-        rounds = [r for r in self.store.active_rounds() if r.state in LIVE_STATES]
-        await asyncio.gather(*(self.step(r, poll_due) for r in rounds))
+        due, self._due = self._due, set()
+        for quote in self.prices.take_touched():
+            due |= self.triggers.crossed(quote)
+        if poll_due:
+            due |= self.live
+        await asyncio.gather(*(self.step(r, poll_due) for r in sorted(due & self.live)))
         ages = {v: self.prices.age(v, self.symbols[v]) for v in VENUES}
         self.observer.loop_pass(time.monotonic() - started, ages)
 
@@ -224,11 +241,14 @@ class Engine:
             log.debug("not opening a round: %s", why_not)
             return None
         self.opened += 1
-        return self.store.create_round(self.symbols[ASTER], self.symbols[BACKPACK])
+        r = self.store.create_round(self.symbols[ASTER], self.symbols[BACKPACK])
+        assert r.id is not None
+        self.live.add(r.id)
+        self._due.add(r.id)
+        return r
 
     def _why_not_open(self) -> str | None:
         s = self.strategy
-        live = [r for r in self.store.active_rounds() if r.state in LIVE_STATES]
         if self.stopping.is_set():
             return "stopping"
         if self.blocked:
@@ -239,8 +259,8 @@ class Engine:
             return "single mode: one round only"
         if s.max_rounds and self.opened >= s.max_rounds:
             return f"max_rounds {s.max_rounds} reached"
-        if len(live) >= s.max_concurrent_rounds:
-            return f"{len(live)} rounds open (max_concurrent_rounds)"
+        if len(self.live) >= s.max_concurrent_rounds:
+            return f"{len(self.live)} rounds open (max_concurrent_rounds)"
         if self.store.realized_since(utc_day_start()) <= -s.daily_loss_limit_usdt:
             return f"daily loss limit {s.daily_loss_limit_usdt} reached"
         last = self.store.last_ended_at()
@@ -252,17 +272,26 @@ class Engine:
 
     # -- one round -----------------------------------------------------------------------
 
-    async def step(self, round_: RoundRow, poll_due: bool = False) -> None:
-        """Step a round until it rests: no decision left to take on what is known now."""
-        assert round_.id is not None
+    async def step(self, round_id: int, poll_due: bool = False) -> None:
+        """Step a round until it rests, then index the prices it watches from there."""
+        ctx = await self._settle(round_id, poll_due)
+        state = ctx.round.state if ctx else None
+        if ctx is not None and state in WATCHES:
+            self.triggers.watch(round_id, WATCHES[ctx.round.state](ctx))
+        if state in (State.OPENING, State.CLOSING):
+            self._due.add(round_id)  # waiting on its own orders, not on a price
+
+    async def _settle(self, round_id: int, poll_due: bool) -> RoundContext | None:
+        """The round at rest (no decision left on what is known now); None if it stopped
+        being live or could not be stepped this time (the slow timer retries it)."""
         for _ in range(MAX_MOVES_PER_STEP):
-            r = self.store.get_round(round_.id)
+            r = self.store.get_round(round_id)
             assert r is not None
             if r.state not in LIVE_STATES:
-                return
+                return None
             ctx = RoundContext(
                 r,
-                self.store.orders_of(round_.id),
+                self.store.orders_of(round_id),
                 self.strategy,
                 self.rules,
                 self.prices,
@@ -278,17 +307,18 @@ class Engine:
                 ctx.reload()
                 move = await STEPS[r.state](ctx)
             except Unresolved as e:
-                since = self._unresolved_since.setdefault(round_.id, time.monotonic())
+                since = self._unresolved_since.setdefault(round_id, time.monotonic())
                 if time.monotonic() - since >= UNRESOLVED_HALT_SECONDS:
                     self.apply(ctx.round, Move(Trigger.HALT, str(e)))
-                return
+                return None
             except VenueError as e:
-                log.warning("round %s: venue trouble, will retry: %s", round_.id, e)
-                return
-            self._unresolved_since.pop(round_.id, None)
+                log.warning("round %s: venue trouble, will retry: %s", round_id, e)
+                return None
+            self._unresolved_since.pop(round_id, None)
             if move is None:
-                return
+                return ctx
             self.apply(ctx.round, move)
+        return None
 
     def apply(self, r: RoundRow, move: Move) -> RoundRow:
         assert r.id is not None
@@ -310,6 +340,11 @@ class Engine:
             r.id, r.state, dest.value, move.trigger.value, halted_from=machine.halted_from, **fields
         )
         self.observer.round_moved(row, r.state, move.reason or move.trigger.value)
+        self.triggers.discard(r.id)  # levels belong to the state it left
+        if dest in LIVE:
+            self.live.add(r.id)
+        else:
+            self.live.discard(r.id)
         return row
 
     # -- operator commands ---------------------------------------------------------------
@@ -338,9 +373,10 @@ class Engine:
             return f"paused; closing {n} rounds"
         if kind in ("close", "resume"):
             r = self.store.get_round(round_id) if round_id is not None else None
-            if r is None:
+            if r is None or r.id is None:
                 raise LookupError(f"no round {round_id}")
             trigger = Trigger.OPERATOR_CLOSE if kind == "close" else Trigger.RESUME
+            self._due.add(r.id)
             r = self.apply(r, Move(trigger, f"operator {kind}"))
             return f"round {round_id} is {r.state}"
         raise ValueError(f"unknown command {kind!r}")
@@ -348,18 +384,18 @@ class Engine:
     def _close_all(self, trigger: Trigger, why: str) -> int:
         n = 0
         for r in self.store.active_rounds():
-            if RoundMachine(r.state, r.halted_from).allows(trigger):
+            if r.id is not None and RoundMachine(r.state, r.halted_from).allows(trigger):
                 self.apply(r, Move(trigger, why))
+                self._due.add(r.id)
                 n += 1
         return n
 
     # -- status --------------------------------------------------------------------------
 
     def status_line(self) -> str:
-        live = [r for r in self.store.active_rounds() if r.state in LIVE_STATES]
         ages = [self.prices.age(v, self.symbols[v]) for v in VENUES]
         age = max((a for a in ages if a is not None), default=None)
         pnl = self.store.realized_since(utc_day_start())
         price_age = "n/a" if age is None else f"{age:.1f}s"
         blocked = f"; blocked: {self.blocked}" if self.blocked else ""
-        return f"{len(live)} rounds open; price age {price_age}; PnL today {pnl}{blocked}"
+        return f"{len(self.live)} rounds open; price age {price_age}; PnL today {pnl}{blocked}"

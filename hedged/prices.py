@@ -12,11 +12,19 @@ class PriceBook:
     def __init__(self, max_age: float) -> None:
         self.max_age = max_age
         self._quotes: dict[tuple[str, str], Quote] = {}
+        self._touched: set[tuple[str, str]] = set()
         self.changed = asyncio.Event()
 
     def update(self, quote: Quote) -> None:
-        self._quotes[(quote.venue, quote.symbol)] = quote
+        key = (quote.venue, quote.symbol)
+        self._quotes[key] = quote
+        self._touched.add(key)
         self.changed.set()
+
+    def take_touched(self) -> list[Quote]:
+        """The latest quote of every book that changed since the last call."""
+        touched, self._touched = self._touched, set()
+        return [self._quotes[k] for k in touched]
 
     def latest(self, venue: str, symbol: str) -> Quote | None:
         return self._quotes.get((venue, symbol))

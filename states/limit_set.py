@@ -6,6 +6,17 @@ from __future__ import annotations
 from hedged.crashpoints import crashpoint
 from hedged.states.context import TAKE_PROFIT, Move, RoundContext, describe_pnl, log
 from hedged.states.machine import Trigger
+from hedged.triggers import Level, fill_level, stop_level
+
+
+def watch(ctx: RoundContext) -> list[Level]:
+    """Where the remaining leg would stop out, or its take-profit could fill."""
+    levels = []
+    for leg in ctx.legs.values():
+        if leg.is_open:
+            levels.append(stop_level(leg, ctx.strategy.stop_loss))
+            levels += [fill_level(leg, o.price) for o in ctx.live(TAKE_PROFIT) if o.price]
+    return levels
 
 
 def _flat(ctx: RoundContext) -> Move:

@@ -7,6 +7,12 @@ from hedged.crashpoints import crashpoint
 from hedged.legs import VENUES
 from hedged.states.context import STOP, Move, RoundContext, describe_pnl, log
 from hedged.states.machine import Trigger
+from hedged.triggers import Level, stop_level
+
+
+def watch(ctx: RoundContext) -> list[Level]:
+    """The prices at which a leg would stop out."""
+    return [stop_level(leg, ctx.strategy.stop_loss) for leg in ctx.legs.values() if leg.is_open]
 
 
 async def step(ctx: RoundContext) -> Move | None:

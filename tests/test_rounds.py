@@ -266,3 +266,23 @@ async def test_halted_round_resumes_on_operator_command(rig: Rig) -> None:
     rig.store.add_command("resume", 1)
     r = await rig.until("LIMIT_SET")
     assert r.halted_from is None
+
+
+async def test_a_price_event_steps_only_the_rounds_it_can_trigger(rig: Rig) -> None:
+    await open_round(rig)
+    await rig.tick()  # the entry fills' order events step it once more
+    assert rig.engine is not None
+    stepped: list[int] = []
+    step = rig.engine.step
+
+    async def counting(round_id: int, poll_due: bool = False) -> None:
+        stepped.append(round_id)
+        await step(round_id, poll_due)
+
+    rig.engine.step = counting  # type: ignore[method-assign]
+    rig.engine._last_poll = float("inf")  # keep the slow timer out of this
+    await rig.move("100.3")  # nowhere near either stop
+    assert stepped == []
+    await rig.move("100.9")  # the short's stop
+    assert stepped == [1]
+    assert rig.state() == "LIMIT_SET"
