@@ -23,4 +23,18 @@ lint: $(STAMP)
 	PYTHON=$(BIN)/python .ci/typecheck
 
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
+
+# Crash torture: kill -9 the daemon KILLS times and print the summary table (tests/crash).
+KILLS ?= 200
+SEED ?= 1
+.PHONY: soak
+soak: $(STAMP)
+	PYTHONPATH=tests/crash $(BIN)/python -m soak --kills $(KILLS) --seed $(SEED)
+
+# Benchmarks (bench/README.md): figures printed, and written to bench/results/ and, after a
+# full run (about 15 minutes), bench/latest.json. BENCH_ARGS=--quick: a 2-minute smoke run.
+BENCH_ARGS ?=
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -1,15 +1,14 @@
 """Reconciliation: the one path that makes the store agree with the venues (DESIGN §3.4).
 
 Run at start-up, after a stream reconnects and on operator request. Batched per venue and
-symbol: one open-orders and one position call each, plus a lookup per order the store
-cannot place.
+symbol: one open-orders and one position call each (read again, a bounded number of times,
+only while a fill lands between the two), plus a lookup per order the store cannot place.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,6 +20,8 @@ from hedged.orders import OrderDesk, Unresolved
 from hedged.store import OrderRow, Store
 
 log = logging.getLogger(__name__)
+
+POSITION_READS = 3  # position reads per venue and symbol while fills keep arriving
 
 
 @dataclass
@@ -60,11 +61,10 @@ async def reconcile(
 
     # 2. Read back live orders: one open-orders call per venue and symbol; an order no longer
     #    open is looked up by client id to learn how it ended.
-    open_on_venue: dict[tuple[str, str], set[str]] = {}
-    for venue, symbol in sorted(pairs):
+    async def read_back(venue: str, symbol: str) -> None:
         report.venue_calls += 1
         orders = await venues[venue].open_orders(symbol)
-        open_on_venue[(venue, symbol)] = {o.client_id for o in orders}
+        open_ids = {o.client_id for o in orders}
         ours = {
             o.client_id: o for o in store.live_orders() if (o.venue, o.symbol) == (venue, symbol)
         }
@@ -78,29 +78,34 @@ async def reconcile(
                 await venues[venue].cancel(symbol, o.client_id)
                 report.orphans_cancelled.append(f"{venue}:{o.client_id}")
         for cid, row in ours.items():
-            if cid not in open_on_venue[(venue, symbol)]:
+            if cid not in open_ids:
                 report.venue_calls += 1
                 await desk.refresh(row)
                 report.refreshed += 1
+
+    for venue, symbol in sorted(pairs):
+        await read_back(venue, symbol)
     crashpoint("inside_reconcile")
 
-    # 3. Compare each venue's net position with what the open rounds hold.
-    expected: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
-    for r in store.active_rounds():
-        assert r.id is not None
-        for leg in legs_of(r, store.orders_of(r.id)).values():
-            expected[(leg.venue, symbol_of(r, leg.venue))] += leg.qty * leg.side.sign
+    # 3. Compare each venue's net position with what the open rounds hold. A resting order
+    #    may fill after it was read back and before the position is read: when reading the
+    #    orders back again changes what the rounds hold, that was a fill, so compare again;
+    #    a difference that an unchanged read-back confirms is real.
     for venue, symbol in sorted(pairs):
-        report.venue_calls += 1
-        actual = (await venues[venue].position(symbol)).qty
-        if actual != expected[(venue, symbol)]:
-            report.mismatches[(venue, symbol)] = (actual, expected[(venue, symbol)])
+        expected = _expected(store, venue, symbol)
+        for _ in range(POSITION_READS):
+            report.venue_calls += 1
+            actual = (await venues[venue].position(symbol)).qty
+            if actual == expected:
+                break
+            await read_back(venue, symbol)
+            before, expected = expected, _expected(store, venue, symbol)
+            if expected == before:
+                break
+        if actual != expected:
+            report.mismatches[(venue, symbol)] = (actual, expected)
             log.error(
-                "%s %s: venue position %s, open rounds expect %s",
-                venue,
-                symbol,
-                actual,
-                expected[(venue, symbol)],
+                "%s %s: venue position %s, open rounds expect %s", venue, symbol, actual, expected
             )
     store.journal(
         None,
@@ -114,6 +119,17 @@ async def reconcile(
         },
     )
     return report
+
+
+def _expected(store: Store, venue: str, symbol: str) -> Decimal:
+    """The net position the open rounds hold on one venue and symbol."""
+    total = ZERO
+    for r in store.active_rounds():
+        assert r.id is not None
+        for leg in legs_of(r, store.orders_of(r.id)).values():
+            if (leg.venue, symbol_of(r, leg.venue)) == (venue, symbol):
+                total += leg.qty * leg.side.sign
+    return total
 
 
 async def reconcile_safely(

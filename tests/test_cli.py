@@ -19,6 +19,7 @@ import pytest
 def env_for(state_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGED_")}
     env["STATE_DIRECTORY"] = str(state_dir)
+    env["COLUMNS"] = "200"  # hedgectl's tables are not cut to a narrow pseudo-terminal
     env.pop("NOTIFY_SOCKET", None)
     return env
 

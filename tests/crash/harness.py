@@ -1,0 +1,954 @@
+"""Kill -9 torture of the daemon.
+
+A simulator process (`hedged sim --state`) outlives a daemon process (`hedged run --config`,
+the real venue clients over loopback HTTP and WebSockets) that the harness SIGKILLs again and
+again: at every named crash point of `hedged.crashpoints` (armed by `HEDGED_CRASH_AT`) and at
+random moments in every round state, during start-up, during reconciliation and under wire
+faults. At the end one more daemon flattens every round and stops; the simulator is stopped so
+its state file is final, and the invariants are checked against the venues' own records.
+
+Used by `test_kill9.py` (a short seeded run in CI) and `soak.py` (any number of kills).
+Everything is bounded in time; every process is killed in a `finally`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import secrets
+import select
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from hedged.adapters.aster_signing import sign_v1
+from hedged.adapters.backpack_signing import new_keypair
+from hedged.adapters.base import OrderStatus
+from hedged.crashpoints import POINTS
+from hedged.sim.aster_format import num as aster_amount
+from hedged.sim.backpack_shapes import dec as backpack_amount
+from hedged.store import RoundRow, Store
+
+ACCOUNT = "alice"
+ASTER, BACKPACK = "aster", "backpack"
+VENUES = (ASTER, BACKPACK)
+SYMBOLS = {ASTER: "SOLUSDT", BACKPACK: "SOL_USDC_PERP"}
+ORDER_PATHS = {ASTER: "/fapi/v1/order", BACKPACK: "/api/v1/order"}
+# A fill's fee as each venue reports it on the wire (what the daemon can know).
+REPORTED = {ASTER: aster_amount, BACKPACK: backpack_amount}
+LIVE = ("OPENING", "MONITORING", "LIMIT_SET", "CLOSING")
+ZERO = Decimal(0)
+
+WINDOW_MS = 2000  # both venues' signature windows: "never placed" is final ~3 s after a kill
+READY_TIMEOUT = 60.0  # a recovery slower than this is a violation
+POINT_TIMEOUT = 30.0  # how long an armed crash point gets to be reached
+STATE_TIMEOUT = 12.0  # how long a state-targeted kill waits for a round in that state
+FLATTEN_TIMEOUT = 120.0  # SIGTERM with on_shutdown = "flatten" until the daemon exits
+
+# Crash points and the passes (nth) they are armed for: different nth land in different
+# rounds, states and orders (entry, stop, take-profit, close; the start-up reconciliation or
+# one after a stream reconnect).
+CRASH_PLAN: tuple[tuple[str, int], ...] = (
+    ("after_intent_commit", 1),
+    ("after_intent_commit", 2),
+    ("after_intent_commit", 4),
+    ("after_send", 1),
+    ("after_send", 2),
+    ("after_send", 5),
+    ("between_entry_legs", 1),
+    ("between_entry_legs", 2),
+    ("after_stop_fill", 1),
+    ("after_stop_fill", 2),
+    ("take_profit_resting", 1),
+    ("take_profit_resting", 2),
+    ("closing_after_cancel", 1),
+    ("closing_after_cancel", 2),
+    ("closing_after_cancel", 3),
+    ("inside_reconcile", 1),
+    ("inside_reconcile", 2),
+)
+assert {p for p, _ in CRASH_PLAN} == POINTS, "every crash point is in the plan"
+
+# Random kills: at a moment when a round is in a given state, during start-up (before or
+# inside the recovery), at a random time, right after a stream reconnect (mid-reconciliation),
+# shortly after a one-shot wire fault on order placement, while an operator's `hedgectl close`
+# is being applied, or while a SIGTERM with on_shutdown = "flatten" closes the rounds.
+RANDOM_KINDS: tuple[str, ...] = (
+    "state:OPENING",
+    "state:MONITORING",
+    "state:LIMIT_SET",
+    "state:CLOSING",
+    "startup",
+    "timed",
+    "reconnect",
+    "fault",
+    "operator",
+    "shutdown",
+)
+FAULTS: tuple[dict[str, Any], ...] = (
+    {"kind": "accept_then_timeout"},
+    {"kind": "error_5xx"},
+    {"kind": "drop"},
+    {"kind": "latency", "seconds": 0.5},
+    {"kind": "partial", "fraction": "0.5"},
+)
+
+
+# -- processes ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Keys:
+    v1_key: str
+    v1_secret: str
+    bp_public: str
+    bp_secret: str
+
+    @classmethod
+    def new(cls) -> Keys:
+        bp_secret, bp_public = new_keypair()
+        return cls(secrets.token_hex(16), secrets.token_hex(32), bp_public, bp_secret)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGED_")}
+    env.pop("NOTIFY_SOCKET", None)
+    env["COLUMNS"] = "240"  # hedgectl's table: no wrapped reasons
+    return env | extra
+
+
+def _http(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=timeout) as r:
+        return json.loads(r.read() or b"null")
+
+
+class Sim:
+    """`hedged sim` as its own process, exchange state kept in `state`."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        keys: Keys,
+        seed: int,
+        *,
+        volatility: str = "30",
+        tick_seconds: str = "0.05",
+    ) -> None:
+        self.workdir = workdir
+        self.state = workdir / "sim-state.json"
+        accounts = workdir / "accounts.toml"
+        accounts.write_text(
+            f"[[account]]\nname = '{ACCOUNT}'\nbalance = '1000000'\n"
+            f"aster_api_key = '{keys.v1_key}'\naster_api_secret = '{keys.v1_secret}'\n"
+            f"backpack_public_key = '{keys.bp_public}'\n"
+        )
+        self.keys = keys
+        self._log = (workdir / "sim.log").open("ab")
+        self.proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "hedged.cli", "sim"),
+                *("--accounts", str(accounts), "--state", str(self.state)),
+                *("--seed", str(seed), "--volatility", volatility),
+                *("--tick-seconds", tick_seconds),
+            ],
+            env=clean_env(),
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+        try:
+            assert self.proc.stdout is not None
+            ready, _, _ = select.select([self.proc.stdout], [], [], 60)
+            if not ready:
+                raise RuntimeError("hedged sim did not print its URLs within 60 s")
+            line = self.proc.stdout.readline()
+            if not line:
+                log = (workdir / "sim.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"hedged sim exited before serving:\n{log}")
+            self.urls: dict[str, str] = json.loads(line)
+        except BaseException:
+            self.close()
+            raise
+
+    def admin(self, venue: str, path: str, method: str = "GET", body: Any = None) -> Any:
+        return _http(self.urls[venue] + path, method, body)
+
+    def submissions(self) -> dict[str, dict[str, int]]:
+        return {v: self.admin(v, "/_admin/submissions") for v in VENUES}
+
+    def arm_fault(self, venue: str, spec: Mapping[str, Any]) -> None:
+        body = {"path": ORDER_PATHS[venue], "method": "POST", "times": 1, **spec}
+        self.admin(venue, "/_admin/faults", "POST", body)
+
+    def clear_faults(self) -> None:
+        for v in VENUES:
+            self.admin(v, "/_admin/faults", "DELETE")
+
+    def disconnect_streams(self, venue: str) -> None:
+        self.admin(venue, "/_admin/ws/disconnect", "POST", {})
+
+    def saved(self) -> dict[str, Any]:
+        """The exchange state file (final once the simulator has stopped; written at the
+        first order)."""
+        if not self.state.exists():
+            return {v: {"orders": [], "fills": [], "positions": []} for v in VENUES}
+        data: dict[str, Any] = json.loads(self.state.read_text())
+        return data
+
+    def place_foreign(self, side: str, qty: str, client_id: str) -> dict[str, Any]:
+        """A MARKET order on Aster that is none of the daemon's (V1 HMAC signed, as a person
+        trading on the same account by hand would send it)."""
+        params = [
+            ("symbol", SYMBOLS[ASTER]),
+            ("side", side),
+            ("type", "MARKET"),
+            ("quantity", qty),
+            ("newClientOrderId", client_id),
+        ]
+        body = sign_v1(params, self.keys.v1_secret, int(time.time() * 1000), 5000)
+        request = urllib.request.Request(
+            self.urls[ASTER] + ORDER_PATHS[ASTER], data=body.encode(), method="POST"
+        )
+        request.add_header("X-MBX-APIKEY", self.keys.v1_key)
+        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        with urllib.request.urlopen(request, timeout=10) as r:
+            answer: dict[str, Any] = json.loads(r.read())
+            return answer
+
+    def stop(self) -> None:
+        """SIGTERM: the simulator writes its state file one last time and exits."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self._log.close()
+
+
+class Daemon:
+    """One `hedged run` process. Its `NOTIFY_SOCKET` is a datagram socket this object binds
+    and drains (a full socket would block the daemon's sd_notify)."""
+
+    def __init__(self, config: Path, sock_path: Path, log: IO[bytes], crash_at: str | None):
+        self.crash_at = crash_at
+        self.killed_by_us = False
+        self.ready_after: float | None = None  # seconds from spawn to READY=1
+        self._ready = threading.Event()
+        self._closing = False
+        with contextlib.suppress(FileNotFoundError):
+            sock_path.unlink()
+        self._sock_path = sock_path
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(sock_path))
+        self._sock.settimeout(0.1)
+        env = clean_env(NOTIFY_SOCKET=str(sock_path))
+        if crash_at:
+            env["HEDGED_CRASH_AT"] = crash_at
+        log.write(f"\n===== hedged run (crash at {crash_at or '-'}) =====\n".encode())
+        log.flush()
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hedged.cli", "run", "--config", str(config)],
+            env=env,
+            cwd=config.parent,
+            stdout=log,
+            stderr=log,
+        )
+        self._drain = threading.Thread(target=self._listen, daemon=True)
+        self._drain.start()
+
+    def _listen(self) -> None:
+        while not self._closing:
+            try:
+                message = self._sock.recv(65536).decode()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if "READY=1" in message.split("\n") and not self._ready.is_set():
+                self.ready_after = time.monotonic() - self.started
+                self._ready.set()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> float | None:
+        """Seconds from spawn to READY=1, or None if it died or timed out first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._ready.wait(0.02):
+                return self.ready_after
+            if not self.alive:
+                return self.ready_after if self._ready.is_set() else None
+        return None
+
+    def wait_exit(self, timeout: float) -> int | None:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        if self.alive:
+            self.killed_by_us = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def terminate(self, timeout: float) -> int | None:
+        if self.alive:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait_exit(timeout)
+
+    def close(self) -> None:
+        try:
+            if self.alive:
+                self.kill()
+        finally:
+            self._closing = True
+            self._drain.join(timeout=2)
+            self._sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                self._sock_path.unlink()
+
+
+def write_configs(
+    workdir: Path,
+    urls: Mapping[str, str],
+    keys: Keys,
+    *,
+    max_round_seconds: int = 8,
+    max_concurrent_rounds: int = 2,
+) -> dict[str, Path]:
+    """The daemon's configuration ("keep" and "flatten" on shutdown) and its owner-only
+    credentials file."""
+    creds = workdir / "credentials.toml"
+    creds.write_text(
+        f"[aster]\napi_key = '{keys.v1_key}'\napi_secret = '{keys.v1_secret}'\n"
+        f"[backpack]\napi_key = '{keys.bp_public}'\napi_secret = '{keys.bp_secret}'\n"
+    )
+    creds.chmod(0o600)
+    state_dir = workdir / "state"
+    configs = {}
+    for on_shutdown in ("keep", "flatten"):
+        path = workdir / f"hedged-{on_shutdown}.toml"
+        path.write_text(
+            "[strategy]\nposition_size_usdt = 25\nmode = 'continuous'\n"
+            f"max_round_seconds = {max_round_seconds}\ncooldown_seconds = 0\n"
+            f"max_concurrent_rounds = {max_concurrent_rounds}\n"
+            "daily_loss_limit_usdt = 1000000\npoll_interval_seconds = 1\n"
+            f"on_shutdown = '{on_shutdown}'\n"
+            f"[pair]\naster_symbol = '{SYMBOLS[ASTER]}'\nbackpack_symbol = '{SYMBOLS[BACKPACK]}'\n"
+            f"[aster]\nbase_url = '{urls[ASTER]}'\n"
+            f"ws_url = '{urls[ASTER].replace('http', 'ws')}'\n"
+            f"auth = 'v1'\nrecv_window_ms = {WINDOW_MS}\n"
+            f"[backpack]\nbase_url = '{urls[BACKPACK]}'\n"
+            f"ws_url = '{urls[BACKPACK].replace('http', 'ws')}'\nwindow_ms = {WINDOW_MS}\n"
+            f"[credentials]\nsource = 'file'\nfile = '{creds}'\n"
+            f"[daemon]\nstate_dir = '{state_dir}'\n"
+        )
+        configs[on_shutdown] = path
+    return configs
+
+
+class Peek:
+    """The daemon's database read while it runs (SQLite WAL: a reader never blocks it)."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self._con: sqlite3.Connection | None = None
+
+    def _query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        if self._con is None:
+            if not self.db.exists():
+                return []
+            self._con = sqlite3.connect(self.db, timeout=5, check_same_thread=False)
+        try:
+            return self._con.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:  # not created yet, or busy
+            return []
+
+    def live_states(self) -> list[str]:
+        marks = ",".join("?" * len(LIVE))
+        sql = f"SELECT state FROM rounds WHERE state IN ({marks}) ORDER BY id"
+        return [s for (s,) in self._query(sql, *LIVE)]
+
+    def live_rounds(self) -> list[int]:
+        marks = ",".join("?" * len(LIVE))
+        sql = f"SELECT id FROM rounds WHERE state IN ({marks}) ORDER BY id"
+        return [int(i) for (i,) in self._query(sql, *LIVE)]
+
+    def states(self) -> Counter[str]:
+        return Counter(s for (s,) in self._query("SELECT state FROM rounds"))
+
+    def round_count(self) -> int:
+        rows = self._query("SELECT COUNT(*) FROM rounds")
+        return int(rows[0][0]) if rows else 0
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+
+@contextlib.contextmanager
+def opened_store(db: Path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{db}")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def hedgectl(config: Path, *args: str) -> str:
+    run = subprocess.run(
+        [sys.executable, "-m", "hedged.ctl", *args, "--config", str(config)],
+        env=clean_env(),
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return run.stdout + run.stderr
+
+
+# -- invariants ---------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    violations: list[str] = field(default_factory=list)
+    duplicates: int = 0  # client ids that reached a venue more than once
+    orphan_exposure: Decimal = ZERO  # base units on the venues no round accounts for
+    rounds: Counter[str] = field(default_factory=Counter)  # final state -> count
+    traded: int = 0  # DONE rounds with fills
+    pnl_checked: int = 0  # DONE rounds whose PnL was recomputed from venue fills
+    # Charged minus reported fees: the Aster simulator charges a fee to the full product but
+    # reports it (as Aster does) to 8 decimals; the daemon can only know the reported one.
+    fee_rounding: Decimal = ZERO
+
+
+def _signed(side: str, qty: Decimal) -> Decimal:
+    return qty if side == "BUY" else -qty
+
+
+def check_submissions(submissions: Mapping[str, Mapping[str, int]]) -> Verdict:
+    """(1) Every client order id reached each venue at most once."""
+    verdict = Verdict()
+    for venue, counts in submissions.items():
+        for client_id, n in sorted(counts.items()):
+            if n != 1:
+                verdict.duplicates += 1
+                verdict.violations.append(f"(1) {venue} {client_id} submitted {n} times")
+    return verdict
+
+
+def check_invariants(
+    store: Store,
+    saved: Mapping[str, Any],
+    submissions: Mapping[str, Mapping[str, int]],
+    *,
+    foreign: Mapping[str, set[str]] | None = None,
+    halted_ok: bool = False,
+    final: bool = True,
+) -> Verdict:
+    """Invariants (1)-(5) over the store and the venues' saved state. `foreign`: venue ->
+    client ids placed behind the daemon's back (their fills are expected exposure).
+    `final=False` (after a kill, daemon dead, rounds unfinished): only (1) and (3)."""
+    foreign = foreign or {}
+    verdict = check_submissions(submissions)
+    bad = verdict.violations
+    rounds = store.recent_rounds(store.count_rounds() + 1)
+    orders = {r.id: store.orders_of(r.id) for r in rounds if r.id is not None}
+    by_client_id = {(o.venue, o.client_id): r for r in rounds for o in orders[r.id or 0]}
+    venue_orders = {v: [o for o in saved[v]["orders"] if o["account"] == ACCOUNT] for v in VENUES}
+    venue_fills = {v: [f for f in saved[v]["fills"] if f["account"] == ACCOUNT] for v in VENUES}
+
+    # (3) no order of ours open on a venue once its round is DONE; none that no round owns.
+    for v in VENUES:
+        for o in venue_orders[v]:
+            owner = by_client_id.get((v, o["client_id"]))
+            is_open = not OrderStatus(o["status"]).terminal
+            if owner is None and o["client_id"] not in foreign.get(v, set()):
+                bad.append(f"(3) {v} order {o['client_id']} ({o['status']}) belongs to no round")
+                verdict.orphan_exposure += abs(Decimal(o["filled_qty"]))
+            elif owner is not None and is_open and owner.state == "DONE":
+                bad.append(f"(3) {v} order {o['client_id']} still open; round {owner.id} DONE")
+    if not final:
+        return verdict
+
+    # (2) each venue's net position equals what the open rounds expect (plus foreign fills);
+    #     each DONE round is flat on both venues by the venues' own fills.
+    for v in VENUES:
+        expected = sum(
+            (
+                _signed(o.side, o.filled_qty)
+                for r in rounds
+                if r.state != "DONE"
+                for o in orders[r.id or 0]
+                if o.venue == v
+            ),
+            ZERO,
+        )
+        expected += sum(
+            (
+                _signed(f["side"], Decimal(f["qty"]))
+                for f in venue_fills[v]
+                if f["client_id"] in foreign.get(v, set())
+            ),
+            ZERO,
+        )
+        positions = [
+            Decimal(p["qty"])
+            for p in saved[v]["positions"]
+            if p["account"] == ACCOUNT and p["symbol"] == SYMBOLS[v]
+        ]
+        actual = sum(positions, ZERO)
+        if actual != expected:
+            bad.append(f"(2) {v} {SYMBOLS[v]} position {actual}, store expects {expected}")
+            verdict.orphan_exposure += abs(actual - expected)
+
+    # (4) every round DONE, or HALTED with a reason when that was provoked; (5) PnL exact.
+    for r in rounds:
+        verdict.rounds[r.state] += 1
+        if r.state == "HALTED":
+            if not (halted_ok and r.reason):
+                bad.append(f"(4) round {r.id} HALTED: {r.reason}")
+            continue
+        if r.state != "DONE":
+            bad.append(f"(4) round {r.id} ended {r.state}")
+            continue
+        _check_done_round(r, orders[r.id or 0], venue_fills, verdict)
+    return verdict
+
+
+def _check_done_round(
+    r: RoundRow,
+    orders: Sequence[Any],
+    venue_fills: Mapping[str, list[dict[str, Any]]],
+    verdict: Verdict,
+) -> None:
+    bad = verdict.violations
+    ids = {v: {o.client_id for o in orders if o.venue == v} for v in VENUES}
+    fills = [(v, f) for v in VENUES for f in venue_fills[v] if f["client_id"] in ids[v]]
+    for venue in VENUES:
+        net = sum((_signed(f["side"], Decimal(f["qty"])) for v, f in fills if v == venue), ZERO)
+        if net != 0:
+            bad.append(f"(2) round {r.id} DONE but {venue} fills net {net}")
+            verdict.orphan_exposure += abs(net)
+    cash = fees = charged = volume = ZERO
+    for v, f in fills:
+        notional = Decimal(f["qty"]) * Decimal(f["price"])
+        cash += notional if f["side"] == "SELL" else -notional
+        fees += Decimal(REPORTED[v](Decimal(f["fee"])))
+        charged += Decimal(f["fee"])
+        volume += notional
+    pnl = cash - fees
+    verdict.pnl_checked += 1
+    verdict.traded += bool(fills)
+    verdict.fee_rounding += abs(charged - fees)
+    stored = (r.realized_pnl, r.fees, r.volume)
+    if stored != (pnl, fees, volume):
+        bad.append(
+            f"(5) round {r.id}: store PnL/fees/volume {stored}, venues' fills say "
+            f"{(pnl, fees, volume)}"
+        )
+
+
+# -- a campaign: many kills on one simulator ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One daemon lifetime, ended by a SIGKILL (the crash point's or the harness's)."""
+
+    kind: str  # "point" or one of RANDOM_KINDS
+    point: str | None = None
+    nth: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.point}:{self.nth}" if self.kind == "point" else self.kind
+
+
+@dataclass(frozen=True)
+class Kill:
+    episode: Episode
+    by_point: bool  # the armed crash point fired (else the harness sent SIGKILL)
+    states: tuple[str, ...]  # the live rounds' states as stored at the kill
+    ready_after: float | None  # this daemon's spawn -> READY=1 (None: killed before)
+
+
+@dataclass
+class CampaignResult:
+    seed: int
+    kills: list[Kill] = field(default_factory=list)
+    recoveries: list[float] = field(default_factory=list)  # spawn -> READY after a kill
+    verdict: Verdict = field(default_factory=Verdict)
+    wall: float = 0.0
+
+    @property
+    def points_hit(self) -> Counter[str]:
+        return Counter(k.episode.point or "" for k in self.kills if k.by_point)
+
+    @property
+    def kill_states(self) -> Counter[str]:
+        c: Counter[str] = Counter()
+        for k in self.kills:
+            for s in set(k.states) or {"no round"}:
+                c[s] += 1
+        return c
+
+
+def plan(rng: random.Random, kills: int, crash_plan: Sequence[tuple[str, int]]) -> list[Episode]:
+    """`kills` episodes: every (point, nth) of `crash_plan`, the rest random, shuffled."""
+    episodes = [Episode("point", p, n) for p, n in crash_plan]
+    kinds = list(RANDOM_KINDS)
+    while len(episodes) < kills:
+        rng.shuffle(kinds)
+        episodes += [Episode(k) for k in kinds[: kills - len(episodes)]]
+    rng.shuffle(episodes)
+    return episodes
+
+
+class Campaign:
+    def __init__(
+        self,
+        workdir: Path,
+        seed: int,
+        kills: int,
+        *,
+        crash_plan: Sequence[tuple[str, int]] = CRASH_PLAN,
+        max_concurrent_rounds: int = 2,
+        max_round_seconds: int = 8,
+        wall_limit: float = 900.0,
+    ) -> None:
+        self.workdir = workdir
+        self.rng = random.Random(seed)
+        self.result = CampaignResult(seed)
+        self.episodes = plan(self.rng, kills, crash_plan)
+        self.max_concurrent_rounds = max_concurrent_rounds
+        self.max_round_seconds = max_round_seconds
+        self.wall_limit = wall_limit
+        self.db = workdir / "state" / "hedged.db"
+        self._spawned = 0
+
+    def _spawn(self, config: Path, crash_at: str | None = None) -> Daemon:
+        self._spawned += 1
+        sock = self.workdir / f"n{self._spawned % 2}.sock"
+        return Daemon(config, sock, self._log, crash_at)
+
+    def run(self) -> CampaignResult:
+        started = time.monotonic()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        keys = Keys.new()
+        self._log = (self.workdir / "daemon.log").open("ab")
+        sim = Sim(self.workdir, keys, self.result.seed)
+        self.peek = Peek(self.db)
+        try:
+            self.sim = sim
+            self.configs = write_configs(
+                self.workdir,
+                sim.urls,
+                keys,
+                max_round_seconds=self.max_round_seconds,
+                max_concurrent_rounds=self.max_concurrent_rounds,
+            )
+            for i, episode in enumerate(self.episodes):
+                if time.monotonic() - started > self.wall_limit:
+                    self._violation(f"wall limit {self.wall_limit}s: stopped early")
+                    break
+                self._episode(episode, recovery=i > 0)  # the first start is a clean one
+            self._finish()
+        finally:
+            self.peek.close()
+            sim.close()
+            self._log.close()
+        self.result.wall = time.monotonic() - started
+        return self.result
+
+    def _violation(self, what: str) -> None:
+        self.result.verdict.violations.append(what)
+
+    def _record_ready(self, d: Daemon, after_kill: bool) -> float | None:
+        ready = d.wait_ready()
+        if ready is None and d.alive:
+            self._violation(f"no READY=1 within {READY_TIMEOUT}s (crash at {d.crash_at})")
+        if ready is not None and after_kill:
+            self.result.recoveries.append(ready)
+        return ready
+
+    def _episode(self, ep: Episode, recovery: bool) -> None:
+        rng = self.rng
+        crash_at = f"{ep.point}:{ep.nth}" if ep.kind == "point" else None
+        config = self.configs["flatten" if ep.kind == "shutdown" else "keep"]
+        d = self._spawn(config, crash_at)
+        try:
+            ready: float | None = None
+            if ep.kind == "startup":
+                time.sleep(rng.uniform(0.2, 3.0))
+                ready = d.ready_after
+                if ready is not None and recovery:
+                    self.result.recoveries.append(ready)
+            else:
+                ready = self._record_ready(d, after_kill=recovery)
+            if ep.kind == "point":
+                self._await_point(d, ep)
+            elif ep.kind.startswith("state:"):
+                self._await_state(d, ep.kind.removeprefix("state:"))
+                time.sleep(rng.uniform(0, 0.15))
+            elif ep.kind == "timed":
+                time.sleep(rng.uniform(0.05, 3.0))
+            elif ep.kind == "reconnect":
+                time.sleep(rng.uniform(0, 1.0))
+                with contextlib.suppress(OSError):
+                    self.sim.disconnect_streams(rng.choice(VENUES))
+                time.sleep(rng.uniform(0, 1.0))
+            elif ep.kind == "fault":
+                with contextlib.suppress(OSError):
+                    self.sim.arm_fault(rng.choice(VENUES), rng.choice(FAULTS))
+                time.sleep(rng.uniform(0.5, 4.0))
+            elif ep.kind == "operator":
+                self._await_state(d, rng.choice(("OPENING", "MONITORING", "LIMIT_SET")))
+                live = self.peek.live_rounds()
+                if live:
+                    hedgectl(self.configs["keep"], "close", str(rng.choice(live)), "--timeout", "0")
+                time.sleep(rng.uniform(0, 1.5))
+            elif ep.kind == "shutdown":
+                time.sleep(rng.uniform(0.2, 2.0))
+                d.proc.send_signal(signal.SIGTERM)
+                time.sleep(rng.uniform(0, 0.5))
+            exited = d.proc.poll()
+            if exited is not None and exited != -signal.SIGKILL and ep.kind != "shutdown":
+                self._violation(f"daemon exited {exited} on its own ({ep.label}); see daemon.log")
+            d.kill()
+            if d.killed_by_us or exited == -signal.SIGKILL:
+                by_point = ep.kind == "point" and not d.killed_by_us
+                states = tuple(self.peek.live_states())
+                self.result.kills.append(Kill(ep, by_point, states, ready))
+            elif exited != 0:
+                self._violation(f"daemon exited {exited} after SIGTERM ({ep.label})")
+        finally:
+            d.close()
+        self._after_kill(ep)
+
+    def _await_point(self, d: Daemon, ep: Episode) -> None:
+        deadline = time.monotonic() + POINT_TIMEOUT
+        next_reconnect = time.monotonic() + 1.0
+        while d.alive and time.monotonic() < deadline:
+            # A second reconciliation only happens after a stream reconnects: provoke one.
+            if ep.point == "inside_reconcile" and time.monotonic() >= next_reconnect:
+                with contextlib.suppress(OSError):
+                    self.sim.disconnect_streams(ASTER)
+                next_reconnect = time.monotonic() + 2.0
+            time.sleep(0.02)
+
+    def _await_state(self, d: Daemon, state: str) -> None:
+        deadline = time.monotonic() + STATE_TIMEOUT
+        while d.alive and time.monotonic() < deadline:
+            if state in self.peek.live_states():
+                return
+            time.sleep(0.01)
+
+    def _after_kill(self, ep: Episode) -> None:
+        """With the daemon dead: (1) no client id sent twice, (3) nothing open of a DONE
+        round (the simulator's state file is current: it is rewritten on every change)."""
+        try:
+            submissions = self.sim.submissions()
+            if not self.db.exists():  # killed before it made its database
+                verdict = check_submissions(submissions)
+            else:
+                with opened_store(self.db) as store:
+                    verdict = check_invariants(store, self.sim.saved(), submissions, final=False)
+        except (OSError, ValueError) as e:
+            self._violation(f"after {ep.label}: cannot check: {e}")
+            return
+        self.result.verdict.violations += [f"after {ep.label}: {v}" for v in verdict.violations]
+
+    def _finish(self) -> None:
+        """Flatten every round, stop the simulator, check all invariants."""
+        self.sim.clear_faults()
+        d = self._spawn(self.configs["flatten"])
+        try:
+            self._record_ready(d, after_kill=True)
+            time.sleep(1.0)
+            code = d.terminate(FLATTEN_TIMEOUT)
+            if code != 0:
+                self._violation(f"flattening daemon: exit {code} (None: still running)")
+        finally:
+            d.close()
+        submissions = self.sim.submissions()
+        self.sim.stop()
+        with opened_store(self.db) as store:
+            verdict = check_invariants(store, self.sim.saved(), submissions)
+        final = self.result.verdict
+        final.violations += verdict.violations
+        final.duplicates = verdict.duplicates
+        final.orphan_exposure = verdict.orphan_exposure
+        final.rounds = verdict.rounds
+        final.traded = verdict.traded
+        final.pnl_checked = verdict.pnl_checked
+        final.fee_rounding = verdict.fee_rounding
+
+
+def run_campaign(workdir: Path, seed: int, kills: int, **kwargs: Any) -> CampaignResult:
+    return Campaign(workdir, seed, kills, **kwargs).run()
+
+
+# -- behind the daemon's back ---------------------------------------------------------------
+
+
+@dataclass
+class ForeignResult:
+    verdict: Verdict
+    status: str  # `hedgectl status` after the restart
+    halted_reasons: list[str]
+    blocked: str | None
+    rounds_before: int
+    rounds_after: int
+
+
+def foreign_exposure(workdir: Path, seed: int) -> ForeignResult:
+    """A position opened on Aster by an order that no round owns: the daemon must halt the
+    pair's live rounds, refuse to open more, and say why — on a stream reconnect and again
+    after a kill -9 and restart. A calm price keeps the round open meanwhile."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    keys = Keys.new()
+    log = (workdir / "daemon.log").open("ab")
+    sim = Sim(workdir, keys, seed, volatility="0.01")
+    peek = Peek(workdir / "state" / "hedged.db")
+    daemons: list[Daemon] = []
+    foreign_id = f"manual-{seed}"
+    try:
+        configs = write_configs(workdir, sim.urls, keys, max_round_seconds=120)
+        d = Daemon(configs["keep"], workdir / "n0.sock", log, None)
+        daemons.append(d)
+        if d.wait_ready() is None:
+            raise RuntimeError("daemon did not start; see daemon.log")
+        _wait_for(lambda: "MONITORING" in peek.live_states(), 30, "a round in MONITORING")
+        sim.place_foreign("SELL", "0.5", foreign_id)
+        sim.disconnect_streams(ASTER)  # the reconnect runs the reconciliation
+        _wait_for(lambda: "HALTED" in peek.states(), 30, "a HALTED round")
+        d.kill()
+        d = Daemon(configs["keep"], workdir / "n1.sock", log, None)
+        daemons.append(d)
+        if d.wait_ready() is None:
+            raise RuntimeError("daemon did not recover; see daemon.log")
+        rounds_before = peek.round_count()
+        time.sleep(3.0)  # long enough to open a round, were it allowed to
+        rounds_after = peek.round_count()
+        status = hedgectl(configs["keep"], "status")
+        if d.terminate(30) != 0:
+            raise RuntimeError("daemon did not stop on SIGTERM")
+        submissions = sim.submissions()
+        sim.stop()
+        with opened_store(peek.db) as store:
+            verdict = check_invariants(
+                store, sim.saved(), submissions, foreign={ASTER: {foreign_id}}, halted_ok=True
+            )
+            halted = [r.reason or "" for r in store.active_rounds() if r.state == "HALTED"]
+            blocked = store.get_meta("blocked") or None
+        return ForeignResult(verdict, status, halted, blocked, rounds_before, rounds_after)
+    finally:
+        for daemon in daemons:
+            daemon.close()
+        peek.close()
+        sim.close()
+        log.close()
+
+
+def _wait_for(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"no {what} within {timeout}s")
+
+
+# -- the summary ----------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
+
+
+def summary(results: Sequence[CampaignResult]) -> str:
+    kills = [k for r in results for k in r.kills]
+    recoveries = [t for r in results for t in r.recoveries]
+    violations = [v for r in results for v in r.verdict.violations]
+    rounds: Counter[str] = sum((r.verdict.rounds for r in results), Counter())
+    points: Counter[str] = sum((r.points_hit for r in results), Counter())
+    states: Counter[str] = sum((r.kill_states for r in results), Counter())
+    labels = Counter(k.episode.kind if k.episode.kind != "point" else "crash point" for k in kills)
+    rows = [
+        ("campaigns", str(len(results))),
+        ("kills", str(len(kills))),
+        ("  by crash point (fired)", str(sum(k.by_point for k in kills))),
+        ("  by the harness", str(sum(not k.by_point for k in kills))),
+        ("rounds completed (DONE)", str(rounds["DONE"])),
+        ("  of which traded", str(sum(r.verdict.traded for r in results))),
+        ("  PnL checked against venue fills", str(sum(r.verdict.pnl_checked for r in results))),
+        (
+            "  fees charged - reported (sim)",
+            str(sum((r.verdict.fee_rounding for r in results), ZERO)),
+        ),
+        ("rounds HALTED", str(rounds["HALTED"])),
+        ("duplicates (client id sent twice)", str(sum(r.verdict.duplicates for r in results))),
+        (
+            "orphan exposure (base units)",
+            str(sum((r.verdict.orphan_exposure for r in results), ZERO)),
+        ),
+        ("invariant violations", str(len(violations))),
+        ("recoveries measured", str(len(recoveries))),
+        ("recovery max (s)", f"{max(recoveries, default=0.0):.2f}"),
+        ("recovery p99 (s)", f"{percentile(recoveries, 99):.2f}"),
+        ("recovery p50 (s)", f"{percentile(recoveries, 50):.2f}"),
+        ("campaign time (s, summed)", f"{sum(r.wall for r in results):.0f}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = ["crash torture summary", "-" * (width + 12)]
+    lines += [f"{k:<{width}}  {v:>9}" for k, v in rows]
+    lines.append("kills by crash point (fired): " + _counts(points, sorted(POINTS)))
+    lines.append("kills by kind: " + _counts(labels, sorted(labels)))
+    lines.append("kills by round state at the kill: " + _counts(states, [*LIVE, "no round"]))
+    for v in violations[:50]:
+        lines.append(f"VIOLATION {v}")
+    return "\n".join(lines)
+
+
+def _counts(counter: Mapping[str, int], keys: Sequence[str]) -> str:
+    return ", ".join(f"{k} {counter.get(k, 0)}" for k in keys)
