@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -284,6 +285,8 @@ def cmd_halted(store: Store, args: argparse.Namespace, out: Console) -> int:
 
 def cmd_watch(store: Store, args: argparse.Namespace, out: Console) -> int:
     """Redraw until Ctrl-C; a terminal gets one live frame, a pipe gets frame after frame."""
+    # Started with SIGINT ignored (nohup, a background job), Ctrl-C would not end the view.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if args.once or not out.is_terminal or args.json:
             while True:
