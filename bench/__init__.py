@@ -1,0 +1,1 @@
+"""Benchmarks of the hedge daemon: `python -m bench` (see bench/README.md)."""

@@ -1,0 +1,440 @@
+"""Scenarios 1 and 2: stop reaction and entry leg skew, one round at a time.
+
+Each cycle: the engine opens a round at 100 (both entries sent in one `asyncio.gather`:
+their arrival times at the two simulators give the leg skew); a price path drawn in
+`bench.paths` is played on both venues, one event every `dt`, starting `lead` events before
+the event that crosses the stop (so the engine is in its steady event cadence when the
+crossing arrives); the loser's simulator notes when the stop's POST /order arrived. Then the
+price goes back to 100 and the round is closed by its time limit; the next one opens.
+Directions alternate: up (the Aster short stops), down (the Backpack long stops).
+
+Reaction = arrival of the stop order at the simulator - publication of the crossing event,
+both on CLOCK_MONOTONIC, with the durable intent commit (SQLite WAL, synchronous=FULL) in
+between. The same crossings through the original 5-second poller are computed on the same
+paths (`bench.paths`), the poller acting with the very reaction latency measured here.
+
+A thousand lifecycles in a minute is far above any venue's rate limit: here the simulators'
+limits and the clients' own pacing are lifted (scenario 5 measures REST use with them on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bench import paths
+from bench.rig import ENTRY_PRICE, START, Rig
+from bench.stats import summary
+from hedged.config import AsterAuth
+from hedged.legs import ASTER, BACKPACK, VENUES
+
+log = logging.getLogger("bench")
+STOP_LOSS = Decimal("0.008")
+
+
+class Tracer:
+    """Spans of chosen calls (wrapped on the instances, in this process only)."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.spans: list[tuple[str, float, float]] = []
+
+    def wrap(self, obj: object, attr: str, name: str) -> None:
+        fn: Callable[..., Any] = getattr(obj, attr)
+        if inspect.iscoroutinefunction(fn):
+
+            async def traced_async(*args: Any, **kwargs: Any) -> Any:
+                t0 = time.monotonic()
+                try:
+                    return await fn(*args, **kwargs)
+                finally:
+                    if self.on:
+                        self.spans.append((name, t0, time.monotonic()))
+
+            setattr(obj, attr, traced_async)
+        else:
+
+            def traced(*args: Any, **kwargs: Any) -> Any:
+                t0 = time.monotonic()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    if self.on:
+                        self.spans.append((name, t0, time.monotonic()))
+
+            setattr(obj, attr, traced)
+
+    def between(self, t0: float, t1: float) -> list[tuple[str, float, float]]:
+        return [s for s in self.spans if t0 <= s[1] <= t1]
+
+
+def trace(rig: Rig) -> Tracer:
+    tracer = Tracer()
+    tracer.wrap(rig.store, "update_round", "update_round")
+    tracer.wrap(rig.store, "add_intents", "intent_commit")
+    for v in VENUES:
+        tracer.wrap(rig.venues[v], "place", f"place_{v}")
+    aster_http = rig.venues[ASTER]._http  # type: ignore[attr-defined]
+    tracer.wrap(aster_http, "_encode", "sign_aster")
+    tracer.wrap(rig.venues[BACKPACK]._http, "prepare", "sign_backpack")  # type: ignore[attr-defined]
+    return tracer
+
+
+class Cycle:
+    """Drives the one-round-at-a-time lifecycle."""
+
+    def __init__(self, rig: Rig, timeout: float = 20.0) -> None:
+        self.rig = rig
+        self.timeout = timeout
+        self.price = START
+
+    async def until(self, check: Callable[[], Any], what: str) -> Any:
+        """Wait, pass by pass, until `check()` is truthy. Prices keep coming as in a quiet
+        market: one now (it wakes the loop for what the bench just asked), then one
+        whenever 20 ms pass without a pass of the loop."""
+        engine = self.rig.engine
+        deadline = time.monotonic() + self.timeout
+        nudge = True
+        while True:
+            self.rig._check_alive()
+            found = check()
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {self.timeout}s for {what}")
+            if nudge:
+                await self.rig.sims.price(self.price)
+            engine.passed.clear()
+            try:
+                await asyncio.wait_for(engine.passed.wait(), 0.02)
+                nudge = False
+            except TimeoutError:
+                nudge = True
+
+    def live_round(self, state: str, after: int) -> int | None:
+        for r in self.rig.store.active_rounds():
+            if r.id is not None and r.id > after and r.state == state:
+                return r.id
+        return None
+
+    def state(self, round_id: int) -> str | None:
+        r = self.rig.store.get_round(round_id)
+        return None if r is None else r.state
+
+
+async def run(
+    out: Path,
+    *,
+    auth: AsterAuth,
+    crossings: int,
+    time_cap: float,
+    sigma: float,
+    dt: float,
+    lead: int,
+    seed: int,
+    profile: Path | None = None,
+    sensitivity_cells: list[tuple[float, float]] | None = None,
+    sensitivity_n: int = 300,
+) -> dict[str, Any]:
+    t_begin = time.monotonic()
+    rng = random.Random(seed)
+    stops = {
+        ASTER: paths.Stop.short(ENTRY_PRICE[ASTER], STOP_LOSS),
+        BACKPACK: paths.Stop.long(ENTRY_PRICE[BACKPACK], STOP_LOSS),
+    }
+    drawn = []
+    for i in range(crossings):
+        loser = ASTER if i % 2 == 0 else BACKPACK
+        drawn.append(paths.draw_crossing(rng, stops[loser], START, sigma=sigma, dt=dt, lead=lead))
+    t_drawn = time.monotonic()
+
+    rig = await Rig.create(
+        out,
+        auth=auth,
+        real_limits=False,
+        unpaced=True,
+        strategy={"max_concurrent_rounds": 1},
+    )
+    tracer = trace(rig)
+    cycle = Cycle(rig)
+    results: list[dict[str, Any]] = []
+    failures: list[str] = []
+    profiler = None
+    try:
+        await rig.sims.price(START)
+        rig.run()
+        await rig.until_passes(1, 60)
+        last_round = 0
+        stop_at = time.monotonic() + time_cap
+        if profile is not None:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0005, async_mode="disabled")
+            profiler.start()
+        for i, crossing in enumerate(drawn):
+            if time.monotonic() > stop_at:
+                break
+            try:
+                result = await one_cycle(rig, cycle, tracer, crossing, last_round)
+                result["index"] = i
+            except (TimeoutError, RuntimeError, KeyError, StopIteration) as e:
+                failures.append(f"cycle {i}: {type(e).__name__}: {e}")
+                log.warning("cycle %s failed: %s", i, e)
+                tracer.on = False
+                if len(failures) > 10:
+                    break
+                last_round = await recover_cycle(rig, cycle, last_round)
+                continue
+            last_round = result["round"]
+            results.append(result)
+        if profiler is not None:
+            profiler.stop()
+        logs = {v: (await rig.sims.log(v))[0] for v in VENUES}
+    finally:
+        await rig.close()
+    if profiler is not None and profile is not None:
+        profile.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+
+    analysis = analyse(rig, results, failures, logs, drawn, t_drawn - t_begin, sigma, dt, lead)
+    if sensitivity_cells:
+        analysis["overshoot"]["sensitivity"] = paths.sensitivity(
+            [r["reaction"] for r in results],
+            (stops[ASTER], stops[BACKPACK]),
+            START,
+            sensitivity_cells,
+            sensitivity_n,
+            seed + 1,
+        )
+    return analysis
+
+
+async def one_cycle(
+    rig: Rig, cycle: Cycle, tracer: Tracer, crossing: paths.Crossing, after: int
+) -> dict[str, Any]:
+    store, sims = rig.store, rig.sims
+    cycle.price = START
+    t0 = time.monotonic()
+    round_id: int = await cycle.until(
+        lambda: cycle.live_round("MONITORING", after), "a round in MONITORING"
+    )
+    t1 = time.monotonic()
+    entries = {o.venue: o for o in store.orders_of(round_id) if o.purpose == "ENTRY"}
+    for v in VENUES:
+        if entries[v].avg_price != ENTRY_PRICE[v]:
+            raise RuntimeError(f"{v} entry at {entries[v].avg_price}, not {ENTRY_PRICE[v]}")
+    loser = ASTER if crossing.stop.up else BACKPACK
+    other = BACKPACK if loser == ASTER else ASTER
+    payload = {
+        "mids": crossing.mids(),
+        "start_at": time.monotonic() + 0.005,
+        "interval": dt_of(crossing),
+    }
+    rig.engine.book.recording = True
+    rig.engine.record_ticks = True
+    tracer.on = True
+    plays = [
+        asyncio.ensure_future(sims.call(loser, "play", {**payload, "stop_on_order": True})),
+        asyncio.ensure_future(sims.call(other, "play", payload)),
+    ]
+    played = await plays[0]
+    await sims.call(other, "halt")
+    await plays[1]
+    t2 = time.monotonic()
+    # back to 100, and close the round as an operator would (`hedgectl close`): the engine
+    # first finishes what it is doing (the stop's fill, the take-profit), then closes
+    await finish(rig, cycle, round_id)
+    t3 = time.monotonic()
+    tracer.on = False
+    rig.engine.book.recording = False
+    rig.engine.record_ticks = False
+    orders = store.orders_of(round_id)
+    stop = next(o for o in orders if o.purpose == "STOP")
+    arrival = next((t for t, cid in played["orders"] if cid == stop.client_id), None)
+    if arrival is None:
+        raise RuntimeError(f"stop {stop.client_id} not seen arriving at {loser}")
+    if len(played["t_pub"]) <= crossing.lead:
+        raise RuntimeError("the stop arrived before the crossing event was published")
+    t_cross = played["t_pub"][crossing.lead]
+    u_cross = played["u"][crossing.lead]
+    result = {
+        "round": round_id,
+        "loser": loser,
+        "reaction": arrival - t_cross,
+        "fill": str(stop.avg_price),
+        "overshoot_bp": crossing.stop.overshoot_bp(stop.avg_price) if stop.avg_price else None,
+        "entries": {v: entries[v].client_id for v in VENUES},
+        "phases": phases(rig, tracer, loser, t_cross, u_cross, arrival),
+        "events_after_cross": len(played["t_pub"]) - crossing.lead - 1,
+        "cycle_s": {"open": t1 - t0, "play": t2 - t1, "close": t3 - t2},
+    }
+    rig.engine.book.arrivals.clear()
+    rig.engine.ticks.clear()
+    tracer.spans.clear()
+    return result
+
+
+async def finish(rig: Rig, cycle: Cycle, round_id: int) -> None:
+    cycle.price = START
+    await rig.sims.price(START)
+    rig.store.add_command("close", round_id)
+    await cycle.until(lambda: cycle.state(round_id) == "DONE", "the round to finish")
+
+
+async def recover_cycle(rig: Rig, cycle: Cycle, last_round: int) -> int:
+    """After a failed cycle: close whatever round is open, so the next cycle starts clean."""
+    newest = last_round
+    for r in rig.store.active_rounds():
+        if r.id is None:
+            continue
+        newest = max(newest, r.id)
+        try:
+            await finish(rig, cycle, r.id)
+        except TimeoutError as e:
+            log.warning("round %s could not be closed: %s", r.id, e)
+    for r in rig.store.recent_rounds(1):
+        newest = max(newest, r.id or 0)
+    return newest
+
+
+def dt_of(crossing: paths.Crossing) -> float:
+    return crossing.dt
+
+
+def phases(
+    rig: Rig, tracer: Tracer, loser: str, t_cross: float, u_cross: int, arrival: float
+) -> dict[str, float] | None:
+    """Where the reaction time went, from the instrumented calls in the engine's process."""
+    recv = next((t for t, v, u in rig.engine.book.arrivals if v == loser and u >= u_cross), None)
+    spans = tracer.between(t_cross - 0.5, arrival)
+    commit = next((s for s in spans if s[0] == "intent_commit"), None)
+    if recv is None or commit is None:
+        return None
+    tick = next((t for t in rig.engine.ticks if t.start <= commit[1] <= t.end), None)
+    reason = next((s for s in spans if s[0] == "update_round" and s[2] <= commit[1]), None)
+    place = next((s for s in spans if s[0] == f"place_{loser}" and s[1] >= commit[2]), None)
+    sign = next((s for s in spans if s[0] == f"sign_{loser}" and place and s[1] >= place[1]), None)
+    if tick is None or place is None or sign is None:
+        return None
+    decided_from = max(tick.start, recv)
+    first_write = reason[1] if reason else commit[1]
+    return {
+        "quote_in": recv - t_cross,  # WebSocket push -> the engine's price book
+        "wait_pass": max(0.0, tick.start - recv),  # the pass in progress finishing
+        "pass_to_decision": first_write - decided_from,  # the pass reaching the round
+        "reason_commit": (reason[2] - reason[1]) if reason else 0.0,
+        "intent_commit": commit[2] - commit[1],
+        "to_place": place[1] - commit[2],
+        "sign": sign[2] - sign[1],
+        "wire": arrival - sign[2],
+    }
+
+
+def analyse(
+    rig: Rig,
+    results: list[dict[str, Any]],
+    failures: list[str],
+    logs: dict[str, list[list[Any]]],
+    drawn: list[paths.Crossing],
+    draw_seconds: float,
+    sigma: float,
+    dt: float,
+    lead: int,
+) -> dict[str, Any]:
+    arrivals: dict[str, dict[str, float]] = {v: {} for v in VENUES}
+    requests = {v: 0 for v in VENUES}
+    for v in VENUES:
+        for t, method, path, client_id, _weight in logs[v]:
+            if client_id is not None:
+                arrivals[v].setdefault(client_id, t)
+            if not ((method == "GET" and path in ("/", "/ws")) or path.startswith("/ws/")):
+                requests[v] += 1
+    reactions = [r["reaction"] for r in results]
+    by_venue = {v: [r["reaction"] for r in results if r["loser"] == v] for v in VENUES}
+    skews = []
+    for r in results:
+        a, b = (arrivals[v].get(r["entries"][v]) for v in VENUES)
+        if a is not None and b is not None:
+            skews.append(abs(a - b))
+    # the same crossings through the 5-second poller, with the latency measured here
+    event_bp, poll_bp, model_bp, poll_delay, missed = [], [], [], [], 0
+    for r in results:
+        crossing = drawn[r["index"]]
+        if r["overshoot_bp"] is None:
+            continue
+        event_bp.append(r["overshoot_bp"])
+        stop = crossing.stop
+        model_bp.append(stop.overshoot_bp(paths.exit_price(stop, crossing.mid_at(r["reaction"]))))
+        if crossing.poller_missed:
+            missed += 1
+            continue
+        mid = crossing.poller_mid(r["reaction"])
+        poll_bp.append(stop.overshoot_bp(paths.exit_price(stop, mid)))
+        poll_delay.append(crossing.poller_delay)
+    ev, po = summary(event_bp), summary(poll_bp)
+    phase_keys = [
+        "quote_in",
+        "wait_pass",
+        "pass_to_decision",
+        "reason_commit",
+        "intent_commit",
+        "to_place",
+        "sign",
+        "wire",
+    ]
+    breakdown = {}
+    for v in VENUES:
+        traced = [r["phases"] for r in results if r["phases"] and r["loser"] == v]
+        breakdown[v] = {k: summary([p[k] for p in traced], 1000) for k in phase_keys}
+    total_requests = sum(requests.values())
+    slowest = sorted(results, key=lambda r: r["reaction"], reverse=True)[:5]
+    worst = [
+        {
+            "round": r["round"],
+            "loser": r["loser"],
+            "reaction_ms": 1000 * r["reaction"],
+            "phases_ms": {k: 1000 * v for k, v in (r["phases"] or {}).items()},
+        }
+        for r in slowest
+    ]
+    return {
+        "crossings": len(results),
+        "failures": failures[:10],
+        "reaction_ms": summary(reactions, 1000),
+        "reaction_ms_by_loser": {v: summary(by_venue[v], 1000) for v in VENUES},
+        "reaction_breakdown_ms_by_loser": breakdown,
+        "slowest_crossings": worst,
+        "leg_skew_ms": summary(skews, 1000),
+        "overshoot": {
+            "model": {
+                "volatility_annual": sigma,
+                "event_interval_s": dt,
+                "lead_events": lead,
+                "tick": "0.01",
+                "price": str(START),
+                "spread_bps": 2,
+                "stop_loss": str(STOP_LOSS),
+                "poll_interval_s": 5.0,
+            },
+            "event_driven_bp": ev,
+            "poller_bp": po,
+            "poller_missed_stops": missed,
+            "poller_detection_delay_s": summary(poll_delay),
+            "ratio_mean": (po["mean"] / ev["mean"]) if ev.get("mean") else None,
+            "ratio_p99": (po["p99"] / ev["p99"]) if ev.get("p99") else None,
+            "event_driven_model_bp": summary(model_bp),
+        },
+        "requests_per_round": {v: requests[v] / max(1, len(results)) for v in VENUES},
+        "requests_total": total_requests,
+        "path_draw_seconds": draw_seconds,
+        "cycle_ms": {
+            k: summary([r["cycle_s"][k] for r in results], 1000) for k in ("open", "play", "close")
+        },
+        "notes": rig.notes,
+    }

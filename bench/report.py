@@ -1,0 +1,195 @@
+"""The figures as tables (for people), the targets, and the README's latest-table block."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hedged.legs import ASTER, BACKPACK
+
+START_MARK = "<!-- bench:latest:start -->"
+END_MARK = "<!-- bench:latest:end -->"
+
+# (scenario key, what, target text, check(value) -> met)
+Target = tuple[str, str, str, Callable[[float], bool]]
+
+
+def _get(results: dict[str, Any], *keys: str | int) -> Any:
+    node: Any = results
+    for k in keys:
+        if isinstance(node, dict) and k in node:
+            node = node[k]
+        else:
+            return None
+    return node
+
+
+def _f(value: Any, digits: int = 1, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}{unit}"
+    return f"{value}{unit}"
+
+
+def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(figure, value, target, verdict) rows."""
+    out: list[tuple[str, str, str, str]] = []
+
+    def verdict(value: Any, check: Callable[[float], bool]) -> str:
+        if value is None:
+            return "not measured"
+        return "met" if check(float(value)) else "MISSED"
+
+    scen = results.get("scenarios", {})
+    for name in ("reaction_v3", "reaction_v1"):
+        r = scen.get(name)
+        if not r:
+            continue
+        auth = "V3 EIP-712 (default)" if name.endswith("v3") else "V1 HMAC"
+        n = r.get("crossings")
+        rm = r.get("reaction_ms", {})
+        out.append(
+            (
+                f"1. reaction, event -> stop at venue [Aster {auth}, {n} crossings]",
+                f"p50 {_f(rm.get('p50'), 2)} / p99 {_f(rm.get('p99'), 2)} / "
+                f"max {_f(rm.get('max'), 2)} ms",
+                "p99 <= 5 ms",
+                verdict(rm.get("p99"), lambda v: v <= 5.0),
+            )
+        )
+        for v in (ASTER, BACKPACK):
+            b = _get(r, "reaction_ms_by_loser", v) or {}
+            out.append(
+                (
+                    f"   ... stops sent to {v}",
+                    f"p50 {_f(b.get('p50'), 2)} / p99 {_f(b.get('p99'), 2)} ms (n={b.get('n')})",
+                    "",
+                    "",
+                )
+            )
+        ov = r.get("overshoot", {})
+        ev, po = ov.get("event_driven_bp", {}), ov.get("poller_bp", {})
+        out.append(
+            (
+                "1. stop overshoot, event-driven vs 5-s poller [bp]",
+                f"mean {_f(ev.get('mean'), 2)} vs {_f(po.get('mean'), 2)}; "
+                f"p99 {_f(ev.get('p99'), 2)} vs {_f(po.get('p99'), 2)}; "
+                f"ratio mean {_f(ov.get('ratio_mean'), 1)}x, p99 {_f(ov.get('ratio_p99'), 1)}x",
+                ">= 20x smaller",
+                verdict(ov.get("ratio_mean"), lambda v: v >= 20.0),
+            )
+        )
+        sk = r.get("leg_skew_ms", {})
+        out.append(
+            (
+                f"2. leg skew, entry arrivals [Aster {auth}, {sk.get('n')} openings]",
+                f"p50 {_f(sk.get('p50'), 2)} / p99 {_f(sk.get('p99'), 2)} ms",
+                "p99 <= 1 ms",
+                verdict(sk.get("p99"), lambda v: v <= 1.0),
+            )
+        )
+    for s in scen.get("scale", []):
+        n = s.get("rounds")
+        target = "<= 25 % of a core" if n == 1000 else ""
+        out.append(
+            (
+                f"3. scale: {n:,} open rounds, {s.get('rate'):.0f} events/s",
+                f"CPU {_f(100 * (s.get('cpu_share_of_core') or 0), 0)} % of a core "
+                f"({_f(s.get('cpu_ms_per_event'), 2)} ms/event); decision p99 "
+                f"{_f(s.get('decision_latency_p99_ms'), 1)} ms; longest pass "
+                f"{_f(s.get('pass_longest_ms'), 0)} ms",
+                target,
+                verdict(s.get("cpu_share_of_core"), lambda v: v <= 0.25) if target else "",
+            )
+        )
+    for s in scen.get("recovery", []):
+        n = s.get("rounds")
+        calls = s.get("venue_calls", {})
+        total = {v: _get(calls, v, "total") for v in (ASTER, BACKPACK)}
+        recon = {v: _get(calls, v, "until_reconciled") for v in (ASTER, BACKPACK)}
+        target = "<= 5 s" if n == 1000 else ""
+        out.append(
+            (
+                f"4. recovery: {n:,} open rounds",
+                f"reconciled {_f(s.get('to_reconciled_s'), 2)} s, all stepped "
+                f"{_f(s.get('to_all_stepped_s'), 2)} s; venue calls aster {total[ASTER]} "
+                f"(to reconciled {recon[ASTER]}), backpack {total[BACKPACK]} "
+                f"(to reconciled {recon[BACKPACK]})",
+                target,
+                verdict(s.get("to_all_stepped_s"), lambda v: v <= 5.0) if target else "",
+            )
+        )
+    b = scen.get("budget")
+    if b:
+        for v in (ASTER, BACKPACK):
+            row = _get(b, "venues", v) or {}
+            used = row.get("weight_per_min") if v == ASTER else row.get("requests_per_min")
+            unit = "weight/min" if v == ASTER else "requests/min"
+            out.append(
+                (
+                    f"5. REST budget, {b.get('rounds')} open rounds: {v}",
+                    f"{_f(used, 0)} {unit} = {_f(row.get('budget_used_pct'), 1)} % of "
+                    f"{row.get('budget')}",
+                    "<= 5 %",
+                    verdict(row.get("budget_used_pct"), lambda p: p <= 5.0),
+                )
+            )
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    body = rows(results)
+    head = ("figure", "measured", "target", "verdict")
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+    ]
+    lines += ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in body]
+    return "\n".join(lines)
+
+
+def machine_line(results: dict[str, Any]) -> str:
+    m = results.get("machine", {})
+    code = m.get("code", {})
+    load = m.get("load_average_start") or []
+    load_end = results.get("load_average_end") or []
+    return (
+        f"{m.get('when')} - {m.get('cores')} cores ({m.get('cpu')}), "
+        f"Python {m.get('python')}, SQLite {_get(m, 'packages', 'sqlite')} on "
+        f"{m.get('db_filesystem')}, load average {', '.join(f'{x:.2f}' for x in load)} at "
+        f"start and {', '.join(f'{x:.2f}' for x in load_end)} at the end; code "
+        f"{code.get('sha256')} (newest file {code.get('newest_change')})"
+        + ("; THE CODE CHANGED DURING THE RUN" if results.get("code_changed") else "")
+        + ("; --quick" if results.get("quick") else "")
+    )
+
+
+def busy_line(results: dict[str, Any]) -> str:
+    busy = results.get("machine_busy", {})
+    parts = [
+        f"{k} {100 * v['all_cores_busy_share']:.0f} %"
+        for k, v in busy.items()
+        if v.get("all_cores_busy_share") is not None
+    ]
+    if not parts:
+        return ""
+    return "All cores busy (this benchmark and anything else): " + ", ".join(parts)
+
+
+def text(results: dict[str, Any]) -> str:
+    busy = busy_line(results)
+    return f"{machine_line(results)}\n\n{table(results)}\n" + (f"\n{busy}\n" if busy else "")
+
+
+def update_readme(readme: Path, results: dict[str, Any]) -> None:
+    """Replace the block between the markers with the latest table."""
+    block = f"{START_MARK}\n{text(results)}{END_MARK}"
+    current = readme.read_text() if readme.exists() else ""
+    if START_MARK in current and END_MARK in current:
+        before = current.split(START_MARK, 1)[0]
+        after = current.split(END_MARK, 1)[1]
+        readme.write_text(before + block + after)
+    else:
+        readme.write_text(current + ("\n" if current else "") + block + "\n")
