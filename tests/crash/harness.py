@@ -629,8 +629,12 @@ class CampaignResult:
 
 
 def plan(rng: random.Random, kills: int, crash_plan: Sequence[tuple[str, int]]) -> list[Episode]:
-    """`kills` episodes: every (point, nth) of `crash_plan`, the rest random, shuffled."""
-    episodes = [Episode("point", p, n) for p, n in crash_plan]
+    """`kills` episodes: every (point, nth) of `crash_plan` (a random part of it if `kills`
+    is smaller), the rest random, shuffled."""
+    points = list(crash_plan)
+    if len(points) > kills:
+        points = rng.sample(points, kills)
+    episodes = [Episode("point", p, n) for p, n in points]
     kinds = list(RANDOM_KINDS)
     while len(episodes) < kills:
         rng.shuffle(kinds)
