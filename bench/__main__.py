@@ -42,6 +42,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--results", type=Path, help="directory for this run's files")
     p.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only this run's scenarios in bench/latest.json (and the README table)",
+    )
+    p.add_argument(
         "--write-latest",
         action="store_true",
         help="write bench/latest.json and the README table even for a partial or quick run",
@@ -121,7 +126,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 out / "reaction-v1",
                 auth="v1",
                 crossings=crossings,
-                time_cap=60 if quick else 420,
+                time_cap=60 if quick else 600,
                 sigma=common.sigma,
                 dt=common.dt,
                 lead=common.lead,
@@ -187,7 +192,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
     results["load_average_end"] = os.getloadavg()
     code = machine.code_fingerprint()
-    results["code_changed"] = code["sha256"] != results["machine"]["code"]["sha256"]
+    before = results["machine"]["code"]["per_file"]
+    results["code_changed"] = sorted(
+        f for f in set(before) | set(code["per_file"]) if before.get(f) != code["per_file"].get(f)
+    )
     results["code_at_end"] = code
     return results
 
@@ -233,8 +241,25 @@ def entry() -> None:
     out = Path(results["results_dir"])
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     full = not args.quick and set(args.only.split(",")) >= set(SCENARIOS)
-    if full or args.write_latest:
-        (BENCH / "latest.json").write_text(json.dumps(results, indent=1, default=str))
+    latest = BENCH / "latest.json"
+    if args.merge and latest.exists():
+        merged = json.loads(latest.read_text())
+        merged["scenarios"].update(results["scenarios"])
+        merged.setdefault("machine_busy", {}).update(results.get("machine_busy", {}))
+        merged.setdefault("merged", []).append(
+            {
+                "scenarios": sorted(results["scenarios"]),
+                "machine": results["machine"],
+                "load_average_end": results.get("load_average_end"),
+                "code_changed": results.get("code_changed"),
+                "results_dir": results["results_dir"],
+            }
+        )
+        latest.write_text(json.dumps(merged, indent=1, default=str))
+        report.update_readme(BENCH / "README.md", merged)
+        results = merged
+    elif full or args.write_latest:
+        latest.write_text(json.dumps(results, indent=1, default=str))
         report.update_readme(BENCH / "README.md", results)
     print(report.text(results))
     print(f"figures: {out / 'results.json'}")

@@ -50,18 +50,21 @@ def code_fingerprint() -> dict[str, Any]:
     """A hash of the daemon's code as it was read (other engineers change the tree while
     benchmarks run: compare the hash at the start and at the end of a run)."""
     digest = hashlib.sha256()
-    files = 0
+    per_file = {}
     newest = 0.0
     for d in CODE_DIRS:
         for f in sorted((ROOT / d).rglob("*.py")):
-            digest.update(str(f.relative_to(ROOT)).encode())
-            digest.update(f.read_bytes())
-            files += 1
+            name = str(f.relative_to(ROOT))
+            body = f.read_bytes()
+            digest.update(name.encode())
+            digest.update(body)
+            per_file[name] = hashlib.sha256(body).hexdigest()[:12]
             newest = max(newest, f.stat().st_mtime)
     return {
         "sha256": digest.hexdigest()[:16],
-        "files": files,
+        "files": len(per_file),
         "newest_change": datetime.fromtimestamp(newest, UTC).isoformat(timespec="seconds"),
+        "per_file": per_file,
     }
 
 

@@ -23,6 +23,8 @@ import asyncio
 import inspect
 import logging
 import random
+import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -37,6 +39,40 @@ from hedged.legs import ASTER, BACKPACK, VENUES
 
 log = logging.getLogger("bench")
 STOP_LOSS = Decimal("0.008")
+
+
+class DiskProbe:
+    """A durable SQLite commit (WAL, synchronous=FULL, same disk) every 100 ms from a thread:
+    how long this disk takes to make a commit durable while the benchmark runs (other work
+    on the machine shows up here)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.durations: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self.path)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+        while not self._stop.wait(0.1):
+            t0 = time.monotonic()
+            db.execute("INSERT INTO t VALUES (1)")
+            db.commit()
+            self.durations.append(time.monotonic() - t0)
+        db.close()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join()
+        figures: dict[str, Any] = dict(summary(self.durations, 1000))
+        figures["over_50ms"] = sum(d > 0.05 for d in self.durations)
+        return figures
 
 
 class Tracer:
@@ -165,12 +201,16 @@ async def run(
     tracer = trace(rig)
     cycle = Cycle(rig)
     results: list[dict[str, Any]] = []
+    no_stop: list[dict[str, Any]] = []
     failures: list[str] = []
     profiler = None
+    probe: DiskProbe | None = None
     try:
         await rig.sims.price(START)
         rig.run()
         await rig.until_passes(1, 60)
+        probe = DiskProbe(out / "probe.db")
+        probe.start()
         last_round = 0
         stop_at = time.monotonic() + time_cap
         if profile is not None:
@@ -184,7 +224,7 @@ async def run(
             try:
                 result = await one_cycle(rig, cycle, tracer, crossing, last_round)
                 result["index"] = i
-            except (TimeoutError, RuntimeError, KeyError, StopIteration) as e:
+            except (TimeoutError, RuntimeError, KeyError) as e:
                 failures.append(f"cycle {i}: {type(e).__name__}: {e}")
                 log.warning("cycle %s failed: %s", i, e)
                 tracer.on = False
@@ -193,16 +233,26 @@ async def run(
                 last_round = await recover_cycle(rig, cycle, last_round)
                 continue
             last_round = result["round"]
+            if result.get("no_stop"):
+                no_stop.append(result)
+                continue
             results.append(result)
         if profiler is not None:
             profiler.stop()
         logs = {v: (await rig.sims.log(v))[0] for v in VENUES}
     finally:
+        probe_figures = probe.stop() if probe is not None else {}
         await rig.close()
     if profiler is not None and profile is not None:
         profile.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
 
     analysis = analyse(rig, results, failures, logs, drawn, t_drawn - t_begin, sigma, dt, lead)
+    analysis["stops_not_sent"] = {
+        "count": len(no_stop),
+        "why": "the price touched the stop and was back inside when the round decided",
+        "events_beyond_in_window": [r["events_beyond"] for r in no_stop],
+    }
+    analysis["disk_commit_probe_ms"] = probe_figures
     if sensitivity_cells:
         analysis["overshoot"]["sensitivity"] = paths.sensitivity(
             [r["reaction"] for r in results],
@@ -255,14 +305,35 @@ async def one_cycle(
     rig.engine.book.recording = False
     rig.engine.record_ticks = False
     orders = store.orders_of(round_id)
-    stop = next(o for o in orders if o.purpose == "STOP")
+    stop = next((o for o in orders if o.purpose == "STOP"), None)
+    if stop is None or stop.avg_price is None:
+        # The price touched the stop and was back inside when the round decided (the engine
+        # acts on its newest quote): no stop was sent.
+        beyond = sum(paths.beyond(crossing.stop, m) for m in crossing.window[crossing.lead :])
+        rig.engine.book.arrivals.clear()
+        rig.engine.ticks.clear()
+        tracer.spans.clear()
+        return {"round": round_id, "no_stop": True, "events_beyond": beyond}
     arrival = next((t for t, cid in played["orders"] if cid == stop.client_id), None)
     if arrival is None:
         raise RuntimeError(f"stop {stop.client_id} not seen arriving at {loser}")
     if len(played["t_pub"]) <= crossing.lead:
         raise RuntimeError("the stop arrived before the crossing event was published")
-    t_cross = played["t_pub"][crossing.lead]
-    u_cross = played["u"][crossing.lead]
+    # The engine acts on its newest quote: when the price touched the stop and came back
+    # before the round decided, no stop goes out for that touch. Reaction is measured from
+    # the start of the excursion beyond the stop in which the stop was sent.
+    t_pub = played["t_pub"]
+    beyond = [paths.beyond(crossing.stop, m) for m in crossing.window[: len(t_pub)]]
+    starts = [
+        j
+        for j in range(crossing.lead, len(t_pub))
+        if beyond[j] and not beyond[j - 1] and t_pub[j] < arrival
+    ]
+    if not starts:
+        raise RuntimeError("the stop arrived before the crossing event was published")
+    j = starts[-1]
+    t_cross = t_pub[j]
+    u_cross = played["u"][j]
     result = {
         "round": round_id,
         "loser": loser,
@@ -271,7 +342,9 @@ async def one_cycle(
         "overshoot_bp": crossing.stop.overshoot_bp(stop.avg_price) if stop.avg_price else None,
         "entries": {v: entries[v].client_id for v in VENUES},
         "phases": phases(rig, tracer, loser, t_cross, u_cross, arrival),
-        "events_after_cross": len(played["t_pub"]) - crossing.lead - 1,
+        "events_after_cross": len(t_pub) - j - 1,
+        "reverted_touches": len(starts) - 1,
+        "cross_index": j,
         "cycle_s": {"open": t1 - t0, "play": t2 - t1, "close": t3 - t2},
     }
     rig.engine.book.arrivals.clear()
@@ -370,7 +443,8 @@ def analyse(
             continue
         event_bp.append(r["overshoot_bp"])
         stop = crossing.stop
-        model_bp.append(stop.overshoot_bp(paths.exit_price(stop, crossing.mid_at(r["reaction"]))))
+        at = r["reaction"] + (r["cross_index"] - crossing.lead) * crossing.dt
+        model_bp.append(stop.overshoot_bp(paths.exit_price(stop, crossing.mid_at(at))))
         if crossing.poller_missed:
             missed += 1
             continue
@@ -411,6 +485,7 @@ def analyse(
         "reaction_breakdown_ms_by_loser": breakdown,
         "slowest_crossings": worst,
         "leg_skew_ms": summary(skews, 1000),
+        "reverted_touches_before_the_stop": sum(r["reverted_touches"] for r in results),
         "overshoot": {
             "model": {
                 "volatility_annual": sigma,

@@ -81,6 +81,17 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 verdict(ov.get("ratio_mean"), lambda v: v >= 20.0),
             )
         )
+        miss = _get(r, "stops_not_sent", "count")
+        touches = r.get("reverted_touches_before_the_stop")
+        if miss or touches:
+            out.append(
+                (
+                    "   ... touches of the stop that reverted before the round decided",
+                    f"{touches or 0} followed by a later stop, {miss or 0} with no stop sent",
+                    "",
+                    "",
+                )
+            )
         sk = r.get("leg_skew_ms", {})
         out.append(
             (
@@ -161,9 +172,25 @@ def machine_line(results: dict[str, Any]) -> str:
         f"{m.get('db_filesystem')}, load average {', '.join(f'{x:.2f}' for x in load)} at "
         f"start and {', '.join(f'{x:.2f}' for x in load_end)} at the end; code "
         f"{code.get('sha256')} (newest file {code.get('newest_change')})"
-        + ("; THE CODE CHANGED DURING THE RUN" if results.get("code_changed") else "")
+        + (
+            f"; changed during the run: {', '.join(results['code_changed'])}"
+            if results.get("code_changed")
+            else ""
+        )
         + ("; --quick" if results.get("quick") else "")
     )
+
+
+def probe_line(results: dict[str, Any]) -> str:
+    parts = []
+    for name in ("reaction_v3", "reaction_v1"):
+        p = _get(results, "scenarios", name, "disk_commit_probe_ms")
+        if p and p.get("n"):
+            parts.append(
+                f"{name} p50 {p['p50']:.1f} / p99 {p['p99']:.1f} / max {p['max']:.0f} ms "
+                f"({p['over_50ms']} of {p['n']} over 50 ms)"
+            )
+    return ("Disk: a durable SQLite commit took " + "; ".join(parts)) if parts else ""
 
 
 def busy_line(results: dict[str, Any]) -> str:
@@ -178,9 +205,26 @@ def busy_line(results: dict[str, Any]) -> str:
     return "All cores busy (this benchmark and anything else): " + ", ".join(parts)
 
 
+def merged_lines(results: dict[str, Any]) -> str:
+    lines = []
+    for m in results.get("merged", []):
+        mach = m.get("machine", {})
+        code = mach.get("code", {})
+        load = mach.get("load_average_start") or []
+        changed = m.get("code_changed") or []
+        lines.append(
+            f"Re-run and merged: {', '.join(m.get('scenarios', []))} at {mach.get('when')}, "
+            f"load average {', '.join(f'{x:.2f}' for x in load)} at start, code "
+            f"{code.get('sha256')}"
+            + (f"; changed during it: {', '.join(changed)}" if changed else "")
+        )
+    return "\n".join(lines)
+
+
 def text(results: dict[str, Any]) -> str:
-    busy = busy_line(results)
-    return f"{machine_line(results)}\n\n{table(results)}\n" + (f"\n{busy}\n" if busy else "")
+    lines = (merged_lines(results), busy_line(results), probe_line(results))
+    extra = "".join(f"\n{line}\n" for line in lines if line)
+    return f"{machine_line(results)}\n\n{table(results)}\n{extra}"
 
 
 def update_readme(readme: Path, results: dict[str, Any]) -> None:
