@@ -30,6 +30,7 @@ __all__ = [
     "address_of",
     "hmac_signature",
     "new_agent_key",
+    "parse_v3_key",
     "recover_v3_signer",
     "sign_v1",
     "sign_v3",
@@ -111,7 +112,7 @@ def v3_signable_message(msg: str, chain_id: int = CHAIN_ID_MAINNET) -> SignableM
     return encode_typed_data(domain, _EIP712_TYPES, {"msg": msg})
 
 
-def _local_account(private_key_hex: str) -> LocalAccount:
+def parse_v3_key(private_key_hex: str) -> LocalAccount:
     try:
         account: LocalAccount = Account.from_key(private_key_hex)
     except (ValueError, TypeError):
@@ -124,12 +125,13 @@ def sign_v3(
     *,
     user: str | None,
     signer: str,
-    signer_key: str,
+    signer_key: str | LocalAccount,
     nonce_us: int,
     chain_id: int = CHAIN_ID_MAINNET,
 ) -> str:
-    """`msg&signature=0x..` ready to send as query string or form body."""
-    account = _local_account(signer_key)
+    """`msg&signature=0x..` ready to send as query string or form body. A key parsed once
+    with `parse_v3_key` saves a key derivation per request."""
+    account = signer_key if isinstance(signer_key, LocalAccount) else parse_v3_key(signer_key)
     if str(account.address).lower() != signer.lower():
         raise ValueError(f"signer {signer} does not match the signing key's address")
     msg = v3_message(params, user, signer, nonce_us)
@@ -152,7 +154,7 @@ def recover_v3_signer(msg: str, signature_hex: str, chain_id: int = CHAIN_ID_MAI
 
 def address_of(private_key_hex: str) -> str:
     """Checksum address of an EVM private key."""
-    return str(_local_account(private_key_hex).address)
+    return str(parse_v3_key(private_key_hex).address)
 
 
 def new_agent_key() -> tuple[str, str]:
