@@ -7,6 +7,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from hedged.adapters.base import Quote, SymbolRules, Venue, VenueError
@@ -17,8 +19,9 @@ from hedged.orders import OrderDesk, Unresolved
 from hedged.prices import PriceBook
 from hedged.reconcile import Report, reconcile
 from hedged.states import closing, halted, limit_set, monitoring, opening
-from hedged.states.context import Move, RoundContext
+from hedged.states.context import TAKE_PROFIT, Move, RoundContext
 from hedged.states.machine import LIVE, RoundMachine, State, Trigger
+from hedged.stepper import Stepper
 from hedged.store import RoundRow, Store, utc_day_start, utcnow
 from hedged.triggers import Level, TriggerIndex
 
@@ -36,9 +39,18 @@ WATCHES: dict[str, Callable[[RoundContext], list[Level]]] = {
     State.MONITORING: monitoring.watch,
     State.LIMIT_SET: limit_set.watch,
 }
+# Whether a round waits only on its watched prices, its deadline and (LIMIT_SET) its
+# take-profit: such a round is not stepped by the slow timer, which would cost one
+# database read per round per pass.
+RESTING: dict[str, Callable[[RoundContext], bool]] = {
+    State.MONITORING: monitoring.resting,
+    State.LIMIT_SET: limit_set.resting,
+}
 LIVE_STATES = frozenset(s.value for s in LIVE)
 MAX_MOVES_PER_STEP = 8  # a round passes at most through every state in one step
 QUOTE_SAVE_SECONDS = 1.0
+TROUBLE_LOG_SECONDS = 30.0  # a round's "venue trouble" warning, at most this often
+SHUTDOWN_STEP_SECONDS = 30.0  # steps under way at shutdown get this long to finish
 UNRESOLVED_HALT_SECONDS = 300.0  # an order that cannot be looked up this long → HALTED
 
 
@@ -51,6 +63,8 @@ def _no_notify(**fields: str) -> None:
 
 
 class Engine:
+    command_poll_seconds = 0.2  # hedgectl's commands are read this often, not on every event
+
     def __init__(
         self,
         config: Config,
@@ -76,11 +90,22 @@ class Engine:
         self._streams: list[asyncio.Task[None]] = []
         self._last_poll = 0.0
         self._last_quote_save = 0.0
+        self._last_commands = 0.0
         self._unresolved_since: dict[int, float] = {}
+        self._trouble_logged: dict[int, float] = {}
         self._reconcile_due = False
         self.live: set[int] = set()  # rounds in a live state
         self._due: set[int] = set()  # rounds to step on the next pass, whatever the prices
+        self._restless: set[int] = set()  # live rounds the slow timer steps (not RESTING)
+        self._deadlines: dict[int, datetime] = {}  # resting rounds' time limits
         self.triggers = TriggerIndex()
+        self.stepper = Stepper(
+            lambda r, poll: self.step(r, poll), lambda: self.prices.changed.set()
+        )
+        # The daemon is the only writer of these; kept here so a price event reads no table.
+        self.paused = store.get_meta("paused") == "1"
+        self._last_ended = store.last_ended_at()
+        self._pnl_today: tuple[datetime, Decimal] | None = None
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -95,6 +120,7 @@ class Engine:
         for v in VENUES:
             self.venues[v].on_reconnect(self._on_reconnect)
         report = await self.recover()
+        self._last_poll = time.monotonic()  # reconciliation has just read every order
         self.live = {r.id for r in self.store.active_rounds() if r.id and r.state in LIVE_STATES}
         self._due |= self.live
         self.resumed = len(self.live)
@@ -124,6 +150,10 @@ class Engine:
         for t in self._streams:
             t.cancel()
         await asyncio.gather(*self._streams, return_exceptions=True)
+        try:  # an order under way is seen through rather than left ambiguous
+            await self.stepper.settled(SHUTDOWN_STEP_SECONDS)
+        finally:
+            await self.stepper.cancel()
         for v in self.venues.values():
             await v.close()
 
@@ -213,27 +243,66 @@ class Engine:
             w.cancel()
 
     async def tick(self) -> None:
+        """One pass: launch the steps of the rounds that are due; it does not wait for them
+        (`settled()` does), except before what must not run beside a step."""
         started = time.monotonic()
         self.prices.changed.clear()  # what arrives from here on wakes the next tick
+        await self.stepper.raise_failure()
         catch_up, self._reconcile_due = self._reconcile_due, False
         if catch_up:  # a stream reconnected: what it missed is read back by REST
+            await self.stepper.settled()
             await self.recover()
         await self.poll_quotes(force=catch_up)
         poll_due = time.monotonic() - self._last_poll >= float(self.strategy.poll_interval_seconds)
         if poll_due:
             self._last_poll = time.monotonic()
-        self.apply_commands()
+        await self.apply_commands()
         if self.stopping.is_set() and self.strategy.on_shutdown == "flatten":
+            await self.stepper.settled()
             self._close_all(Trigger.SHUTDOWN_FLATTEN, "shutdown")
         self.maybe_open()
         due, self._due = self._due, set()
         for quote in self.prices.take_touched():
             due |= self.triggers.crossed(quote)
+        polled: set[int] = set()
         if poll_due:
-            due |= self.live
-        await asyncio.gather(*(self.step(r, poll_due) for r in sorted(due & self.live)))
+            polled = self._restless | self._past_deadline() | await self._take_profits_moved()
+        for r in sorted((due | polled) & self.live):
+            self.stepper.launch(r, r in polled)
         ages = {v: self.prices.age(v, self.symbols[v]) for v in VENUES}
         self.observer.loop_pass(time.monotonic() - started, ages)
+
+    async def settled(self) -> None:
+        """Wait for the steps under way (tests and benchmarks: a pass, then its effects)."""
+        await self.stepper.settled()
+
+    def _past_deadline(self) -> set[int]:
+        now = utcnow()
+        return {r for r, at in self._deadlines.items() if at <= now}
+
+    async def _take_profits_moved(self) -> set[int]:
+        """The slow timer's take-profit check, batched: one open-orders read per venue, not
+        one order lookup per round. The rounds whose take-profit is no longer resting as
+        stored (filled, partly filled, gone) are stepped to look it up."""
+        resting = [
+            o
+            for o in self.store.live_orders()
+            if o.purpose == TAKE_PROFIT and o.round_id in self.live
+        ]
+        moved: set[int] = set()
+        for venue in {o.venue for o in resting}:
+            try:
+                listed = await self.venues[venue].open_orders(self.symbols[venue])
+            except VenueError as e:
+                log.warning("%s: cannot list open orders: %s", venue, e)
+                continue
+            open_now = {s.client_id: s.filled_qty for s in listed}
+            moved |= {
+                o.round_id
+                for o in resting
+                if o.venue == venue and open_now.get(o.client_id or "") != o.filled_qty
+            }
+        return moved
 
     def maybe_open(self) -> RoundRow | None:
         why_not = self._why_not_open()
@@ -253,7 +322,7 @@ class Engine:
             return "stopping"
         if self.blocked:
             return self.blocked
-        if self.store.get_meta("paused") == "1":
+        if self.paused:
             return "paused by operator"
         if s.mode == "single" and (self.opened or self.resumed):
             return "single mode: one round only"
@@ -261,9 +330,9 @@ class Engine:
             return f"max_rounds {s.max_rounds} reached"
         if len(self.live) >= s.max_concurrent_rounds:
             return f"{len(self.live)} rounds open (max_concurrent_rounds)"
-        if self.store.realized_since(utc_day_start()) <= -s.daily_loss_limit_usdt:
+        if self.realized_today() <= -s.daily_loss_limit_usdt:
             return f"daily loss limit {s.daily_loss_limit_usdt} reached"
-        last = self.store.last_ended_at()
+        last = self._last_ended
         if last is not None and (utcnow() - last).total_seconds() < s.cooldown_seconds:
             return "cooling down"
         if any(self._quote(v) is None for v in VENUES):
@@ -280,6 +349,13 @@ class Engine:
             self.triggers.watch(round_id, WATCHES[ctx.round.state](ctx))
         if state in (State.OPENING, State.CLOSING):
             self._due.add(round_id)  # waiting on its own orders, not on a price
+        if ctx is not None and state in RESTING and RESTING[ctx.round.state](ctx):
+            self._restless.discard(round_id)
+            if ctx.round.deadline_at is not None:
+                self._deadlines[round_id] = ctx.round.deadline_at
+        elif round_id in self.live:  # moving, backing off, or could not be stepped
+            self._restless.add(round_id)
+            self._deadlines.pop(round_id, None)
 
     async def _settle(self, round_id: int, poll_due: bool) -> RoundContext | None:
         """The round at rest (no decision left on what is known now); None if it stopped
@@ -301,10 +377,11 @@ class Engine:
                 poll_due,
             )
             try:
-                for o in ctx.live():
-                    if o.unresolved:
-                        await self.desk.resolve(o)
-                ctx.reload()
+                unresolved = [o for o in ctx.live() if o.unresolved]
+                for o in unresolved:
+                    await self.desk.resolve(o)
+                if unresolved:
+                    ctx.reload()
                 move = await STEPS[r.state](ctx)
             except Unresolved as e:
                 since = self._unresolved_since.setdefault(round_id, time.monotonic())
@@ -312,13 +389,24 @@ class Engine:
                     self.apply(ctx.round, Move(Trigger.HALT, str(e)))
                 return None
             except VenueError as e:
-                log.warning("round %s: venue trouble, will retry: %s", round_id, e)
+                self._trouble(round_id, e)
                 return None
             self._unresolved_since.pop(round_id, None)
+            self._trouble_logged.pop(round_id, None)
             if move is None:
                 return ctx
             self.apply(ctx.round, move)
         return None
+
+    def _trouble(self, round_id: int, e: VenueError) -> None:
+        """A venue error retried later: a warning at first, then at most every 30 s (a
+        rate-limit back-off would otherwise log one on every price event)."""
+        now = time.monotonic()
+        if now - self._trouble_logged.get(round_id, -TROUBLE_LOG_SECONDS) >= TROUBLE_LOG_SECONDS:
+            self._trouble_logged[round_id] = now
+            log.warning("round %s: venue trouble, will retry: %s", round_id, e)
+        else:
+            log.debug("round %s: venue trouble, will retry: %s", round_id, e)
 
     def apply(self, r: RoundRow, move: Move) -> RoundRow:
         assert r.id is not None
@@ -341,16 +429,29 @@ class Engine:
         )
         self.observer.round_moved(row, r.state, move.reason or move.trigger.value)
         self.triggers.discard(r.id)  # levels belong to the state it left
+        self._deadlines.pop(r.id, None)
         if dest in LIVE:
             self.live.add(r.id)
+            self._restless.add(r.id)  # until its next step says it rests
         else:
             self.live.discard(r.id)
+            self._restless.discard(r.id)
+        if dest == State.DONE:
+            self._last_ended = row.ended_at or utcnow()
+            self._pnl_today = None
         return row
 
     # -- operator commands ---------------------------------------------------------------
 
-    def apply_commands(self) -> None:
-        for c in self.store.pending_commands():
+    async def apply_commands(self) -> None:
+        now = time.monotonic()
+        if now - self._last_commands < self.command_poll_seconds:
+            return
+        self._last_commands = now
+        commands = self.store.pending_commands()
+        if commands:  # a command moves rounds: not while their steps are under way
+            await self.stepper.settled()
+        for c in commands:
             assert c.id is not None
             try:
                 result = self._command(c.kind, c.round_id)
@@ -362,13 +463,13 @@ class Engine:
 
     def _command(self, kind: str, round_id: int | None) -> str:
         if kind == "pause":
-            self.store.set_meta("paused", "1")
+            self._pause(True)
             return "paused: no new rounds"
         if kind == "resume" and round_id is None:
-            self.store.set_meta("paused", "0")
+            self._pause(False)
             return "resumed: rounds open again"
         if kind == "flatten":
-            self.store.set_meta("paused", "1")
+            self._pause(True)
             n = self._close_all(Trigger.OPERATOR_CLOSE, "operator flatten")
             return f"paused; closing {n} rounds"
         if kind in ("close", "resume"):
@@ -381,6 +482,10 @@ class Engine:
             return f"round {round_id} is {r.state}"
         raise ValueError(f"unknown command {kind!r}")
 
+    def _pause(self, paused: bool) -> None:
+        self.store.set_meta("paused", "1" if paused else "0")
+        self.paused = paused
+
     def _close_all(self, trigger: Trigger, why: str) -> int:
         n = 0
         for r in self.store.active_rounds():
@@ -392,10 +497,16 @@ class Engine:
 
     # -- status --------------------------------------------------------------------------
 
+    def realized_today(self) -> Decimal:
+        day = utc_day_start()
+        if self._pnl_today is None or self._pnl_today[0] != day:
+            self._pnl_today = (day, self.store.realized_since(day))
+        return self._pnl_today[1]
+
     def status_line(self) -> str:
         ages = [self.prices.age(v, self.symbols[v]) for v in VENUES]
         age = max((a for a in ages if a is not None), default=None)
-        pnl = self.store.realized_since(utc_day_start())
+        pnl = self.realized_today()
         price_age = "n/a" if age is None else f"{age:.1f}s"
         blocked = f"; blocked: {self.blocked}" if self.blocked else ""
         return f"{len(self.live)} rounds open; price age {price_age}; PnL today {pnl}{blocked}"

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from hedged.adapters.base import (
     Accepted,
@@ -58,8 +59,11 @@ class OrderDesk:
         # When an ambiguous order, if never placed, can no longer be placed (wall clock).
         self._deadlines: dict[int, float] = {}
 
-    async def submit(self, round_id: int, intents: Sequence[Intent]) -> list[OrderRow]:
-        """Commit all intents in one transaction, then send them concurrently."""
+    async def submit(
+        self, round_id: int, intents: Sequence[Intent], round_fields: Mapping[str, Any] = {}
+    ) -> list[OrderRow]:
+        """Commit all intents (and the round's `round_fields`) in one transaction, then send
+        them concurrently."""
         rows = self.store.add_intents(
             [
                 OrderRow(
@@ -76,6 +80,7 @@ class OrderDesk:
                 for i in intents
             ],
             self._client_ids,
+            round_fields,
         )
         crashpoint("after_intent_commit")
         return list(await asyncio.gather(*(self._send(r) for r in rows)))

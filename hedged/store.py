@@ -350,12 +350,21 @@ class Store:
     # -- orders -------------------------------------------------------------------------
 
     def add_intents(
-        self, intents: Iterable[OrderRow], client_ids: Mapping[str, Callable[[int, int], str]]
+        self,
+        intents: Iterable[OrderRow],
+        client_ids: Mapping[str, Callable[[int, int], str]],
+        round_fields: Mapping[str, Any] = {},
     ) -> list[OrderRow]:
         """Commit order intents durably, all or none, each with its client id derived
-        from its row number. `client_ids[venue](namespace, seq)` makes the id."""
+        from its row number (`client_ids[venue](namespace, seq)` makes the id), with the
+        round's `round_fields` in the same transaction: one disk flush, not two."""
         with self.session() as s:
             rows = list(intents)
+            if round_fields:
+                round_row = s.get(RoundRow, rows[0].round_id)
+                assert round_row is not None
+                for k, v in round_fields.items():
+                    setattr(round_row, k, v)
             for row in rows:
                 row.status = INTENT
                 s.add(row)

@@ -102,8 +102,11 @@ class RoundContext:
     def deadline_passed(self) -> bool:
         return self.round.deadline_at is not None and self.now >= self.round.deadline_at
 
-    async def submit(self, intents: Sequence[Intent]) -> list[OrderRow]:
-        rows = await self.desk.submit(self.id, intents)
+    async def submit(self, intents: Sequence[Intent], **round_fields: Any) -> list[OrderRow]:
+        """Commit the intents (and `round_fields`, in the same transaction), then send."""
+        rows = await self.desk.submit(self.id, intents, round_fields)
+        for k, v in round_fields.items():
+            setattr(self.round, k, v)
         self.reload()
         return rows
 

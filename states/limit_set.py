@@ -19,6 +19,17 @@ def watch(ctx: RoundContext) -> list[Level]:
     return levels
 
 
+def resting(ctx: RoundContext) -> bool:
+    """A take-profit rests, known to the venue: only a price, a fill or the deadline can
+    move it now."""
+    live = ctx.live()
+    return (
+        bool(live)
+        and all(o.purpose == TAKE_PROFIT and not o.unresolved for o in live)
+        and all(ctx.quote(leg.venue) for leg in ctx.legs.values() if leg.is_open)
+    )
+
+
 def _flat(ctx: RoundContext) -> Move:
     venue = next((o.venue for o in ctx.of(TAKE_PROFIT) if o.filled_qty > 0), None)
     log.info("round %s: take-profit filled on %s", ctx.id, venue)

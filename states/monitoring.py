@@ -15,6 +15,12 @@ def watch(ctx: RoundContext) -> list[Level]:
     return [stop_level(leg, ctx.strategy.stop_loss) for leg in ctx.legs.values() if leg.is_open]
 
 
+def resting(ctx: RoundContext) -> bool:
+    """Only a price can move it now: no stop under way, no order to follow, and fresh
+    prices (a decision put off for a stale price is taken again by the timer)."""
+    return not ctx.of(STOP) and not ctx.live() and all(ctx.quote(v) for v in VENUES)
+
+
 async def step(ctx: RoundContext) -> Move | None:
     if not ctx.of(STOP):
         if ctx.deadline_passed:
@@ -33,8 +39,8 @@ async def step(ctx: RoundContext) -> Move | None:
         q = quotes[loser]
         assert q is not None
         log.info("round %s: stop-loss on %s", ctx.id, describe_pnl(legs[loser], q))
-        ctx.update_round(reason=f"stop-loss on {loser} at {pnl * 100:.3f}%")
-        await ctx.submit([ctx.close_intent(legs[loser], STOP)])
+        reason = f"stop-loss on {loser} at {pnl * 100:.3f}%"
+        await ctx.submit([ctx.close_intent(legs[loser], STOP)], reason=reason)
 
     # A stop is under way (maybe from before a restart): finish it.
     loser = ctx.of(STOP)[0].venue

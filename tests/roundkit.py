@@ -50,6 +50,7 @@ class Rig:
             await self.engine.stop()
         self.store = Store(self.url)
         self.engine = Engine(self.config, self.store, self.venues)
+        self.engine.command_poll_seconds = 0.0  # a test's command is read on the next pass
         await self.engine.start()
         await settle()
         return self.engine
@@ -59,6 +60,7 @@ class Rig:
         for _ in range(n):
             await settle()
             await self.engine.tick()
+            await self.engine.settled()
 
     async def move(self, price: Decimal | str | int) -> None:
         self.world.set_price(D(price))

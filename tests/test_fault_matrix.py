@@ -111,6 +111,7 @@ class HttpRig:
         assert self.engine is not None
         await asyncio.sleep(0.02)  # let the WebSocket pushes arrive
         await self.engine.tick()
+        await self.engine.settled()
 
     async def move(self, price: str) -> None:
         self.world.set_price(D(price))

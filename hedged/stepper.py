@@ -1,0 +1,71 @@
+"""One step task per round, so a round waiting on its venue never delays another round's
+stop-loss. A round is never stepped twice at once: asked again while its step runs, it is
+stepped once more right after."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+StepFn = Callable[[int, bool], Awaitable[None]]
+
+
+class Stepper:
+    def __init__(self, step: StepFn, wake: Callable[[], None]) -> None:
+        self._step = step
+        self._wake = wake  # tells the loop a step failed, so it raises without waiting
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._again: dict[int, bool] = {}  # due again while stepping → poll flag
+        self._failure: BaseException | None = None
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+    def launch(self, round_id: int, poll_due: bool) -> None:
+        if round_id in self._running:
+            self._again[round_id] = self._again.get(round_id, False) or poll_due
+            return
+        task = asyncio.create_task(self._run(round_id, poll_due), name=f"round {round_id}")
+        self._running[round_id] = task
+        task.add_done_callback(lambda t: self._done(round_id, t))
+
+    async def _run(self, round_id: int, poll_due: bool) -> None:
+        while True:
+            await self._step(round_id, poll_due)
+            if round_id not in self._again:
+                return
+            poll_due = self._again.pop(round_id)
+
+    def _done(self, round_id: int, task: asyncio.Task[None]) -> None:
+        self._running.pop(round_id, None)
+        self._again.pop(round_id, None)
+        if not task.cancelled() and task.exception() is not None and self._failure is None:
+            self._failure = task.exception()
+            self._wake()
+
+    async def raise_failure(self) -> None:
+        """A step that raised (a bug, or a simulated crash) ends the daemon as it would have
+        in a single task: the other steps are cancelled, as if the process had died."""
+        if self._failure is None:
+            return
+        failure, self._failure = self._failure, None
+        await self.cancel()
+        raise failure
+
+    async def settled(self, timeout: float | None = None) -> None:
+        """Wait until no step runs (steps launched meanwhile included); raise a failure."""
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        while self._running and self._failure is None:
+            left = None if deadline is None else deadline - asyncio.get_running_loop().time()
+            if left is not None and left <= 0:
+                break
+            await asyncio.wait(
+                list(self._running.values()), timeout=left, return_when=asyncio.FIRST_EXCEPTION
+            )
+        await self.raise_failure()
+
+    async def cancel(self) -> None:
+        tasks = list(self._running.values())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
