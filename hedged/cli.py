@@ -6,16 +6,18 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from hedged import config as config_mod
 from hedged.adapters.base import VenueError
-from hedged.config import EX_CONFIG, Config, ConfigError
+from hedged.config import EX_CONFIG, Config, ConfigError, LogFormat
+from hedged.journal import JournalHandler, record_fields, socket_path, under_journald
 from hedged.secrets import load_credentials
 from hedged.states.opening import SizingRefused
 from hedged.store import SchemaTooNew, Store
@@ -23,25 +25,46 @@ from hedged.store import SchemaTooNew, Store
 log = logging.getLogger("hedged")
 
 
+class TextFormatter(logging.Formatter):
+    """One line per record; its structured fields appended: ` [round_id=3 venue=aster]`."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # before any traceback
+        line = super().formatMessage(record)
+        fields = record_fields(record)
+        if not fields:
+            return line
+        return line + " [" + " ".join(f"{k}={v}" for k, v in fields.items()) + "]"
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "ts": self.formatTime(record),
-                "level": record.levelname,
-                "logger": record.name,
-                "msg": record.getMessage(),
-            }
-        )
+        entry: dict[str, object] = {
+            "ts": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            **record_fields(record),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
 
 
-def setup_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter()
-        if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    )
+def setup_logging(
+    level: str, fmt: str, environ: Mapping[str, str] = os.environ, stderr_fd: int = 2
+) -> None:
+    """fmt: "text", "json", "journal", or "auto": journal when stderr is journald's, else text."""
+    if fmt == "auto":
+        fmt = "journal" if under_journald(environ, stderr_fd) else "text"
+    handler: logging.Handler
+    if fmt == "journal":
+        handler = JournalHandler(socket_path(environ))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
@@ -57,7 +80,11 @@ def parser() -> argparse.ArgumentParser:
         help="trade against the built-in venue simulator; no keys needed",
     )
     run.add_argument("--mode", choices=["continuous", "single"], help="overrides strategy.mode")
-    run.add_argument("--log-format", choices=["text", "json"], help="overrides daemon.log_format")
+    run.add_argument(
+        "--log-format",
+        choices=get_args(LogFormat),
+        help="overrides daemon.log_format (auto: journal under systemd, else text)",
+    )
 
     sim = sub.add_parser(
         "sim",

@@ -37,7 +37,7 @@ OnShutdown = Literal["keep", "flatten"]
 AsterAuth = Literal["v3", "v1"]
 CredentialSource = Literal["env", "file", "systemd"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-LogFormat = Literal["text", "json"]
+LogFormat = Literal["auto", "text", "json", "journal"]
 
 
 class ConfigError(Exception):
@@ -109,7 +109,7 @@ class CredentialsConfig:
 class DaemonConfig:
     state_dir: Path
     log_level: LogLevel = "INFO"
-    log_format: LogFormat = "text"
+    log_format: LogFormat = "auto"
 
 
 @dataclass(frozen=True, slots=True, repr=False)

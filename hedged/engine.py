@@ -170,7 +170,11 @@ class Engine:
                     self.prices.update(q)
                     pause = 0.5
             except VenueError as e:
-                log.warning("%s price stream broke: %s; reconnecting in %.1fs", venue, e, pause)
+                log.warning(
+                    "%s price stream broke: %s; reconnecting in %.1fs",
+                    *(venue, e, pause),
+                    extra={"venue": venue},
+                )
             await asyncio.sleep(pause)
             pause = min(pause * 2, 30.0)
 
@@ -187,7 +191,11 @@ class Engine:
                         self.prices.changed.set()  # wake the loop: its round may step
                     pause = 0.5
             except VenueError as e:
-                log.warning("%s order stream broke: %s; reconnecting in %.1fs", venue, e, pause)
+                log.warning(
+                    "%s order stream broke: %s; reconnecting in %.1fs",
+                    *(venue, e, pause),
+                    extra={"venue": venue},
+                )
             await asyncio.sleep(pause)
             pause = min(pause * 2, 30.0)
 
@@ -203,7 +211,9 @@ class Engine:
                 try:
                     self.prices.update(await self.venues[v].quote(self.symbols[v]))
                 except VenueError as e:
-                    log.warning("%s: no price (stream stale, poll failed): %s", v, e)
+                    log.warning(
+                        "%s: no price (stream stale, poll failed): %s", v, e, extra={"venue": v}
+                    )
         now = time.monotonic()
         if now - self._last_quote_save >= QUOTE_SAVE_SECONDS:
             self._last_quote_save = now
@@ -294,7 +304,7 @@ class Engine:
             try:
                 listed = await self.venues[venue].open_orders(self.symbols[venue])
             except VenueError as e:
-                log.warning("%s: cannot list open orders: %s", venue, e)
+                log.warning("%s: cannot list open orders: %s", venue, e, extra={"venue": venue})
                 continue
             open_now = {s.client_id: s.filled_qty for s in listed}
             moved |= {
@@ -402,11 +412,17 @@ class Engine:
         """A venue error retried later: a warning at first, then at most every 30 s (a
         rate-limit back-off would otherwise log one on every price event)."""
         now = time.monotonic()
+        level = logging.DEBUG
         if now - self._trouble_logged.get(round_id, -TROUBLE_LOG_SECONDS) >= TROUBLE_LOG_SECONDS:
             self._trouble_logged[round_id] = now
-            log.warning("round %s: venue trouble, will retry: %s", round_id, e)
-        else:
-            log.debug("round %s: venue trouble, will retry: %s", round_id, e)
+            level = logging.WARNING
+        log.log(
+            level,
+            "round %s: venue trouble, will retry: %s",
+            round_id,
+            e,
+            extra={"round_id": round_id},
+        )
 
     def apply(self, r: RoundRow, move: Move) -> RoundRow:
         assert r.id is not None
@@ -423,6 +439,7 @@ class Engine:
             r.state,
             dest.value,
             move.reason or move.trigger.value,
+            extra={"round_id": r.id, "state": dest.value},
         )
         row = self.store.transition(
             r.id, r.state, dest.value, move.trigger.value, halted_from=machine.halted_from, **fields

@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 CLOCK_MARGIN = 1.0
 
 
+def log_fields(row: OrderRow) -> dict[str, Any]:
+    """Structured log fields of an order (journald's ROUND_ID, VENUE, CLIENT_ORDER_ID)."""
+    return {"round_id": row.round_id, "venue": row.venue, "client_id": row.client_id}
+
+
 class Unresolved(Exception):
     """An ambiguous order could not be looked up yet; try again on a later step."""
 
@@ -112,7 +117,13 @@ class OrderDesk:
                 return await self.collect_fills(row)
             case Rejected(code, message):
                 log.warning(
-                    "%s rejected %s %s: %s %s", row.venue, row.purpose, row.client_id, code, message
+                    "%s rejected %s %s: %s %s",
+                    row.venue,
+                    row.purpose,
+                    row.client_id,
+                    code,
+                    message,
+                    extra=log_fields(row),
                 )
                 return self.store.record_order(
                     oid,
@@ -128,6 +139,7 @@ class OrderDesk:
                     row.purpose,
                     row.client_id,
                     reason,
+                    extra=log_fields(row),
                 )
                 self.store.record_order(
                     oid, "order_ambiguous", status=AMBIGUOUS, reject_message=reason
@@ -157,7 +169,9 @@ class OrderDesk:
             try:
                 state = await venue.query(row.symbol, client_id)
             except VenueError as e:
-                log.warning("%s: cannot look up %s yet: %s", row.venue, client_id, e)
+                log.warning(
+                    "%s: cannot look up %s yet: %s", row.venue, client_id, e, extra=log_fields(row)
+                )
             else:
                 if state is not None:
                     self._deadlines.pop(oid, None)
@@ -165,7 +179,7 @@ class OrderDesk:
                     return await self.collect_fills(row)
                 if time.time() > deadline:
                     self._deadlines.pop(oid, None)
-                    log.info("%s %s was never placed", row.venue, client_id)
+                    log.info("%s %s was never placed", row.venue, client_id, extra=log_fields(row))
                     return self.store.record_order(oid, "order_never_placed", status=NEVER_PLACED)
             if time.monotonic() + pause > give_up:
                 raise Unresolved(f"{row.venue} order {client_id} is still unresolved")
@@ -199,6 +213,7 @@ class OrderDesk:
                 row.client_id,
                 outcome.code,
                 outcome.message,
+                extra=log_fields(row),
             )
         return await self.refresh(row)
 

@@ -73,7 +73,11 @@ async def reconcile(
             if row is not None and row.id is not None:
                 store.record_state(row.id, o)
             elif venues[venue].owns(store.namespace, o.client_id):
-                log.warning("%s: cancelling orphan order %s %s", venue, o.client_id, symbol)
+                log.warning(
+                    "%s: cancelling orphan order %s %s",
+                    *(venue, o.client_id, symbol),
+                    extra={"venue": venue, "client_id": o.client_id},
+                )
                 report.venue_calls += 1
                 await venues[venue].cancel(symbol, o.client_id)
                 report.orphans_cancelled.append(f"{venue}:{o.client_id}")
@@ -105,7 +109,9 @@ async def reconcile(
         if actual != expected:
             report.mismatches[(venue, symbol)] = (actual, expected)
             log.error(
-                "%s %s: venue position %s, open rounds expect %s", venue, symbol, actual, expected
+                "%s %s: venue position %s, open rounds expect %s",
+                *(venue, symbol, actual, expected),
+                extra={"venue": venue},
             )
     store.journal(
         None,

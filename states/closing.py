@@ -41,6 +41,7 @@ async def step(ctx: RoundContext) -> Move | None:
         result.pnl,
         result.fees,
         result.volume,
+        extra=ctx.log_fields,
     )
     return Move(
         Trigger.FLAT,

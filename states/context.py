@@ -66,6 +66,11 @@ class RoundContext:
     def legs(self) -> dict[str, Leg]:
         return legs_of(self.round, self.orders)
 
+    @property
+    def log_fields(self) -> dict[str, Any]:
+        """Structured log fields (journald's ROUND_ID, ROUND_STATE)."""
+        return {"round_id": self.id, "state": self.round.state}
+
     def reload(self) -> None:
         self.orders = self.store.orders_of(self.id)
 

@@ -32,7 +32,7 @@ def resting(ctx: RoundContext) -> bool:
 
 def _flat(ctx: RoundContext) -> Move:
     venue = next((o.venue for o in ctx.of(TAKE_PROFIT) if o.filled_qty > 0), None)
-    log.info("round %s: take-profit filled on %s", ctx.id, venue)
+    log.info("round %s: take-profit filled on %s", ctx.id, venue, extra=ctx.log_fields)
     return Move(Trigger.TP_FILLED, f"take-profit on {venue}" if venue else ctx.round.reason)
 
 
@@ -56,7 +56,12 @@ async def step(ctx: RoundContext) -> Move | None:
     if ctx.deadline_passed:
         return Move(Trigger.TIME_LIMIT, "time limit")
     if quote is not None and leg.pnl_pct(quote) <= -ctx.strategy.stop_loss:
-        log.info("round %s: second stop-loss on %s", ctx.id, describe_pnl(leg, quote))
+        log.info(
+            "round %s: second stop-loss on %s",
+            ctx.id,
+            describe_pnl(leg, quote),
+            extra=ctx.log_fields,
+        )
         return Move(Trigger.SECOND_STOP, f"stop-loss on both legs ({leg.venue} last)")
     if not ctx.live(TAKE_PROFIT):
         verdict = ctx.may_send(TAKE_PROFIT, leg.venue)
@@ -74,6 +79,7 @@ async def step(ctx: RoundContext) -> Move | None:
             tp.price,
             tp.venue,
             tp.status,
+            extra=ctx.log_fields,
         )
         crashpoint("take_profit_resting")
     return None

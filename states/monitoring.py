@@ -38,7 +38,9 @@ async def step(ctx: RoundContext) -> Move | None:
             return None
         q = quotes[loser]
         assert q is not None
-        log.info("round %s: stop-loss on %s", ctx.id, describe_pnl(legs[loser], q))
+        log.info(
+            "round %s: stop-loss on %s", ctx.id, describe_pnl(legs[loser], q), extra=ctx.log_fields
+        )
         reason = f"stop-loss on {loser} at {pnl * 100:.3f}%"
         await ctx.submit([ctx.close_intent(legs[loser], STOP)], reason=reason)
 

@@ -54,7 +54,7 @@ async def step(ctx: RoundContext) -> Move | None:
         try:
             qty = size(ctx.strategy, ctx.rules, {v: ctx.quote(v) for v in VENUES})
         except SizingRefused as e:
-            log.error("round %s not opened: %s", ctx.id, e)
+            log.error("round %s not opened: %s", ctx.id, e, extra=ctx.log_fields)
             return Move(Trigger.ENTRY_FAILED, f"not opened: {e}")
         ctx.update_round(qty=qty)
         log.info(
@@ -62,6 +62,7 @@ async def step(ctx: RoundContext) -> Move | None:
             ctx.id,
             qty,
             ctx.round.aster_symbol,
+            extra=ctx.log_fields,
         )
         await ctx.submit(
             [
@@ -73,7 +74,11 @@ async def step(ctx: RoundContext) -> Move | None:
     for o in ctx.live(ENTRY):
         if ctx.now - o.created_at > ENTRY_PATIENCE:
             log.warning(
-                "round %s: %s entry %s not filled in time; cancelling", ctx.id, o.venue, o.client_id
+                "round %s: %s entry %s not filled in time; cancelling",
+                ctx.id,
+                o.venue,
+                o.client_id,
+                extra=ctx.log_fields,
             )
             await ctx.desk.cancel(o)
     ctx.reload()
@@ -88,7 +93,12 @@ async def step(ctx: RoundContext) -> Move | None:
             for o in ctx.of(ENTRY)
             if o.venue in unfilled
         )
-        log.error("round %s: entry failed (%s); flattening the other leg", ctx.id, why)
+        log.error(
+            "round %s: entry failed (%s); flattening the other leg",
+            ctx.id,
+            why,
+            extra=ctx.log_fields,
+        )
         return Move(Trigger.ENTRY_FAILED, f"entry failed: {why}")
 
     await ctx.refresh_live(TRIM)
@@ -110,7 +120,7 @@ async def step(ctx: RoundContext) -> Move | None:
     refusals = [ctx.rules[v].refusal(target, legs[v].entry_price or Decimal(0)) for v in VENUES]
     if target == 0 or any(refusals):
         why = f"legs filled {legs[ASTER].qty} / {legs[BACKPACK].qty}, too little to hedge"
-        log.error("round %s: %s; flattening", ctx.id, why)
+        log.error("round %s: %s; flattening", ctx.id, why, extra=ctx.log_fields)
         return Move(Trigger.ENTRY_FAILED, why)
     log.warning(
         "round %s: partial fill %s / %s, trimming to %s",
@@ -118,6 +128,7 @@ async def step(ctx: RoundContext) -> Move | None:
         legs[ASTER].qty,
         legs[BACKPACK].qty,
         target,
+        extra=ctx.log_fields,
     )
     trims = []
     for v in VENUES:

@@ -286,3 +286,20 @@ async def test_a_price_event_steps_only_the_rounds_it_can_trigger(rig: Rig) -> N
     await rig.move("100.9")  # the short's stop
     assert stepped == [1]
     assert rig.state() == "LIMIT_SET"
+
+
+async def test_round_logs_carry_the_round_venue_and_client_order_id(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The fields journald indexes (ROUND_ID, VENUE, CLIENT_ORDER_ID, ROUND_STATE)."""
+    caplog.set_level("INFO")
+    await open_round(rig)
+    rig.venues[ASTER].faults.arm("place", "reject", times=1)
+    await rig.move("100.9")  # the short's stop, refused once
+    transitions = [r for r in caplog.records if "-> MONITORING" in r.getMessage()]
+    assert [(r.round_id, r.state) for r in transitions] == [(1, "MONITORING")]  # type: ignore[attr-defined]
+    stop = next(r for r in caplog.records if "stop-loss on" in r.getMessage())
+    assert (stop.round_id, stop.state) == (1, "MONITORING")  # type: ignore[attr-defined]
+    refused = next(r for r in caplog.records if "rejected STOP" in r.getMessage())
+    assert (refused.round_id, refused.venue) == (1, ASTER)  # type: ignore[attr-defined]
+    assert refused.client_id == rig.store.orders_of(1)[-1].client_id  # type: ignore[attr-defined]
