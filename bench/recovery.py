@@ -4,7 +4,7 @@ The store and both simulators hold N rounds in LIMIT_SET, as a daemon killed in 
 leaves them: each round's loser stopped out, its survivor's position open on the venue with
 its reduce-only take-profit resting (survivors alternate between the venues). Then a fresh
 engine starts (store opened, clients started, `Engine.run`): measured until it is reconciled
-(READY, after `recover`) and until its first pass has stepped every round, with every
+(READY, after `recover`) and until every round has been stepped once, with every
 request that reached each venue meanwhile, by endpoint. The clients run with their real
 pacing and the simulators with the venues' real rate limits.
 """
@@ -29,8 +29,8 @@ async def run(out: Path, *, rounds: int, timeout: float) -> dict[str, Any]:
         t0 = restart(rig)
         rig.run()
         try:
-            await rig.until_passes(1, timeout)
-            t_pass = time.monotonic()
+            await rig.until_stepped(rounds, timeout)
+            t_pass = max(rig.engine.stepped.values(), default=time.monotonic())
             result["completed"] = True
         except TimeoutError:
             t_pass = time.monotonic()

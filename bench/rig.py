@@ -123,6 +123,11 @@ class BenchEngine(Engine):
         self.passes = 0
         self.passed = asyncio.Event()  # set after every pass
         self.reports: list[Report] = []
+        self.stepped: dict[int, float] = {}  # round -> when its first step since start ended
+
+    async def step(self, round_id: int, poll_due: bool = False) -> None:
+        await super().step(round_id, poll_due)
+        self.stepped.setdefault(round_id, time.monotonic())
 
     async def tick(self) -> None:
         start = time.monotonic()
@@ -325,6 +330,15 @@ class Rig:
 
         self.engine.notify = notify
         self.task = asyncio.create_task(self.engine.run())
+
+    async def until_stepped(self, rounds: int, timeout: float) -> None:
+        """Until `rounds` rounds have each finished a step (they step as their own tasks)."""
+        deadline = time.monotonic() + timeout
+        while len(self.engine.stepped) < rounds:
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.engine.stepped)} rounds stepped, wanted {rounds}")
+            await asyncio.sleep(0.01)
 
     async def until_passes(self, n: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -62,6 +62,8 @@ async def run(
         rig.run()
         await rig.until_passes(1, 600)
         result["start_to_first_pass_s"] = time.monotonic() - t_start
+        await rig.until_stepped(rounds, 600)  # steady state: every round stepped once
+        result["start_to_all_stepped_s"] = time.monotonic() - t_start
         result["start_to_ready_s"] = (rig.ready_at or t_start) - t_start
         await asyncio.sleep(1.0)
         result |= await measure(rig, rate, seconds, seed)

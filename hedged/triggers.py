@@ -2,8 +2,8 @@
 proportion to the rounds it can trigger, not to every open round.
 
 A level is conservative: crossing it only means "step this round now"; the round's own
-step decides. Rounds without levels (opening, closing) are stepped every pass anyway, and
-every round is stepped on the slow timer.
+step decides. Rounds without levels (opening, closing) are stepped every pass anyway; the
+slow timer steps rounds with orders to follow and rounds past their deadline.
 """
 
 from __future__ import annotations
@@ -28,6 +28,12 @@ class Level:
     touch: Touch  # the side of the book the round watches
     direction: Direction  # act when that price is at or above / at or below `price`
     price: Decimal
+
+
+def any_price(venue: str, symbol: str) -> Level:
+    """Reached by the next price at all: a round that put off a decision for a stale price
+    takes it when a price arrives."""
+    return Level(venue, symbol, "bid", "above", Decimal(0))
 
 
 def stop_level(leg: Leg, stop_loss: Decimal) -> Level:

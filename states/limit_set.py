@@ -6,16 +6,19 @@ from __future__ import annotations
 from hedged.crashpoints import crashpoint
 from hedged.states.context import TAKE_PROFIT, Move, RoundContext, describe_pnl, log
 from hedged.states.machine import Trigger
-from hedged.triggers import Level, fill_level, stop_level
+from hedged.triggers import Level, any_price, fill_level, stop_level
 
 
 def watch(ctx: RoundContext) -> list[Level]:
-    """Where the remaining leg would stop out, or its take-profit could fill."""
+    """Where the remaining leg would stop out, or its take-profit could fill; while its
+    venue's price is stale, its next."""
     levels = []
     for leg in ctx.legs.values():
         if leg.is_open:
             levels.append(stop_level(leg, ctx.strategy.stop_loss))
             levels += [fill_level(leg, o.price) for o in ctx.live(TAKE_PROFIT) if o.price]
+            if not ctx.quote(leg.venue):
+                levels.append(any_price(leg.venue, leg.symbol))
     return levels
 
 
@@ -23,11 +26,7 @@ def resting(ctx: RoundContext) -> bool:
     """A take-profit rests, known to the venue: only a price, a fill or the deadline can
     move it now."""
     live = ctx.live()
-    return (
-        bool(live)
-        and all(o.purpose == TAKE_PROFIT and not o.unresolved for o in live)
-        and all(ctx.quote(leg.venue) for leg in ctx.legs.values() if leg.is_open)
-    )
+    return bool(live) and all(o.purpose == TAKE_PROFIT and not o.unresolved for o in live)
 
 
 def _flat(ctx: RoundContext) -> Move:

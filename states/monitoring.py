@@ -4,21 +4,21 @@ the other leg then gets its take-profit in LIMIT_SET."""
 from __future__ import annotations
 
 from hedged.crashpoints import crashpoint
-from hedged.legs import VENUES
+from hedged.legs import VENUES, symbol_of
 from hedged.states.context import STOP, Move, RoundContext, describe_pnl, log
 from hedged.states.machine import Trigger
-from hedged.triggers import Level, stop_level
+from hedged.triggers import Level, any_price, stop_level
 
 
 def watch(ctx: RoundContext) -> list[Level]:
-    """The prices at which a leg would stop out."""
-    return [stop_level(leg, ctx.strategy.stop_loss) for leg in ctx.legs.values() if leg.is_open]
+    """The prices at which a leg would stop out; while a venue's price is stale, its next."""
+    levels = [stop_level(leg, ctx.strategy.stop_loss) for leg in ctx.legs.values() if leg.is_open]
+    return levels + [any_price(v, symbol_of(ctx.round, v)) for v in VENUES if not ctx.quote(v)]
 
 
 def resting(ctx: RoundContext) -> bool:
-    """Only a price can move it now: no stop under way, no order to follow, and fresh
-    prices (a decision put off for a stale price is taken again by the timer)."""
-    return not ctx.of(STOP) and not ctx.live() and all(ctx.quote(v) for v in VENUES)
+    """Only a price can move it now: no stop under way, no order to follow."""
+    return not ctx.of(STOP) and not ctx.live()
 
 
 async def step(ctx: RoundContext) -> Move | None:

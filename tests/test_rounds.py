@@ -214,6 +214,8 @@ async def test_stale_prices_never_trigger_a_stop(tmp_path: Path) -> None:
         rig.venues[ASTER].faults.clear()
         rig.engine.prices.max_age = 60.0
         await rig.tick()
+        assert rig.state() == "MONITORING"  # the next price decides, not the timer
+        await rig.move("101.5")
         await rig.until("LIMIT_SET")
     finally:
         await rig.stop()
