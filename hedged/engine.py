@@ -76,6 +76,7 @@ class Engine:
         self.config = config
         self.strategy = config.strategy
         self.store = store
+        store.cache_live_rounds()  # this process is the one writer of rounds and orders
         self.venues = venues
         self.notify = notify
         self.observer = observer

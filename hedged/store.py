@@ -15,12 +15,23 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, TypeDecorator, UniqueConstraint, event, func, inspect
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import (
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    bindparam,
+    event,
+    func,
+    insert,
+    inspect,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from hedged.adapters.base import Fill, OrderState
+from hedged.livecache import LiveCache
 
 SCHEMA_VERSION = 1
 
@@ -160,6 +171,30 @@ class QuoteRow(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
+# The order path's writes as prepared Core statements: an order's intent and each venue
+# answer cost a few statements and a commit, not an ORM unit of work (~1 ms less apiece).
+_ORDERS = OrderRow.__table__  # type: ignore[attr-defined]
+_EVENTS = EventRow.__table__  # type: ignore[attr-defined]
+_INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
+_SET_CLIENT_ID = (
+    update(_ORDERS).where(_ORDERS.c.id == bindparam("oid")).values(client_id=bindparam("cid"))
+)
+ORDER_ANSWER_FIELDS = (
+    "status",
+    "venue_order_id",
+    "filled_qty",
+    "avg_price",
+    "reject_code",
+    "reject_message",
+    "updated_at",
+)
+_UPDATE_ORDER = (
+    update(_ORDERS)
+    .where(_ORDERS.c.id == bindparam("oid"))
+    .values({f: bindparam(f"new_{f}") for f in ORDER_ANSWER_FIELDS})
+)
+_INSERT_EVENT = insert(_EVENTS)
+
 # Schema migrations: version N -> N+1, applied in order at open. Version 1 is create_all.
 MIGRATIONS: dict[int, Sequence[str]] = {}
 
@@ -189,6 +224,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = open_engine(url)
+        self._live: LiveCache | None = None
         try:
             self._migrate()
             self.namespace = self._namespace()
@@ -198,6 +234,11 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def cache_live_rounds(self) -> None:
+        """Keep active rounds and their orders in memory: only for the process that is their
+        one writer (the daemon); a reader such as hedgectl must see the database."""
+        self._live = LiveCache(ACTIVE_STATES)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -262,6 +303,11 @@ class Store:
     def _event(s: Session, round_id: int | None, kind: str, detail: dict[str, Any]) -> None:
         s.add(EventRow(round_id=round_id, kind=kind, detail=json.dumps(detail, default=str)))
 
+    @staticmethod
+    def _core_event(c: Connection, round_id: int, kind: str, detail: dict[str, Any]) -> None:
+        event = {"at": utcnow(), "round_id": round_id, "kind": kind}
+        c.execute(_INSERT_EVENT, event | {"detail": json.dumps(detail, default=str)})
+
     def journal(self, round_id: int | None, kind: str, **detail: Any) -> None:
         with self.session() as s:
             self._event(s, round_id, kind, detail)
@@ -283,11 +329,21 @@ class Store:
             s.flush()
             self._event(s, row.id, "round_created", {"state": row.state})
             s.commit()
-            return row
+        return self._cached_round(row, orders=[])
+
+    def _cached_round(self, row: RoundRow, orders: list[OrderRow] | None = None) -> RoundRow:
+        if self._live is not None:
+            self._live.put_round(row)
+            if orders is not None and row.id is not None:
+                self._live.load_orders(row.id, orders)
+        return row
 
     def get_round(self, round_id: int) -> RoundRow | None:
+        if self._live is not None and round_id in self._live.rounds:
+            return self._live.rounds[round_id]
         with self.session() as s:
-            return s.get(RoundRow, round_id)
+            row = s.get(RoundRow, round_id)
+        return None if row is None else self._cached_round(row)
 
     def active_rounds(self) -> list[RoundRow]:
         with self.session() as s:
@@ -314,7 +370,7 @@ class Store:
             for k, v in fields.items():
                 setattr(row, k, v)
             s.commit()
-            return row
+        return self._cached_round(row)
 
     def transition(
         self, round_id: int, source: str, dest: str, trigger: str, **fields: Any
@@ -331,7 +387,7 @@ class Store:
             detail = {"from": source, "to": dest, "trigger": trigger, **fields}
             self._event(s, round_id, "transition", detail)
             s.commit()
-            return row
+        return self._cached_round(row)
 
     def realized_since(self, since: datetime) -> Decimal:
         with self.session() as s:
@@ -358,36 +414,57 @@ class Store:
         """Commit order intents durably, all or none, each with its client id derived
         from its row number (`client_ids[venue](namespace, seq)` makes the id), with the
         round's `round_fields` in the same transaction: one disk flush, not two."""
-        with self.session() as s:
-            rows = list(intents)
+        rows = list(intents)
+        columns = [c.name for c in _ORDERS.columns if c.name not in ("id", "client_id")]
+        with self.engine.begin() as c:
             if round_fields:
-                round_row = s.get(RoundRow, rows[0].round_id)
-                assert round_row is not None
-                for k, v in round_fields.items():
-                    setattr(round_row, k, v)
+                c.execute(
+                    update(RoundRow)
+                    .where(col(RoundRow.id) == rows[0].round_id)
+                    .values(**round_fields)
+                )
             for row in rows:
                 row.status = INTENT
-                s.add(row)
-            s.flush()
-            for row in rows:
-                assert row.id is not None
+                row.id = c.execute(
+                    _INSERT_ORDER, {k: getattr(row, k) for k in columns}
+                ).scalar_one()
                 row.client_id = client_ids[row.venue](self.namespace, row.id)
-                self._event(s, row.round_id, "intent", _order_detail(row))
-            s.commit()
-            return rows
+                c.execute(_SET_CLIENT_ID, {"oid": row.id, "cid": row.client_id})
+                self._core_event(c, row.round_id, "intent", _order_detail(row))
+        if self._live is not None:
+            cached = self._live.rounds.get(rows[0].round_id) if rows else None
+            for k, v in round_fields.items():
+                if cached is not None:
+                    setattr(cached, k, v)
+            for row in rows:
+                self._live.put_order(row)
+        return rows
 
     def get_order(self, order_id: int) -> OrderRow:
+        cached = None if self._live is None else self._live.order(order_id)
+        if cached is not None:
+            return cached
         with self.session() as s:
             row = s.get(OrderRow, order_id)
             assert row is not None, f"order {order_id} does not exist"
             return row
 
     def orders_of(self, round_id: int) -> list[OrderRow]:
+        cached = None if self._live is None else self._live.orders_of(round_id)
+        if cached is not None:
+            return cached
         with self.session() as s:
             q = select(OrderRow).where(OrderRow.round_id == round_id).order_by(col(OrderRow.id))
-            return list(s.exec(q))
+            rows = list(s.exec(q))
+        if self._live is not None:
+            self._live.load_orders(round_id, rows)
+        return rows
 
     def order_by_client_id(self, venue: str, client_id: str) -> OrderRow | None:
+        if self._live is not None:
+            cached = self._live.order_by_client_id(venue, client_id)
+            if cached is not None:
+                return cached
         with self.session() as s:
             q = select(OrderRow).where(OrderRow.venue == venue, OrderRow.client_id == client_id)
             return s.exec(q).first()
@@ -400,17 +477,18 @@ class Store:
 
     def record_order(self, order_id: int, kind: str, **fields: Any) -> OrderRow:
         """Store what the venue said about an order (and journal it) if it changed anything."""
-        with self.session() as s:
-            row = s.get(OrderRow, order_id)
-            assert row is not None, f"order {order_id} does not exist"
-            changed = {k: v for k, v in fields.items() if getattr(row, k) != v}
-            if changed:
-                for k, v in changed.items():
-                    setattr(row, k, v)
-                row.updated_at = utcnow()
-                self._event(s, row.round_id, kind, {"order": row.id, **changed})
-                s.commit()
+        row = self.get_order(order_id)
+        changed = {k: v for k, v in fields.items() if getattr(row, k) != v}
+        if not changed:
             return row
+        new = {f: getattr(row, f) for f in ORDER_ANSWER_FIELDS} | changed
+        new["updated_at"] = utcnow()
+        with self.engine.begin() as c:
+            c.execute(_UPDATE_ORDER, {"oid": order_id} | {f"new_{k}": v for k, v in new.items()})
+            self._core_event(c, row.round_id, kind, {"order": row.id, **changed})
+        for k, v in new.items():  # the committed values: a cached row stays exact
+            setattr(row, k, v)
+        return row
 
     def record_state(self, order_id: int, state: OrderState) -> OrderRow:
         """What the venue says now. A stale answer (a stream event overtaken by a query,

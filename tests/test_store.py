@@ -590,3 +590,37 @@ def test_sqlite_connections_are_wal_and_synchronous_full(tmp_path: Path) -> None
             assert (tmp_path / "hedged.db-wal").exists()
     finally:
         store.close()
+
+
+def test_a_cached_store_reads_exactly_what_the_database_holds(
+    store: Store, open_store: Callable[[], Store]
+) -> None:
+    """The daemon's in-memory copy of active rounds and orders, written through: after every
+    write it equals what another connection reads; a finished round leaves it."""
+    store.cache_live_rounds()
+    reader = open_store()
+
+    def agree(round_id: int) -> None:
+        mine, theirs = store.get_round(round_id), reader.get_round(round_id)
+        assert mine is not None and theirs is not None
+        assert mine.model_dump() == theirs.model_dump()
+        assert [o.model_dump() for o in store.orders_of(round_id)] == [
+            o.model_dump() for o in reader.orders_of(round_id)
+        ]
+
+    r = store.create_round("SOLUSDT", "SOL_USDC_PERP")
+    assert r.id is not None
+    agree(r.id)
+    a, _ = store.add_intents([intent(r.id), intent(r.id, BACKPACK)], CLIENT_IDS)
+    agree(r.id)
+    assert a.id is not None and a.client_id is not None
+    assert store.order_by_client_id(ASTER, a.client_id) is store.get_order(a.id)
+    store.record_order(a.id, "order_state", status="FILLED", filled_qty=QTY, avg_price=D("100.5"))
+    agree(r.id)
+    store.transition(r.id, "OPENING", "MONITORING", "entries_filled", qty=QTY)
+    store.add_intents([intent(r.id)], CLIENT_IDS, {"reason": "stop-loss on aster"})
+    agree(r.id)
+    assert store.get_round(r.id).reason == "stop-loss on aster"  # type: ignore[union-attr]
+    store.transition(r.id, "MONITORING", "DONE", "closed")
+    agree(r.id)
+    assert store.get_round(r.id) is not store.get_round(r.id)  # finished: read, not kept
