@@ -7,6 +7,7 @@ by config. Decimals are stored as text so no float ever touches money.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from hedged.adapters.base import Fill, OrderState
@@ -194,6 +196,14 @@ _UPDATE_ORDER = (
     .values({f: bindparam(f"new_{f}") for f in ORDER_ANSWER_FIELDS})
 )
 _INSERT_EVENT = insert(_EVENTS)
+
+
+@functools.cache
+def _round_update(fields: tuple[str, ...]) -> Update:
+    rounds = RoundRow.__table__  # type: ignore[attr-defined]
+    values: dict[str, Any] = {f: bindparam(f"new_{f}") for f in fields}
+    return update(rounds).where(rounds.c.id == bindparam("rid")).values(values)
+
 
 # Schema migrations: version N -> N+1, applied in order at open. Version 1 is create_all.
 MIGRATIONS: dict[int, Sequence[str]] = {}
@@ -418,11 +428,8 @@ class Store:
         columns = [c.name for c in _ORDERS.columns if c.name not in ("id", "client_id")]
         with self.engine.begin() as c:
             if round_fields:
-                c.execute(
-                    update(RoundRow)
-                    .where(col(RoundRow.id) == rows[0].round_id)
-                    .values(**round_fields)
-                )
+                params = {f"new_{k}": v for k, v in round_fields.items()}
+                c.execute(_round_update(tuple(round_fields)), {"rid": rows[0].round_id} | params)
             for row in rows:
                 row.status = INTENT
                 row.id = c.execute(
