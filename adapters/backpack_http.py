@@ -29,6 +29,7 @@ from hedged.adapters.backpack_wire import (
     snippet,
 )
 from hedged.adapters.base import VenueError
+from hedged.adapters.gate import ready_to_send
 from hedged.secrets import BackpackCredentials
 
 log = logging.getLogger(__name__)
@@ -95,13 +96,15 @@ class Pacer:
     def cool_down(self, seconds: float) -> None:
         self._cooldown_until = max(self._cooldown_until, time.monotonic() + seconds)
 
-    async def wait(self, limit: float | None = None) -> bool:
-        """Wait for a slot; False (without waiting) if it is further away than `limit`."""
+    async def wait(self, limit: float | None = None, write: bool = False) -> bool:
+        """Wait for a slot; False (without waiting) if it is further away than `limit`.
+        A write (an order, a cancel) waits only for a 429 cool-down, not behind reads: a
+        stop-loss must not queue behind a fills lookup. It still takes a slot."""
         now = time.monotonic()
-        at = max(now, self._next, self._cooldown_until)
+        at = max(now, self._cooldown_until) if write else max(now, self._next, self._cooldown_until)
         if limit is not None and at - now > limit:
             return False
-        self._next = at + self._interval  # reserved before sleeping: callers queue up
+        self._next = max(self._next, at + self._interval)  # reserved before sleeping
         if at > now:
             await self._sleep(at - now)
         return True
@@ -238,8 +241,9 @@ class BackpackHttp:
         accepting it one window after this call began, whatever the pacer does. Raises
         Unanswered (maybe acted on) or NotSent (certainly not)."""
         request = self.prepare(method, path, params, instruction)
-        if not await self.pacer.wait(limit=self.window_ms / 2000):
+        if not await self.pacer.wait(limit=self.window_ms / 2000, write=True):
             raise NotSent("rate-limit cooldown longer than half the signature window")
+        await ready_to_send()  # signed and ready: an order leaves with the rest of its batch
         response = await self.send(request)
         if response.status == 429:
             self._rate_limited(response, 0)
