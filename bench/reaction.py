@@ -113,7 +113,6 @@ class Tracer:
 
 def trace(rig: Rig) -> Tracer:
     tracer = Tracer()
-    tracer.wrap(rig.store, "update_round", "update_round")
     tracer.wrap(rig.store, "add_intents", "intent_commit")
     for v in VENUES:
         tracer.wrap(rig.venues[v], "place", f"place_{v}")
@@ -389,20 +388,19 @@ def phases(
     commit = next((s for s in spans if s[0] == "intent_commit"), None)
     if recv is None or commit is None:
         return None
-    tick = next((t for t in rig.engine.ticks if t.start <= commit[1] <= t.end), None)
-    reason = next((s for s in spans if s[0] == "update_round" and s[2] <= commit[1]), None)
+    # the pass that launched the round's step (steps run as their own tasks after it)
+    launched = [t for t in rig.engine.ticks if t.start <= commit[1]]
+    tick = max(launched, key=lambda t: t.start, default=None)
     place = next((s for s in spans if s[0] == f"place_{loser}" and s[1] >= commit[2]), None)
     sign = next((s for s in spans if s[0] == f"sign_{loser}" and place and s[1] >= place[1]), None)
     if tick is None or place is None or sign is None:
         return None
-    decided_from = max(tick.start, recv)
-    first_write = reason[1] if reason else commit[1]
     return {
         "quote_in": recv - t_cross,  # WebSocket push -> the engine's price book
         "wait_pass": max(0.0, tick.start - recv),  # the pass in progress finishing
-        "pass_to_decision": first_write - decided_from,  # the pass reaching the round
-        "reason_commit": (reason[2] - reason[1]) if reason else 0.0,
-        "intent_commit": commit[2] - commit[1],
+        # the pass, the round's step task starting, its reads and decision
+        "pass_to_decision": commit[1] - max(tick.start, recv),
+        "intent_commit": commit[2] - commit[1],  # with the stop's reason, one transaction
         "to_place": place[1] - commit[2],
         "sign": sign[2] - sign[1],
         "wire": arrival - sign[2],
@@ -456,7 +454,6 @@ def analyse(
         "quote_in",
         "wait_pass",
         "pass_to_decision",
-        "reason_commit",
         "intent_commit",
         "to_place",
         "sign",

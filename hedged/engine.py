@@ -277,7 +277,8 @@ class Engine:
             due |= self.triggers.crossed(quote)
         polled: set[int] = set()
         if poll_due:
-            polled = self._restless | self._past_deadline() | await self._take_profits_moved()
+            polled = self._restless | self._past_deadline()
+            self.stepper.spawn("take-profit poll", self._poll_take_profits())
         for r in sorted((due | polled) & self.live):
             self.stepper.launch(r, r in polled)
         ages = {v: self.prices.age(v, self.symbols[v]) for v in VENUES}
@@ -291,10 +292,11 @@ class Engine:
         now = utcnow()
         return {r for r, at in self._deadlines.items() if at <= now}
 
-    async def _take_profits_moved(self) -> set[int]:
+    async def _poll_take_profits(self) -> None:
         """The slow timer's take-profit check, batched: one open-orders read per venue, not
-        one order lookup per round. The rounds whose take-profit is no longer resting as
-        stored (filled, partly filled, gone) are stepped to look it up."""
+        one order lookup per round, beside the loop (a price event does not wait for it).
+        The rounds whose take-profit is no longer resting as stored (filled, partly filled,
+        gone) are stepped to look it up."""
         resting = [
             o
             for o in self.store.live_orders()
@@ -313,7 +315,8 @@ class Engine:
                 for o in resting
                 if o.venue == venue and open_now.get(o.client_id or "") != o.filled_qty
             }
-        return moved
+        for r in sorted(moved & self.live):
+            self.stepper.launch(r, True)
 
     def maybe_open(self) -> RoundRow | None:
         why_not = self._why_not_open()

@@ -5,7 +5,8 @@ stepped once more right after."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 StepFn = Callable[[int, bool], Awaitable[None]]
 
@@ -14,12 +15,21 @@ class Stepper:
     def __init__(self, step: StepFn, wake: Callable[[], None]) -> None:
         self._step = step
         self._wake = wake  # tells the loop a step failed, so it raises without waiting
-        self._running: dict[int, asyncio.Task[None]] = {}
+        self._running: dict[int | str, asyncio.Task[None]] = {}  # by round, or a job's name
         self._again: dict[int, bool] = {}  # due again while stepping → poll flag
         self._failure: BaseException | None = None
 
     def __len__(self) -> int:
         return len(self._running)
+
+    def spawn(self, name: str, job: Coroutine[Any, Any, None]) -> None:
+        """Run `job` beside the steps, with their failure rule, unless one by that name runs."""
+        if name in self._running:
+            job.close()
+            return
+        task = asyncio.create_task(job, name=name)
+        self._running[name] = task
+        task.add_done_callback(lambda t: self._done(name, t))
 
     def launch(self, round_id: int, poll_due: bool) -> None:
         if round_id in self._running:
@@ -36,9 +46,10 @@ class Stepper:
                 return
             poll_due = self._again.pop(round_id)
 
-    def _done(self, round_id: int, task: asyncio.Task[None]) -> None:
-        self._running.pop(round_id, None)
-        self._again.pop(round_id, None)
+    def _done(self, key: int | str, task: asyncio.Task[None]) -> None:
+        self._running.pop(key, None)
+        if isinstance(key, int):
+            self._again.pop(key, None)
         if not task.cancelled() and task.exception() is not None and self._failure is None:
             self._failure = task.exception()
             self._wake()

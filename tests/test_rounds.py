@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
@@ -305,3 +306,19 @@ async def test_round_logs_carry_the_round_venue_and_client_order_id(
     refused = next(r for r in caplog.records if "rejected STOP" in r.getMessage())
     assert (refused.round_id, refused.venue) == (1, ASTER)  # type: ignore[attr-defined]
     assert refused.client_id == rig.store.orders_of(1)[-1].client_id  # type: ignore[attr-defined]
+
+
+async def test_take_profit_filled_unseen_is_found_by_the_batched_timer_poll(rig: Rig) -> None:
+    """Both streams silent (no price, no order event): the slow timer's one open-orders read
+    per venue notices the take-profit has gone and steps that round to look it up."""
+    await open_round(rig)
+    await rig.move("100.9")
+    await rig.until("LIMIT_SET")
+    assert rig.engine is not None
+    for stream in rig.engine._streams:
+        stream.cancel()
+    rig.world.set_price(D("101.5"))  # the take-profit fills; the engine hears nothing of it
+    await asyncio.sleep(0.1)  # past the rig's 0.05-s poll interval
+    r = await rig.until("DONE")
+    assert r.reason == "take-profit on backpack"
+    await rig.check_invariants()
