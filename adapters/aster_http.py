@@ -31,7 +31,6 @@ from hedged.adapters.aster_wire import (
     venue_error,
 )
 from hedged.adapters.base import VenueError
-from hedged.adapters.gate import ready_to_send
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +213,6 @@ class AsterHttp:
         url = URL(self.base_url + path + (f"?{wire}" if wire and not in_body else ""), encoded=True)
         if in_body and wire:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if method != "GET":  # signed and ready: an order leaves with the rest of its batch
-            await ready_to_send()
         self.budget.charge(weight)
         what = f"{method} {path}"
         try:

@@ -29,7 +29,6 @@ from hedged.adapters.backpack_wire import (
     snippet,
 )
 from hedged.adapters.base import VenueError
-from hedged.adapters.gate import ready_to_send
 from hedged.secrets import BackpackCredentials
 
 log = logging.getLogger(__name__)
@@ -243,7 +242,6 @@ class BackpackHttp:
         request = self.prepare(method, path, params, instruction)
         if not await self.pacer.wait(limit=self.window_ms / 2000, write=True):
             raise NotSent("rate-limit cooldown longer than half the signature window")
-        await ready_to_send()  # signed and ready: an order leaves with the rest of its batch
         response = await self.send(request)
         if response.status == 429:
             self._rate_limited(response, 0)

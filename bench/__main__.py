@@ -109,7 +109,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 out / "reaction-v3",
                 auth="v3",
                 crossings=crossings if not quick else 30,
-                time_cap=30 if quick else 120,
+                time_cap=30 if quick else 600,
                 sensitivity_cells=SENSITIVITY[:2] if quick else SENSITIVITY,
                 sensitivity_n=100 if quick else 300,
                 sigma=common.sigma,

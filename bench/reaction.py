@@ -31,6 +31,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from bench import paths
 from bench.rig import ENTRY_PRICE, START, Rig
 from bench.stats import summary
@@ -239,6 +241,7 @@ async def run(
         if profiler is not None:
             profiler.stop()
         logs = {v: (await rig.sims.log(v))[0] for v in VENUES}
+        floor = await skew_floor(rig, pairs=min(crossings, 1000))
     finally:
         probe_figures = probe.stop() if probe is not None else {}
         await rig.close()
@@ -252,6 +255,7 @@ async def run(
         "events_beyond_in_window": [r["events_beyond"] for r in no_stop],
     }
     analysis["disk_commit_probe_ms"] = probe_figures
+    analysis["leg_skew_floor_ms"] = floor
     if sensitivity_cells:
         analysis["overshoot"]["sensitivity"] = paths.sensitivity(
             [r["reaction"] for r in results],
@@ -350,6 +354,43 @@ async def one_cycle(
     rig.engine.ticks.clear()
     tracer.spans.clear()
     return result
+
+
+FLOOR_PATHS = {ASTER: "/fapi/v1/order", BACKPACK: "/api/v1/order"}
+
+
+async def skew_floor(rig: Rig, pairs: int) -> dict[str, Any]:
+    """The leg-skew floor of this setup: a bare aiohttp client (not ours: no signing, no
+    engine, no store) posts two ready order requests at once, one to each simulator, on warm
+    connections (unsigned: the venues refuse them after the arrival stamp). Their arrival
+    stamps differ by aiohttp writing two requests (on Python 3.11 a body leaves from a task
+    of its own) and by three processes sharing this machine's cores."""
+    since = {v: (await rig.sims.log(v))[1] for v in VENUES}
+    urls = {v: rig.sims.url(v) + FLOOR_PATHS[v] for v in VENUES}
+    async with aiohttp.ClientSession() as session:
+
+        async def post(venue: str, n: int) -> None:
+            if venue == ASTER:
+                data: Any = {"data": {"newClientOrderId": f"floor-{n}"}}
+            else:
+                data = {"json": {"clientId": n}}
+            async with session.post(urls[venue], **data) as r:
+                await r.read()
+
+        for n in range(pairs + 5):  # the first few open the connections
+            await asyncio.gather(*(post(v, n) for v in VENUES))
+            await asyncio.sleep(0.002)
+    stamps: dict[str, dict[str, float]] = {v: {} for v in VENUES}
+    for v in VENUES:
+        for t, _method, _path, client_id, _w in (await rig.sims.log(v, since[v]))[0]:
+            if client_id is not None:
+                stamps[v].setdefault(client_id.removeprefix("floor-"), t)
+    skews = [
+        abs(stamps[ASTER][str(n)] - stamps[BACKPACK][str(n)])
+        for n in range(5, pairs + 5)
+        if str(n) in stamps[ASTER] and str(n) in stamps[BACKPACK]
+    ]
+    return summary(skews, 1000)
 
 
 async def finish(rig: Rig, cycle: Cycle, round_id: int) -> None:

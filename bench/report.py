@@ -101,6 +101,16 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 verdict(sk.get("p99"), lambda v: v <= 1.0),
             )
         )
+        fl = r.get("leg_skew_floor_ms")
+        if fl:
+            out.append(
+                (
+                    "   ... floor: a bare aiohttp client, two ready order POSTs at once",
+                    f"p50 {_f(fl.get('p50'), 2)} / p99 {_f(fl.get('p99'), 2)} ms (n={fl.get('n')})",
+                    "",
+                    "",
+                )
+            )
     for s in scen.get("scale", []):
         n = s.get("rounds")
         target = "<= 25 % of a core" if n == 1000 else ""

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from hedged.adapters import gate
 from hedged.adapters.base import (
     Accepted,
     Ambiguous,
@@ -89,8 +88,7 @@ class OrderDesk:
             round_fields,
         )
         crashpoint("after_intent_commit")
-        async with gate.batch(len(rows)):
-            return list(await asyncio.gather(*(self._send(r) for r in rows)))
+        return list(await asyncio.gather(*(self._send(r) for r in rows)))
 
     async def _send(self, row: OrderRow) -> OrderRow:
         assert row.id is not None and row.client_id is not None
@@ -110,8 +108,6 @@ class OrderDesk:
             outcome = await venue.place(request)
         except Exception as e:  # a client bug after the bytes left is still "maybe placed"
             outcome = Ambiguous(f"{type(e).__name__}: {e}")
-        finally:
-            gate.will_not_send()  # sent or not, the other orders of the batch go
         crashpoint("after_send")
         if row.purpose == "ENTRY":
             crashpoint("between_entry_legs")
