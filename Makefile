@@ -33,7 +33,7 @@ soak: $(STAMP)
 	PYTHONPATH=tests/crash $(BIN)/python -m soak --kills $(KILLS) --seed $(SEED)
 
 # Benchmarks (bench/README.md): figures printed, and written to bench/results/ and, after a
-# full run (about 15 minutes), bench/latest.json. BENCH_ARGS=--quick: a 2-minute smoke run.
+# full run (about 13 minutes), bench/latest.json. BENCH_ARGS=--quick: a 2-minute smoke run.
 BENCH_ARGS ?=
 .PHONY: bench
 bench: $(STAMP)

@@ -10,7 +10,7 @@ a band that triggers no stop. Measured over the window, in the engine's process:
 - event-to-decision latency: from a venue publishing a price to the end of the first pass
   of the engine loop that began with that price (or a newer one) in its price book: every
   round that price concerns has then been decided on it;
-- passes: how many, how long (the 5-second timer pass steps every open round).
+- passes: how many, how long (the 5-second timer pass steps only rounds with time-based work).
 """
 
 from __future__ import annotations

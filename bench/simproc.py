@@ -14,7 +14,7 @@ benchmark steers it through a small JSON control API on a second port:
     POST /ctl/shutdown
 
 Each venue runs in its own process (not both in one, as `SimServers` does) so that one
-simulator's work — Aster V3 signature recovery is ~15 ms of pure-Python ECDSA per request —
+simulator's work — Aster V3 signature recovery, an ECDSA key recovery per request —
 cannot delay the other's arrival timestamps: leg skew is measured between the two.
 Every time is `time.monotonic()`, which on Linux is CLOCK_MONOTONIC, shared by all processes.
 """
