@@ -173,7 +173,9 @@ class Engine:
             except VenueError as e:
                 log.warning(
                     "%s price stream broke: %s; reconnecting in %.1fs",
-                    *(venue, e, pause),
+                    venue,
+                    e,
+                    pause,
                     extra={"venue": venue},
                 )
             await asyncio.sleep(pause)
@@ -194,7 +196,9 @@ class Engine:
             except VenueError as e:
                 log.warning(
                     "%s order stream broke: %s; reconnecting in %.1fs",
-                    *(venue, e, pause),
+                    venue,
+                    e,
+                    pause,
                     extra={"venue": venue},
                 )
             await asyncio.sleep(pause)

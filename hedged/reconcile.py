@@ -75,7 +75,9 @@ async def reconcile(
             elif venues[venue].owns(store.namespace, o.client_id):
                 log.warning(
                     "%s: cancelling orphan order %s %s",
-                    *(venue, o.client_id, symbol),
+                    venue,
+                    o.client_id,
+                    symbol,
                     extra={"venue": venue, "client_id": o.client_id},
                 )
                 report.venue_calls += 1
@@ -110,7 +112,10 @@ async def reconcile(
             report.mismatches[(venue, symbol)] = (actual, expected)
             log.error(
                 "%s %s: venue position %s, open rounds expect %s",
-                *(venue, symbol, actual, expected),
+                venue,
+                symbol,
+                actual,
+                expected,
                 extra={"venue": venue},
             )
     store.journal(
