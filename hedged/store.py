@@ -178,10 +178,11 @@ class QuoteRow(SQLModel, table=True):
 _ORDERS = OrderRow.__table__  # type: ignore[attr-defined]
 _EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 _INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
+_INTENT_COLUMNS = [c.name for c in _ORDERS.columns if c.name not in ("id", "client_id")]
 _SET_CLIENT_ID = (
     update(_ORDERS).where(_ORDERS.c.id == bindparam("oid")).values(client_id=bindparam("cid"))
 )
-ORDER_ANSWER_FIELDS = (
+_ANSWER_FIELDS = (  # what a venue's answer may change on an order
     "status",
     "venue_order_id",
     "filled_qty",
@@ -193,7 +194,7 @@ ORDER_ANSWER_FIELDS = (
 _UPDATE_ORDER = (
     update(_ORDERS)
     .where(_ORDERS.c.id == bindparam("oid"))
-    .values({f: bindparam(f"new_{f}") for f in ORDER_ANSWER_FIELDS})
+    .values({f: bindparam(f"new_{f}") for f in _ANSWER_FIELDS})
 )
 _INSERT_EVENT = insert(_EVENTS)
 
@@ -425,7 +426,6 @@ class Store:
         from its row number (`client_ids[venue](namespace, seq)` makes the id), with the
         round's `round_fields` in the same transaction: one disk flush, not two."""
         rows = list(intents)
-        columns = [c.name for c in _ORDERS.columns if c.name not in ("id", "client_id")]
         with self.engine.begin() as c:
             if round_fields:
                 params = {f"new_{k}": v for k, v in round_fields.items()}
@@ -433,15 +433,15 @@ class Store:
             for row in rows:
                 row.status = INTENT
                 row.id = c.execute(
-                    _INSERT_ORDER, {k: getattr(row, k) for k in columns}
+                    _INSERT_ORDER, {k: getattr(row, k) for k in _INTENT_COLUMNS}
                 ).scalar_one()
                 row.client_id = client_ids[row.venue](self.namespace, row.id)
                 c.execute(_SET_CLIENT_ID, {"oid": row.id, "cid": row.client_id})
                 self._core_event(c, row.round_id, "intent", _order_detail(row))
         if self._live is not None:
             cached = self._live.rounds.get(rows[0].round_id) if rows else None
-            for k, v in round_fields.items():
-                if cached is not None:
+            if cached is not None:
+                for k, v in round_fields.items():
                     setattr(cached, k, v)
             for row in rows:
                 self._live.put_order(row)
@@ -484,11 +484,13 @@ class Store:
 
     def record_order(self, order_id: int, kind: str, **fields: Any) -> OrderRow:
         """Store what the venue said about an order (and journal it) if it changed anything."""
+        if unknown := fields.keys() - set(_ANSWER_FIELDS):
+            raise ValueError(f"not a field a venue answer sets: {sorted(unknown)}")
         row = self.get_order(order_id)
         changed = {k: v for k, v in fields.items() if getattr(row, k) != v}
         if not changed:
             return row
-        new = {f: getattr(row, f) for f in ORDER_ANSWER_FIELDS} | changed
+        new = {f: getattr(row, f) for f in _ANSWER_FIELDS} | changed
         new["updated_at"] = utcnow()
         with self.engine.begin() as c:
             c.execute(_UPDATE_ORDER, {"oid": order_id} | {f"new_{k}": v for k, v in new.items()})
