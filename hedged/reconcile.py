@@ -135,9 +135,11 @@ async def reconcile(
 def _expected(store: Store, venue: str, symbol: str) -> Decimal:
     """The net position the open rounds hold on one venue and symbol."""
     total = ZERO
-    for r in store.active_rounds():
+    rounds = store.active_rounds()
+    orders = store.orders_of_rounds(r.id for r in rounds if r.id is not None)
+    for r in rounds:
         assert r.id is not None
-        for leg in legs_of(r, store.orders_of(r.id)).values():
+        for leg in legs_of(r, orders[r.id]).values():
             if (leg.venue, symbol_of(r, leg.venue)) == (venue, symbol):
                 total += leg.qty * leg.side.sign
     return total

@@ -363,7 +363,8 @@ class Store:
                 .where(col(RoundRow.state).in_(ACTIVE_STATES))
                 .order_by(col(RoundRow.id))
             )
-            return list(s.exec(q))
+            rows = list(s.exec(q))
+        return [self._cached_round(r) for r in rows]
 
     def recent_rounds(self, limit: int) -> list[RoundRow]:
         with self.session() as s:
@@ -466,6 +467,26 @@ class Store:
         if self._live is not None:
             self._live.load_orders(round_id, rows)
         return rows
+
+    def orders_of_rounds(self, round_ids: Iterable[int]) -> dict[int, list[OrderRow]]:
+        """The orders of many rounds, read in a few queries (not one per round)."""
+        found: dict[int, list[OrderRow]] = {}
+        missing = []
+        for rid in round_ids:
+            cached = None if self._live is None else self._live.orders_of(rid)
+            if cached is None:
+                missing.append(rid)
+            found[rid] = cached or []
+        for i in range(0, len(missing), 5000):  # well within any database's parameter limit
+            chunk = missing[i : i + 5000]
+            with self.session() as s:
+                q = select(OrderRow).where(col(OrderRow.round_id).in_(chunk))
+                for row in s.exec(q.order_by(col(OrderRow.id))):
+                    found[row.round_id].append(row)
+            if self._live is not None:
+                for rid in chunk:
+                    self._live.load_orders(rid, found[rid])
+        return found
 
     def order_by_client_id(self, venue: str, client_id: str) -> OrderRow | None:
         if self._live is not None:

@@ -624,3 +624,15 @@ def test_a_cached_store_reads_exactly_what_the_database_holds(
     store.transition(r.id, "MONITORING", "DONE", "closed")
     agree(r.id)
     assert store.get_round(r.id) is not store.get_round(r.id)  # finished: read, not kept
+
+
+def test_orders_of_many_rounds_in_one_read(store: Store) -> None:
+    ids = []
+    for n in range(3):
+        r = store.create_round("SOLUSDT", "SOL_USDC_PERP")
+        assert r.id is not None
+        store.add_intents([intent(r.id) for _ in range(n)], CLIENT_IDS)
+        ids.append(r.id)
+    many = store.orders_of_rounds(ids)
+    assert [len(many[i]) for i in ids] == [0, 1, 2]
+    assert all(many[i] == store.orders_of(i) for i in ids)
