@@ -112,10 +112,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 time_cap=30 if quick else 600,
                 sensitivity_cells=SENSITIVITY[:2] if quick else SENSITIVITY,
                 sensitivity_n=100 if quick else 300,
-                sigma=common.sigma,
-                dt=common.dt,
-                lead=common.lead,
-                seed=common.seed,
+                **common.path(),
             ),
         )
     if "reaction-v1" in only:
@@ -127,10 +124,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 auth="v1",
                 crossings=crossings,
                 time_cap=60 if quick else 600,
-                sigma=common.sigma,
-                dt=common.dt,
-                lead=common.lead,
-                seed=common.seed,
+                **common.path(),
             ),
         )
     if "scale" in only:
@@ -208,10 +202,7 @@ async def _profiled_reaction(out: Path, common: Common) -> str:
         crossings=60,
         time_cap=60,
         profile=path,
-        sigma=common.sigma,
-        dt=common.dt,
-        lead=common.lead,
-        seed=common.seed,
+        **common.path(),
     )
     return str(path)
 
@@ -224,6 +215,10 @@ class Common:
     dt: float
     lead: int
     seed: int
+
+    def path(self) -> dict[str, Any]:
+        """As keyword arguments of `reaction.run`."""
+        return {"sigma": self.sigma, "dt": self.dt, "lead": self.lead, "seed": self.seed}
 
 
 def _has_pyinstrument() -> bool:

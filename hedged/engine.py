@@ -301,10 +301,11 @@ class Engine:
         one order lookup per round, beside the loop (a price event does not wait for it).
         The rounds whose take-profit is no longer resting as stored (filled, partly filled,
         gone) are stepped to look it up."""
-        resting = [
+        resting = [  # from the in-memory orders: no table scan on the loop every 5 s
             o
-            for o in self.store.live_orders()
-            if o.purpose == TAKE_PROFIT and o.round_id in self.live
+            for r in sorted(self.live)
+            for o in self.store.orders_of(r)
+            if o.purpose == TAKE_PROFIT and not o.terminal
         ]
         moved: set[int] = set()
         for venue in {o.venue for o in resting}:
@@ -367,7 +368,7 @@ class Engine:
             self.triggers.watch(round_id, WATCHES[ctx.round.state](ctx))
         if state in (State.OPENING, State.CLOSING):
             self._due.add(round_id)  # waiting on its own orders, not on a price
-        if ctx is not None and state in RESTING and RESTING[ctx.round.state](ctx):
+        if ctx is not None and state in RESTING and RESTING[state](ctx):
             self._restless.discard(round_id)
             if ctx.round.deadline_at is not None:
                 self._deadlines[round_id] = ctx.round.deadline_at
