@@ -35,6 +35,12 @@ def parser() -> argparse.ArgumentParser:
         "--only", default=",".join(SCENARIOS), help=f"comma list of {', '.join(SCENARIOS)}"
     )
     p.add_argument("--no-profile", action="store_true", help="skip the pyinstrument profiles")
+    p.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="let the daemon and the simulators share all cores (default: the daemon has one "
+        "to itself)",
+    )
     p.add_argument("--crossings", type=int, help="stop crossings per reaction run (1000)")
     p.add_argument("--scale-rounds", help="comma list of open-round counts (100,1000,10000)")
     p.add_argument("--sigma", type=float, default=12.0, help="annual volatility of the path")
@@ -91,6 +97,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     setup_logging(out / "engine.log")
     profile = not args.no_profile and not quick and _has_pyinstrument()
+    if not args.no_pin:
+        machine.pin_roles()
     results: dict[str, Any] = {
         "machine": machine.describe(out),
         "quick": quick,

@@ -84,12 +84,35 @@ def versions() -> dict[str, str]:
     return out
 
 
+# The cores this process could use when it started, before `pin` narrowed them.
+USABLE = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+pinned: dict[str, list[int]] | None = None  # set by `pin_roles`: what runs where
+
+
+def pin_roles() -> dict[str, list[int]] | None:
+    """Give the daemon (this process) the first usable core to itself; the simulators
+    (standing in for venues on machines of their own) and the disk probe go on the others
+    (`pin_child`). So a simulator woken by an order cannot preempt the daemon between its
+    two entry writes, as a remote venue could not. None with fewer than two cores."""
+    global pinned
+    if len(USABLE) >= 2:
+        pinned = {"daemon": USABLE[:1], "venues": USABLE[1:]}
+        os.sched_setaffinity(0, pinned["daemon"])
+    return pinned
+
+
+def pin_child(pid: int) -> None:
+    """Move a simulator's or the probe's process to the venues' cores (if `pin_roles`)."""
+    if pinned is not None:
+        os.sched_setaffinity(pid, pinned["venues"])
+
+
 def describe(results_dir: Path) -> dict[str, Any]:
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "cores": os.cpu_count(),
-        "cores_usable": affinity,
+        "cores_usable": len(USABLE) or None,
+        "pinned": pinned,
         "cpu": cpu_model(),
         "memory_gb": memory_gb(),
         "python": platform.python_version(),

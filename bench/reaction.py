@@ -21,19 +21,22 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
+import multiprocessing
 import random
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp.http_writer import StreamWriter
 
-from bench import paths
+from bench import machine, paths
 from bench.rig import ENTRY_PRICE, START, Rig
 from bench.stats import summary
 from hedged.config import AsterAuth
@@ -44,37 +47,43 @@ STOP_LOSS = Decimal("0.008")
 
 
 class DiskProbe:
-    """A durable SQLite commit (WAL, synchronous=FULL, same disk) every 100 ms from a thread:
-    how long this disk takes to make a commit durable while the benchmark runs (other work
-    on the machine shows up here)."""
+    """A durable SQLite commit (WAL, synchronous=FULL, same disk) every 100 ms, from a
+    process of its own (a thread here would wait for this process's GIL after each commit
+    and time that instead): how long this disk takes to make a commit durable while the
+    benchmark runs (other work on the machine shows up here)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.durations: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        db = sqlite3.connect(self.path)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
-        while not self._stop.wait(0.1):
-            t0 = time.monotonic()
-            db.execute("INSERT INTO t VALUES (1)")
-            db.commit()
-            self.durations.append(time.monotonic() - t0)
-        db.close()
+        ctx = multiprocessing.get_context("spawn")
+        self._stop = ctx.Event()
+        self._results, child = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_probe_disk, args=(path, self._stop, child), daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        self._process.start()
+        machine.pin_child(self._process.pid)  # type: ignore[arg-type]
 
     def stop(self) -> dict[str, Any]:
         self._stop.set()
-        self._thread.join()
-        figures: dict[str, Any] = dict(summary(self.durations, 1000))
-        figures["over_50ms"] = sum(d > 0.05 for d in self.durations)
+        durations: list[float] = self._results.recv() if self._results.poll(30) else []
+        self._process.join(10)
+        figures: dict[str, Any] = dict(summary(durations, 1000))
+        figures["over_50ms"] = sum(d > 0.05 for d in durations)
         return figures
+
+
+def _probe_disk(path: Path, stop: Any, results: Connection) -> None:
+    durations = []
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+    while not stop.wait(0.1):
+        t0 = time.monotonic()
+        db.execute("INSERT INTO t VALUES (1)")
+        db.commit()
+        durations.append(time.monotonic() - t0)
+    db.close()
+    results.send(durations)
 
 
 class Tracer:
@@ -111,6 +120,43 @@ class Tracer:
 
     def between(self, t0: float, t1: float) -> list[tuple[str, float, float]]:
         return [s for s in self.spans if t0 <= s[1] <= t1]
+
+
+class WireLog:
+    """When each order request left this process: aiohttp hands a request's buffered headers
+    and its body to the socket in one call, timed here. The entries' skew at our sockets,
+    before the simulators' processes are scheduled to read them."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, float] = {}  # client id -> when its order's bytes left
+        self._original = StreamWriter._send_headers_with_payload
+
+    def start(self) -> None:
+        original, sent = self._original, self.sent
+
+        def timed(writer: StreamWriter, chunk: Any, is_eof: bool) -> None:
+            t = time.monotonic()
+            original(writer, chunk, is_eof)
+            client_id = _client_id(bytes(chunk))
+            if client_id is not None:
+                sent.setdefault(client_id, t)
+
+        StreamWriter._send_headers_with_payload = timed  # type: ignore[method-assign]
+
+    def stop(self) -> None:
+        StreamWriter._send_headers_with_payload = self._original  # type: ignore[method-assign]
+
+
+def _client_id(body: bytes) -> str | None:
+    """The client order id in a new-order body: Backpack's JSON, Aster's form."""
+    if body.startswith(b"{"):
+        order = json.loads(body)
+        value = order.get("clientId") if isinstance(order, dict) else None
+        return None if value is None else str(value)
+    for field in body.split(b"&"):
+        if field.startswith(b"newClientOrderId="):
+            return field.removeprefix(b"newClientOrderId=").decode()
+    return None
 
 
 def trace(rig: Rig) -> Tracer:
@@ -206,7 +252,9 @@ async def run(
     failures: list[str] = []
     profiler = None
     probe: DiskProbe | None = None
+    wire = WireLog()
     try:
+        wire.start()
         await rig.sims.price(START)
         rig.run()
         await rig.until_passes(1, 60)
@@ -243,12 +291,15 @@ async def run(
         logs = {v: (await rig.sims.log(v))[0] for v in VENUES}
         floor = await skew_floor(rig, pairs=min(crossings, 1000))
     finally:
+        wire.stop()
         probe_figures = probe.stop() if probe is not None else {}
         await rig.close()
     if profiler is not None and profile is not None:
         profile.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
 
-    analysis = analyse(rig, results, failures, logs, drawn, t_drawn - t_begin, sigma, dt, lead)
+    analysis = analyse(
+        rig, results, failures, logs, wire.sent, drawn, t_drawn - t_begin, sigma, dt, lead
+    )
     analysis["stops_not_sent"] = {
         "count": len(no_stop),
         "why": "the price touched the stop and was back inside when the round decided",
@@ -453,6 +504,7 @@ def analyse(
     results: list[dict[str, Any]],
     failures: list[str],
     logs: dict[str, list[list[Any]]],
+    sent: dict[str, float],
     drawn: list[paths.Crossing],
     draw_seconds: float,
     sigma: float,
@@ -469,11 +521,19 @@ def analyse(
                 requests[v] += 1
     reactions = [r["reaction"] for r in results]
     by_venue = {v: [r["reaction"] for r in results if r["loser"] == v] for v in VENUES}
-    skews = []
+    skews, sent_skews = [], []
+    entry_wire: dict[str, list[float]] = {v: [] for v in VENUES}
     for r in results:
-        a, b = (arrivals[v].get(r["entries"][v]) for v in VENUES)
+        ids = r["entries"]
+        a, b = (arrivals[v].get(ids[v]) for v in VENUES)
         if a is not None and b is not None:
             skews.append(abs(a - b))
+        sa, sb = (sent.get(ids[v]) for v in VENUES)
+        if sa is not None and sb is not None:
+            sent_skews.append(abs(sa - sb))
+        for v in VENUES:
+            if ids[v] in sent and ids[v] in arrivals[v]:
+                entry_wire[v].append(arrivals[v][ids[v]] - sent[ids[v]])
     # the same crossings through the 5-second poller, with the latency measured here
     event_bp, poll_bp, model_bp, poll_delay, missed = [], [], [], [], 0
     for r in results:
@@ -523,6 +583,9 @@ def analyse(
         "reaction_breakdown_ms_by_loser": breakdown,
         "slowest_crossings": worst,
         "leg_skew_ms": summary(skews, 1000),
+        "leg_skew_sent_ms": summary(sent_skews, 1000),
+        # an entry's bytes handed to the socket -> its arrival stamp in the simulator
+        "entry_write_to_arrival_ms": {v: summary(entry_wire[v], 1000) for v in VENUES},
         "reverted_touches_before_the_stop": sum(r["reverted_touches"] for r in results),
         "overshoot": {
             "model": {

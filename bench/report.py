@@ -101,6 +101,16 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 verdict(sk.get("p99"), lambda v: v <= 1.0),
             )
         )
+        sent = r.get("leg_skew_sent_ms")
+        if sent:
+            out.append(
+                (
+                    "   ... the same openings as they left this process (socket writes)",
+                    f"p50 {_f(sent.get('p50'), 2)} / p99 {_f(sent.get('p99'), 2)} ms",
+                    "",
+                    "",
+                )
+            )
         fl = r.get("leg_skew_floor_ms")
         if fl:
             out.append(

@@ -32,7 +32,7 @@ from sqlmodel import col, select
 
 import hedged.adapters.aster_stream as aster_stream
 import hedged.adapters.backpack as backpack_client
-from bench import simproc
+from bench import machine, simproc
 from hedged import config as config_mod
 from hedged.adapters.aster import AsterVenue
 from hedged.adapters.aster_http import Tuning
@@ -194,6 +194,7 @@ class Sims:
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=simproc.serve, args=(spec, child), daemon=True)
             proc.start()
+            machine.pin_child(proc.pid)
             child.close()
             procs[venue], pipes[venue] = proc, parent
         api, ctl = {}, {}
