@@ -77,6 +77,7 @@ class Engine:
         self.strategy = config.strategy
         self.store = store
         store.cache_live_rounds()  # this process is the one writer of rounds and orders
+        store.checkpoint_beside()  # no WAL copy inside an order intent's commit
         self.venues = venues
         self.notify = notify
         self.observer = observer
@@ -283,6 +284,7 @@ class Engine:
         if poll_due:
             polled = self._restless | self._past_deadline()
             self.stepper.spawn("take-profit poll", self._poll_take_profits())
+            self.stepper.spawn("wal checkpoint", self._checkpoint())
         for r in sorted((due | polled) & self.live):
             self.stepper.launch(r, r in polled)
         ages = {v: self.prices.age(v, self.symbols[v]) for v in VENUES}
@@ -322,6 +324,10 @@ class Engine:
             }
         for r in sorted(moved & self.live):
             self.stepper.launch(r, True)
+
+    async def _checkpoint(self) -> None:
+        # in a thread: SQLite lets go of the GIL while it copies pages and syncs
+        await asyncio.to_thread(self.store.checkpoint)
 
     def maybe_open(self) -> RoundRow | None:
         why_not = self._why_not_open()

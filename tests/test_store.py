@@ -6,9 +6,12 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -348,6 +351,46 @@ def test_an_intent_survives_the_process_being_killed_right_after(
     order = after.get_order(int(order_id))
     assert (order.status, order.client_id) == (INTENT, client_id)
     assert [o.id for o in after.live_orders()] == [int(order_id)]
+
+
+def wal_frames(path: Path) -> tuple[int, int]:
+    """(frames in the WAL, frames already copied to the database file); it copies the rest."""
+    with closing(sqlite3.connect(path)) as db:
+        _busy, log, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return log, copied
+
+
+def test_with_checkpoints_beside_no_commit_copies_the_wal_and_checkpoint_does(
+    tmp_path: Path,
+) -> None:
+    """The daemon's store: a commit never runs the WAL checkpoint (whose fsyncs would delay
+    an order intent); `checkpoint()` does it, from another thread."""
+    path = tmp_path / "hedged.db"
+    store = Store(f"sqlite:///{path}")
+    store.checkpoint_beside()
+    with store.engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    r = store.create_round("SOLUSDT", "SOL_USDC_PERP")
+    for _ in range(400):  # past SQLite's default mark of 1,000 pages
+        store.add_intents([intent(r.id, ASTER), intent(r.id, BACKPACK)], CLIENT_IDS)
+    checkpointer = threading.Thread(target=store.checkpoint)
+    checkpointer.start()
+    checkpointer.join()
+    log, copied = wal_frames(path)
+    assert log > 1000, "an automatic checkpoint restarted the WAL"
+    assert copied == log, "checkpoint() left committed pages in the WAL only"
+    assert len(store.orders_of(r.id or 0)) == 800
+    store.close()
+
+
+def test_a_store_of_its_own_keeps_sqlites_automatic_checkpoints(tmp_path: Path) -> None:
+    path = tmp_path / "hedged.db"
+    store = Store(f"sqlite:///{path}")  # hedgectl, tools: nothing checkpoints beside them
+    r = store.create_round("SOLUSDT", "SOL_USDC_PERP")
+    for _ in range(400):
+        store.add_intents([intent(r.id, ASTER), intent(r.id, BACKPACK)], CLIENT_IDS)
+    assert wal_frames(path)[0] < 1000
+    store.close()
 
 
 # -- orders and fills ------------------------------------------------------------------
