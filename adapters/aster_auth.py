@@ -12,13 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from eth_account.signers.local import LocalAccount
-
 from hedged.adapters.aster_signing import (
     CHAIN_ID_MAINNET,
     CHAIN_ID_TESTNET,
+    V3Key,
     address_of,
-    parse_v3_key,
     sign_v1,
     sign_v3,
 )
@@ -160,19 +158,19 @@ class V3Signer:
         self.chain_id = chain_id
         self._clock = clock
         self._nonces = Nonces()
-        self._account: LocalAccount | None = None  # parsed on first use
+        self._key: V3Key | None = None  # parsed on first use
 
     def headers(self) -> dict[str, str]:
         return {}
 
     def sign(self, params: Params) -> str:
-        if self._account is None:
-            self._account = parse_v3_key(self._signer_key.reveal())
+        if self._key is None:
+            self._key = V3Key(self._signer_key.reveal())
         return sign_v3(
             params,
             user=self.user,
             signer=self.signer,
-            signer_key=self._account,
+            signer_key=self._key,
             nonce_us=self._nonces.next(self._clock.now_us()),
             chain_id=self.chain_id,
         )

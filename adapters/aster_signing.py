@@ -6,6 +6,7 @@ implementation. Secrets and private keys never appear in exception messages.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import hmac
@@ -15,10 +16,12 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
 
+import coincurve
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_keys.exceptions import BadSignature
+from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "MAX_RECV_WINDOW_MS",
     "NonceGuard",
     "NonceVerdict",
+    "V3Key",
     "address_of",
     "hmac_signature",
     "new_agent_key",
@@ -34,6 +38,7 @@ __all__ = [
     "recover_v3_signer",
     "sign_v1",
     "sign_v3",
+    "v3_digest",
     "v3_message",
     "v3_signable_message",
     "verify_v1",
@@ -45,6 +50,7 @@ MAX_RECV_WINDOW_MS = 60_000
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 _EIP712_TYPES: dict[str, Any] = {"Message": [{"name": "msg", "type": "string"}]}
+_MESSAGE_TYPE_HASH = keccak(text="Message(string msg)")
 
 Params = Sequence[tuple[str, str]]
 
@@ -112,6 +118,19 @@ def v3_signable_message(msg: str, chain_id: int = CHAIN_ID_MAINNET) -> SignableM
     return encode_typed_data(domain, _EIP712_TYPES, {"msg": msg})
 
 
+@functools.cache
+def _domain_separator(chain_id: int) -> bytes:
+    return bytes(v3_signable_message("", chain_id).header)
+
+
+def v3_digest(msg: str, chain_id: int = CHAIN_ID_MAINNET) -> bytes:
+    """The EIP-712 hash signed for `msg`: keccak(0x1901, domain separator, struct hash). The
+    same bytes as `v3_signable_message` through eth_account's general encoder (~0.2 ms a
+    request), from the domain separator computed once and the struct of one string."""
+    struct_hash = keccak(_MESSAGE_TYPE_HASH + keccak(text=msg))
+    return keccak(b"\x19\x01" + _domain_separator(chain_id) + struct_hash)
+
+
 def parse_v3_key(private_key_hex: str) -> LocalAccount:
     try:
         account: LocalAccount = Account.from_key(private_key_hex)
@@ -120,24 +139,41 @@ def parse_v3_key(private_key_hex: str) -> LocalAccount:
     return account
 
 
+class V3Key:
+    """An agent's private key parsed once: its address, and libsecp256k1 to sign with."""
+
+    __slots__ = ("_key", "address")
+
+    def __init__(self, private_key_hex: str) -> None:
+        account = parse_v3_key(private_key_hex)
+        self.address = str(account.address)
+        self._key = coincurve.PrivateKey(bytes(account.key))
+
+    def sign(self, digest: bytes) -> bytes:
+        """r, s and v = 27 + recovery id: 65 bytes, as eth_account signs (RFC 6979, low s)."""
+        rsv = self._key.sign_recoverable(digest, hasher=None)
+        return rsv[:64] + bytes([rsv[64] + 27])
+
+    def __repr__(self) -> str:
+        return f"V3Key(address={self.address})"
+
+
 def sign_v3(
     params: Params,
     *,
     user: str | None,
     signer: str,
-    signer_key: str | LocalAccount,
+    signer_key: str | V3Key,
     nonce_us: int,
     chain_id: int = CHAIN_ID_MAINNET,
 ) -> str:
     """`msg&signature=0x..` ready to send as query string or form body. A key parsed once
-    with `parse_v3_key` saves a key derivation per request."""
-    account = signer_key if isinstance(signer_key, LocalAccount) else parse_v3_key(signer_key)
-    if str(account.address).lower() != signer.lower():
+    into a `V3Key` saves a key derivation per request."""
+    key = signer_key if isinstance(signer_key, V3Key) else V3Key(signer_key)
+    if key.address.lower() != signer.lower():
         raise ValueError(f"signer {signer} does not match the signing key's address")
     msg = v3_message(params, user, signer, nonce_us)
-    signed = account.sign_message(v3_signable_message(msg, chain_id))
-    # bytes(): HexBytes.hex() had a 0x prefix before hexbytes 1.0 and none after.
-    return f"{msg}&signature=0x{bytes(signed.signature).hex()}"
+    return f"{msg}&signature=0x{key.sign(v3_digest(msg, chain_id)).hex()}"
 
 
 def recover_v3_signer(msg: str, signature_hex: str, chain_id: int = CHAIN_ID_MAINNET) -> str:

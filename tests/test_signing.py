@@ -469,6 +469,26 @@ def test_property_aster_v3_round_trip(
     assert parse_qsl(msg, keep_blank_values=True)[: len(params)] == params
 
 
+@settings(max_examples=50, deadline=None)
+@given(
+    msg=st.text(),
+    chain_id=st.sampled_from([aster.CHAIN_ID_MAINNET, aster.CHAIN_ID_TESTNET]),
+)
+def test_property_v3_fast_path_signs_what_eth_account_signs(msg: str, chain_id: int) -> None:
+    """The signing path's digest and libsecp256k1 signature, byte for byte those of
+    eth_account's general EIP-712 encoder and signer."""
+    signable = aster.v3_signable_message(msg, chain_id)
+    reference = Account.sign_message(signable, V3_KEY)
+    assert aster.v3_digest(msg, chain_id) == bytes(reference.message_hash)
+    assert aster.V3Key(V3_KEY).sign(aster.v3_digest(msg, chain_id)) == bytes(reference.signature)
+
+
+def test_v3_key_repr_shows_the_address_not_the_key() -> None:
+    key = aster.V3Key(V3_KEY)
+    assert key.address == V3_SIGNER
+    assert V3_KEY.removeprefix("0x") not in repr(key) and V3_SIGNER in repr(key)
+
+
 bp_values = st.one_of(
     printable,
     st.integers(-(2**64), 2**64),
