@@ -4,6 +4,7 @@ notify the watchdog }."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -231,12 +232,18 @@ class Engine:
         """Run until stopped (or, in single mode, until the round is done); the exit code."""
         await self.start()
         self.notify(READY="1", STATUS=self.status_line())
+        # What start-up loaded (modules, clients, the rounds) lives as long as the process:
+        # out of the collector's sight, a full collection no longer stops the loop for tens
+        # of ms to scan it again.
+        gc.collect()
+        gc.freeze()
         try:
             while not self._finished():
                 await self.tick()
                 self.notify(WATCHDOG="1", STATUS=self.status_line())
                 await self._wait()
         finally:
+            gc.unfreeze()
             await self.stop()
         halted = [r for r in self.store.active_rounds() if r.state == State.HALTED]
         return 1 if self.strategy.mode == "single" and halted else 0

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import closing
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -324,28 +322,3 @@ async def test_take_profit_filled_unseen_is_found_by_the_batched_timer_poll(rig:
     r = await rig.until("DONE")
     assert r.reason == "take-profit on backpack"
     await rig.check_invariants()
-
-
-def rounds_in_database_file(path: Path) -> int:
-    """Rounds in the database file itself, not counting what is only in its WAL."""
-    with closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as db:
-        try:
-            return int(db.execute("SELECT count(*) FROM rounds").fetchone()[0])
-        except sqlite3.OperationalError:  # not even the schema copied yet
-            return 0
-
-
-async def test_the_slow_timer_copies_the_wal_into_the_database_file(
-    rig: Rig, tmp_path: Path
-) -> None:
-    """The engine's commits leave the WAL to its timer (a checkpoint's fsyncs inside an
-    intent's commit would delay that order); the timer copies it from a thread."""
-    assert rig.engine is not None
-    with rig.store.engine.connect() as c:
-        assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
-    rig.engine._last_poll = float("inf")  # the slow timer waits
-    await open_round(rig)
-    assert rounds_in_database_file(tmp_path / "hedged.db") == 0
-    rig.engine._last_poll = 0.0  # it is due
-    await rig.tick()
-    assert rounds_in_database_file(tmp_path / "hedged.db") == 1
