@@ -231,12 +231,12 @@ class Engine:
     async def run(self) -> int:
         """Run until stopped (or, in single mode, until the round is done); the exit code."""
         await self.start()
-        self.notify(READY="1", STATUS=self.status_line())
         # What start-up loaded (modules, clients, the rounds) lives as long as the process:
         # out of the collector's sight, a full collection no longer stops the loop for tens
         # of ms to scan it again.
         gc.collect()
         gc.freeze()
+        self.notify(READY="1", STATUS=self.status_line())
         try:
             while not self._finished():
                 await self.tick()
