@@ -46,7 +46,7 @@ from hedged.sim.exchange import SimExchange
 from hedged.sim.pricepath import GbmPath
 from hedged.sim.records import OrderRefused
 from hedged.sim.wire import Accounts, WireFaults
-from hedged.sim.world import World, sol_market
+from hedged.sim.world import FEE_PLACES, World, sol_market
 
 ASTER, BACKPACK = "aster", "backpack"
 UNLIMITED = 10**9
@@ -81,7 +81,12 @@ def _aster_weights() -> dict[tuple[str, str], Callable[[Any], int]]:
 class VenueProcess:
     def __init__(self, spec: VenueSpec) -> None:
         self.spec = spec
-        market = sol_market(spec.symbol, taker_fee=spec.taker_fee, maker_fee=spec.maker_fee)
+        market = sol_market(
+            spec.symbol,
+            taker_fee=spec.taker_fee,
+            maker_fee=spec.maker_fee,
+            fee_places=FEE_PLACES[spec.venue],
+        )
         self.exchange = SimExchange(spec.venue, {spec.symbol: market})
         for account, balance in spec.accounts.balances.items():
             self.exchange.deposit(account, balance)

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -12,7 +13,7 @@ ALICE = "alice"
 D = Decimal
 
 
-def make_exchange(depth_qty: Decimal | None = None) -> SimExchange:
+def make_exchange(depth_qty: Decimal | None = None, fee_places: int | None = None) -> SimExchange:
     market = MarketSpec(
         symbol=SYMBOL,
         tick=D("0.01"),
@@ -23,6 +24,7 @@ def make_exchange(depth_qty: Decimal | None = None) -> SimExchange:
         taker_fee=D("0.0005"),
         maker_fee=D("0.0002"),
         depth_qty=depth_qty,
+        fee_places=fee_places,
     )
     exchange = SimExchange("aster", {SYMBOL: market}, clock=lambda: 1000.0)
     exchange.deposit(ALICE, D(1000))
@@ -239,6 +241,17 @@ def test_realized_pnl_and_fees_are_exact() -> None:
     assert (position.qty, position.realized_pnl) == (D(0), D("6.99"))
     assert exchange.balance(ALICE) == D(1000) + D("6.99") - D("0.15") - D("0.049005") - D("0.039")
     assert exchange.balance(ALICE) == D("1006.751995")
+
+
+def test_a_fee_is_charged_to_the_digits_the_venue_reports() -> None:
+    exchange = make_exchange(fee_places=8)
+    exchange.markets[SYMBOL] = replace(exchange.markets[SYMBOL], taker_fee=D("0.00035"))
+    exchange.set_book(SYMBOL, D("100.00"), D("100.07"))
+    exchange.place(ALICE, market("a1", Side.BUY, "0.13"))  # 0.13 x 100.07 x 0.00035
+    [fill] = exchange.fills(ALICE, SYMBOL, client_id="a1")
+    assert D("0.13") * D("100.07") * D("0.00035") == D("0.004553185")
+    assert fill.fee == D("0.00455318")
+    assert exchange.balance(ALICE) == D(1000) - D("0.00455318")
 
 
 def test_depth_limits_a_market_order_and_the_rest_expires() -> None:

@@ -274,6 +274,8 @@ class SimExchange:
     def _fill(self, order: SimOrder, qty: Decimal, price: Decimal, *, maker: bool) -> SimOrder:
         market = self.markets[order.symbol]
         fee = qty * price * (market.maker_fee if maker else market.taker_fee)
+        if market.fee_places is not None:  # charged as the venue reports it, to the digit
+            fee = fee.quantize(Decimal(1).scaleb(-market.fee_places))
         key = (order.account, order.symbol)
         position, realized = self.position(*key).after_fill(order.side, qty, price)
         self._positions[key] = position

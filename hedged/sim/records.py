@@ -58,6 +58,7 @@ class MarketSpec:
     taker_fee: Decimal = ZERO
     maker_fee: Decimal = ZERO
     depth_qty: Decimal | None = None
+    fee_places: int | None = None  # decimals a fee is charged (and reported) to; None: exact
 
     @property
     def rules(self) -> SymbolRules:

@@ -23,7 +23,7 @@ from hedged.sim.backpack_api import backpack_app
 from hedged.sim.exchange import SimExchange
 from hedged.sim.pricepath import CsvPath, GbmPath, PricePath
 from hedged.sim.wire import Accounts, WireFaults
-from hedged.sim.world import World, sol_market
+from hedged.sim.world import FEE_PLACES, World, sol_market
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,12 @@ def build_world(spec: WorldSpec, accounts: Accounts, state_file: Path | None) ->
             continue
         taker, maker = fees[venue]
         exchanges[venue] = SimExchange(
-            venue, {symbol: sol_market(symbol, taker_fee=taker, maker_fee=maker)}
+            venue,
+            {
+                symbol: sol_market(
+                    symbol, taker_fee=taker, maker_fee=maker, fee_places=FEE_PLACES[venue]
+                )
+            },
         )
         for account, balance in accounts.balances.items():
             exchanges[venue].deposit(account, balance)

@@ -94,6 +94,10 @@ class World:
                 listener(venue, symbol, book)
 
 
+# Aster writes amounts, fees included, to 8 decimals; Backpack as computed.
+FEE_PLACES: dict[str, int | None] = {"aster": 8, "backpack": None}
+
+
 def sol_market(
     symbol: str,
     *,
@@ -101,6 +105,7 @@ def sol_market(
     maker_fee: Decimal,
     step: Decimal = Decimal("0.01"),
     depth_qty: Decimal | None = None,
+    fee_places: int | None = None,
 ) -> MarketSpec:
     """A SOL perpetual with the venues' real filters: tick 0.01, min qty 0.01, min notional 5."""
     return MarketSpec(
@@ -112,6 +117,7 @@ def sol_market(
         taker_fee=taker_fee,
         maker_fee=maker_fee,
         depth_qty=depth_qty,
+        fee_places=fee_places,
     )
 
 
@@ -138,6 +144,7 @@ def default_world(
         maker_fee=aster_maker_fee,
         step=aster_step,
         depth_qty=depth_qty,
+        fee_places=FEE_PLACES["aster"],
     )
     backpack = sol_market(
         BACKPACK_SYMBOL,
@@ -145,6 +152,7 @@ def default_world(
         maker_fee=backpack_maker_fee,
         step=backpack_step,
         depth_qty=depth_qty,
+        fee_places=FEE_PLACES["backpack"],
     )
     return World(
         GbmPath(start_price, volatility, seed),
