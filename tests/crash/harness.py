@@ -100,6 +100,8 @@ FAULTS: tuple[dict[str, Any], ...] = (
     {"kind": "drop"},
     {"kind": "latency", "seconds": 0.5},
     {"kind": "partial", "fraction": "0.5"},
+    {"kind": "reject"},
+    {"kind": "rate_limit"},
 )
 
 
