@@ -84,7 +84,7 @@ def versions() -> dict[str, str]:
     return out
 
 
-# The cores this process could use when it started, before `pin` narrowed them.
+# The cores this process could use when it started, before `pin_roles` narrowed them.
 USABLE = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 pinned: dict[str, list[int]] | None = None  # set by `pin_roles`: what runs where
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import multiprocessing
 import random
@@ -38,6 +37,7 @@ from aiohttp.http_writer import StreamWriter
 
 from bench import machine, paths
 from bench.rig import ENTRY_PRICE, START, Rig
+from bench.simproc import order_client_id
 from bench.stats import summary
 from hedged.config import AsterAuth
 from hedged.legs import ASTER, BACKPACK, VENUES
@@ -137,7 +137,7 @@ class WireLog:
         def timed(writer: StreamWriter, chunk: Any, is_eof: bool) -> None:
             t = time.monotonic()
             original(writer, chunk, is_eof)
-            client_id = _client_id(bytes(chunk))
+            client_id = order_client_id(bytes(chunk).decode(errors="replace"))
             if client_id is not None:
                 sent.setdefault(client_id, t)
 
@@ -145,18 +145,6 @@ class WireLog:
 
     def stop(self) -> None:
         StreamWriter._send_headers_with_payload = self._original  # type: ignore[method-assign]
-
-
-def _client_id(body: bytes) -> str | None:
-    """The client order id in a new-order body: Backpack's JSON, Aster's form."""
-    if body.startswith(b"{"):
-        order = json.loads(body)
-        value = order.get("clientId") if isinstance(order, dict) else None
-        return None if value is None else str(value)
-    for field in body.split(b"&"):
-        if field.startswith(b"newClientOrderId="):
-            return field.removeprefix(b"newClientOrderId=").decode()
-    return None
 
 
 def trace(rig: Rig) -> Tracer:

@@ -78,6 +78,18 @@ def _aster_weights() -> dict[tuple[str, str], Callable[[Any], int]]:
     return weights
 
 
+def order_client_id(body: str, query: str = "") -> str | None:
+    """The client id of a new order: in Backpack's JSON body, or in Aster's form fields (query
+    string and body)."""
+    if body.startswith("{"):
+        try:
+            value = json.loads(body).get("clientId")
+        except (ValueError, AttributeError):
+            return None
+        return None if value is None else str(value)
+    return dict(parse_qsl(query + "&" + body)).get("newClientOrderId")
+
+
 class VenueProcess:
     def __init__(self, spec: VenueSpec) -> None:
         self.spec = spec
@@ -157,14 +169,7 @@ class VenueProcess:
 
     async def _client_id(self, request: web.Request) -> str | None:
         body = await request.text()  # cached: the venue's handler reads it again
-        if self.spec.venue == ASTER:
-            raw = request.raw_path.partition("?")[2] + "&" + body
-            return dict(parse_qsl(raw)).get("newClientOrderId")
-        try:
-            value = json.loads(body).get("clientId")
-        except (ValueError, AttributeError):
-            return None
-        return None if value is None else str(value)
+        return order_client_id(body, request.raw_path.partition("?")[2])
 
     # -- prices ------------------------------------------------------------------------------
 

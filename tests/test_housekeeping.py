@@ -6,22 +6,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import sqlite3
-from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 
-import pytest
 from roundkit import Rig
 
 from hedged.engine import Engine
-
-
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    r = Rig(tmp_path, mode="single")
-    await r.start()
-    yield r
-    await r.stop()
 
 
 def rounds_in_database_file(path: Path) -> int:
@@ -33,21 +23,23 @@ def rounds_in_database_file(path: Path) -> int:
             return 0
 
 
-async def test_the_slow_timer_copies_the_wal_into_the_database_file(
-    rig: Rig, tmp_path: Path
-) -> None:
+async def test_the_slow_timer_copies_the_wal_into_the_database_file(tmp_path: Path) -> None:
     """The engine's commits leave the WAL to its timer (a checkpoint's fsyncs inside an
     intent's commit would delay that order); the timer copies it from a thread."""
-    assert rig.engine is not None
-    with rig.store.engine.connect() as c:
-        assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
-    rig.engine._last_poll = float("inf")  # the slow timer waits
-    await rig.tick()
-    await rig.until("MONITORING")
-    assert rounds_in_database_file(tmp_path / "hedged.db") == 0
-    rig.engine._last_poll = 0.0  # it is due
-    await rig.tick()
-    assert rounds_in_database_file(tmp_path / "hedged.db") == 1
+    rig = Rig(tmp_path, mode="single")
+    engine = await rig.start()
+    try:
+        with rig.store.engine.connect() as c:
+            assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        engine._last_poll = float("inf")  # the slow timer waits
+        await rig.tick()
+        await rig.until("MONITORING")
+        assert rounds_in_database_file(tmp_path / "hedged.db") == 0
+        engine._last_poll = 0.0  # it is due
+        await rig.tick()
+        assert rounds_in_database_file(tmp_path / "hedged.db") == 1
+    finally:
+        await rig.stop()
 
 
 async def test_a_running_daemon_keeps_start_up_objects_out_of_full_collections(
