@@ -63,6 +63,7 @@ from hedged.adapters.aster_wire import (
 from hedged.adapters.base import (
     Ambiguous,
     Fill,
+    MaySend,
     OrderRequest,
     OrderState,
     OrderType,
@@ -252,6 +253,9 @@ class AsterVenue:
         client id `c`); the stream reconnects by itself. Missed events are not replayed:
         register `on_reconnect` to reconcile."""
         return self._user.updates()
+
+    def fence(self, may_send: MaySend) -> None:
+        self._http.may_send = may_send
 
     def on_reconnect(self, hook: ReconnectHook) -> None:
         """Call `hook(stream)` after a stream reconnected ("user" or "quotes:<SYMBOL>");

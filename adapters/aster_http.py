@@ -30,7 +30,7 @@ from hedged.adapters.aster_wire import (
     server_time_ms,
     venue_error,
 )
-from hedged.adapters.base import VenueError
+from hedged.adapters.base import MaySend, VenueError, always
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,7 @@ class AsterHttp:
         self.clock = clock
         self.tuning = tuning or Tuning()
         self.budget = WeightBudget(clock, self.tuning)
+        self.may_send: MaySend = always
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
@@ -205,10 +206,20 @@ class AsterHttp:
     # --- one attempt -------------------------------------------------------------------------
 
     async def send(
-        self, method: str, path: str, params: Params, *, security: Security, weight: int
+        self,
+        method: str,
+        path: str,
+        params: Params,
+        *,
+        security: Security,
+        weight: int,
+        fenced: bool = False,
     ) -> Reply:
-        """One request, no retry. Raises TransportError when no complete answer came back."""
+        """One request, no retry. Raises TransportError when no complete answer came back;
+        NotSent, `fenced`, when `may_send()` says no once it is signed."""
         wire, headers = self._encode(params, security)
+        if fenced and not self.may_send():
+            raise NotSent(f"{method} {path}: not sent, this daemon does not hold the lease")
         in_body = method in ("POST", "PUT")
         url = URL(self.base_url + path + (f"?{wire}" if wire and not in_body else ""), encoded=True)
         if in_body and wire:
@@ -274,7 +285,9 @@ class AsterHttp:
             raise NotSent(f"{method} {path}: not sent, rate-limit back-off for {wait:.1f}s")
         if wait > 0:
             await asyncio.sleep(wait)
-        return await self.send(method, path, params, security=Security.SIGNED, weight=weight)
+        return await self.send(
+            method, path, params, security=Security.SIGNED, weight=weight, fenced=True
+        )
 
     async def read(
         self,

@@ -41,6 +41,7 @@ from hedged.adapters.backpack_wire import (
 from hedged.adapters.base import (
     Ambiguous,
     Fill,
+    MaySend,
     OrderRequest,
     OrderState,
     Outcome,
@@ -128,6 +129,9 @@ class BackpackVenue:
     async def close(self) -> None:
         await self._stream.close()
         await self._http.close()
+
+    def fence(self, may_send: MaySend) -> None:
+        self._http.may_send = may_send
 
     def on_reconnect(self, hook: ReconnectHook) -> None:
         """Call `hook` after every WebSocket reconnection (streams do not replay) with the

@@ -28,7 +28,7 @@ from hedged.adapters.backpack_wire import (
     parse_server_time,
     snippet,
 )
-from hedged.adapters.base import VenueError
+from hedged.adapters.base import MaySend, VenueError, always
 from hedged.secrets import BackpackCredentials
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ class BackpackHttp:
         self.policy = policy
         self.offset_ms = 0  # venue time minus our time
         self.pacer = Pacer(policy.requests_per_second)
+        self.may_send: MaySend = always
         self._credentials = credentials
         self._session: aiohttp.ClientSession | None = None
 
@@ -242,6 +243,8 @@ class BackpackHttp:
         request = self.prepare(method, path, params, instruction)
         if not await self.pacer.wait(limit=self.window_ms / 2000, write=True):
             raise NotSent("rate-limit cooldown longer than half the signature window")
+        if not self.may_send():
+            raise NotSent("not sent: this daemon does not hold the lease")
         response = await self.send(request)
         if response.status == 429:
             self._rate_limited(response, 0)

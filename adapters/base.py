@@ -203,6 +203,12 @@ class VenueError(Exception):
 
 # Called with the name of a stream that reconnected; streams do not replay what was missed.
 ReconnectHook = Callable[[str], Awaitable[None] | None]
+# Whether this daemon may still send orders (it holds the book's lease).
+MaySend = Callable[[], bool]
+
+
+def always() -> bool:
+    return True
 
 
 class Venue(Protocol):
@@ -260,4 +266,10 @@ class Venue(Protocol):
 
     def on_reconnect(self, hook: ReconnectHook) -> None:
         """Call `hook` after any stream reconnected, so the caller can catch up by REST."""
+        ...
+
+    def fence(self, may_send: MaySend) -> None:
+        """Send an order or a cancel only if `may_send()`, asked after the request is signed
+        and just before it is written: a request held up past that point carries a timestamp
+        from before the hold, and the venue's signature window refuses it."""
         ...

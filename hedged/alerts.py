@@ -250,6 +250,14 @@ class Alerts:
                 self._down.discard(venue)
                 self.webhook.post("venue_up", None, f"{venue} answers again", venue=venue)
 
+    def leadership(self, book: str, leading: bool, takeover: bool) -> None:
+        if takeover:
+            self.webhook.post(
+                "takeover", None, f"took over {book}: its leader's lease lapsed", book=book
+            )
+        elif not leading:
+            self.webhook.post("deposed", None, f"no longer leading {book}; standing by", book=book)
+
     def _venue_down(self, venue: str, why: str, seconds: float) -> None:
         if venue in self._down:
             return

@@ -110,6 +110,9 @@ class DaemonConfig:
     state_dir: Path
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "auto"
+    # How long a leader's lease lasts without renewal: a standby takes over about this
+    # long after the leader died (docs/leadership.md).
+    lease_seconds: Decimal = Decimal(3)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -362,7 +365,12 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Rule]]] = {
     "credentials": (CredentialsConfig, {"source": _choice(CredentialSource), "file": _path}),
     "daemon": (
         DaemonConfig,
-        {"state_dir": _path, "log_level": _choice(LogLevel), "log_format": _choice(LogFormat)},
+        {
+            "state_dir": _path,
+            "log_level": _choice(LogLevel),
+            "log_format": _choice(LogFormat),
+            "lease_seconds": _decimal(ge=1, le=60),
+        },
     ),
     "store": (StoreConfig, {"url": _store_url}),
     "paper": (

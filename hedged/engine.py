@@ -4,6 +4,7 @@ notify the watchdog }."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -12,8 +13,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from hedged.adapters.base import Quote, SymbolRules, Venue, VenueError
 from hedged.config import Config
+from hedged.leadership import Lease, Taken, Timing, book_of, standby_status, this_process
 from hedged.legs import ASTER, BACKPACK, VENUES
 from hedged.observe import NULL_OBSERVER, Observer
 from hedged.orders import OrderDesk, Unresolved
@@ -23,7 +27,7 @@ from hedged.states import closing, halted, limit_set, monitoring, opening
 from hedged.states.context import TAKE_PROFIT, Move, RoundContext
 from hedged.states.machine import LIVE, RoundMachine, State, Trigger
 from hedged.stepper import Stepper
-from hedged.store import RoundRow, Store, utc_day_start, utcnow
+from hedged.store import Deposed, RoundRow, Store, utc_day_start, utcnow
 from hedged.triggers import Level, TriggerIndex
 
 log = logging.getLogger("hedged.engine")
@@ -73,27 +77,45 @@ class Engine:
         venues: Mapping[str, Venue],
         notify: Notifier = _no_notify,
         observer: Observer = NULL_OBSERVER,
+        lease: Lease | None = None,
     ) -> None:
         self.config = config
         self.strategy = config.strategy
         self.store = store
-        store.cache_live_rounds()  # this process is the one writer of rounds and orders
         store.checkpoint_beside()  # no WAL copy inside an order intent's commit
         self.venues = venues
         self.notify = notify
         self.observer = observer
-        self.desk = OrderDesk(store, venues)
         self.prices = PriceBook(float(self.strategy.max_price_age_seconds))
         self.symbols = {ASTER: config.pair.aster_symbol, BACKPACK: config.pair.backpack_symbol}
+        self.lease = lease or Lease(
+            store,
+            this_process(book_of(*self.symbols.values())),
+            Timing.of(float(config.daemon.lease_seconds)),
+        )
+        store.fence = self.lease.fence()  # every write checks the lease: none until taken
+        for v in venues.values():
+            v.fence(self.lease.valid)  # and every order, once signed, just before it leaves
+        self.leading = False
         self.rules: dict[str, SymbolRules] = {}
         self.stopping = asyncio.Event()
-        self.blocked: str | None = None  # why no new round may open
         self.opened = 0  # rounds opened by this run
-        self.resumed = 0  # live rounds found at start-up
         self._streams: list[asyncio.Task[None]] = []
-        self._last_poll = 0.0
+        self._keeper: asyncio.Task[None] | None = None
         self._last_quote_save = 0.0
         self._last_commands = 0.0
+        self.stepper = Stepper(
+            lambda r, poll: self.step(r, poll), lambda: self.prices.changed.set()
+        )
+        self._forget()
+
+    def _forget(self) -> None:
+        """What the daemon knows of the book's rounds, and their schedule: built afresh
+        each time it takes the lease (another daemon may have moved them meanwhile)."""
+        self.desk = OrderDesk(self.store, self.venues)
+        self.blocked: str | None = None  # why no new round may open
+        self.resumed = 0  # live rounds found when the lease was taken
+        self._last_poll = 0.0
         self._unresolved_since: dict[int, float] = {}
         self._trouble_logged: dict[int, float] = {}
         self._reconcile_due = False
@@ -102,17 +124,22 @@ class Engine:
         self._restless: set[int] = set()  # live rounds the slow timer steps (not RESTING)
         self._deadlines: dict[int, datetime] = {}  # resting rounds' time limits
         self.triggers = TriggerIndex()
-        self.stepper = Stepper(
-            lambda r, poll: self.step(r, poll), lambda: self.prices.changed.set()
-        )
-        # The daemon is the only writer of these; kept here so a price event reads no table.
-        self.paused = store.get_meta("paused") == "1"
-        self._last_ended = store.last_ended_at()
+        # The leader is the only writer of these; kept here so a price event reads no table.
+        self.paused = False
+        self._last_ended: datetime | None = None
         self._pnl_today: tuple[datetime, Decimal] | None = None
 
     # -- start-up ------------------------------------------------------------------------
 
     async def start(self) -> Report:
+        """Start the clients and streams, then lead (as soon as the lease can be taken)."""
+        await self.start_clients()
+        report = await self.stand_by()
+        assert report is not None, "stopped before leading"
+        return report
+
+    async def start_clients(self) -> None:
+        """What a standby runs too: clients started, rules loaded, prices streaming."""
         for venue in self.venues.values():
             await venue.start()
         self.rules = {v: await self.venues[v].rules(self.symbols[v]) for v in VENUES}
@@ -122,12 +149,68 @@ class Engine:
         self._streams += [asyncio.create_task(self._order_stream(v)) for v in VENUES]
         for v in VENUES:
             self.venues[v].on_reconnect(self._on_reconnect)
+        # renews the lease while held (a lost one wakes the loop) and checks in
+        self._keeper = asyncio.create_task(self.lease.keep(self.prices.changed.set))
+
+    async def stand_by(self) -> Report | None:
+        """A hot standby until this daemon holds the book's lease (nothing is sent, nothing
+        written), then the take-over; None if stopped first."""
+        shown = None
+        while not self.stopping.is_set():
+            taken = await self.lease.try_take()
+            if taken is not None:
+                return await self._take_over(taken)
+            status = standby_status(self.lease.seen)
+            if status != shown:
+                log.info("%s", status)
+                shown = status
+            await self.lease.check_in()
+            self.notify(READY="1", WATCHDOG="1", STATUS=status)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.lease.timing.poll)
+        return None
+
+    async def _take_over(self, taken: Taken) -> Report:
+        """Lead: the rounds as the store has them, made to agree with the venues by the one
+        reconciliation path (which waits out the signature window of any unsure order)."""
+        before = taken.before
+        if taken.takeover and before is not None:
+            log.warning(
+                "taking over %s from %s pid %s (its lease lapsed): epoch %s",
+                self.lease.claim.book,
+                before.host,
+                before.pid,
+                taken.lease.epoch,
+            )
+        else:
+            log.info("leading %s (epoch %s)", self.lease.claim.book, taken.lease.epoch)
+        self._forget()
+        self.store.fence = self.lease.fence()
+        self.store.cache_live_rounds()  # the leader is the one writer of rounds and orders
+        self.leading = True
+        await self.lease.check_in(force=True)
+        self.observer.leadership(self.lease.claim.book, True, taken.takeover)
+        self.paused = self.store.get_meta("paused") == "1"
+        self._last_ended = self.store.last_ended_at()
         report = await self.recover()
         self._last_poll = time.monotonic()  # reconciliation has just read every order
         self.live = {r.id for r in self.store.active_rounds() if r.id and r.state in LIVE_STATES}
         self._due |= self.live
         self.resumed = len(self.live)
+        self.notify(READY="1", STATUS=self.status_line())
         return report
+
+    async def _step_down(self, why: str) -> None:
+        """The lease is lost: every step stops (none could send or write any more) and what
+        this daemon knew of the rounds is forgotten; it stands by."""
+        log.warning("no longer leading %s: %s", self.lease.claim.book, why)
+        self.lease.lose(why)
+        self.leading = False
+        await self.stepper.cancel()
+        self.store.drop_cache()
+        self._forget()
+        self.observer.leadership(self.lease.claim.book, False, False)
+        await self.lease.check_in(force=True)
 
     async def recover(self) -> Report:
         """Reconcile, and halt whatever the venues show that the store cannot explain."""
@@ -157,6 +240,9 @@ class Engine:
             await self.stepper.settled(SHUTDOWN_STEP_SECONDS)
         finally:
             await self.stepper.cancel()
+        if self._keeper is not None:  # the lease was kept until the last step ended
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
         for v in self.venues.values():
             await v.close()
 
@@ -189,6 +275,8 @@ class Engine:
         while True:
             try:
                 async for state in self.venues[venue].order_updates():
+                    if not self.leading:  # the leader records it; a standby reads it later
+                        continue
                     row = self.store.order_by_client_id(venue, state.client_id)
                     if row is not None and row.id is not None:
                         self.store.record_state(row.id, state)
@@ -222,7 +310,7 @@ class Engine:
                         "%s: no price (stream stale, poll failed): %s", v, e, extra={"venue": v}
                     )
         now = time.monotonic()
-        if now - self._last_quote_save >= QUOTE_SAVE_SECONDS:
+        if self.leading and now - self._last_quote_save >= QUOTE_SAVE_SECONDS:
             self._last_quote_save = now
             self.store.save_quotes((q.venue, q.symbol, q.bid, q.ask) for q in self.prices.all())
 
@@ -230,27 +318,38 @@ class Engine:
 
     async def run(self) -> int:
         """Run until stopped (or, in single mode, until the round is done); the exit code."""
-        await self.start()
-        # What start-up loaded (modules, clients, the rounds) lives as long as the process:
-        # out of the collector's sight, a full collection no longer stops the loop for tens
-        # of ms to scan it again.
+        await self.start_clients()
+        # What start-up loaded (modules, clients) lives as long as the process: out of the
+        # collector's sight, a full collection no longer stops the loop for tens of ms to
+        # scan it again.
         gc.collect()
         gc.freeze()
-        self.notify(READY="1", STATUS=self.status_line())
         try:
             while not self._finished():
-                await self.tick()
+                if not self.lease.valid():
+                    if self.leading:
+                        await self._step_down(self.lease.lost or "not renewed in time")
+                    await self.stand_by()
+                    continue
+                try:
+                    await self.tick()
+                except (Deposed, SQLAlchemyError) as e:  # the store, not a round, failed
+                    await self._step_down(f"{type(e).__name__}: {e}")
+                    continue
                 self.notify(WATCHDOG="1", STATUS=self.status_line())
                 await self._wait()
         finally:
             gc.unfreeze()
             await self.stop()
+            if self.leading:  # a standby need not wait for the lease to lapse
+                await self.lease.release()
+            await self.lease.check_out()
         halted = [r for r in self.store.active_rounds() if r.state == State.HALTED]
         return 1 if self.strategy.mode == "single" and halted else 0
 
     def _finished(self) -> bool:
         if self.stopping.is_set():
-            return not self.live or self.strategy.on_shutdown == "keep"
+            return not self.leading or not self.live or self.strategy.on_shutdown == "keep"
         return (
             self.strategy.mode == "single" and (self.opened or self.resumed) > 0 and not self.live
         )

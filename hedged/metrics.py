@@ -150,6 +150,18 @@ class Metrics:
             registry=r,
         )
         self.loop_passes = Counter("hedged_loop_passes", "Loop passes", registry=r)
+        self.leader = Gauge(
+            "hedged_leader",
+            "1 while this daemon holds the book's lease and trades it, 0 while it stands by",
+            ["book"],
+            registry=r,
+        )
+        self.takeovers = Counter(
+            "hedged_takeovers",
+            "Leases this daemon took over from a daemon whose lease lapsed",
+            ["book"],
+            registry=r,
+        )
         self.loop_last = Gauge(
             "hedged_loop_last_pass_timestamp_seconds",
             "Unix time the last loop pass ended",
@@ -197,6 +209,11 @@ class Metrics:
         self.loop_last.set_to_current_time()
         for venue, age in price_ages.items():
             self.price_age.labels(venue).set(math.nan if age is None else age)
+
+    def leadership(self, book: str, leading: bool, takeover: bool) -> None:
+        self.leader.labels(book).set(1 if leading else 0)
+        if takeover:
+            self.takeovers.labels(book).inc()
 
     # -- scrape --------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from hedged.adapters.base import (
     Accepted,
     Ambiguous,
     Fill,
+    MaySend,
     OrderRequest,
     OrderState,
     Outcome,
@@ -62,6 +63,10 @@ class Observer(Protocol):
         """One loop pass ended: it took `lag` seconds; age of the newest price per venue."""
         ...
 
+    def leadership(self, book: str, leading: bool, takeover: bool) -> None:
+        """This daemon took (`takeover`: from a daemon whose lease lapsed) or lost `book`."""
+        ...
+
 
 class NullObserver:
     def round_moved(self, round_: RoundRow, source: str, reason: str) -> None:
@@ -74,6 +79,9 @@ class NullObserver:
         return None
 
     def loop_pass(self, lag: float, price_ages: Mapping[str, float | None]) -> None:
+        return None
+
+    def leadership(self, book: str, leading: bool, takeover: bool) -> None:
         return None
 
 
@@ -104,6 +112,9 @@ class Observers:
 
     def loop_pass(self, lag: float, price_ages: Mapping[str, float | None]) -> None:
         self._each(lambda o: o.loop_pass(lag, price_ages))
+
+    def leadership(self, book: str, leading: bool, takeover: bool) -> None:
+        self._each(lambda o: o.leadership(book, leading, takeover))
 
 
 def outcome_class(outcome: Outcome) -> str:
@@ -191,6 +202,9 @@ class ObservedVenue:
 
     def on_reconnect(self, hook: ReconnectHook) -> None:
         self.inner.on_reconnect(hook)
+
+    def fence(self, may_send: MaySend) -> None:
+        self.inner.fence(may_send)
 
 
 def observed_venues(venues: Mapping[str, Venue], observer: Observer) -> Mapping[str, Venue]:

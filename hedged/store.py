@@ -10,14 +10,17 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     String,
     TypeDecorator,
     UniqueConstraint,
@@ -26,8 +29,12 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    literal_column,
     update,
 )
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.sql.dml import Update
@@ -38,7 +45,7 @@ from hedged.livecache import LiveCache
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: leases and daemons (an older hedged would ignore the lease)
 
 # Order statuses of our own, besides the venue's (adapters.base.OrderStatus).
 INTENT = "INTENT"  # committed, maybe sent: resolve by client id before anything else
@@ -165,6 +172,34 @@ class CommandRow(SQLModel, table=True):
     applied_at: datetime | None = None
 
 
+class LeaseRow(SQLModel, table=True):
+    """Who trades a book (docs/leadership.md): the holder, an epoch that grows with every
+    new holder, and an expiry on the database's clock that the holder keeps pushing on."""
+
+    __tablename__ = "leases"
+    book: str = Field(primary_key=True, max_length=128)
+    epoch: int = 0
+    holder: str | None = Field(default=None, max_length=128)  # one daemon process, unique
+    host: str | None = Field(default=None, max_length=128)
+    pid: int | None = None
+    started_at: datetime | None = None  # when the holding process started
+    since: datetime | None = None  # when it took the lease
+    expires_ms: int = Field(default=0, sa_type=BigInteger)  # 0: released
+
+
+class DaemonRow(SQLModel, table=True):
+    """Each daemon's check-in: leaders and standbys, so an operator sees who is there."""
+
+    __tablename__ = "daemons"
+    holder: str = Field(primary_key=True, max_length=128)
+    book: str = Field(max_length=128)
+    host: str = Field(max_length=128)
+    pid: int
+    started_at: datetime
+    role: str = Field(max_length=16)
+    seen_ms: int = Field(sa_type=BigInteger)
+
+
 class QuoteRow(SQLModel, table=True):
     """Latest prices the daemon saw, so `hedgectl` can show them without a venue call."""
 
@@ -210,7 +245,7 @@ def _round_update(fields: tuple[str, ...]) -> Update:
 
 
 # Schema migrations: version N -> N+1, applied in order at open. Version 1 is create_all.
-MIGRATIONS: dict[int, Sequence[str]] = {}
+MIGRATIONS: dict[int, Sequence[str]] = {1: ()}  # 2 adds tables only: create_all makes them
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -219,6 +254,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _sqlite_no_sync(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
@@ -233,11 +274,50 @@ def open_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # The process in the name: an operator (or a test) can tell whose connections are whose.
+    args = {"application_name": f"hedged[{os.getpid()}]", "connect_timeout": 5}
+    return create_engine(url, pool_pre_ping=True, connect_args=args)
 
 
 class SchemaTooNew(RuntimeError):
     pass
+
+
+class Deposed(Exception):
+    """This daemon no longer holds the book's lease: the write was rolled back."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """The lease a daemon's writes stand on: each of its transactions checks, before it
+    commits, that the book's lease still has this holder and epoch."""
+
+    book: str
+    holder: str
+    epoch: int
+    valid: Callable[[], bool]  # the holder's own (monotonic) view: False once it may lapse
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Who asks for a lease."""
+
+    book: str
+    holder: str
+    host: str
+    pid: int
+    started_at: datetime
+
+
+_LEASES = LeaseRow.__table__  # type: ignore[attr-defined]
+_DAEMONS = DaemonRow.__table__  # type: ignore[attr-defined]
+
+
+def _db_now_sql(dialect: str) -> str:
+    """Milliseconds since the epoch on the database's clock: the one clock every host shares."""
+    if dialect == "sqlite":
+        return "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+    return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
 
 
 class Store:
@@ -245,6 +325,8 @@ class Store:
         self.url = url
         self.engine = open_engine(url)
         self._live: LiveCache | None = None
+        self.fence: Fence | None = None  # set by the daemon while it holds the book's lease
+        self._lease_engine: Engine | None = None
         try:
             self._migrate()
             self.namespace = self._namespace()
@@ -254,11 +336,18 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._lease_engine is not None:
+            self._lease_engine.dispose()
 
     def cache_live_rounds(self) -> None:
         """Keep active rounds and their orders in memory: only for the process that is their
-        one writer (the daemon); a reader such as hedgectl must see the database."""
+        one writer (the daemon, while it holds the lease); a reader such as hedgectl, or a
+        standby, must see the database. Called again, it starts from an empty cache."""
         self._live = LiveCache(ACTIVE_STATES)
+
+    def drop_cache(self) -> None:
+        """Forget the in-memory rounds: another daemon may write them from now on."""
+        self._live = None
 
     def checkpoint_beside(self) -> None:
         """SQLite: commits stop copying the WAL into the database file each time it passes
@@ -284,6 +373,131 @@ class Store:
     def session(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as s:
             yield s
+
+    def _commit(self, s: Session) -> None:
+        self._fenced(s.connection())
+        s.commit()
+
+    def _fenced(self, c: Connection) -> None:
+        """Inside a write transaction, just before it commits: raise Deposed (so it rolls
+        back) unless this daemon still holds the lease its writes stand on. PostgreSQL: the
+        row is share-locked, so a takeover waits for this commit or this commit sees it;
+        SQLite: the transaction already holds the database's write lock."""
+        fence = self.fence
+        if fence is None:
+            return
+        if not fence.valid():
+            raise Deposed(f"lease of {fence.book} (epoch {fence.epoch}) may have lapsed")
+        q = (
+            sa_select(_LEASES.c.holder, _LEASES.c.epoch)
+            .where(_LEASES.c.book == fence.book)
+            .with_for_update(read=True)
+        )
+        row = c.execute(q).first()
+        if row is None or (row.holder, row.epoch) != (fence.holder, fence.epoch):
+            now = "nobody" if row is None else f"epoch {row.epoch}"
+            raise Deposed(f"lease of {fence.book} is at {now}, not our epoch {fence.epoch}")
+
+    # -- leadership ---------------------------------------------------------------------
+
+    def _leases(self) -> Engine:
+        """Lease and check-in writes. SQLite: on connections that do not wait for the disk
+        (a renewal lost in a power cut only shortens the lease), so they hold the write lock
+        for microseconds, never queueing an intent's durable commit behind an fsync."""
+        if self._lease_engine is None:
+            if self.engine.dialect.name != "sqlite":
+                self._lease_engine = self.engine
+            else:
+                self._lease_engine = open_engine(self.url)
+                event.listen(self._lease_engine, "connect", _sqlite_no_sync)
+                event.listen(self._lease_engine, "connect", _no_autocheckpoint)
+        return self._lease_engine
+
+    def _now_ms(self) -> Any:
+        return literal_column(_db_now_sql(self.engine.dialect.name), BigInteger)
+
+    def lease(self, book: str) -> tuple[LeaseRow | None, int]:
+        """The book's lease as stored, and the database's clock now (ms); reads only."""
+        with self._leases().connect() as c:
+            now = c.execute(sa_select(self._now_ms())).scalar_one()
+            row = c.execute(sa_select(_LEASES).where(_LEASES.c.book == book)).first()
+        return (None if row is None else LeaseRow(**row._mapping)), int(now)
+
+    def take_lease(self, claim: Claim, ttl_ms: int) -> tuple[LeaseRow | None, LeaseRow | None]:
+        """Take the book's lease if it is free, lapsed, released or already ours (then with
+        a new epoch all the same): (the lease taken or None, the lease as it was)."""
+        insert_ = sqlite_insert if self.engine.dialect.name == "sqlite" else pg_insert
+        with self._leases().begin() as c:
+            # First a write, so SQLite takes its write lock before anything is read.
+            c.execute(insert_(_LEASES).values(book=claim.book).on_conflict_do_nothing())
+            now = int(c.execute(sa_select(self._now_ms())).scalar_one())
+            q = sa_select(_LEASES).where(_LEASES.c.book == claim.book).with_for_update()
+            before = LeaseRow(**c.execute(q).one()._mapping)
+            if before.holder not in (None, claim.holder) and before.expires_ms > now:
+                return None, before
+            taken = LeaseRow(
+                book=claim.book,
+                epoch=before.epoch + 1,
+                holder=claim.holder,
+                host=claim.host,
+                pid=claim.pid,
+                started_at=claim.started_at,
+                since=utcnow(),
+                expires_ms=now + ttl_ms,
+            )
+            values = taken.model_dump(exclude={"book"})
+            c.execute(update(_LEASES).where(_LEASES.c.book == claim.book).values(values))
+        return taken, before
+
+    def renew_lease(self, book: str, holder: str, epoch: int, ttl_ms: int) -> bool:
+        """Push the lease's expiry on; False if it is no longer ours at this epoch."""
+        with self._leases().begin() as c:
+            q = (
+                update(_LEASES)
+                .where(_LEASES.c.book == book, _LEASES.c.holder == holder, _LEASES.c.epoch == epoch)
+                .values(expires_ms=self._now_ms() + ttl_ms)
+            )
+            return c.execute(q).rowcount == 1
+
+    def release_lease(self, book: str, holder: str, epoch: int) -> None:
+        """Let a standby take the lease at once (a clean stop)."""
+        with self._leases().begin() as c:
+            c.execute(
+                update(_LEASES)
+                .where(_LEASES.c.book == book, _LEASES.c.holder == holder, _LEASES.c.epoch == epoch)
+                .values(expires_ms=0)
+            )
+
+    def check_in(self, claim: Claim, role: str) -> None:
+        """Record that this daemon is alive and in which role."""
+        insert_ = sqlite_insert if self.engine.dialect.name == "sqlite" else pg_insert
+        values = {
+            "holder": claim.holder,
+            "book": claim.book,
+            "host": claim.host,
+            "pid": claim.pid,
+            "started_at": claim.started_at,
+            "role": role,
+            "seen_ms": self._now_ms(),
+        }
+        q = insert_(_DAEMONS).values(values)
+        q = q.on_conflict_do_update(
+            index_elements=[_DAEMONS.c.holder],
+            set_={"role": q.excluded.role, "seen_ms": q.excluded.seen_ms},
+        )
+        with self._leases().begin() as c:
+            c.execute(q)
+
+    def check_out(self, holder: str) -> None:
+        with self._leases().begin() as c:
+            c.execute(_DAEMONS.delete().where(_DAEMONS.c.holder == holder))
+
+    def daemons(self) -> tuple[list[DaemonRow], int]:
+        """Every daemon's last check-in, and the database's clock now (ms)."""
+        with self.engine.connect() as c:
+            now = c.execute(sa_select(self._now_ms())).scalar_one()
+            rows = c.execute(sa_select(_DAEMONS).order_by(_DAEMONS.c.seen_ms.desc()))
+            return [DaemonRow(**r._mapping) for r in rows], int(now)
 
     # -- schema -------------------------------------------------------------------------
 
@@ -319,7 +533,7 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         with self.session() as s:
             s.merge(Meta(key=key, value=value))
-            s.commit()
+            self._commit(s)
 
     def _namespace(self) -> int:
         """A random per-installation number that keeps client order ids unique per
@@ -351,7 +565,7 @@ class Store:
     def journal(self, round_id: int | None, kind: str, **detail: Any) -> None:
         with self.session() as s:
             self._event(s, round_id, kind, detail)
-            s.commit()
+            self._commit(s)
 
     def events_of(self, round_id: int) -> list[EventRow]:
         with self.session() as s:
@@ -368,7 +582,7 @@ class Store:
             s.add(row)
             s.flush()
             self._event(s, row.id, "round_created", {"state": row.state})
-            s.commit()
+            self._commit(s)
         return self._cached_round(row, orders=[])
 
     def _cached_round(self, row: RoundRow, orders: list[OrderRow] | None = None) -> RoundRow:
@@ -410,7 +624,7 @@ class Store:
             assert row is not None, f"round {round_id} does not exist"
             for k, v in fields.items():
                 setattr(row, k, v)
-            s.commit()
+            self._commit(s)
         return self._cached_round(row)
 
     def transition(
@@ -427,7 +641,7 @@ class Store:
                 setattr(row, k, v)
             detail = {"from": source, "to": dest, "trigger": trigger, **fields}
             self._event(s, round_id, "transition", detail)
-            s.commit()
+            self._commit(s)
         return self._cached_round(row)
 
     def realized_since(self, since: datetime) -> Decimal:
@@ -468,6 +682,7 @@ class Store:
                 row.client_id = client_ids[row.venue](self.namespace, row.id)
                 c.execute(_SET_CLIENT_ID, {"oid": row.id, "cid": row.client_id})
                 self._core_event(c, row.round_id, "intent", _order_detail(row))
+            self._fenced(c)  # no intent, so no order, from a daemon that lost the lease
         if self._live is not None:
             cached = self._live.rounds.get(rows[0].round_id) if rows else None
             if cached is not None:
@@ -545,6 +760,7 @@ class Store:
         with self.engine.begin() as c:
             c.execute(_UPDATE_ORDER, {"oid": order_id} | {f"new_{k}": v for k, v in new.items()})
             self._core_event(c, row.round_id, kind, {"order": row.id, **changed})
+            self._fenced(c)
         for k, v in new.items():  # the committed values: a cached row stays exact
             setattr(row, k, v)
         return row
@@ -611,7 +827,7 @@ class Store:
                     },
                 )
                 added += 1
-            s.commit()
+            self._commit(s)
         return added
 
     def fills_of(self, round_id: int) -> list[FillRow]:
@@ -625,7 +841,7 @@ class Store:
         with self.session() as s:
             row = CommandRow(kind=kind, round_id=round_id)
             s.add(row)
-            s.commit()
+            s.commit()  # hedgectl's request: it decides nothing until the leader applies it
             return row
 
     def pending_commands(self) -> list[CommandRow]:
@@ -651,7 +867,7 @@ class Store:
             self._event(
                 s, row.round_id, "command", {"command": row.kind, "ok": ok, "result": result}
             )
-            s.commit()
+            self._commit(s)
 
     # -- quotes -------------------------------------------------------------------------
 
@@ -659,7 +875,7 @@ class Store:
         with self.session() as s:
             for venue, symbol, bid, ask in quotes:
                 s.merge(QuoteRow(venue=venue, symbol=symbol, bid=bid, ask=ask, at=utcnow()))
-            s.commit()
+            self._commit(s)
 
     def quotes(self) -> dict[tuple[str, str], QuoteRow]:
         with self.session() as s:

@@ -87,6 +87,7 @@ def aster_app(
     app.router.add_post("/_admin/ws/disconnect", _admin_disconnect)
     app.router.add_post("/_admin/price", _admin_price)
     app.router.add_get("/_admin/submissions", _admin_submissions)
+    app.router.add_get("/_admin/arrivals", _admin_arrivals)
     app.cleanup_ctx.append(_lifetime)
     app.on_shutdown.append(_close_sockets)
     return app
@@ -112,11 +113,19 @@ def _submissions_middleware(state: AsterState) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if request.method == "POST" and path.startswith("/fapi/") and path.endswith("/order"):
+        if (
+            request.method in ("POST", "DELETE")
+            and path.startswith("/fapi/")
+            and path.endswith("/order")
+        ):
             raw = request.raw_path.partition("?")[2] + "&" + (await request.text())
-            client_id = dict(parse_qsl(raw)).get("newClientOrderId")
-            if client_id:
+            params = dict(parse_qsl(raw))
+            client_id = params.get("newClientOrderId")
+            if request.method == "POST" and client_id:
                 state.submissions[client_id] += 1
+            key = request.headers.get("X-MBX-APIKEY") or params.get("signer")
+            action = "place" if request.method == "POST" else "cancel"
+            state.arrivals.note(key, action, client_id or params.get("origClientOrderId"))
         return await handler(request)
 
     return middleware
@@ -141,6 +150,10 @@ async def _admin_price(request: web.Request) -> web.Response:
 
 async def _admin_submissions(request: web.Request) -> web.Response:
     return web.json_response(dict(request.app[ASTER_STATE].submissions))
+
+
+async def _admin_arrivals(request: web.Request) -> web.Response:
+    return web.json_response(request.app[ASTER_STATE].arrivals.entries)
 
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from hedged.adapters.base import ZERO, OrderRequest, OrderStatus, OrderType, floor_to
+from hedged.sim.arrivals import Arrivals
 from hedged.sim.aster_errors import (
     AsterError,
     from_refusal,
@@ -87,6 +88,7 @@ class AsterState:
         self._updated_at: dict[str, float] = {}  # by core account: last order change
         self.update_id = 0  # of the book, for bookTicker `u` and depth `lastUpdateId`
         self.submissions: Counter[str] = Counter()
+        self.arrivals = Arrivals()
         for order in self.exchange.to_dict()["orders"]:
             self._index(order["account"], order["order_id"])
         self.exchange.add_listener(self._on_order)

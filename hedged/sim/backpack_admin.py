@@ -29,6 +29,11 @@ async def set_price(request: web.Request) -> web.Response:
     return web.json_response({"price": str(venue.world.price)})
 
 
+async def arrivals(request: web.Request) -> web.Response:
+    """Every order request (place, cancel): when, which key, which client id."""
+    return web.json_response(request.app[STATE].arrivals.entries)
+
+
 async def submissions(request: web.Request) -> web.Response:
     """{clientId: how many order requests with it reached placement}."""
     return web.json_response(dict(request.app[STATE].submissions))

@@ -65,6 +65,7 @@ ROUTES = (
     Route("DELETE", f"{ADMIN_PREFIX}/faults", admin_faults),
     Route("POST", f"{ADMIN_PREFIX}/price", admin.set_price),
     Route("GET", f"{ADMIN_PREFIX}/submissions", admin.submissions),
+    Route("GET", f"{ADMIN_PREFIX}/arrivals", admin.arrivals),
 )
 
 

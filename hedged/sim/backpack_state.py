@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from aiohttp import web
 
+from hedged.sim.arrivals import Arrivals
 from hedged.sim.backpack_errors import invalid_order, invalid_symbol
 from hedged.sim.backpack_hub import Hub
 from hedged.sim.backpack_journal import Journal
@@ -65,6 +66,7 @@ class BackpackVenue:
     journal: Journal
     hub: Hub = field(default_factory=Hub)
     submissions: Counter[str] = field(default_factory=Counter)
+    arrivals: Arrivals = field(default_factory=Arrivals)
     book_updates: int = 0
 
     @classmethod

@@ -9,9 +9,11 @@ from collections.abc import AsyncGenerator, Callable
 from decimal import Decimal
 
 from hedged.adapters.base import (
+    NOT_SENT,
     Accepted,
     Ambiguous,
     Fill,
+    MaySend,
     OrderRequest,
     OrderState,
     Outcome,
@@ -21,6 +23,7 @@ from hedged.adapters.base import (
     Rejected,
     SymbolRules,
     VenueError,
+    always,
     floor_to,
 )
 from hedged.sim.client_ids import SCHEMES
@@ -46,6 +49,7 @@ class SimVenue:
         self._world = world
         self._exchange = world.venues[venue_name]
         self._client_ids = SCHEMES[venue_name]
+        self._may_send: MaySend = always
 
     def client_id(self, namespace: int, seq: int) -> str:
         return self._client_ids.make(namespace, seq)
@@ -108,7 +112,12 @@ class SimVenue:
     def on_reconnect(self, hook: ReconnectHook) -> None:
         """In process there is no connection to lose."""
 
+    def fence(self, may_send: MaySend) -> None:
+        self._may_send = may_send
+
     async def place(self, order: OrderRequest) -> Outcome:
+        if not self._may_send():
+            return Rejected(NOT_SENT, "not sent: this daemon does not hold the lease")
         self.submissions[order.client_id] += 1
         fault = await self._fault("place")
         max_fill = self._partial_fill_cap(order, fault)
@@ -117,6 +126,8 @@ class SimVenue:
         )
 
     async def cancel(self, symbol: str, client_id: str) -> Outcome:
+        if not self._may_send():
+            return Rejected(NOT_SENT, "not sent: this daemon does not hold the lease")
         fault = await self._fault("cancel")
         return self._write(
             fault, lambda: self._exchange.cancel(self.account, symbol, client_id=client_id)

@@ -1,0 +1,217 @@
+"""Leadership: exactly one daemon trades a book (docs/leadership.md).
+
+A daemon holds the book's lease in the store, renewed in the background. Its writes are
+fenced by the lease's epoch (`Store.fence`), and each order leaves only if, after it was
+signed, the lease is still valid on this process's monotonic clock. A daemon that cannot
+renew in time gives the lease up on its own before the store can hand it to another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from hedged.store import Claim, Fence, LeaseRow, Store, utcnow
+
+log = logging.getLogger(__name__)
+
+LEADER, STANDBY = "leader", "standby"
+
+
+def book_of(aster_symbol: str, backpack_symbol: str) -> str:
+    """The name of what one daemon trades: today one pair, one account per store."""
+    return f"aster:{aster_symbol}+backpack:{backpack_symbol}"
+
+
+def this_process(book: str) -> Claim:
+    host, pid = socket.gethostname(), os.getpid()
+    started = utcnow()
+    return Claim(book, f"{host}:{pid}:{time.time_ns()}", host, pid, started)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """How long a lease lasts, how often its holder renews it and a standby looks at it."""
+
+    ttl: float = 3.0
+    # The holder stops sending this long before the store could hand the lease on: room for
+    # the holder's and the database's clocks to run at different rates, and for a renewal's
+    # answer to arrive late.
+    margin: float = 0.75
+    check_in: float = 5.0
+
+    @classmethod
+    def of(cls, ttl: float) -> Timing:
+        return cls(ttl=ttl, margin=ttl / 4)
+
+    @property
+    def renew(self) -> float:
+        return self.ttl / 6
+
+    @property
+    def poll(self) -> float:
+        return self.ttl / 12
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    lease: LeaseRow
+    before: LeaseRow | None
+    takeover: bool  # taken from another daemon whose lease lapsed (not released, not new)
+
+
+class Lease:
+    """This daemon's hold on one book's lease."""
+
+    def __init__(
+        self,
+        store: Store,
+        claim: Claim,
+        timing: Timing = Timing(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.claim = claim
+        self.timing = timing
+        self._clock = clock
+        self.epoch: int | None = None
+        self._valid_until = 0.0
+        self.lost: str | None = None  # why the lease was lost, until it is taken again
+        self.seen: LeaseRow | None = None  # the lease as last read while standing by
+        self._checked_in = -float("inf")
+
+    @property
+    def ttl_ms(self) -> int:
+        return int(self.timing.ttl * 1000)
+
+    def valid(self) -> bool:
+        """Whether this daemon may send: it holds the lease and cannot have lost it yet."""
+        return self.epoch is not None and self._clock() < self._valid_until
+
+    def fence(self) -> Fence:
+        """What this daemon's writes stand on (no epoch yet: every write is refused)."""
+        epoch = -1 if self.epoch is None else self.epoch
+        return Fence(self.claim.book, self.claim.holder, epoch, self.valid)
+
+    def lose(self, why: str) -> None:
+        if self.epoch is not None:
+            log.warning("lease of %s lost: %s", self.claim.book, why)
+        self.epoch = None
+        self.lost = why
+
+    async def try_take(self) -> Taken | None:
+        """Take the lease if it is free or lapsed (a read first: a standby writes nothing
+        while the lease is held)."""
+        try:
+            held, now = await asyncio.to_thread(self.store.lease, self.claim.book)
+            self.seen = held
+            mine = held is None or held.holder in (None, self.claim.holder)
+            if held is not None and not mine and held.expires_ms > now:
+                return None
+            started = self._clock()
+            taken, before = await asyncio.to_thread(self.store.take_lease, self.claim, self.ttl_ms)
+        except SQLAlchemyError as e:
+            log.warning("lease of %s: store unavailable: %s", self.claim.book, e)
+            return None
+        if taken is None:
+            return None
+        self.epoch = taken.epoch
+        self._valid_until = started + self.timing.ttl - self.timing.margin
+        self.lost = None
+        takeover = (
+            before is not None
+            and before.holder not in (None, self.claim.holder)
+            and before.expires_ms != 0
+        )
+        return Taken(taken, before, takeover)
+
+    async def renew(self) -> bool:
+        """Push the expiry on. A failed renewal keeps the lease until its local validity
+        runs out (a database blip); a refused one (another epoch) loses it at once."""
+        if self.epoch is None:
+            return False
+        epoch, started = self.epoch, self._clock()
+        try:
+            ok = await asyncio.to_thread(
+                self.store.renew_lease, self.claim.book, self.claim.holder, epoch, self.ttl_ms
+            )
+        except SQLAlchemyError as e:
+            log.warning("lease of %s: renewal failed: %s", self.claim.book, e)
+            if not self.valid():
+                self.lose(f"not renewed in time ({e})")
+            return self.valid()
+        if self.epoch != epoch:
+            return False
+        if not ok:
+            self.lose(f"the store no longer gives us epoch {epoch}")
+            return False
+        self._valid_until = started + self.timing.ttl - self.timing.margin
+        return True
+
+    async def release(self) -> None:
+        epoch, self.epoch = self.epoch, None
+        if epoch is None:
+            return
+        try:
+            await asyncio.to_thread(
+                self.store.release_lease, self.claim.book, self.claim.holder, epoch
+            )
+        except SQLAlchemyError as e:  # it lapses by itself
+            log.warning("lease of %s: release failed: %s", self.claim.book, e)
+
+    async def check_in(self, force: bool = False) -> None:
+        """Tell the store we are alive and in which role, every `timing.check_in` seconds."""
+        now = self._clock()
+        if not force and now - self._checked_in < self.timing.check_in:
+            return
+        self._checked_in = now
+        role = LEADER if self.epoch is not None else STANDBY
+        try:
+            await asyncio.to_thread(self.store.check_in, self.claim, role)
+        except SQLAlchemyError as e:
+            log.warning("check-in failed: %s", e)
+
+    async def check_out(self) -> None:
+        try:
+            await asyncio.to_thread(self.store.check_out, self.claim.holder)
+        except SQLAlchemyError as e:
+            log.warning("check-out failed: %s", e)
+
+    async def keep(self, on_lost: Callable[[], None]) -> None:
+        """Renew while held and check in, forever; `on_lost` wakes the loop when the lease
+        is lost. (Between renewals `valid()` runs out by itself: nothing waits for this.)"""
+        while True:
+            if self.epoch is not None and not await self.renew():
+                on_lost()
+            await self.check_in()
+            await asyncio.sleep(self.timing.renew)
+
+
+def standby_status(held: LeaseRow | None) -> str:
+    if held is None or held.holder is None:
+        return "standby: no daemon leading"
+    since = held.since.isoformat(timespec="seconds") if held.since else "?"
+    return f"standby: leader {held.host} pid {held.pid} since {since}"
+
+
+def describe(held: LeaseRow | None, now_ms: int) -> dict[str, object]:
+    """The lease for people and scripts (hedgectl status)."""
+    if held is None or held.holder is None or held.expires_ms <= now_ms:
+        return {"leading": False}
+    since: datetime | None = held.since
+    return {
+        "leading": True,
+        "host": held.host,
+        "pid": held.pid,
+        "since": since.isoformat() if since else None,
+        "epoch": held.epoch,
+        "expires_in_seconds": round((held.expires_ms - now_ms) / 1000, 1),
+    }
