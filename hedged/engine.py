@@ -188,6 +188,16 @@ class Engine:
         self.store.fence = self.lease.fence()
         self.store.cache_live_rounds()  # the leader is the one writer of rounds and orders
         self.leading = True
+        claim = self.lease.claim
+        self.store.journal(
+            None,
+            "lease_taken",
+            book=claim.book,
+            epoch=taken.lease.epoch,
+            host=claim.host,
+            pid=claim.pid,
+            takeover=taken.takeover,
+        )
         await self.lease.check_in(force=True)
         self.observer.leadership(self.lease.claim.book, True, taken.takeover)
         self.paused = self.store.get_meta("paused") == "1"

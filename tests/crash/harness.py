@@ -148,14 +148,19 @@ class Sim:
         *,
         volatility: str = "30",
         tick_seconds: str = "0.05",
+        more_keys: Sequence[Keys] = (),
     ) -> None:
+        """`more_keys`: further keys on the same account (a daemon each, told apart)."""
         self.workdir = workdir
         self.state = workdir / "sim-state.json"
         accounts = workdir / "accounts.toml"
         accounts.write_text(
-            f"[[account]]\nname = '{ACCOUNT}'\nbalance = '1000000'\n"
-            f"aster_api_key = '{keys.v1_key}'\naster_api_secret = '{keys.v1_secret}'\n"
-            f"backpack_public_key = '{keys.bp_public}'\n"
+            "".join(
+                f"[[account]]\nname = '{ACCOUNT}'\nbalance = '1000000'\n"
+                f"aster_api_key = '{k.v1_key}'\naster_api_secret = '{k.v1_secret}'\n"
+                f"backpack_public_key = '{k.bp_public}'\n"
+                for k in (keys, *more_keys)
+            )
         )
         self.keys = keys
         self._log = (workdir / "sim.log").open("ab")
@@ -256,6 +261,7 @@ class Daemon:
 
     def __init__(self, config: Path, sock_path: Path, log: IO[bytes], crash_at: str | None):
         self.crash_at = crash_at
+        self.statuses: list[tuple[float, str]] = []  # (time.time(), STATUS=) as notified
         self.killed_by_us = False
         self.ready_after: float | None = None  # seconds from spawn to READY=1
         self._ready = threading.Event()
@@ -290,7 +296,9 @@ class Daemon:
                 continue
             except OSError:
                 return
-            if "READY=1" in message.split("\n") and not self._ready.is_set():
+            lines = message.split("\n")
+            self.statuses += [(time.time(), s[7:]) for s in lines if s.startswith("STATUS=")]
+            if "READY=1" in lines and not self._ready.is_set():
                 self.ready_after = time.monotonic() - self.started
                 self._ready.set()
 
@@ -345,9 +353,10 @@ def write_configs(
     *,
     max_round_seconds: int = 8,
     max_concurrent_rounds: int = 2,
+    daemon_extra: str = "",
 ) -> dict[str, Path]:
     """The daemon's configuration ("keep" and "flatten" on shutdown) and its owner-only
-    credentials file."""
+    credentials file. `daemon_extra`: more TOML, after the `[daemon]` table's keys."""
     creds = workdir / "credentials.toml"
     creds.write_text(
         f"[aster]\napi_key = '{keys.v1_key}'\napi_secret = '{keys.v1_secret}'\n"
@@ -371,7 +380,7 @@ def write_configs(
             f"[backpack]\nbase_url = '{urls[BACKPACK]}'\n"
             f"ws_url = '{urls[BACKPACK].replace('http', 'ws')}'\nwindow_ms = {WINDOW_MS}\n"
             f"[credentials]\nsource = 'file'\nfile = '{creds}'\n"
-            f"[daemon]\nstate_dir = '{state_dir}'\n"
+            f"[daemon]\nstate_dir = '{state_dir}'\n{daemon_extra}"
         )
         configs[on_shutdown] = path
     return configs

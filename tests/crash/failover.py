@@ -1,0 +1,356 @@
+"""Failover torture: two daemons on one store, the leader struck again and again.
+
+Two `hedged run` processes share one database (PostgreSQL, as two hosts would, or SQLite, as
+two daemons on one host) and one simulated account; each signs with keys of its own, so the
+simulators tell whose order requests arrived when (`/_admin/arrivals`). The leader is struck
+at random moments in every round state: kill -9 (a new standby is started in its place),
+SIGSTOP until the standby has taken over and moved on, then SIGCONT (it must send nothing and
+stand by), or (PostgreSQL) every connection of its terminated by `pg_terminate_backend`. At
+the end one daemon flattens every round, and the kill -9 invariants are checked from the
+venues' records, together with leadership's own: every order request that reached a venue
+came from the daemon that held the lease at that moment (the store journals each taking).
+
+Used by `test_failover.py` (a short seeded run in CI) and `failover_soak.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+
+import psycopg
+from harness import (
+    ASTER,
+    BACKPACK,
+    FLATTEN_TIMEOUT,
+    LIVE,
+    READY_TIMEOUT,
+    SYMBOLS,
+    VENUES,
+    Daemon,
+    Keys,
+    Sim,
+    Verdict,
+    check_invariants,
+    percentile,
+    write_configs,
+)
+from sqlmodel import select
+
+from hedged.leadership import book_of
+from hedged.store import EventRow, Store
+
+BOOK = book_of(SYMBOLS[ASTER], SYMBOLS[BACKPACK])
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+STRIKES_SQLITE = ("kill", "freeze")
+STRIKES_PG = ("kill", "freeze", "cut")
+TAKEOVER_TIMEOUT = 30.0  # a standby slower than this to lead is a violation
+STATE_TIMEOUT = 10.0
+
+
+@dataclass
+class Strike:
+    kind: str
+    state: str  # the round states when it struck ("-" for none)
+    takeover: float | None = None  # seconds from the strike to the new leader's first step
+
+
+@dataclass
+class FailoverResult:
+    seed: int
+    store: str
+    strikes: list[Strike] = field(default_factory=list)
+    verdict: Verdict = field(default_factory=Verdict)
+    foreign_requests: int = 0  # requests from a daemon that did not hold the lease
+    wall: float = 0.0
+
+    @property
+    def takeovers(self) -> list[float]:
+        return [s.takeover for s in self.strikes if s.takeover is not None]
+
+
+class Slot:
+    """One of the two daemons' places: its own keys, configuration and state directory; the
+    process in it is replaced when killed."""
+
+    def __init__(self, name: str, workdir: Path, keys: Keys, configs: dict[str, Path]) -> None:
+        self.name = name
+        self.workdir = workdir
+        self.keys = keys
+        self.configs = configs
+        self.daemon: Daemon | None = None
+        self.pids: list[int] = []
+
+    def spawn(self, log: object, on_shutdown: str = "keep") -> Daemon:
+        sock = self.workdir / "notify.sock"
+        self.daemon = Daemon(self.configs[on_shutdown], sock, log, None)  # type: ignore[arg-type]
+        self.pids.append(self.daemon.proc.pid)
+        return self.daemon
+
+    @property
+    def pid(self) -> int:
+        assert self.daemon is not None
+        return self.daemon.proc.pid
+
+    def leading_since(self, after: float) -> float | None:
+        """When, after `after`, its daemon first said it leads and has reconciled."""
+        if self.daemon is None:
+            return None
+        for at, status in list(self.daemon.statuses):
+            if at >= after and not status.startswith("standby"):
+                return at
+        return None
+
+    def standing_by_since(self, after: float) -> float | None:
+        if self.daemon is None:
+            return None
+        for at, status in list(self.daemon.statuses):
+            if at >= after and status.startswith("standby"):
+                return at
+        return None
+
+
+def _wait(condition: Callable[[], object], timeout: float) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.02)
+    return None
+
+
+class Failover:
+    def __init__(
+        self,
+        workdir: Path,
+        seed: int,
+        strikes: int,
+        store_url: str,
+        *,
+        lease_seconds: str = "3",
+        wall_limit: float = 900.0,
+    ) -> None:
+        self.workdir = workdir
+        self.rng = random.Random(seed)
+        self.n = strikes
+        self.url = store_url
+        self.postgres = store_url.startswith("postgresql")
+        self.lease_seconds = lease_seconds
+        self.wall_limit = wall_limit
+        self.result = FailoverResult(seed, "postgres" if self.postgres else "sqlite")
+
+    def _violation(self, what: str) -> None:
+        self.result.verdict.violations.append(what)
+
+    def run(self) -> FailoverResult:
+        started = time.monotonic()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        keys = [Keys.new(), Keys.new()]
+        self._log = (self.workdir / "daemons.log").open("ab")
+        self.sim = Sim(self.workdir, keys[0], self.result.seed, more_keys=keys[1:])
+        self.slots: list[Slot] = []
+        try:
+            for i, k in enumerate(keys):
+                home = self.workdir / f"node{i}"
+                home.mkdir(exist_ok=True)
+                extra = f"lease_seconds = {self.lease_seconds}\n[store]\nurl = '{self.url}'\n"
+                configs = write_configs(home, self.sim.urls, k, daemon_extra=extra)
+                self.slots.append(Slot(f"node{i}", home, k, configs))
+            self.store = Store(self.url)
+            for slot in self.slots:
+                slot.spawn(self._log)
+                if slot.daemon is None or slot.daemon.wait_ready() is None:
+                    self._violation(f"{slot.name}: no READY=1 within {READY_TIMEOUT}s")
+            for _ in range(self.n):
+                if time.monotonic() - started > self.wall_limit:
+                    self._violation(f"wall limit {self.wall_limit}s: stopped early")
+                    break
+                self._strike()
+            self._finish()
+        finally:
+            for slot in self.slots:
+                if slot.daemon is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(slot.pid, signal.SIGCONT)
+                    slot.daemon.close()
+            with contextlib.suppress(AttributeError):
+                self.store.close()
+            self.sim.close()
+            self._log.close()
+        self.result.wall = time.monotonic() - started
+        return self.result
+
+    def _roles(self) -> tuple[Slot, Slot] | None:
+        """(leader, standby) as the store has it, once both processes run."""
+        held, now = self.store.lease(BOOK)
+        if held is None or held.expires_ms <= now:
+            return None
+        for i, slot in enumerate(self.slots):
+            if slot.daemon is not None and slot.daemon.alive and slot.pid == held.pid:
+                other = self.slots[1 - i]
+                if other.daemon is not None and other.daemon.alive:
+                    return slot, other
+        return None
+
+    def _states(self) -> list[str]:
+        return [r.state for r in self.store.active_rounds() if r.state in LIVE]
+
+    def _strike(self) -> None:
+        rng = self.rng
+        roles = _wait(self._roles, TAKEOVER_TIMEOUT)
+        if not isinstance(roles, tuple):
+            self._violation("no leader with a standby beside it")
+            return
+        leader, standby = roles
+        if rng.random() < 0.6:  # in a given round state, else at a random moment
+            want = rng.choice(LIVE)
+            _wait(lambda: want in self._states(), STATE_TIMEOUT)
+        else:
+            time.sleep(rng.uniform(0.1, 3.0))
+        kinds = STRIKES_PG if self.postgres else STRIKES_SQLITE
+        strike = Strike(rng.choice(kinds), ",".join(self._states()) or "-")
+        self.result.strikes.append(strike)
+        at = time.time()
+        if strike.kind == "kill":
+            assert leader.daemon is not None
+            leader.daemon.kill()
+            strike.takeover = self._takeover(standby, at)
+            leader.daemon.close()
+            leader.spawn(self._log)
+            assert leader.daemon is not None
+            if leader.daemon.wait_ready() is None:
+                self._violation(f"{leader.name} restarted: no READY=1")
+        elif strike.kind == "freeze":
+            os.kill(leader.pid, signal.SIGSTOP)
+            strike.takeover = self._takeover(standby, at)
+            time.sleep(rng.uniform(0.2, 2.0))  # the new leader moves the rounds on
+            woke = time.time()
+            os.kill(leader.pid, signal.SIGCONT)
+            if _wait(lambda: leader.standing_by_since(woke), TAKEOVER_TIMEOUT) is None:
+                self._violation(f"{leader.name} woke from SIGSTOP and did not stand by")
+            assert leader.daemon is not None
+            if not leader.daemon.alive:
+                self._violation(f"{leader.name} exited after SIGCONT: {leader.daemon.proc.poll()}")
+        else:
+            terminated = self._terminate_backends(leader.pid)
+            time.sleep(rng.uniform(0.5, 2.0))
+            if terminated == 0:
+                strike.kind = "cut (no connection open)"
+        time.sleep(0.2)
+
+    def _takeover(self, standby: Slot, since: float) -> float | None:
+        led = _wait(lambda: standby.leading_since(since), TAKEOVER_TIMEOUT)
+        if not isinstance(led, float):
+            self._violation(f"{standby.name} did not take over within {TAKEOVER_TIMEOUT}s")
+            return None
+        return led - since
+
+    def _terminate_backends(self, pid: int) -> int:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            rows = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (f"hedged[{pid}]",),
+            ).fetchall()
+        return len(rows)
+
+    def _finish(self) -> None:
+        """Both daemons stop (exit 0), one more flattens every round; then every check."""
+        roles = self._roles()
+        order = list(reversed(roles)) if roles else self.slots  # the standby first
+        for slot in order:
+            assert slot.daemon is not None
+            os.kill(slot.pid, signal.SIGCONT)
+            code = slot.daemon.terminate(60)
+            if code != 0:
+                self._violation(f"{slot.name} on SIGTERM: exit {code}")
+        self.sim.clear_faults()
+        flattener = self.slots[0].spawn(self._log, "flatten")
+        if flattener.wait_ready() is None:
+            self._violation("flattening daemon: no READY=1")
+        _wait(lambda: self.slots[0].leading_since(0.0), TAKEOVER_TIMEOUT)
+        time.sleep(1.0)
+        code = flattener.terminate(FLATTEN_TIMEOUT)
+        if code != 0:
+            self._violation(f"flattening daemon: exit {code} (None: still running)")
+        submissions = self.sim.submissions()
+        arrivals = {v: self.sim.admin(v, "/_admin/arrivals") for v in VENUES}
+        self.sim.stop()
+        verdict = check_invariants(self.store, self.sim.saved(), submissions)
+        final = self.result.verdict
+        final.violations += verdict.violations
+        final.duplicates = verdict.duplicates
+        final.orphan_exposure = verdict.orphan_exposure
+        final.rounds = verdict.rounds
+        final.traded = verdict.traded
+        final.pnl_checked = verdict.pnl_checked
+        self._check_arrivals(arrivals)
+
+    def _check_arrivals(self, arrivals: dict[str, list[dict[str, object]]]) -> None:
+        """Every order request came from the daemon holding the lease when it arrived."""
+        takings = sorted(
+            (e.at.replace(tzinfo=e.at.tzinfo or UTC).timestamp(), int(json.loads(e.detail)["pid"]))
+            for e in self._journal("lease_taken")
+        )
+        slot_of_pid = {pid: s.name for s in self.slots for pid in s.pids}
+        slot_of_key = {s.keys.v1_key: s.name for s in self.slots}
+        slot_of_key |= {s.keys.bp_public: s.name for s in self.slots}
+        for venue, entries in arrivals.items():
+            for a in entries:
+                at, key = float(str(a["at"])), str(a["key"])
+                before = [pid for t, pid in takings if t <= at]
+                holder = slot_of_pid.get(before[-1]) if before else None
+                if slot_of_key.get(key) != holder:
+                    self.result.foreign_requests += 1
+                    self._violation(
+                        f"{venue} {a['action']} {a['client_id']} at {at:.3f} from "
+                        f"{slot_of_key.get(key)} while {holder} held the lease"
+                    )
+
+    def _journal(self, kind: str) -> list[EventRow]:
+        with self.store.session() as s:
+            return list(s.exec(select(EventRow).where(EventRow.kind == kind)))
+
+
+def run_failovers(
+    workdir: Path, seed: int, strikes: int, store_url: str, **kw: object
+) -> FailoverResult:
+    return Failover(workdir, seed, strikes, store_url, **kw).run()  # type: ignore[arg-type]
+
+
+def summary(results: Sequence[FailoverResult]) -> str:
+    strikes = [s for r in results for s in r.strikes]
+    takeovers = [t for r in results for t in r.takeovers]
+    kinds = Counter(s.kind for s in strikes)
+    violations = [v for r in results for v in r.verdict.violations]
+    rows = [
+        ("runs", str(len(results))),
+        ("strikes on the leader", str(len(strikes))),
+        *((f"  {k}", str(n)) for k, n in sorted(kinds.items())),
+        ("takeovers measured", str(len(takeovers))),
+        ("takeover p50 (s)", f"{percentile(takeovers, 50):.2f}"),
+        ("takeover p99 (s)", f"{percentile(takeovers, 99):.2f}"),
+        ("takeover max (s)", f"{max(takeovers, default=0.0):.2f}"),
+        ("rounds completed (DONE)", str(sum(r.verdict.rounds["DONE"] for r in results))),
+        ("  PnL checked against venue fills", str(sum(r.verdict.pnl_checked for r in results))),
+        ("rounds HALTED", str(sum(r.verdict.rounds["HALTED"] for r in results))),
+        ("duplicates (client id sent twice)", str(sum(r.verdict.duplicates for r in results))),
+        ("orphan exposure (base units)", str(sum(r.verdict.orphan_exposure for r in results))),
+        ("requests from a daemon without the lease", str(sum(r.foreign_requests for r in results))),
+        ("invariant violations", str(len(violations))),
+        ("time (s, summed)", f"{sum(r.wall for r in results):.0f}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = ["failover torture summary", "-" * (width + 12)]
+    lines += [f"{k:<{width}}  {v:>9}" for k, v in rows]
+    lines += [f"VIOLATION {v}" for v in violations[:50]]
+    return "\n".join(lines)
