@@ -220,12 +220,12 @@ class _Number:
     overflow a date, a sleep or a Decimal context further on)."""
 
     integral: bool
-    low: tuple[str, Bound]  # (">" or ">=", bound)
-    high: tuple[str, Bound]  # ("<" or "<=", bound)
+    low: tuple[str, int | str]  # (">" or ">=", bound)
+    high: tuple[str, int | str]  # ("<" or "<=", bound)
 
     def __call__(self, value: object) -> Decimal | int:
         number = self._integer(value) if self.integral else self._decimal(value)
-        _check_range(number, dict((self.low, self.high)))
+        _check_range(number, {self.low[0]: self.low[1], self.high[0]: self.high[1]})
         return number
 
     @staticmethod
@@ -252,7 +252,9 @@ class _Number:
 def _decimal(*, gt: Bound = None, ge: Bound = None, lt: Bound = None, le: Bound = None) -> Rule:
     low = (">", gt) if gt is not None else (">=", ge)
     high = ("<", lt) if lt is not None else ("<=", le)
-    return _Number(integral=False, low=low, high=high)
+    if low[1] is None or high[1] is None:
+        raise TypeError("a number rule needs a lower and an upper bound")
+    return _Number(integral=False, low=(low[0], low[1]), high=(high[0], high[1]))
 
 
 def _integer(*, ge: int, le: int) -> Rule:

@@ -222,9 +222,11 @@ def _check_values(
         raise refuse("aster_signer", "is not the address of aster_signer_key")
 
 
-def credential_names(cfg: Config, venue: str, environ: Mapping[str, str] = os.environ) -> str:
+def credential_names(
+    cfg: Config, venue: str, environ: Mapping[str, str] = os.environ
+) -> tuple[str, str]:
     """Where `venue`'s credentials come from and their names as the operator spells them,
-    e.g. "<environment>: HEDGED_BACKPACK_API_KEY, HEDGED_BACKPACK_API_SECRET"."""
+    e.g. ("<environment>", "HEDGED_BACKPACK_API_KEY, HEDGED_BACKPACK_API_SECRET")."""
     source = cfg.credentials.source
     where = {
         "env": ENVIRONMENT,
@@ -232,7 +234,7 @@ def credential_names(cfg: Config, venue: str, environ: Mapping[str, str] = os.en
         "systemd": environ.get("CREDENTIALS_DIRECTORY", "$CREDENTIALS_DIRECTORY"),
     }[source]
     names = _REQUIRED[cfg.aster.auth] if venue == "aster" else _BACKPACK_REQUIRED
-    return f"{where}: {', '.join(map(_LABELS[source], names))}"
+    return where, ", ".join(map(_LABELS[source], names))
 
 
 def load_credentials(cfg: Config, environ: Mapping[str, str] = os.environ) -> Credentials:
