@@ -9,14 +9,13 @@ import logging
 import os
 import re
 import signal
-import sqlite3
 import sys
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, get_args
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from hedged import config as config_mod
 from hedged.adapters.base import VenueError
@@ -180,26 +179,28 @@ def _create_private(cfg: Config, database: Path) -> None:
         raise ConfigError(cfg.source, "store.url", f"{database}: {e.strerror or e}") from None
 
 
-# PostgreSQL's answers that a restart cannot change: no such database, role or password
-_PG_REFUSALS = re.compile(
+# Answers a restart cannot change: PostgreSQL's no such database, role or password; a SQLite
+# file that cannot be opened, is not a database or is read-only (a lock passes: exit 1)
+_STORE_REFUSALS = re.compile(
     r'database "[^"]*" does not exist|role "[^"]*" does not exist'
     r'|password authentication failed for user "[^"]*"|no password supplied'
+    r"|unable to open database file|file is not a database|readonly database"
 )
 
 
 class StoreUnreachable(Exception):
-    """The database server did not answer: a later start may succeed (exit 1)."""
+    """The database did not answer or is busy: a later start may succeed (exit 1)."""
 
 
 def _connect(cfg: Config) -> Store:
     try:
         return Store(cfg.store.url)
-    except OperationalError as e:
+    except DatabaseError as e:
         said = str(e.orig) if e.orig is not None else str(e)
-        if refusal := _PG_REFUSALS.search(said):
-            raise ConfigError(cfg.source, "store.url", f"the server says {refusal[0]}") from None
-        if isinstance(e.orig, sqlite3.OperationalError):  # a SQLite file that cannot be used
-            raise ConfigError(cfg.source, "store.url", said) from None
+        if refusal := _STORE_REFUSALS.search(said):
+            raise ConfigError(cfg.source, "store.url", f"the database says {refusal[0]}") from None
+        if not isinstance(e, OperationalError):
+            raise
         raise StoreUnreachable(said.splitlines()[0] if said else type(e).__name__) from None
 
 
@@ -330,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("cannot start: %s", e)  # unreachable or in trouble: systemd retries later
         return 1
     except StoreUnreachable as e:
-        log.error("cannot start: the database does not answer: %s", e)
+        log.error("cannot start: the database: %s", e)
         return 1
     except SchemaTooNew as e:
         log.error("%s", e)

@@ -118,11 +118,11 @@ def test_a_missing_postgres_database_exits_78_an_unreachable_server_1(tmp_path: 
         pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
     missing = "postgresql+psycopg://postgres@127.0.0.1:5432/hedged_no_such_database"
     run = hedged(tmp_path, "--paper", "--db", missing)
-    assert_config_error(run, 'store.url: the server says database "hedged_no_such_database"')
+    assert_config_error(run, 'store.url: the database says database "hedged_no_such_database"')
     unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/hedged"
     run = hedged(tmp_path, "--paper", "--db", unreachable)
     assert run.returncode == 1
-    assert "cannot start: the database does not answer" in run.stderr
+    assert "cannot start: the database: " in run.stderr
     assert "Traceback" not in run.stderr
 
 
@@ -279,3 +279,14 @@ def test_a_backpack_secret_that_is_not_base64_exits_78_before_any_venue_call(
     assert "s3cr3t" not in run.stderr
     run = hedged(tmp_path, "--config", str(cfg), env=creds | {"HEDGED_ASTER_USER": signer + "\r"})
     assert_config_error(run, "HEDGED_ASTER_USER: contains a control character")
+
+
+def test_a_file_that_is_not_a_database_is_a_config_error(tmp_path: Path) -> None:
+    write(tmp_path / "x.db", "not a database, just text " * 100)
+    cfg = config.load(overrides={"store.url": f"sqlite:///{tmp_path / 'x.db'}"})
+    with pytest.raises(config.ConfigError) as err:
+        cli.open_store(cfg, paper=True)
+    assert (err.value.key, err.value.problem) == (
+        "store.url",
+        "the database says file is not a database",
+    )
