@@ -30,7 +30,7 @@ from hedged.adapters.aster_wire import (
     server_time_ms,
     venue_error,
 )
-from hedged.adapters.base import MaySend, VenueError, always
+from hedged.adapters.base import CredentialsRefused, MaySend, VenueError, always
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,14 @@ class ApiError(VenueError):
         self.status = status
         self.code = code
         self.msg = msg
+
+
+# -1022 bad signature, -2014 malformed key, -2015 key unknown or not allowed
+AUTH_ERRORS = frozenset({-1022, -2014, -2015})
+
+
+class AuthRefused(ApiError, CredentialsRefused):
+    venue = "aster"
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +340,8 @@ class AsterHttp:
             if error[0] == CLOCK_SKEW:
                 trouble = "timestamp outside the window (-1021)"
                 continue
-            raise ApiError(what, reply.status, *error)
+            refused = AuthRefused if error[0] in AUTH_ERRORS else ApiError
+            raise refused(what, reply.status, *error)
         raise VenueError(f"{what}: gave up after {self.tuning.read_attempts} attempts: {trouble}")
 
 

@@ -25,6 +25,7 @@ from hedged.adapters.base import (
     Quote,
     Rejected,
     Side,
+    SymbolNotListed,
     SymbolRules,
     VenueError,
 )
@@ -34,6 +35,10 @@ _E = TypeVar("_E", Side, OrderType, OrderStatus)
 
 class WireError(VenueError):
     """The venue answered something this client cannot read."""
+
+
+class UnknownSymbol(WireError, SymbolNotListed):
+    venue = "aster"
 
 
 # --- error codes ---------------------------------------------------------------------------
@@ -303,7 +308,7 @@ def symbol_rules(info: object, symbol: str) -> SymbolRules:
     entries = (_object(s, "symbol") for s in symbols)
     entry = next((s for s in entries if s.get("symbol") == symbol), None)
     if entry is None:
-        raise WireError(f"exchangeInfo has no symbol {symbol}")
+        raise UnknownSymbol(f"exchangeInfo has no symbol {symbol}")
     filters = {
         _object(f, "filter").get("filterType"): _object(f, "filter")
         for f in _array(entry.get("filters"), "filters")

@@ -22,13 +22,15 @@ from hedged.adapters.backpack_signing import public_key_b64, render_value
 from hedged.adapters.backpack_wire import (
     Param,
     WireError,
+    is_auth_error,
     is_clock_error,
     is_not_found,
+    is_unknown_symbol,
     parse_error,
     parse_server_time,
     snippet,
 )
-from hedged.adapters.base import MaySend, VenueError, always
+from hedged.adapters.base import CredentialsRefused, MaySend, SymbolNotListed, VenueError, always
 from hedged.secrets import BackpackCredentials
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,14 @@ class Response:
     retry_after: float | None
     sent_at: float  # our clock, seconds
     received_at: float
+
+
+class AuthRefused(CredentialsRefused):
+    venue = "backpack"
+
+
+class UnknownMarket(SymbolNotListed):
+    venue = "backpack"
 
 
 class Unanswered(Exception):
@@ -298,7 +308,14 @@ class BackpackHttp:
                 await self.sync_time()
                 continue
             detail = f"{error.code}: {error.message}" if error else snippet(response.text)
-            raise VenueError(f"backpack {what}: HTTP {status} ({detail})")
+            refused = (
+                AuthRefused
+                if is_auth_error(status, error)
+                else UnknownMarket
+                if is_unknown_symbol(error)
+                else VenueError
+            )
+            raise refused(f"backpack {what}: HTTP {status} ({detail})")
         raise VenueError(f"backpack {what}: {last} (after {attempt} attempts)")
 
     async def sync_time(self) -> None:

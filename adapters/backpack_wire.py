@@ -474,6 +474,18 @@ def is_clock_error(error: ApiError | None) -> bool:
     return "expired" in message or "timestamp" in message
 
 
+def is_auth_error(status: int, error: ApiError | None) -> bool:
+    """The venue refused our key (401) or our signature."""
+    return status == 401 or (error is not None and "signature" in error.message.lower())
+
+
+def is_unknown_symbol(error: ApiError | None) -> bool:
+    """The venue does not list the market asked for."""
+    if error is None:
+        return False
+    return error.code == "INVALID_MARKET" or "market symbol" in error.message.lower()
+
+
 def is_not_found(status: int, error: ApiError | None) -> bool:
     """The venue does not know the order (404 RESOURCE_NOT_FOUND; older servers answered
     INVALID_CLIENT_REQUEST "Order not found", reference §2.2)."""

@@ -201,6 +201,18 @@ class VenueError(Exception):
     """A read failed (transport or venue trouble); the caller may retry later."""
 
 
+class CredentialsRefused(VenueError):
+    """The venue refused our key or signature: retrying cannot help, the keys must change."""
+
+    venue = ""
+
+
+class SymbolNotListed(VenueError):
+    """The venue does not list the symbol asked for."""
+
+    venue = ""
+
+
 # Called with the name of a stream that reconnected; streams do not replay what was missed.
 ReconnectHook = Callable[[str], Awaitable[None] | None]
 # Whether this daemon may still send orders (it holds the book's lease).

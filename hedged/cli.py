@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -14,12 +15,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, get_args
 
+from sqlalchemy.exc import DatabaseError, OperationalError
+
 from hedged import config as config_mod
 from hedged.adapters.base import VenueError
 from hedged.config import EX_CONFIG, Config, ConfigError, LogFormat
 from hedged.journal import JournalHandler, record_fields, socket_path, under_journald
 from hedged.secrets import load_credentials
-from hedged.states.opening import SizingRefused
+from hedged.states.opening import NoFreshPrice, SizingRefused
 from hedged.store import SchemaTooNew, Store
 
 log = logging.getLogger("hedged")
@@ -152,10 +155,60 @@ def load_config(args: argparse.Namespace) -> Config:
     return config_mod.load(args.config, overrides=overrides)
 
 
+def check_state_dir(cfg: Config) -> None:
+    """The state directory exists (or is made, owner-only) and takes a file."""
+    directory = cfg.daemon.state_dir
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(directory / ".hedged-probe", os.O_WRONLY | os.O_CREAT, 0o600))
+        os.unlink(directory / ".hedged-probe")
+    except OSError as e:
+        why = "is not a directory" if isinstance(e, FileExistsError | NotADirectoryError) else ""
+        raise ConfigError(
+            cfg.source, "daemon.state_dir", f"{directory}: {why or e.strerror or e}"
+        ) from None
+
+
+def _create_private(cfg: Config, database: Path) -> None:
+    """Create the SQLite file owner-only before SQLite opens it: SQLite gives its -wal and
+    -shm files the database file's mode."""
+    try:
+        database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+    except OSError as e:
+        raise ConfigError(cfg.source, "store.url", f"{database}: {e.strerror or e}") from None
+
+
+# Answers a restart cannot change: PostgreSQL's no such database, role or password; a SQLite
+# file that cannot be opened, is not a database or is read-only (a lock passes: exit 1)
+_STORE_REFUSALS = re.compile(
+    r'database "[^"]*" does not exist|role "[^"]*" does not exist'
+    r'|password authentication failed for user "[^"]*"|no password supplied'
+    r"|unable to open database file|file is not a database|readonly database"
+)
+
+
+class StoreUnreachable(Exception):
+    """The database did not answer or is busy: a later start may succeed (exit 1)."""
+
+
+def _connect(cfg: Config) -> Store:
+    try:
+        return Store(cfg.store.url)
+    except DatabaseError as e:
+        said = str(e.orig) if e.orig is not None else str(e)
+        if refusal := _STORE_REFUSALS.search(said):
+            raise ConfigError(cfg.source, "store.url", f"the database says {refusal[0]}") from None
+        if not isinstance(e, OperationalError):
+            raise
+        raise StoreUnreachable(said.splitlines()[0] if said else type(e).__name__) from None
+
+
 def open_store(cfg: Config, paper: bool) -> Store:
-    if cfg.store.url.startswith("sqlite:///"):
-        Path(cfg.store.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    store = Store(cfg.store.url)
+    database = config_mod.sqlite_file(cfg.store.url)
+    if database is not None:
+        _create_private(cfg, database)
+    store = _connect(cfg)
     kind = "paper" if paper else "live"
     seen = store.get_meta("venues")
     if seen is None:
@@ -179,6 +232,7 @@ async def run(cfg: Config, paper: bool) -> int:
 
     # Credentials first: a missing or exposed secret is a configuration error (exit 78).
     venues = paper_venues(cfg) if paper else live_venues(cfg, load_credentials(cfg))
+    check_state_dir(cfg)
     store = open_store(cfg, paper)
     notify = systemd_notifier()
     async with venues as by_name, observing(cfg, store) as observer:
@@ -258,11 +312,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     arm_from_env()
     try:
         return asyncio.run(run(cfg, args.paper))
-    except (ConfigError, SizingRefused) as e:
+    except ConfigError as e:
         log.error("configuration error: %s", e)
         return EX_CONFIG
-    except VenueError as e:  # unreachable or refusing at start-up: systemd retries later
+    except NoFreshPrice as e:  # a venue without a price yet: systemd retries later
         log.error("cannot start: %s", e)
+        return 1
+    except SizingRefused as e:
+        key = "strategy.position_size_usdt"
+        log.error("configuration error: %s", ConfigError(cfg.source, key, str(e)))
+        return EX_CONFIG
+    except VenueError as e:
+        from hedged.venues import start_refusal
+
+        if refusal := start_refusal(cfg, e):
+            log.error("configuration error: %s", refusal)
+            return EX_CONFIG
+        log.error("cannot start: %s", e)  # unreachable or in trouble: systemd retries later
+        return 1
+    except StoreUnreachable as e:
+        log.error("cannot start: the database: %s", e)
         return 1
     except SchemaTooNew as e:
         log.error("%s", e)

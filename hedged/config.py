@@ -10,6 +10,7 @@ import difflib
 import operator
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 if sys.version_info >= (3, 11):  # noqa: UP036 -- tomli fallback kept for older interpreters
@@ -212,30 +213,55 @@ def _check_range(value: Decimal | int, bounds: dict[str, Bound]) -> None:
         raise _Invalid(f"must be {wanted}, got {value}")
 
 
-def _decimal(*, gt: Bound = None, ge: Bound = None, lt: Bound = None, le: Bound = None) -> Rule:
-    def rule(value: object) -> Decimal:
+# ASCII digits only: Decimal() would also take fullwidth or Arabic-Indic digits, and "1_000"
+_DECIMAL_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,6})?", re.ASCII)
+
+
+@dataclass(frozen=True, slots=True)
+class _Number:
+    """A number rule with both bounds (every numeric key has a ceiling, so no value can
+    overflow a date, a sleep or a Decimal context further on)."""
+
+    integral: bool
+    low: tuple[str, int | str]  # (">" or ">=", bound)
+    high: tuple[str, int | str]  # ("<" or "<=", bound)
+
+    def __call__(self, value: object) -> Decimal | int:
+        number = self._integer(value) if self.integral else self._decimal(value)
+        _check_range(number, {self.low[0]: self.low[1], self.high[0]: self.high[1]})
+        return number
+
+    @staticmethod
+    def _integer(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"expected an integer, got {_kind(value)}")
+        return value
+
+    @staticmethod
+    def _decimal(value: object) -> Decimal:
         if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
             raise _Invalid(f"expected a decimal number, got {_kind(value)}")
+        if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
+            raise _Invalid(f"expected a decimal number in ASCII digits, got {value[:40]!r}")
         try:
             number = Decimal(value)
         except InvalidOperation:
             raise _Invalid(f"expected a decimal number, got {value!r}") from None
         if not number.is_finite():
             raise _Invalid(f"must be a finite number, got {value}")
-        _check_range(number, {">": gt, ">=": ge, "<": lt, "<=": le})
         return number
 
-    return rule
+
+def _decimal(*, gt: Bound = None, ge: Bound = None, lt: Bound = None, le: Bound = None) -> Rule:
+    low = (">", gt) if gt is not None else (">=", ge)
+    high = ("<", lt) if lt is not None else ("<=", le)
+    if low[1] is None or high[1] is None:
+        raise TypeError("a number rule needs a lower and an upper bound")
+    return _Number(integral=False, low=(low[0], low[1]), high=(high[0], high[1]))
 
 
-def _integer(*, ge: int | None = None, le: int | None = None) -> Rule:
-    def rule(value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"expected an integer, got {_kind(value)}")
-        _check_range(value, {">=": ge, "<=": le})
-        return value
-
-    return rule
+def _integer(*, ge: int, le: int) -> Rule:
+    return _Number(integral=True, low=(">=", ge), high=("<=", le))
 
 
 def _string(value: object) -> str:
@@ -309,27 +335,66 @@ def _store_url(value: object) -> str:
         url.get_dialect()
     except ArgumentError:
         raise _Invalid(f"unknown SQLAlchemy driver {url.drivername!r}") from None
+    if backend == "sqlite":
+        _durable_sqlite(url)
     return str(value)
+
+
+def _durable_sqlite(url: URL) -> None:
+    """Refuse a SQLite store that would not outlive the process: write-ahead order intents
+    kept in memory are lost with it, and the next start finds orphan positions."""
+    database = url.database or ""
+    if database in ("", ":memory:") or url.query.get("mode") == "memory" or "vfs" in url.query:
+        raise _Invalid(
+            "an in-memory database is not durable; give a file, e.g. "
+            "sqlite:////var/lib/hedged/hedged.db"
+        )
+    if database.startswith("file:") or "uri" in url.query or "mode" in url.query:
+        raise _Invalid(
+            "SQLite URI filenames and modes are not supported; give a plain file path, e.g. "
+            "sqlite:////var/lib/hedged/hedged.db"
+        )
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite store URL; None for any other backend."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database)
+
+
+def _relative_to(file_dir: Path, url: str) -> str:
+    """A relative SQLite path given in a file is relative to that file, like every path."""
+    database = sqlite_file(url)
+    if database is None or database.is_absolute():
+        return url
+    parsed = make_url(url).set(database=str(file_dir / database))
+    return parsed.render_as_string(hide_password=False)
 
 
 _FEE = _decimal(ge=0, lt="0.01")
 _WINDOW_MS = _integer(ge=1, le=60000)  # both venues cap the signature window at 60 s
+_DAY = 86400
+_MAX_USDT = 10_000_000
+# a timer or a price age: fast enough for a test, never a busy loop, at most an hour
+_SECONDS = _decimal(ge="0.01", le=3600)
 
 _SCHEMA: dict[str, tuple[type[Any], dict[str, Rule]]] = {
     "strategy": (
         StrategyConfig,
         {
-            "position_size_usdt": _decimal(gt=0),
+            "position_size_usdt": _decimal(ge=1, le=_MAX_USDT),
             "stop_loss": _decimal(gt=0, lt="0.5"),
             "take_profit": _decimal(gt=0, lt=1),
-            "max_round_seconds": _integer(ge=1),
-            "cooldown_seconds": _integer(ge=0),
+            "max_round_seconds": _integer(ge=1, le=30 * _DAY),
+            "cooldown_seconds": _integer(ge=0, le=7 * _DAY),
             "mode": _choice(Mode),
-            "max_rounds": _integer(ge=0),
+            "max_rounds": _integer(ge=0, le=1_000_000_000),
             "max_concurrent_rounds": _integer(ge=1, le=10000),
-            "daily_loss_limit_usdt": _decimal(gt=0),
-            "max_price_age_seconds": _decimal(gt=0),
-            "poll_interval_seconds": _decimal(gt=0),
+            "daily_loss_limit_usdt": _decimal(gt=0, le=_MAX_USDT),
+            "max_price_age_seconds": _SECONDS,
+            "poll_interval_seconds": _SECONDS,
             "on_shutdown": _choice(OnShutdown),
         },
     ),
@@ -376,19 +441,19 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Rule]]] = {
     "paper": (
         PaperConfig,
         {
-            "seed": _integer(),
-            "start_price": _decimal(gt=0),
-            "volatility": _decimal(gt=0),
+            "seed": _integer(ge=0, le=2**32 - 1),
+            "start_price": _decimal(ge="0.01", le=1_000_000),
+            "volatility": _decimal(gt=0, le=100),
             "basis_bps": _decimal(ge=-500, le=500),
             "spread_bps": _decimal(ge=0, le=500),
-            "tick_seconds": _decimal(gt=0),
+            "tick_seconds": _SECONDS,
             "price_csv": _path,
         },
     ),
     "metrics": (MetricsConfig, {"port": _integer(ge=0, le=65535)}),
     "alerts": (
         AlertsConfig,
-        {"webhook_url": _webhook_url, "venue_down_seconds": _decimal(gt=0)},
+        {"webhook_url": _webhook_url, "venue_down_seconds": _decimal(ge=1, le=7 * _DAY)},
     ),
 }
 
@@ -436,12 +501,26 @@ _CROSS_CHECKS: tuple[tuple[str, Callable[[Config], str | None]], ...] = (
 _Raw = dict[str, dict[str, tuple[object, str]]]
 
 
+_MAX_FILE_BYTES = 1 << 20
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # stat first: opening a FIFO would block, and /dev/zero never ends
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError(file, "<file>", "is a directory, not a regular file")
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(file, "<file>", "not a regular file")
+        with path.open("rb") as f:
+            data = f.read(_MAX_FILE_BYTES + 1)
     except OSError as e:
         raise ConfigError(file, "<file>", e.strerror or str(e)) from None
+    if len(data) > _MAX_FILE_BYTES:
+        raise ConfigError(file, "<file>", f"larger than {_MAX_FILE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8-sig")  # a leading byte order mark is dropped
     except UnicodeDecodeError as e:
         raise ConfigError(file, "<toml>", f"not valid UTF-8 (byte {e.start})") from None
     try:
@@ -485,8 +564,12 @@ def _build(section: str, raw: _Raw, file_dir: Path | None) -> Any:
             parsed = rules[key](value)
         except _Invalid as e:
             raise ConfigError(origin, f"{section}.{key}", str(e)) from None
-        if isinstance(parsed, Path) and file_dir is not None and origin not in _PSEUDO_FILES:
-            parsed = file_dir / parsed  # relative paths in a file are relative to that file
+        if file_dir is not None and origin not in _PSEUDO_FILES:
+            # relative paths in a file are relative to that file
+            if isinstance(parsed, Path):
+                parsed = file_dir / parsed
+            elif section == "store" and key == "url":
+                parsed = _relative_to(file_dir, str(parsed))
         values[key] = parsed
     return cls(**values)
 
@@ -519,7 +602,7 @@ def load(path: Path | None = None, *, overrides: Mapping[str, Any] | None = None
             if key not in raw.get(section, {}):
                 raise ConfigError(source, dotted, "missing required key")
 
-    file_dir = None if path is None else Path(path).parent
+    file_dir = None if path is None else Path(path).absolute().parent
     raw.setdefault("daemon", {}).setdefault("state_dir", (_default_state_dir(), DEFAULTS_SOURCE))
     sections = {name: _build(name, raw, file_dir) for name in _SCHEMA if name != "store"}
     default_url = f"sqlite:///{sections['daemon'].state_dir}/hedged.db"

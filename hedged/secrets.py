@@ -183,6 +183,60 @@ _LABELS: dict[str, Callable[[str], str]] = {
 }
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def _check_values(
+    found: Mapping[str, str], where: str, label: Callable[[str], str], auth: str
+) -> None:
+    """Refuse, before any venue is contacted, a value no venue could accept; the error names
+    the credential and never shows its value."""
+    from hedged.adapters.aster_signing import address_of
+    from hedged.adapters.backpack_signing import public_key_b64
+
+    def refuse(name: str, problem: str) -> ConfigError:
+        return ConfigError(where, label(name), problem)
+
+    for name, value in found.items():
+        if _CONTROL.search(value):
+            raise refuse(name, "contains a control character (a line break or carriage return?)")
+    try:
+        public = public_key_b64(found["backpack_api_secret"])
+    except ValueError:
+        raise refuse(
+            "backpack_api_secret", "not a base64 ED25519 secret (32 or 64 bytes)"
+        ) from None
+    if public != found["backpack_api_key"]:
+        raise refuse("backpack_api_key", "is not the public key of backpack_api_secret")
+    if auth != "v3":
+        return
+    for name in ("aster_user", "aster_signer"):
+        if name in found and not _ADDRESS.fullmatch(found[name]):
+            raise refuse(name, "not an address (0x and 40 hex digits)")
+    try:
+        signer = address_of(found["aster_signer_key"])
+    except ValueError:
+        raise refuse("aster_signer_key", "not an EVM private key (32 bytes of hex)") from None
+    if "aster_signer" in found and found["aster_signer"].lower() != signer.lower():
+        raise refuse("aster_signer", "is not the address of aster_signer_key")
+
+
+def credential_names(
+    cfg: Config, venue: str, environ: Mapping[str, str] = os.environ
+) -> tuple[str, str]:
+    """Where `venue`'s credentials come from and their names as the operator spells them,
+    e.g. ("<environment>", "HEDGED_BACKPACK_API_KEY, HEDGED_BACKPACK_API_SECRET")."""
+    source = cfg.credentials.source
+    where = {
+        "env": ENVIRONMENT,
+        "file": str(cfg.credentials.file),
+        "systemd": environ.get("CREDENTIALS_DIRECTORY", "$CREDENTIALS_DIRECTORY"),
+    }[source]
+    names = _REQUIRED[cfg.aster.auth] if venue == "aster" else _BACKPACK_REQUIRED
+    return where, ", ".join(map(_LABELS[source], names))
+
+
 def load_credentials(cfg: Config, environ: Mapping[str, str] = os.environ) -> Credentials:
     """The venue credentials named by cfg.credentials; raises ConfigError (exit EX_CONFIG)."""
     source = cfg.credentials.source
@@ -199,6 +253,8 @@ def load_credentials(cfg: Config, environ: Mapping[str, str] = os.environ) -> Cr
         )
         also = f"; also missing: {', '.join(map(label, missing[1:]))}" if missing[1:] else ""
         raise ConfigError(where, label(missing[0]), f"missing credential{why}{also}")
+
+    _check_values(found, where, _LABELS[source], cfg.aster.auth)
 
     def secret(name: str) -> Secret | None:
         return Secret(found[name]) if name in found else None

@@ -4,19 +4,30 @@ Paper mode runs exactly the code that trades real money, over real HTTP and WebS
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from hedged.adapters.aster import AsterVenue
 from hedged.adapters.aster_signing import new_agent_key
 from hedged.adapters.backpack import BackpackVenue
 from hedged.adapters.backpack_signing import new_keypair
-from hedged.adapters.base import Venue
-from hedged.config import Config
+from hedged.adapters.base import CredentialsRefused, SymbolNotListed, Venue, VenueError
+from hedged.config import Config, ConfigError, sqlite_file
 from hedged.legs import ASTER, BACKPACK
-from hedged.secrets import AsterCredentials, BackpackCredentials, Credentials, Secret
+from hedged.secrets import (
+    AsterCredentials,
+    BackpackCredentials,
+    Credentials,
+    Secret,
+    credential_names,
+)
+from hedged.sim.pricepath import CsvPath
 from hedged.sim.server import SimServers, WorldSpec, build_world
 from hedged.sim.wire import Accounts, AsterAgent, BackpackKey
 
@@ -32,8 +43,58 @@ def clients(cfg: Config, credentials: Credentials) -> dict[str, Venue]:
 
 
 @asynccontextmanager
+async def closing(venues: dict[str, Venue]) -> AsyncIterator[dict[str, Venue]]:
+    """Close every client however start-up ends (close is idempotent): a start that failed
+    half-way must not leave an HTTP session open."""
+    try:
+        yield venues
+    finally:
+        for venue in venues.values():
+            await venue.close()
+
+
+@asynccontextmanager
 async def live_venues(cfg: Config, credentials: Credentials) -> AsyncIterator[dict[str, Venue]]:
-    yield clients(cfg, credentials)
+    async with closing(clients(cfg, credentials)) as venues:
+        yield venues
+
+
+def start_refusal(cfg: Config, error: VenueError) -> ConfigError | None:
+    """The configuration error behind a venue's refusal at start-up, if a restart cannot fix
+    it: keys or signatures the venue refuses, a symbol it does not list."""
+    if isinstance(error, CredentialsRefused):
+        where, names = credential_names(cfg, error.venue)
+        return ConfigError(where, names, f"{error.venue} refused our key or signature ({error})")
+    if isinstance(error, SymbolNotListed):
+        key = f"{error.venue}_symbol"
+        symbol = getattr(cfg.pair, key)
+        return ConfigError(cfg.source, f"pair.{key}", f"{error.venue} does not list {symbol}")
+    return None
+
+
+def paper_state_file(cfg: Config) -> Path:
+    """Where the simulated exchange is kept: beside a SQLite database (its own for each
+    database), else in the state directory under the database's name."""
+    database = sqlite_file(cfg.store.url)
+    if database is not None:
+        return database.with_name(database.name + "-paper-venues.json")
+    url = make_url(cfg.store.url)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{url.host}-{url.port}-{url.database}")
+    return cfg.daemon.state_dir / f"paper-venues-{name}.json"
+
+
+def _price_path_problem(csv: Path) -> str | None:
+    try:
+        if not csv.is_file():  # a FIFO would block, a device never end
+            return "not a regular file" if csv.exists() else "no such file"
+        CsvPath(csv)
+    except OSError as e:
+        return e.strerror or str(e)
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 @asynccontextmanager
@@ -62,7 +123,12 @@ async def paper_venues(cfg: Config) -> AsyncIterator[Mapping[str, Venue]]:
             BACKPACK: (cfg.backpack.taker_fee, cfg.backpack.maker_fee),
         },
     )
-    state_file = cfg.daemon.state_dir / "paper-venues.json"
+    if p.price_csv is not None and (problem := _price_path_problem(p.price_csv)):
+        raise ConfigError(cfg.source, "paper.price_csv", problem)
+    state_file = paper_state_file(cfg)
+    legacy = cfg.daemon.state_dir / "paper-venues.json"  # where earlier versions kept it
+    if legacy.exists() and not state_file.exists() and state_file.parent == legacy.parent:
+        legacy.rename(state_file)
     servers = SimServers(
         build_world(spec, accounts, state_file),
         accounts,
@@ -90,6 +156,7 @@ async def paper_venues(cfg: Config) -> AsyncIterator[Mapping[str, Venue]]:
             ),
             BackpackCredentials(api_key=Secret(bp_public), api_secret=Secret(bp_secret)),
         )
-        yield clients(paper_cfg, credentials)
+        async with closing(clients(paper_cfg, credentials)) as venues:
+            yield venues
     finally:
         await servers.stop()

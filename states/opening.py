@@ -24,13 +24,17 @@ class SizingRefused(Exception):
     """The configured size cannot be traded on both venues."""
 
 
+class NoFreshPrice(SizingRefused):
+    """No size without a price: a passing condition, unlike a size the venues refuse."""
+
+
 def size(
     strategy: StrategyConfig, rules: Mapping[str, SymbolRules], quotes: Mapping[str, Quote | None]
 ) -> Decimal:
     """position_size_usdt / price, rounded down to a quantity both venues accept."""
     missing = [v for v, q in quotes.items() if q is None]
     if missing:
-        raise SizingRefused(f"no fresh price from {', '.join(missing)}")
+        raise NoFreshPrice(f"no fresh price from {', '.join(missing)}")
     price = max(q.ask for q in quotes.values() if q is not None)
     qty = hedge_qty(rules, strategy.position_size_usdt / price)
     for v in VENUES:

@@ -112,7 +112,7 @@ def test_sigterm_stops_promptly_and_keeps_the_open_round(tmp_path: Path) -> None
     assert any("rounds open; price age" in m for m in messages)
     rounds = status_json(tmp_path)
     assert rounds[0]["state"] in ("MONITORING", "LIMIT_SET")  # persisted, not abandoned
-    assert (tmp_path / "paper-venues.json").exists()  # and so are the simulated venues
+    assert (tmp_path / "hedged.db-paper-venues.json").exists()  # and so are the simulated venues
 
 
 @pytest.mark.parametrize(

@@ -18,16 +18,16 @@ from hedged.secrets import (
     load_credentials,
 )
 
-# Distinctive values, so a leak anywhere is easy to spot.
+# Distinctive values of the right shape, so a leak anywhere is easy to spot.
 V3 = {
-    "aster_user": "0xUSER0000000000000000000000000000000000aa",
-    "aster_signer": "0xSIGNER00000000000000000000000000000000bb",
-    "aster_signer_key": "0xsignerkey-s3cr3t-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "aster_user": "0x" + "ab" * 20,
+    "aster_signer": "0x23d8CeCeADa1F1b0b094a036081364FE44771Ccf",  # address of the key below
+    "aster_signer_key": "0x" + "5ec3e7" * 10 + "aaaa",
 }
 V1 = {"aster_api_key": "asterkey-s3cr3t-1111", "aster_api_secret": "astersecret-s3cr3t-2222"}
-BACKPACK = {
-    "backpack_api_key": "bpkey-s3cr3t-3333=",
-    "backpack_api_secret": "bpsecret-s3cr3t-4444=",
+BACKPACK = {  # the secret is base64 of "bpsecret-s3cr3t-4444-0123456789a", the key its public key
+    "backpack_api_key": "k3rg2LC9WpUfh0JbRhJ9e7ObaNv2ThJWbPpDwoE7xYs=",
+    "backpack_api_secret": "YnBzZWNyZXQtczNjcjN0LTQ0NDQtMDEyMzQ1Njc4OWE=",
 }
 SECRET_VALUES = [
     V3["aster_signer_key"],
@@ -155,11 +155,56 @@ def test_file_content_errors_name_the_key(tmp_path: Path, text: str, key: str) -
 
 
 def test_systemd_strips_one_trailing_newline(tmp_path: Path) -> None:
-    environ = systemd_dir(tmp_path, {**V3, **BACKPACK, "aster_user": V3["aster_user"] + "\n"})
-    creds = load_credentials(cfg("systemd"), environ)
-    assert creds.aster.user == V3["aster_user"] + "\n"  # only one newline is stripped
+    creds = load_credentials(cfg("systemd"), systemd_dir(tmp_path, {**V3, **BACKPACK}))
     assert creds.aster.signer_key == Secret(V3["aster_signer_key"])
     assert creds.backpack.api_secret.reveal() == BACKPACK["backpack_api_secret"]
+    (tmp_path / "second").mkdir()
+    environ = systemd_dir(
+        tmp_path / "second", {**V3, **BACKPACK, "aster_user": V3["aster_user"] + "\n"}
+    )
+    with pytest.raises(ConfigError) as err:  # only one newline is stripped
+        load_credentials(cfg("systemd"), environ)
+    assert err.value.key == "aster_user"
+
+
+@pytest.mark.parametrize("name", [*V3, *BACKPACK])
+@pytest.mark.parametrize("control", ["\n", "\r", "\x00", "\x7f"])
+def test_a_control_character_is_refused_naming_the_credential(name: str, control: str) -> None:
+    values = {**V3, **BACKPACK}
+    values[name] = values[name][:10] + control + values[name][10:]
+    with pytest.raises(ConfigError) as err:
+        load_credentials(cfg(), env(values))
+    assert (err.value.file, err.value.key) == ("<environment>", f"HEDGED_{name.upper()}")
+    assert "control character" in err.value.problem
+    assert_no_leak(str(err.value))
+    assert values[name][:10] not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "blamed", "problem"),
+    [
+        ({"backpack_api_secret": "not base64!"}, "backpack_api_secret", "not a base64 ED25519"),
+        ({"backpack_api_secret": "c2hvcnQ="}, "backpack_api_secret", "not a base64 ED25519"),
+        (
+            {"backpack_api_key": "AAAA" + BACKPACK["backpack_api_key"][4:]},
+            "backpack_api_key",
+            "not the public key",
+        ),
+        ({"aster_signer_key": "0xnothex"}, "aster_signer_key", "not an EVM private key"),
+        ({"aster_signer": "0x" + "cd" * 20}, "aster_signer", "not the address"),
+        ({"aster_user": "alice"}, "aster_user", "not an address"),
+    ],
+)
+def test_a_malformed_key_is_refused_before_any_venue_call(
+    change: dict[str, str], blamed: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_credentials(cfg(), env({**V3, **BACKPACK, **change}))
+    assert err.value.key == f"HEDGED_{blamed.upper()}"
+    assert problem in err.value.problem
+    assert_no_leak(str(err.value))
+    for value in change.values():
+        assert value not in str(err.value)
 
 
 def test_systemd_needs_credentials_directory() -> None:

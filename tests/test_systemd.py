@@ -214,11 +214,20 @@ def credentials_directory(tmp_path: Path, values: dict[str, str]) -> dict[str, s
     ],
 )
 def test_daemon_reads_what_the_unit_loads(tmp_path: Path, auth: str, names: list[str]) -> None:
-    values = {name: f"value-of-{name}\n" for name in [*names, "backpack_api_key"]}
-    values["backpack_api_secret"] = "value-of-backpack_api_secret\n"
+    # well-formed values (the daemon checks their shape): an agent key and its address, an
+    # ED25519 seed and its public key
+    shaped = {
+        "aster_user": "0x" + "ab" * 20,
+        "aster_signer": "0x23d8CeCeADa1F1b0b094a036081364FE44771Ccf",
+        "aster_signer_key": "0x" + "5ec3e7" * 10 + "aaaa",
+        "backpack_api_key": "k3rg2LC9WpUfh0JbRhJ9e7ObaNv2ThJWbPpDwoE7xYs=",
+        "backpack_api_secret": "YnBzZWNyZXQtczNjcjN0LTQ0NDQtMDEyMzQ1Njc4OWE=",
+    }
+    value_of = {name: shaped.get(name, f"value-of-{name}") for name in [*names, *shaped]}
+    values = {name: value_of[name] + "\n" for name in [*names, *list(shaped)[3:]]}
     cfg = load(overrides={"credentials.source": "systemd", "aster.auth": auth})
     creds = load_credentials(cfg, credentials_directory(tmp_path, values))
-    assert creds.backpack.api_secret.reveal() == "value-of-backpack_api_secret"
+    assert creds.backpack.api_secret.reveal() == shaped["backpack_api_secret"]
     aster = creds.aster
     got = {
         "aster_user": aster.user,
@@ -227,7 +236,7 @@ def test_daemon_reads_what_the_unit_loads(tmp_path: Path, auth: str, names: list
         "aster_api_key": aster.api_key and aster.api_key.reveal(),
         "aster_api_secret": aster.api_secret and aster.api_secret.reveal(),
     }
-    assert got == {name: (f"value-of-{name}" if name in names else None) for name in got}
+    assert got == {name: (value_of[name] if name in names else None) for name in got}
 
 
 def test_missing_credential_files_are_a_config_error(tmp_path: Path) -> None:
