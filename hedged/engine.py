@@ -374,7 +374,14 @@ class Engine:
     # -- one round -----------------------------------------------------------------------
 
     async def step(self, round_id: int, poll_due: bool = False) -> None:
-        """Step a round until it rests, then index the prices it watches from there."""
+        """Step a round until it rests, then index the prices it watches from there. A step
+        that raises (a bug) halts its round alone: the others and the daemon go on."""
+        try:
+            await self._step(round_id, poll_due)
+        except Exception as e:
+            self._halt_on_error(round_id, e)
+
+    async def _step(self, round_id: int, poll_due: bool) -> None:
         ctx = await self._settle(round_id, poll_due)
         state = ctx.round.state if ctx else None
         if ctx is not None and state in WATCHES:
@@ -429,6 +436,21 @@ class Engine:
                 return ctx
             self.apply(ctx.round, move)
         return None
+
+    def _halt_on_error(self, round_id: int, e: Exception) -> None:
+        why = f"internal error: {type(e).__name__}: {e}"
+        log.error(
+            "round %s: step failed, halting the round: %s",
+            round_id,
+            why,
+            exc_info=e,
+            extra={"round_id": round_id},
+        )
+        self._unresolved_since.pop(round_id, None)
+        self._trouble_logged.pop(round_id, None)
+        r = self.store.get_round(round_id)
+        if r is not None and r.state in LIVE_STATES:
+            self.apply(r, Move(Trigger.HALT, why))
 
     def _trouble(self, round_id: int, e: VenueError) -> None:
         """A venue error retried later: a warning at first, then at most every 30 s (a
