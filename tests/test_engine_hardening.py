@@ -4,14 +4,19 @@ catch-up, a clock jump or a signal must neither stop it nor leave rounds unwatch
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from roundkit import Rig
+from roundkit import ASTER, BACKPACK, D, Rig
 
-from hedged import crashpoints
+from hedged import crashpoints, orders
+from hedged.adapters.base import OrderRequest, OrderType, Outcome, Side
 from hedged.alerts import Alerts, Webhook
+from hedged.orders import Unresolved
+from hedged.sim.venue import SimVenue
+from hedged.store import AMBIGUOUS, NEVER_PLACED, OrderRow
 
 
 def raise_bug() -> None:
@@ -22,6 +27,23 @@ def raise_bug() -> None:
 def disarmed() -> AsyncIterator[None]:
     yield
     crashpoints.disarm()
+
+
+@pytest.fixture(autouse=True)
+def quick_margin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(orders, "CLOCK_MARGIN", 0.05)
+
+
+class BuggyPlace(SimVenue):
+    """A client whose `place` raises a programming error, before sending, the first time."""
+
+    bugs = 1
+
+    async def place(self, order: OrderRequest) -> Outcome:
+        if self.bugs:
+            self.bugs -= 1
+            raise TypeError("unsupported operand type(s) for +: 'Decimal' and 'NoneType'")
+        return await super().place(order)
 
 
 async def test_a_bug_in_one_round_halts_it_alone_and_the_others_go_on(
@@ -53,5 +75,72 @@ async def test_a_bug_in_one_round_halts_it_alone_and_the_others_go_on(
         rig.store.update_round(1, deadline_at=rig.round(1).opened_at)
         await rig.until("DONE", round_id=1)
         assert rig.state(2) == "HALTED"
+    finally:
+        await rig.stop()
+
+
+async def test_a_bug_in_place_is_loud_resolved_by_client_id_and_halts_the_round(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(orders, "CLOCK_MARGIN", 1.0)  # the look-up outlasts the window
+    rig = Rig(tmp_path, mode="single")
+    rig.venues[ASTER] = BuggyPlace(rig.world, ASTER, "test", signature_window=0.2)
+    await rig.start()
+    try:
+        await rig.until("HALTED")
+        r = rig.round()
+        assert r.reason is not None and r.reason.startswith("internal error: TypeError:")
+        entries = {o.venue: o for o in rig.store.orders_of(1) if o.purpose == "ENTRY"}
+        # never sent twice; looked up by client id and, its window over, never placed
+        assert entries[ASTER].status == NEVER_PLACED
+        assert entries[ASTER].reject_message is not None
+        assert entries[ASTER].reject_message.startswith("bug: TypeError")
+        assert rig.venues[ASTER].submissions[entries[ASTER].client_id or ""] == 0
+        assert entries[BACKPACK].status == "FILLED"  # the operator sees it in the halted round
+        bug_logs = [
+            rec
+            for rec in caplog.records
+            if rec.name == "hedged.orders" and rec.levelno == logging.ERROR
+        ]
+        assert len(bug_logs) == 1 and bug_logs[0].exc_info is not None
+        assert "placing raised TypeError (a bug)" in bug_logs[0].getMessage()
+    finally:
+        await rig.stop()
+
+
+async def test_a_wall_clock_step_does_not_end_a_signature_window_early(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = Rig(tmp_path, mode="single")
+    engine = await rig.start()
+    try:
+        r = rig.store.create_round(rig.world.symbols[ASTER], rig.world.symbols[BACKPACK])
+        assert r.id is not None
+        intent = OrderRow(
+            round_id=r.id,
+            venue=ASTER,
+            symbol=rig.world.symbols[ASTER],
+            purpose="ENTRY",
+            side="SELL",
+            type="MARKET",
+            qty=D("0.1"),
+        )
+        (row,) = rig.store.add_intents([intent], {v: rig.venues[v].client_id for v in rig.venues})
+        rig.store.record_order(row.id or 0, "order_ambiguous", status=AMBIGUOUS)
+        row = rig.store.get_order(row.id or 0)
+        with pytest.raises(Unresolved):  # not found, inside its window: unresolved
+            await engine.desk.resolve(row)
+        wall = time.time()
+        monkeypatch.setattr(time, "time", lambda: wall + 2 * 86400)  # NTP steps 2 days on
+        with pytest.raises(Unresolved):  # still inside its window on the monotonic clock
+            await engine.desk.resolve(row)
+        assert rig.store.get_order(row.id or 0).status == AMBIGUOUS
+        # the request was only late: it lands now, and the order is found, not sent again
+        request = OrderRequest(
+            row.client_id or "", row.symbol, Side.SELL, OrderType.MARKET, row.qty
+        )
+        await rig.venues[ASTER].place(request)
+        found = await engine.desk.resolve(row)
+        assert found.status == "FILLED"
     finally:
         await rig.stop()
