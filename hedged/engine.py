@@ -53,6 +53,8 @@ QUOTE_SAVE_SECONDS = 1.0
 TROUBLE_LOG_SECONDS = 30.0  # a round's "venue trouble" warning, at most this often
 SHUTDOWN_STEP_SECONDS = 30.0  # steps under way at shutdown get this long to finish
 UNRESOLVED_HALT_SECONDS = 300.0  # an order that cannot be looked up this long → HALTED
+CATCH_UP_FIRST_RETRY = 1.0  # a failed catch-up reconciliation is tried again after this,
+CATCH_UP_MAX_RETRY = 30.0  # doubling up to this
 
 
 class Notifier(Protocol):
@@ -97,6 +99,9 @@ class Engine:
         self._unresolved_since: dict[int, float] = {}
         self._trouble_logged: dict[int, float] = {}
         self._reconcile_due = False
+        self._catch_up_at = 0.0  # monotonic: when a failed catch-up is tried again
+        self._catch_up_pause = CATCH_UP_FIRST_RETRY
+        self._catch_up_failing_since: float | None = None
         self.live: set[int] = set()  # rounds in a live state
         self._due: set[int] = set()  # rounds to step on the next pass, whatever the prices
         self._restless: set[int] = set()  # live rounds the slow timer steps (not RESTING)
@@ -271,10 +276,9 @@ class Engine:
         started = time.monotonic()
         self.prices.changed.clear()  # what arrives from here on wakes the next tick
         await self.stepper.raise_failure()
-        catch_up, self._reconcile_due = self._reconcile_due, False
+        catch_up = self._reconcile_due and started >= self._catch_up_at
         if catch_up:  # a stream reconnected: what it missed is read back by REST
-            await self.stepper.settled()
-            await self.recover()
+            await self._catch_up()
         await self.poll_quotes(force=catch_up)
         poll_due = time.monotonic() - self._last_poll >= float(self.strategy.poll_interval_seconds)
         if poll_due:
@@ -296,6 +300,34 @@ class Engine:
             self.stepper.launch(r, r in polled)
         ages = {v: self.prices.age(v, self.symbols[v]) for v in VENUES}
         self.observer.loop_pass(time.monotonic() - started, ages)
+
+    async def _catch_up(self) -> None:
+        """Reconcile after a reconnect; if the venue does not answer, try again later with
+        back-off while the rounds go on deciding on what is known (no new round opens)."""
+        self._reconcile_due = False
+        await self.stepper.settled()
+        try:
+            await self.recover()
+        except (VenueError, Unresolved) as e:
+            now = time.monotonic()
+            self._reconcile_due = True
+            self._catch_up_at = now + self._catch_up_pause
+            if self._catch_up_failing_since is None:
+                self._catch_up_failing_since = now
+            failing = now - self._catch_up_failing_since
+            long = failing >= float(self.config.alerts.venue_down_seconds)
+            log.log(
+                logging.ERROR if long else logging.WARNING,
+                "catch-up reconciliation failed for %.0fs (%s); retrying in %.0fs, "
+                "rounds go on with what is known",
+                failing,
+                e,
+                self._catch_up_pause,
+            )
+            self._catch_up_pause = min(self._catch_up_pause * 2, CATCH_UP_MAX_RETRY)
+            return
+        self._catch_up_pause = CATCH_UP_FIRST_RETRY
+        self._catch_up_failing_since = None
 
     async def settled(self) -> None:
         """Wait for the steps under way (tests and benchmarks: a pass, then its effects)."""
@@ -354,6 +386,8 @@ class Engine:
             return "stopping"
         if self.blocked:
             return self.blocked
+        if self._reconcile_due:
+            return "catching up with the venues after a stream reconnect"
         if self.paused:
             return "paused by operator"
         if s.mode == "single" and (self.opened or self.resumed):

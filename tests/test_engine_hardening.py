@@ -3,6 +3,7 @@ catch-up, a clock jump or a signal must neither stop it nor leave rounds unwatch
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -10,11 +11,15 @@ from pathlib import Path
 
 import pytest
 from roundkit import ASTER, BACKPACK, D, Rig
+from test_fault_matrix import HttpRig
 
 from hedged import crashpoints, orders
+from hedged import engine as engine_mod
 from hedged.adapters.base import OrderRequest, OrderType, Outcome, Side
 from hedged.alerts import Alerts, Webhook
+from hedged.observe import NullObserver
 from hedged.orders import Unresolved
+from hedged.reconcile import Report
 from hedged.sim.venue import SimVenue
 from hedged.store import AMBIGUOUS, NEVER_PLACED, OrderRow
 
@@ -32,6 +37,14 @@ def disarmed() -> AsyncIterator[None]:
 @pytest.fixture(autouse=True)
 def quick_margin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(orders, "CLOCK_MARGIN", 0.05)
+
+
+class Reconciliations(NullObserver):
+    def __init__(self, reports: list[Report]) -> None:
+        self.reports = reports
+
+    def reconciled(self, report: Report) -> None:
+        self.reports.append(report)
 
 
 class BuggyPlace(SimVenue):
@@ -142,5 +155,44 @@ async def test_a_wall_clock_step_does_not_end_a_signature_window_early(
         await rig.venues[ASTER].place(request)
         found = await engine.desk.resolve(row)
         assert found.status == "FILLED"
+    finally:
+        await rig.stop()
+
+
+async def test_a_failing_catch_up_is_retried_and_the_daemon_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_mod, "CATCH_UP_FIRST_RETRY", 0.05)
+    rig = HttpRig(tmp_path)
+    await rig.start()
+    try:
+        engine = rig.engine
+        assert engine is not None
+        reports: list[Report] = []
+        engine.observer = Reconciliations(reports)
+        await rig.tick()
+        await rig.until("MONITORING")
+        # The reads reconciliation uses answer 503 (the Aster client's retries included)...
+        rig.servers.faults[ASTER].arm("error_5xx", "/fapi/v1/openOrders", method="GET", times=None)
+        rig.servers.faults[ASTER].arm(
+            "error_5xx", "/fapi/v2/positionRisk", method="GET", times=None
+        )
+        await rig.disconnect_streams(ASTER)  # ...when a reconnect asks for a catch-up
+        async with asyncio.timeout(20):
+            while "catch-up reconciliation failed" not in caplog.text:
+                await rig.tick()
+        assert engine._why_not_open() == "catching up with the venues after a stream reconnect"
+        # Still deciding on what it knows: the Aster short is stopped out meanwhile.
+        await rig.move("100.9")
+        assert await rig.until("LIMIT_SET") == "LIMIT_SET"
+        rig.servers.faults[ASTER].clear()  # the venue answers again
+        async with asyncio.timeout(20):
+            while engine._reconcile_due:
+                await rig.tick()
+        assert engine.blocked is None
+        await rig.move("101.5")  # the Backpack long's take-profit fills
+        await rig.until("DONE")
+        await rig.check_invariants()
+        assert reports and reports[-1].clean  # the catch-up, once the venue answered
     finally:
         await rig.stop()
