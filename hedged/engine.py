@@ -8,7 +8,7 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -53,6 +53,7 @@ QUOTE_SAVE_SECONDS = 1.0
 TROUBLE_LOG_SECONDS = 30.0  # a round's "venue trouble" warning, at most this often
 SHUTDOWN_STEP_SECONDS = 30.0  # steps under way at shutdown get this long to finish
 UNRESOLVED_HALT_SECONDS = 300.0  # an order that cannot be looked up this long → HALTED
+EX_BLOCKED = 3  # single mode: the pair is blocked, the one round can never open
 CATCH_UP_FIRST_RETRY = 1.0  # a failed catch-up reconciliation is tried again after this,
 CATCH_UP_MAX_RETRY = 30.0  # doubling up to this
 
@@ -112,7 +113,9 @@ class Engine:
         )
         # The daemon is the only writer of these; kept here so a price event reads no table.
         self.paused = store.get_meta("paused") == "1"
-        self._last_ended = store.last_ended_at()
+        self._cooldown_note = ""
+        self._cooldown_until = self._cooldown_from(store.last_ended_at())  # monotonic
+        self._not_opening: str | None = store.get_meta("not_opening")  # as hedgectl shows it
         self._pnl_today: tuple[datetime, Decimal] | None = None
 
     # -- start-up ------------------------------------------------------------------------
@@ -250,15 +253,25 @@ class Engine:
         finally:
             gc.unfreeze()
             await self.stop()
-        halted = [r for r in self.store.active_rounds() if r.state == State.HALTED]
-        return 1 if self.strategy.mode == "single" and halted else 0
+        if self.strategy.mode != "single":
+            return 0
+        if any(r.state == State.HALTED for r in self.store.active_rounds()):
+            return 1
+        if self._blocked_for_good():
+            log.error("single mode: no round can open, exiting: %s", self.blocked)
+            return EX_BLOCKED
+        return 0
 
     def _finished(self) -> bool:
         if self.stopping.is_set():
             return not self.live or self.strategy.on_shutdown == "keep"
-        return (
-            self.strategy.mode == "single" and (self.opened or self.resumed) > 0 and not self.live
-        )
+        if self.strategy.mode != "single":
+            return False
+        return ((self.opened or self.resumed) > 0 and not self.live) or self._blocked_for_good()
+
+    def _blocked_for_good(self) -> bool:
+        """Single mode, nothing opened or resumed, and the pair is blocked: waiting is futile."""
+        return not (self.opened or self.resumed or self.stopping.is_set()) and bool(self.blocked)
 
     async def _wait(self) -> None:
         waits = [asyncio.ensure_future(e.wait()) for e in (self.prices.changed, self.stopping)]
@@ -370,8 +383,12 @@ class Engine:
 
     def maybe_open(self) -> RoundRow | None:
         why_not = self._why_not_open()
+        if why_not != self._not_opening:  # stored on change only: hedgectl shows it
+            if why_not:
+                log.info("not opening a round: %s", why_not)
+            self._not_opening = why_not
+            self.store.set_meta("not_opening", why_not or "")
         if why_not:
-            log.debug("not opening a round: %s", why_not)
             return None
         self.opened += 1
         r = self.store.create_round(self.symbols[ASTER], self.symbols[BACKPACK])
@@ -398,12 +415,29 @@ class Engine:
             return f"{len(self.live)} rounds open (max_concurrent_rounds)"
         if self.realized_today() <= -s.daily_loss_limit_usdt:
             return f"daily loss limit {s.daily_loss_limit_usdt} reached"
-        last = self._last_ended
-        if last is not None and (utcnow() - last).total_seconds() < s.cooldown_seconds:
-            return "cooling down"
+        if time.monotonic() < self._cooldown_until:
+            return self._cooldown_note
         if any(self._quote(v) is None for v in VENUES):
             return "no fresh prices"
         return None
+
+    def _cooldown_from(self, last_ended: datetime | None) -> float:
+        """The monotonic time the cooldown after a stored end ends: a wall clock stepped
+        back makes that end lie in the future, which counts as now (not as a long wait)."""
+        if last_ended is None:
+            return 0.0
+        ago = (utcnow() - last_ended).total_seconds()
+        if ago < 0:
+            log.warning(
+                "the last round ended %s, %.0fs in the future by this clock: counting it as now",
+                last_ended.isoformat(),
+                -ago,
+            )
+            ago = 0.0
+        left = float(self.strategy.cooldown_seconds) - ago
+        until = utcnow() + timedelta(seconds=min(max(left, 0.0), 1e9))  # no overflow
+        self._cooldown_note = f"cooling down until {until:%Y-%m-%d %H:%M:%S} UTC"
+        return time.monotonic() + left
 
     # -- one round -----------------------------------------------------------------------
 
@@ -532,7 +566,7 @@ class Engine:
             self.live.discard(r.id)
             self._restless.discard(r.id)
         if dest == State.DONE:
-            self._last_ended = row.ended_at or utcnow()
+            self._cooldown_until = self._cooldown_from(utcnow())
             self._pnl_today = None
         return row
 

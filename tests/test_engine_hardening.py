@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,11 +21,12 @@ from hedged import crashpoints, orders
 from hedged import engine as engine_mod
 from hedged.adapters.base import OrderRequest, OrderType, Outcome, Side
 from hedged.alerts import Alerts, Webhook
+from hedged.engine import EX_BLOCKED, Engine
 from hedged.observe import NullObserver
 from hedged.orders import Unresolved
 from hedged.reconcile import Report
 from hedged.sim.venue import SimVenue
-from hedged.store import AMBIGUOUS, NEVER_PLACED, OrderRow
+from hedged.store import AMBIGUOUS, NEVER_PLACED, OrderRow, utcnow
 
 
 def raise_bug() -> None:
@@ -194,5 +199,56 @@ async def test_a_failing_catch_up_is_retried_and_the_daemon_goes_on(
         await rig.until("DONE")
         await rig.check_invariants()
         assert reports and reports[-1].clean  # the catch-up, once the venue answered
+    finally:
+        await rig.stop()
+
+
+async def test_single_mode_on_a_blocked_pair_says_why_and_exits_3(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, mode="single")
+    foreign = OrderRequest("manual-1", rig.world.symbols[ASTER], Side.SELL, OrderType.MARKET, D(1))
+    rig.world.venues[ASTER].place("test", foreign)  # a position no round of ours explains
+    engine = Engine(rig.config, rig.store, rig.venues)
+    try:
+        async with asyncio.timeout(30):  # it used to wait here forever
+            code = await engine.run()
+    finally:
+        rig.store.close()
+    assert code == EX_BLOCKED == 3
+    assert engine.blocked is not None and "aster SOLUSDT position -1" in engine.blocked
+    assert rig.store.count_rounds() == 0
+
+
+async def test_an_end_time_in_the_future_counts_as_now_and_status_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = Rig(tmp_path, mode="single", cooldown_seconds=1)
+    # A round ended while the wall clock ran two days ahead (then it was stepped back).
+    old = rig.store.create_round(rig.world.symbols[ASTER], rig.world.symbols[BACKPACK])
+    future = utcnow() + timedelta(days=2)
+    rig.store.update_round(old.id or 0, state="DONE", ended_at=future)
+    engine = await rig.start()
+    try:
+        assert "in the future by this clock: counting it as now" in caplog.text
+        await rig.tick()
+        why = engine._why_not_open()
+        assert why is not None and why.startswith("cooling down until")
+        assert rig.store.get_meta("not_opening") == why  # what hedgectl status shows
+        shown = subprocess.run(
+            [sys.executable, "-m", "hedged.ctl", "status", "--db", rig.url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+            env=os.environ | {"COLUMNS": "200"},
+        ).stdout
+        assert f"no new round: {why}" in shown
+        for _ in range(200):  # the cooldown ends after cooldown_seconds, not in two days
+            await rig.tick()
+            if rig.store.count_rounds() == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert rig.store.count_rounds() == 2
+        await rig.tick()
+        assert rig.store.get_meta("not_opening") == "single mode: one round only"
     finally:
         await rig.stop()
