@@ -4,8 +4,11 @@ catch-up, a clock jump or a signal must neither stop it nor leave rounds unwatch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -252,3 +255,38 @@ async def test_an_end_time_in_the_future_counts_as_now_and_status_says_why(
         assert rig.store.get_meta("not_opening") == "single mode: one round only"
     finally:
         await rig.stop()
+
+
+def test_sighup_stops_the_paper_daemon_cleanly(tmp_path: Path) -> None:
+    notify_path = str(tmp_path / "notify.sock")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(notify_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGED_")}
+    env |= {"STATE_DIRECTORY": str(tmp_path), "NOTIFY_SOCKET": notify_path}
+    with open(tmp_path / "stderr", "w+") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hedged.cli", "run", "--paper"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        try:
+            notify.settimeout(60)
+            messages = [notify.recv(4096).decode()]  # READY=1: signal handlers are in place
+            assert messages[0].startswith("READY=1")
+            proc.send_signal(signal.SIGHUP)
+            code = proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err.seek(0)
+        log_text = err.read()
+    notify.settimeout(0.1)
+    with contextlib.suppress(TimeoutError):
+        while True:
+            messages.append(notify.recv(4096).decode())
+    notify.close()
+    assert code == 0, log_text[-3000:]
+    assert "SIGHUP: stopping: no new rounds" in log_text
+    assert "STOPPING=1" in messages
