@@ -7,12 +7,12 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from hedged.adapters.base import Quote, SymbolRules, Venue, VenueError
+from hedged.adapters.base import OrderState, Quote, SymbolRules, Venue, VenueError
 from hedged.config import Config
 from hedged.legs import ASTER, BACKPACK, VENUES
 from hedged.observe import NULL_OBSERVER, Observer
@@ -27,6 +27,8 @@ from hedged.store import RoundRow, Store, utc_day_start, utcnow
 from hedged.triggers import Level, TriggerIndex
 
 log = logging.getLogger("hedged.engine")
+
+T = TypeVar("T")
 
 STEPS: dict[str, Callable[[RoundContext], Awaitable[Move | None]]] = {
     State.OPENING: opening.step,
@@ -174,40 +176,58 @@ class Engine:
         return self.prices.fresh(venue, self.symbols[venue])
 
     async def _stream(self, venue: str) -> None:
+        symbol = self.symbols[venue]
+        await self._follow(venue, "price", lambda: self.venues[venue].quotes(symbol), self._quoted)
+
+    def _quoted(self, quote: Quote) -> None:
+        self.prices.update(quote)
+
+    async def _order_stream(self, venue: str) -> None:
+        """Order changes pushed by the venue: a fill is seen at once, not at the next poll."""
+        await self._follow(
+            venue,
+            "order",
+            self.venues[venue].order_updates,
+            lambda state: self._order_changed(venue, state),
+        )
+
+    def _order_changed(self, venue: str, state: OrderState) -> None:
+        row = self.store.order_by_client_id(venue, state.client_id)
+        if row is not None and row.id is not None:
+            self.store.record_state(row.id, state)
+            self._due.add(row.round_id)
+            self.prices.changed.set()  # wake the loop: its round may step
+
+    async def _follow(
+        self,
+        venue: str,
+        what: str,
+        items: Callable[[], AsyncIterator[T]],
+        take: Callable[[T], None],
+    ) -> None:
+        """Follow one of a venue's streams for as long as the daemon runs: after a break,
+        or an unexpected error (logged with its traceback), it reconnects after a pause that
+        grows while it keeps breaking. A stream that ended would leave the daemon blind."""
         pause = 0.5
         while True:
             try:
-                async for q in self.venues[venue].quotes(self.symbols[venue]):
-                    self.prices.update(q)
+                async for item in items():
+                    take(item)
                     pause = 0.5
             except VenueError as e:
                 log.warning(
-                    "%s price stream broke: %s; reconnecting in %.1fs",
+                    "%s %s stream broke: %s; reconnecting in %.1fs",
                     venue,
+                    what,
                     e,
                     pause,
                     extra={"venue": venue},
                 )
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 30.0)
-
-    async def _order_stream(self, venue: str) -> None:
-        """Order changes pushed by the venue: a fill is seen at once, not at the next poll."""
-        pause = 0.5
-        while True:
-            try:
-                async for state in self.venues[venue].order_updates():
-                    row = self.store.order_by_client_id(venue, state.client_id)
-                    if row is not None and row.id is not None:
-                        self.store.record_state(row.id, state)
-                        self._due.add(row.round_id)
-                        self.prices.changed.set()  # wake the loop: its round may step
-                    pause = 0.5
-            except VenueError as e:
-                log.warning(
-                    "%s order stream broke: %s; reconnecting in %.1fs",
+            except Exception:
+                log.exception(
+                    "%s %s stream failed; reconnecting in %.1fs",
                     venue,
-                    e,
+                    what,
                     pause,
                     extra={"venue": venue},
                 )
@@ -229,6 +249,8 @@ class Engine:
                     log.warning(
                         "%s: no price (stream stale, poll failed): %s", v, e, extra={"venue": v}
                     )
+                except Exception:  # a bug in reading a price must not stop the loop
+                    log.exception("%s: no price (stream stale, poll failed)", v, extra={"venue": v})
         now = time.monotonic()
         if now - self._last_quote_save >= QUOTE_SAVE_SECONDS:
             self._last_quote_save = now

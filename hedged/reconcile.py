@@ -143,4 +143,3 @@ def _expected(store: Store, venue: str, symbol: str) -> Decimal:
             if (leg.venue, symbol_of(r, leg.venue)) == (venue, symbol):
                 total += leg.qty * leg.side.sign
     return total
-

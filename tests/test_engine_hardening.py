@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from test_fault_matrix import HttpRig
 
 from hedged import crashpoints, orders
 from hedged import engine as engine_mod
-from hedged.adapters.base import OrderRequest, OrderType, Outcome, Side
+from hedged.adapters.base import OrderRequest, OrderType, Outcome, Quote, Side
 from hedged.alerts import Alerts, Webhook
 from hedged.engine import EX_BLOCKED, Engine
 from hedged.observe import NullObserver
@@ -37,7 +37,7 @@ def raise_bug() -> None:
 
 
 @pytest.fixture(autouse=True)
-def disarmed() -> AsyncIterator[None]:
+def disarmed() -> Iterator[None]:
     yield
     crashpoints.disarm()
 
@@ -114,8 +114,7 @@ async def test_a_bug_in_place_is_loud_resolved_by_client_id_and_halts_the_round(
         entries = {o.venue: o for o in rig.store.orders_of(1) if o.purpose == "ENTRY"}
         # never sent twice; looked up by client id and, its window over, never placed
         assert entries[ASTER].status == NEVER_PLACED
-        assert entries[ASTER].reject_message is not None
-        assert entries[ASTER].reject_message.startswith("bug: TypeError")
+        assert (entries[ASTER].reject_message or "").startswith("bug: TypeError")
         assert rig.venues[ASTER].submissions[entries[ASTER].client_id or ""] == 0
         assert entries[BACKPACK].status == "FILLED"  # the operator sees it in the halted round
         bug_logs = [
@@ -290,3 +289,42 @@ def test_sighup_stops_the_paper_daemon_cleanly(tmp_path: Path) -> None:
     assert code == 0, log_text[-3000:]
     assert "SIGHUP: stopping: no new rounds" in log_text
     assert "STOPPING=1" in messages
+
+
+class BuggyStream(SimVenue):
+    """A client whose price stream raises a programming error once."""
+
+    bugs = 1
+    subscribed = 0
+
+    async def quotes(self, symbol: str) -> AsyncGenerator[Quote, None]:
+        self.subscribed += 1
+        if self.bugs:
+            self.bugs -= 1
+            raise KeyError("bidPrice")
+        async for q in super().quotes(symbol):
+            yield q
+
+
+async def test_a_bug_in_a_stream_is_logged_and_the_stream_comes_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = Rig(tmp_path, mode="single")
+    rig.venues[ASTER] = BuggyStream(rig.world, ASTER, "test", signature_window=0.2)
+    engine = await rig.start()
+    try:
+        async with asyncio.timeout(10):
+            while "aster price stream failed" not in caplog.text:
+                await asyncio.sleep(0.01)
+        assert not any(t.done() for t in engine._streams)  # none of them ended
+        stream = rig.venues[ASTER]
+        assert isinstance(stream, BuggyStream)
+        async with asyncio.timeout(10):  # subscribed again after the pause
+            while stream.subscribed < 2:
+                await asyncio.sleep(0.05)
+        assert any(
+            r.exc_info is not None and "price stream failed" in r.getMessage()
+            for r in caplog.records
+        )
+    finally:
+        await rig.stop()
