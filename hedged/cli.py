@@ -238,17 +238,19 @@ async def run(cfg: Config, paper: bool) -> int:
     async with venues as by_name, observing(cfg, store) as observer:
         engine = Engine(cfg, store, observed_venues(by_name, observer), notify, observer)
 
-        def on_signal() -> None:
+        def on_signal(sig: signal.Signals) -> None:
             log.info(
-                "stopping: no new rounds; open rounds stay persisted%s",
+                "%s: stopping: no new rounds; open rounds stay persisted%s",
+                sig.name,
                 " and will be flattened" if cfg.strategy.on_shutdown == "flatten" else "",
             )
             notify(STOPPING="1")
             engine.stopping.set()
 
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, on_signal)
+        # SIGHUP (a closed terminal, or a reload request) stops cleanly too: no reload exists
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, on_signal, sig)
         try:
             return await engine.run()
         finally:

@@ -475,6 +475,8 @@ def daemon_line(d: DaemonView) -> Text:
         line.append(f"  queued commands: {d.pending_commands}", style="yellow")
     if d.blocked:
         line.append(f"\nnot opening rounds: {d.blocked}", style="red")
+    elif d.not_opening and not d.paused:
+        line.append(f"\nno new round: {d.not_opening}", style="yellow")
     return line
 
 

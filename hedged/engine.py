@@ -8,14 +8,14 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from hedged.adapters.base import Quote, SymbolRules, Venue, VenueError
+from hedged.adapters.base import OrderState, Quote, SymbolRules, Venue, VenueError
 from hedged.config import Config
 from hedged.leadership import Lease, Taken, Timing, book_of, standby_status, this_process
 from hedged.legs import ASTER, BACKPACK, VENUES
@@ -31,6 +31,8 @@ from hedged.store import Deposed, RoundRow, Store, utc_day_start, utcnow
 from hedged.triggers import Level, TriggerIndex
 
 log = logging.getLogger("hedged.engine")
+
+T = TypeVar("T")
 
 STEPS: dict[str, Callable[[RoundContext], Awaitable[Move | None]]] = {
     State.OPENING: opening.step,
@@ -57,6 +59,9 @@ QUOTE_SAVE_SECONDS = 1.0
 TROUBLE_LOG_SECONDS = 30.0  # a round's "venue trouble" warning, at most this often
 SHUTDOWN_STEP_SECONDS = 30.0  # steps under way at shutdown get this long to finish
 UNRESOLVED_HALT_SECONDS = 300.0  # an order that cannot be looked up this long → HALTED
+EX_BLOCKED = 3  # single mode: the pair is blocked, the one round can never open
+CATCH_UP_FIRST_RETRY = 1.0  # a failed catch-up reconciliation is tried again after this,
+CATCH_UP_MAX_RETRY = 30.0  # doubling up to this
 
 
 class Notifier(Protocol):
@@ -119,6 +124,9 @@ class Engine:
         self._unresolved_since: dict[int, float] = {}
         self._trouble_logged: dict[int, float] = {}
         self._reconcile_due = False
+        self._catch_up_at = 0.0  # monotonic: when a failed catch-up is tried again
+        self._catch_up_pause = CATCH_UP_FIRST_RETRY
+        self._catch_up_failing_since: float | None = None
         self.live: set[int] = set()  # rounds in a live state
         self._due: set[int] = set()  # rounds to step on the next pass, whatever the prices
         self._restless: set[int] = set()  # live rounds the slow timer steps (not RESTING)
@@ -126,7 +134,9 @@ class Engine:
         self.triggers = TriggerIndex()
         # The leader is the only writer of these; kept here so a price event reads no table.
         self.paused = False
-        self._last_ended: datetime | None = None
+        self._cooldown_note = ""
+        self._cooldown_until = 0.0  # monotonic
+        self._not_opening: str | None = None  # as hedgectl shows it
         self._pnl_today: tuple[datetime, Decimal] | None = None
 
     # -- start-up ------------------------------------------------------------------------
@@ -201,7 +211,8 @@ class Engine:
         await self.lease.check_in(force=True)
         self.observer.leadership(self.lease.claim.book, True, taken.takeover)
         self.paused = self.store.get_meta("paused") == "1"
-        self._last_ended = self.store.last_ended_at()
+        self._cooldown_until = self._cooldown_from(self.store.last_ended_at())
+        self._not_opening = self.store.get_meta("not_opening")
         report = await self.recover()
         self._last_poll = time.monotonic()  # reconciliation has just read every order
         self.live = {r.id for r in self.store.active_rounds() if r.id and r.state in LIVE_STATES}
@@ -262,42 +273,58 @@ class Engine:
         return self.prices.fresh(venue, self.symbols[venue])
 
     async def _stream(self, venue: str) -> None:
+        symbol = self.symbols[venue]
+        await self._follow(venue, "price", lambda: self.venues[venue].quotes(symbol), self._quoted)
+
+    def _quoted(self, quote: Quote) -> None:
+        self.prices.update(quote)
+
+    async def _order_stream(self, venue: str) -> None:
+        """Order changes pushed by the venue: a fill is seen at once, not at the next poll."""
+        await self._follow(
+            venue,
+            "order",
+            self.venues[venue].order_updates,
+            lambda state: self._order_changed(venue, state),
+        )
+
+    def _order_changed(self, venue: str, state: OrderState) -> None:
+        row = self.store.order_by_client_id(venue, state.client_id)
+        if row is not None and row.id is not None:
+            self.store.record_state(row.id, state)
+            self._due.add(row.round_id)
+            self.prices.changed.set()  # wake the loop: its round may step
+
+    async def _follow(
+        self,
+        venue: str,
+        what: str,
+        items: Callable[[], AsyncIterator[T]],
+        take: Callable[[T], None],
+    ) -> None:
+        """Follow one of a venue's streams for as long as the daemon runs: after a break,
+        or an unexpected error (logged with its traceback), it reconnects after a pause that
+        grows while it keeps breaking. A stream that ended would leave the daemon blind."""
         pause = 0.5
         while True:
             try:
-                async for q in self.venues[venue].quotes(self.symbols[venue]):
-                    self.prices.update(q)
+                async for item in items():
+                    take(item)
                     pause = 0.5
             except VenueError as e:
                 log.warning(
-                    "%s price stream broke: %s; reconnecting in %.1fs",
+                    "%s %s stream broke: %s; reconnecting in %.1fs",
                     venue,
+                    what,
                     e,
                     pause,
                     extra={"venue": venue},
                 )
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 30.0)
-
-    async def _order_stream(self, venue: str) -> None:
-        """Order changes pushed by the venue: a fill is seen at once, not at the next poll."""
-        pause = 0.5
-        while True:
-            try:
-                async for state in self.venues[venue].order_updates():
-                    if not self.leading:  # the leader records it; a standby reads it later
-                        continue
-                    row = self.store.order_by_client_id(venue, state.client_id)
-                    if row is not None and row.id is not None:
-                        self.store.record_state(row.id, state)
-                        self._due.add(row.round_id)
-                        self.prices.changed.set()  # wake the loop: its round may step
-                    pause = 0.5
-            except VenueError as e:
-                log.warning(
-                    "%s order stream broke: %s; reconnecting in %.1fs",
+            except Exception:
+                log.exception(
+                    "%s %s stream failed; reconnecting in %.1fs",
                     venue,
-                    e,
+                    what,
                     pause,
                     extra={"venue": venue},
                 )
@@ -319,6 +346,8 @@ class Engine:
                     log.warning(
                         "%s: no price (stream stale, poll failed): %s", v, e, extra={"venue": v}
                     )
+                except Exception:  # a bug in reading a price must not stop the loop
+                    log.exception("%s: no price (stream stale, poll failed)", v, extra={"venue": v})
         now = time.monotonic()
         if self.leading and now - self._last_quote_save >= QUOTE_SAVE_SECONDS:
             self._last_quote_save = now
@@ -343,8 +372,8 @@ class Engine:
                     continue
                 try:
                     await self.tick()
-                except (Deposed, SQLAlchemyError) as e:  # the store, not a round, failed
-                    await self._step_down(f"{type(e).__name__}: {e}")
+                except (Deposed, SQLAlchemyError) as e:
+                    self._lose_store(e)
                     continue
                 self.notify(WATCHDOG="1", STATUS=self.status_line())
                 await self._wait()
@@ -354,15 +383,25 @@ class Engine:
             if self.leading:  # a standby need not wait for the lease to lapse
                 await self.lease.release()
             await self.lease.check_out()
-        halted = [r for r in self.store.active_rounds() if r.state == State.HALTED]
-        return 1 if self.strategy.mode == "single" and halted else 0
+        if self.strategy.mode != "single":
+            return 0
+        if any(r.state == State.HALTED for r in self.store.active_rounds()):
+            return 1
+        if self._blocked_for_good():
+            log.error("single mode: no round can open, exiting: %s", self.blocked)
+            return EX_BLOCKED
+        return 0
 
     def _finished(self) -> bool:
         if self.stopping.is_set():
             return not self.leading or not self.live or self.strategy.on_shutdown == "keep"
-        return (
-            self.strategy.mode == "single" and (self.opened or self.resumed) > 0 and not self.live
-        )
+        if self.strategy.mode != "single":
+            return False
+        return ((self.opened or self.resumed) > 0 and not self.live) or self._blocked_for_good()
+
+    def _blocked_for_good(self) -> bool:
+        """Single mode, nothing opened or resumed, and the pair is blocked: waiting is futile."""
+        return not (self.opened or self.resumed or self.stopping.is_set()) and bool(self.blocked)
 
     async def _wait(self) -> None:
         waits = [asyncio.ensure_future(e.wait()) for e in (self.prices.changed, self.stopping)]
@@ -380,10 +419,9 @@ class Engine:
         started = time.monotonic()
         self.prices.changed.clear()  # what arrives from here on wakes the next tick
         await self.stepper.raise_failure()
-        catch_up, self._reconcile_due = self._reconcile_due, False
+        catch_up = self._reconcile_due and started >= self._catch_up_at
         if catch_up:  # a stream reconnected: what it missed is read back by REST
-            await self.stepper.settled()
-            await self.recover()
+            await self._catch_up()
         await self.poll_quotes(force=catch_up)
         poll_due = time.monotonic() - self._last_poll >= float(self.strategy.poll_interval_seconds)
         if poll_due:
@@ -405,6 +443,34 @@ class Engine:
             self.stepper.launch(r, r in polled)
         ages = {v: self.prices.age(v, self.symbols[v]) for v in VENUES}
         self.observer.loop_pass(time.monotonic() - started, ages)
+
+    async def _catch_up(self) -> None:
+        """Reconcile after a reconnect; if the venue does not answer, try again later with
+        back-off while the rounds go on deciding on what is known (no new round opens)."""
+        self._reconcile_due = False
+        await self.stepper.settled()
+        try:
+            await self.recover()
+        except (VenueError, Unresolved) as e:
+            now = time.monotonic()
+            self._reconcile_due = True
+            self._catch_up_at = now + self._catch_up_pause
+            if self._catch_up_failing_since is None:
+                self._catch_up_failing_since = now
+            failing = now - self._catch_up_failing_since
+            long = failing >= float(self.config.alerts.venue_down_seconds)
+            log.log(
+                logging.ERROR if long else logging.WARNING,
+                "catch-up reconciliation failed for %.0fs (%s); retrying in %.0fs, "
+                "rounds go on with what is known",
+                failing,
+                e,
+                self._catch_up_pause,
+            )
+            self._catch_up_pause = min(self._catch_up_pause * 2, CATCH_UP_MAX_RETRY)
+            return
+        self._catch_up_pause = CATCH_UP_FIRST_RETRY
+        self._catch_up_failing_since = None
 
     async def settled(self) -> None:
         """Wait for the steps under way (tests and benchmarks: a pass, then its effects)."""
@@ -447,8 +513,12 @@ class Engine:
 
     def maybe_open(self) -> RoundRow | None:
         why_not = self._why_not_open()
+        if why_not != self._not_opening:  # stored on change only: hedgectl shows it
+            if why_not:
+                log.info("not opening a round: %s", why_not)
+            self._not_opening = why_not
+            self.store.set_meta("not_opening", why_not or "")
         if why_not:
-            log.debug("not opening a round: %s", why_not)
             return None
         self.opened += 1
         r = self.store.create_round(self.symbols[ASTER], self.symbols[BACKPACK])
@@ -463,6 +533,8 @@ class Engine:
             return "stopping"
         if self.blocked:
             return self.blocked
+        if self._reconcile_due:
+            return "catching up with the venues after a stream reconnect"
         if self.paused:
             return "paused by operator"
         if s.mode == "single" and (self.opened or self.resumed):
@@ -473,17 +545,49 @@ class Engine:
             return f"{len(self.live)} rounds open (max_concurrent_rounds)"
         if self.realized_today() <= -s.daily_loss_limit_usdt:
             return f"daily loss limit {s.daily_loss_limit_usdt} reached"
-        last = self._last_ended
-        if last is not None and (utcnow() - last).total_seconds() < s.cooldown_seconds:
-            return "cooling down"
+        if time.monotonic() < self._cooldown_until:
+            return self._cooldown_note
         if any(self._quote(v) is None for v in VENUES):
             return "no fresh prices"
         return None
 
+    def _cooldown_from(self, last_ended: datetime | None) -> float:
+        """The monotonic time the cooldown after a stored end ends: a wall clock stepped
+        back makes that end lie in the future, which counts as now (not as a long wait)."""
+        if last_ended is None:
+            return 0.0
+        ago = (utcnow() - last_ended).total_seconds()
+        if ago < 0:
+            log.warning(
+                "the last round ended %s, %.0fs in the future by this clock: counting it as now",
+                last_ended.isoformat(),
+                -ago,
+            )
+            ago = 0.0
+        left = float(self.strategy.cooldown_seconds) - ago
+        until = utcnow() + timedelta(seconds=min(max(left, 0.0), 1e9))  # no overflow
+        self._cooldown_note = f"cooling down until {until:%Y-%m-%d %H:%M:%S} UTC"
+        return time.monotonic() + left
+
     # -- one round -----------------------------------------------------------------------
 
     async def step(self, round_id: int, poll_due: bool = False) -> None:
-        """Step a round until it rests, then index the prices it watches from there."""
+        """Step a round until it rests, then index the prices it watches from there. A step
+        that raises (a bug) halts its round alone: the others and the daemon go on."""
+        try:
+            await self._step(round_id, poll_due)
+        except (Deposed, SQLAlchemyError) as e:  # the store failed, not the round
+            self._lose_store(e)
+        except Exception as e:
+            self._halt_on_error(round_id, e)
+
+    def _lose_store(self, e: Exception) -> None:
+        """No write landed: stop sending at once and lead again only through the lease
+        (taken afresh if it is still ours), reloading and reconciling every round."""
+        self.lease.lose(f"{type(e).__name__}: {e}")
+        self.prices.changed.set()
+
+    async def _step(self, round_id: int, poll_due: bool) -> None:
         ctx = await self._settle(round_id, poll_due)
         state = ctx.round.state if ctx else None
         if ctx is not None and state in WATCHES:
@@ -539,6 +643,21 @@ class Engine:
             self.apply(ctx.round, move)
         return None
 
+    def _halt_on_error(self, round_id: int, e: Exception) -> None:
+        why = f"internal error: {type(e).__name__}: {e}"
+        log.error(
+            "round %s: step failed, halting the round: %s",
+            round_id,
+            why,
+            exc_info=e,
+            extra={"round_id": round_id},
+        )
+        self._unresolved_since.pop(round_id, None)
+        self._trouble_logged.pop(round_id, None)
+        r = self.store.get_round(round_id)
+        if r is not None and r.state in LIVE_STATES:
+            self.apply(r, Move(Trigger.HALT, why))
+
     def _trouble(self, round_id: int, e: VenueError) -> None:
         """A venue error retried later: a warning at first, then at most every 30 s (a
         rate-limit back-off would otherwise log one on every price event)."""
@@ -585,7 +704,7 @@ class Engine:
             self.live.discard(r.id)
             self._restless.discard(r.id)
         if dest == State.DONE:
-            self._last_ended = row.ended_at or utcnow()
+            self._cooldown_until = self._cooldown_from(utcnow())
             self._pnl_today = None
         return row
 

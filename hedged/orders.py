@@ -3,7 +3,13 @@
 1. The intent is committed durably, with a client id derived from its row, before sending.
 2. Every answer is classified: Accepted, Rejected, Ambiguous.
 3. Ambiguous is never resent: the order is looked up by client id, and "not found" is final
-   only once its signature window has passed.
+   only once its signature window has passed (measured on the monotonic clock: a wall clock
+   stepped forward must not end a window early).
+
+`Venue.place` answers with an outcome and does not raise. If it raises anyway, that is a bug:
+whether bytes left is unknown, so the order is recorded Ambiguous and resolved by client id
+like any other, the error is logged with its traceback, and then re-raised so that the round
+halts instead of trading on with a bug.
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ class OrderDesk:
         self.store = store
         self.venues = venues
         self._client_ids = {name: v.client_id for name, v in venues.items()}
-        # When an ambiguous order, if never placed, can no longer be placed (wall clock).
+        # When an ambiguous order, if never placed, can no longer be placed (monotonic clock).
         self._deadlines: dict[int, float] = {}
 
     async def submit(
@@ -88,13 +94,18 @@ class OrderDesk:
             round_fields,
         )
         crashpoint("after_intent_commit")
-        return list(await asyncio.gather(*(self._send(r) for r in rows)))
+        sent = await asyncio.gather(*(self._send(r) for r in rows))
+        bug = next((b for _, b in sent if b is not None), None)
+        if bug is not None:  # every order is settled or resolving: now the round may halt
+            raise bug
+        return [row for row, _ in sent]
 
-    async def _send(self, row: OrderRow) -> OrderRow:
+    async def _send(self, row: OrderRow) -> tuple[OrderRow, Exception | None]:
+        """The order as it ended up, and the exception `place` raised (a bug) if it did."""
         assert row.id is not None and row.client_id is not None
         oid = row.id
         venue = self.venues[row.venue]
-        self._deadlines[oid] = time.time() + venue.signature_window + CLOCK_MARGIN
+        self._deadlines[oid] = time.monotonic() + venue.signature_window + CLOCK_MARGIN
         request = OrderRequest(
             client_id=row.client_id,
             symbol=row.symbol,
@@ -104,17 +115,30 @@ class OrderDesk:
             price=row.price,
             reduce_only=row.reduce_only,
         )
+        bug: Exception | None = None
         try:
             outcome = await venue.place(request)
-        except Exception as e:  # a client bug after the bytes left is still "maybe placed"
+        except VenueError as e:  # the client's own error type: the request may have left
             outcome = Ambiguous(f"{type(e).__name__}: {e}")
+        except Exception as e:  # a bug, maybe after the bytes left: still "maybe placed"
+            bug = e
+            outcome = Ambiguous(f"bug: {type(e).__name__}: {e}")
+            log.error(
+                "%s %s %s: placing raised %s (a bug); resolving it by client id",
+                row.venue,
+                row.purpose,
+                row.client_id,
+                type(e).__name__,
+                exc_info=e,
+                extra=log_fields(row),
+            )
         crashpoint("after_send")
         if row.purpose == "ENTRY":
             crashpoint("between_entry_legs")
         match outcome:
             case Accepted(order):
                 row = self.store.record_state(oid, order)
-                return await self.collect_fills(row)
+                return await self.collect_fills(row), bug
             case Rejected(code, message):
                 log.warning(
                     "%s rejected %s %s: %s %s",
@@ -131,7 +155,7 @@ class OrderDesk:
                     status="REJECTED",
                     reject_code=code,
                     reject_message=message,
-                )
+                ), bug
             case Ambiguous(reason):
                 log.warning(
                     "%s %s %s: outcome unknown (%s); resolving by client id",
@@ -145,11 +169,12 @@ class OrderDesk:
                     oid, "order_ambiguous", status=AMBIGUOUS, reject_message=reason
                 )
                 try:
-                    return await self.resolve(
+                    row = await self.resolve(
                         row, patience=venue.signature_window + 2 * CLOCK_MARGIN
                     )
                 except Unresolved:
-                    return self.store.get_order(oid)
+                    row = self.store.get_order(oid)
+                return row, bug
         raise AssertionError(f"unknown outcome {outcome!r}")
 
     async def resolve(self, row: OrderRow, patience: float = 0.0) -> OrderRow:
@@ -161,7 +186,7 @@ class OrderDesk:
         venue = self.venues[row.venue]
         # Unknown send time (e.g. found after a restart): it was sent before now, if at all.
         deadline = self._deadlines.setdefault(
-            row.id, time.time() + venue.signature_window + CLOCK_MARGIN
+            row.id, time.monotonic() + venue.signature_window + CLOCK_MARGIN
         )
         give_up = time.monotonic() + patience
         pause = 0.05
@@ -177,7 +202,7 @@ class OrderDesk:
                     self._deadlines.pop(oid, None)
                     row = self.store.record_state(oid, state)
                     return await self.collect_fills(row)
-                if time.time() > deadline:
+                if time.monotonic() > deadline:
                     self._deadlines.pop(oid, None)
                     log.info("%s %s was never placed", row.venue, client_id, extra=log_fields(row))
                     return self.store.record_order(oid, "order_never_placed", status=NEVER_PLACED)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from hedged.adapters.base import ZERO, Venue, VenueError
+from hedged.adapters.base import ZERO, Venue
 from hedged.crashpoints import crashpoint
 from hedged.legs import legs_of, symbol_of
 from hedged.orders import OrderDesk, Unresolved
@@ -84,7 +84,7 @@ async def reconcile(
                 await venues[venue].cancel(symbol, o.client_id)
                 report.orphans_cancelled.append(f"{venue}:{o.client_id}")
         for cid, row in ours.items():
-            if cid not in open_ids:
+            if cid not in open_ids and not row.unresolved:  # unresolved: reported in step 1
                 report.venue_calls += 1
                 await desk.refresh(row)
                 report.refreshed += 1
@@ -143,13 +143,3 @@ def _expected(store: Store, venue: str, symbol: str) -> Decimal:
             if (leg.venue, symbol_of(r, leg.venue)) == (venue, symbol):
                 total += leg.qty * leg.side.sign
     return total
-
-
-async def reconcile_safely(
-    store: Store, venues: Mapping[str, Venue], desk: OrderDesk, symbols: Mapping[str, set[str]]
-) -> Report | None:
-    try:
-        return await reconcile(store, venues, desk, symbols)
-    except VenueError as e:
-        log.warning("reconciliation incomplete, venue trouble: %s", e)
-        return None

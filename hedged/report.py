@@ -144,6 +144,7 @@ class DaemonView:
     last_price_at: datetime | None  # the daemon saves prices about once a second while it runs
     pending_commands: int  # queued and not yet applied
     blocked: str | None  # why the daemon refuses to open rounds (its last reconciliation)
+    not_opening: str | None = None  # the daemon's current reason for opening no round
 
     def price_age(self, now: datetime | None = None) -> float | None:
         if self.last_price_at is None:
@@ -156,6 +157,7 @@ class DaemonView:
             "last_price_at": _jsonable(self.last_price_at),
             "pending_commands": self.pending_commands,
             "blocked": self.blocked,
+            "not_opening": self.not_opening,
         }
 
 
@@ -165,6 +167,7 @@ def daemon_view(store: Store) -> DaemonView:
         last_price_at=store.last_quote_at(),
         pending_commands=len(store.pending_commands()),
         blocked=store.get_meta("blocked") or None,
+        not_opening=store.get_meta("not_opening") or None,
     )
 
 

@@ -1,12 +1,19 @@
 """One step task per round, so a round waiting on its venue never delays another round's
 stop-loss. A round is never stepped twice at once: asked again while its step runs, it is
-stepped once more right after."""
+stepped once more right after.
+
+A step or job that raises an Exception is logged with its traceback and the others go on
+(the engine halts a round whose step fails before it gets here); only a BaseException
+that is not an Exception (a simulated crash) ends the loop, as the process's death would."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 StepFn = Callable[[int, bool], Awaitable[None]]
 
@@ -50,13 +57,19 @@ class Stepper:
         self._running.pop(key, None)
         if isinstance(key, int):
             self._again.pop(key, None)
-        if not task.cancelled() and task.exception() is not None and self._failure is None:
-            self._failure = task.exception()
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            return
+        if isinstance(error, Exception):  # a bug in one task must not stop the others
+            log.error("%s failed; the loop goes on", task.get_name(), exc_info=error)
+            return
+        if self._failure is None:
+            self._failure = error
             self._wake()
 
     async def raise_failure(self) -> None:
-        """A step that raised (a bug, or a simulated crash) ends the daemon as it would have
-        in a single task: the other steps are cancelled, as if the process had died."""
+        """A step that died (a simulated crash) ends the daemon as it would have in a single
+        task: the other steps are cancelled, as if the process had died."""
         if self._failure is None:
             return
         failure, self._failure = self._failure, None

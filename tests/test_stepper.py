@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from hedged.crashpoints import SimulatedCrash
 from hedged.stepper import Stepper
 
 
@@ -62,19 +63,37 @@ async def test_a_round_due_while_stepping_steps_once_more_afterwards() -> None:
     assert steps.overlaps == 0
 
 
-async def test_a_failing_step_cancels_the_others_and_raises() -> None:
+async def test_a_crashing_step_cancels_the_others_and_raises() -> None:
     woke: list[bool] = []
     steps = Steps()
     stepper = Stepper(steps, lambda: woke.append(True))
-    steps.fail[1] = RuntimeError("bug in a step")
+    steps.fail[1] = SimulatedCrash()
     stepper.launch(1, False)
     stepper.launch(2, False)  # never released: cancelled as if the process died
     steps.release(1)
-    with pytest.raises(RuntimeError, match="bug in a step"):
+    with pytest.raises(SimulatedCrash):
         await stepper.settled()
     assert woke == [True]
     assert len(stepper) == 0
     await stepper.raise_failure()  # raised once only
+
+
+async def test_a_step_raising_a_bug_is_logged_and_the_others_go_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    steps = Steps()
+    stepper = Stepper(steps, lambda: None)
+    steps.fail[1] = RuntimeError("bug in a step")
+    stepper.launch(1, False)
+    stepper.launch(2, False)
+    steps.release(1)
+    await asyncio.sleep(0.01)
+    assert steps.running == {2}  # round 2 still stepping, not cancelled
+    steps.release(2)
+    await stepper.settled()  # raises nothing
+    assert steps.calls == [(1, False), (2, False)]
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "round 1 failed" in record.getMessage() and record.exc_info is not None
 
 
 async def test_settled_gives_up_after_its_timeout() -> None:
