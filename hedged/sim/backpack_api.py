@@ -103,6 +103,9 @@ def backpack_app(
     return app
 
 
+ARRIVALS = {"orderExecute": "place", "orderCancel": "cancel", "orderCancelAll": "cancel_all"}
+
+
 def _signed(route: Route) -> Handler:
     """The route's handler behind Backpack's signature check."""
     instruction = route.instruction
@@ -111,6 +114,12 @@ def _signed(route: Route) -> Handler:
     async def signed(request: web.Request) -> web.StreamResponse:
         venue = request.app[STATE]
         params = await request_params(request)
+        if instruction in ARRIVALS:  # before the signature check: whatever arrived counts
+            client_id = params.get("clientId")
+            key = request.headers.get("X-API-Key")
+            venue.arrivals.note(
+                key, ARRIVALS[instruction], None if client_id is None else str(client_id)
+            )
         request[ACCOUNT] = authenticate(
             venue.accounts, instruction, params, request.headers, venue.now_ms()
         )

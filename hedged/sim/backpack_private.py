@@ -61,10 +61,8 @@ def _symbol(venue: BackpackVenue, params: Params) -> str | None:
 async def order_execute(request: web.Request) -> web.Response:
     venue, account, params = _context(request)
     payload = parse_order(params)
-    client_id = None if payload.client_id is None else str(payload.client_id)
-    venue.arrivals.note(request.headers.get("X-API-Key"), "place", client_id)
-    if client_id is not None:
-        venue.submissions[client_id] += 1
+    if payload.client_id is not None:
+        venue.submissions[str(payload.client_id)] += 1
     partial = request.get(PARTIAL_KEY)
     fraction = partial if isinstance(partial, Decimal) else None
     return _order(venue, execute(venue, account, payload, fraction))
@@ -85,7 +83,6 @@ async def order_cancel(request: web.Request) -> web.Response:
     venue, account, params = _context(request)
     symbol = required_text(params, "symbol")
     venue_id, client_id = one_order_id(params, text=False)
-    venue.arrivals.note(request.headers.get("X-API-Key"), "cancel", str(client_id))
     return _order(venue, cancel(venue, account, symbol, order_id=venue_id, client_id=client_id))
 
 
@@ -97,7 +94,6 @@ async def orders_query(request: web.Request) -> web.Response:
 
 async def orders_cancel(request: web.Request) -> web.Response:
     venue, account, params = _context(request)
-    venue.arrivals.note(request.headers.get("X-API-Key"), "cancel_all", None)
     cancelled = cancel_all(venue, account, required_text(params, "symbol"))
     return web.json_response([_order_body(venue, order) for order in cancelled])
 

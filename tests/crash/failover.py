@@ -138,15 +138,22 @@ class Failover:
         *,
         lease_seconds: str = "3",
         wall_limit: float = 900.0,
+        every_state_first: bool = True,
     ) -> None:
+        """`every_state_first`: the first strikes are each kind in each round state, the
+        rest random."""
         self.workdir = workdir
         self.rng = random.Random(seed)
-        self.n = strikes
         self.url = store_url
         self.postgres = store_url.startswith("postgresql")
         self.lease_seconds = lease_seconds
         self.wall_limit = wall_limit
         self.result = FailoverResult(seed, "postgres" if self.postgres else "sqlite")
+        kinds = STRIKES_PG if self.postgres else STRIKES_SQLITE
+        planned = [(k, st) for k in kinds for st in LIVE] if every_state_first else []
+        self.plan: list[tuple[str, str | None]] = planned[:strikes]
+        while len(self.plan) < strikes:
+            self.plan.append((self.rng.choice(kinds), self.rng.choice([*LIVE, None])))
 
     def _violation(self, what: str) -> None:
         self.result.verdict.violations.append(what)
@@ -170,11 +177,11 @@ class Failover:
                 slot.spawn(self._log)
                 if slot.daemon is None or slot.daemon.wait_ready() is None:
                     self._violation(f"{slot.name}: no READY=1 within {READY_TIMEOUT}s")
-            for _ in range(self.n):
+            for kind, state in self.plan:
                 if time.monotonic() - started > self.wall_limit:
                     self._violation(f"wall limit {self.wall_limit}s: stopped early")
                     break
-                self._strike()
+                self._strike(kind, state)
             self._finish()
         finally:
             for slot in self.slots:
@@ -204,20 +211,20 @@ class Failover:
     def _states(self) -> list[str]:
         return [r.state for r in self.store.active_rounds() if r.state in LIVE]
 
-    def _strike(self) -> None:
+    def _strike(self, kind: str, state: str | None) -> None:
+        """Strike the leader with `kind` once a round is in `state` (None: at a random
+        moment)."""
         rng = self.rng
         roles = _wait(self._roles, TAKEOVER_TIMEOUT)
         if not isinstance(roles, tuple):
             self._violation("no leader with a standby beside it")
             return
         leader, standby = roles
-        if rng.random() < 0.6:  # in a given round state, else at a random moment
-            want = rng.choice(LIVE)
-            _wait(lambda: want in self._states(), STATE_TIMEOUT)
+        if state is not None:
+            _wait(lambda: state in self._states(), STATE_TIMEOUT)
         else:
             time.sleep(rng.uniform(0.1, 3.0))
-        kinds = STRIKES_PG if self.postgres else STRIKES_SQLITE
-        strike = Strike(rng.choice(kinds), ",".join(self._states()) or "-")
+        strike = Strike(kind, ",".join(self._states()) or "-")
         self.result.strikes.append(strike)
         at = time.time()
         if strike.kind == "kill":
@@ -336,6 +343,10 @@ def summary(results: Sequence[FailoverResult]) -> str:
         ("runs", str(len(results))),
         ("strikes on the leader", str(len(strikes))),
         *((f"  {k}", str(n)) for k, n in sorted(kinds.items())),
+        *(
+            (f"  with a round in {st}", str(sum(st in s.state.split(",") for s in strikes)))
+            for st in LIVE
+        ),
         ("takeovers measured", str(len(takeovers))),
         ("takeover p50 (s)", f"{percentile(takeovers, 50):.2f}"),
         ("takeover p99 (s)", f"{percentile(takeovers, 99):.2f}"),

@@ -1,0 +1,156 @@
+"""Leadership: the lease in the store (both backends), the fence on every write, and the last
+gap — a daemon frozen between its lease check and its socket write."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+import pytest
+from test_fault_matrix import HttpRig
+
+from hedged.adapters.base import NOT_SENT, OrderRequest, OrderType, Rejected, Side
+from hedged.leadership import Lease, Timing
+from hedged.legs import ASTER, BACKPACK
+from hedged.store import Claim, Deposed, Fence, Store
+
+BOOK = "aster:SOLUSDT+backpack:SOL_USDC_PERP"
+
+
+def claim(name: str) -> Claim:
+    return Claim(BOOK, f"{name}:1:1", name, 1, datetime.now(UTC))
+
+
+def fence(c: Claim, epoch: int, valid: Callable[[], bool] = lambda: True) -> Fence:
+    return Fence(BOOK, c.holder, epoch, valid)
+
+
+def test_one_holder_at_a_time_epochs_grow_and_a_deposed_write_rolls_back(
+    open_store: Callable[[], Store],
+) -> None:
+    a_store, b_store = open_store(), open_store()  # as two daemons would
+    a, b = claim("host-a"), claim("host-b")
+
+    taken, before = a_store.take_lease(a, ttl_ms=60_000)
+    assert taken is not None and taken.epoch == 1 and before is not None and before.holder is None
+    assert b_store.take_lease(b, ttl_ms=60_000)[0] is None  # held, not lapsed
+    assert a_store.renew_lease(BOOK, a.holder, 1, 60_000)
+
+    a_store.fence = fence(a, 1)
+    a_store.create_round("SOLUSDT", "SOL_USDC_PERP")  # the holder writes
+
+    # A lapses (renewed for 1 ms), B takes over with the next epoch.
+    assert a_store.renew_lease(BOOK, a.holder, 1, 1)
+    time.sleep(0.01)
+    taken, before = b_store.take_lease(b, ttl_ms=60_000)
+    assert taken is not None and taken.epoch == 2
+    assert before is not None and before.holder == a.holder and before.expires_ms > 0
+
+    # A's writes roll back, whatever they were; B's go through.
+    with pytest.raises(Deposed):
+        a_store.create_round("SOLUSDT", "SOL_USDC_PERP")
+    with pytest.raises(Deposed):
+        a_store.set_meta("paused", "1")
+    assert not a_store.renew_lease(BOOK, a.holder, 1, 60_000)
+    assert b_store.count_rounds() == 1 and b_store.get_meta("paused") is None
+    b_store.fence = fence(b, 2)
+    b_store.create_round("SOLUSDT", "SOL_USDC_PERP")
+    assert b_store.count_rounds() == 2
+
+    # A clean stop releases: the other takes it at once, and it is not a takeover.
+    b_store.release_lease(BOOK, b.holder, 2)
+    taken, before = a_store.take_lease(a, ttl_ms=60_000)
+    assert taken is not None and taken.epoch == 3 and before is not None
+    assert before.expires_ms == 0
+    held, now = b_store.lease(BOOK)
+    assert held is not None and held.holder == a.holder and held.expires_ms > now
+
+
+def test_check_ins_show_leaders_and_standbys(open_store: Callable[[], Store]) -> None:
+    store = open_store()
+    store.check_in(claim("host-a"), "leader")
+    store.check_in(claim("host-b"), "standby")
+    store.check_in(claim("host-b"), "leader")  # the same daemon, later
+    rows, now = store.daemons()
+    assert {(r.host, r.role) for r in rows} == {("host-a", "leader"), ("host-b", "leader")}
+    assert all(abs(now - r.seen_ms) < 60_000 for r in rows)
+    store.check_out(claim("host-a").holder)
+    assert [r.host for r in store.daemons()[0]] == ["host-b"]
+
+
+def test_a_holder_stops_writing_before_the_store_could_hand_the_lease_on(
+    tmp_path: Path,
+) -> None:
+    """Self-demotion: on its own monotonic clock, the holder's lease runs out `margin` before
+    the store's expiry, whether or not the database still names it."""
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}")
+    now = [100.0]
+    lease = Lease(store, claim("host-a"), Timing(ttl=3.0, margin=0.75), clock=lambda: now[0])
+    try:
+        taken = asyncio.run(lease.try_take())
+        assert taken is not None and lease.valid()
+        store.fence = lease.fence()
+        store.set_meta("k", "1")
+        now[0] += 2.26  # past ttl - margin, the database still says ours
+        assert not lease.valid()
+        with pytest.raises(Deposed, match="may have lapsed"):
+            store.set_meta("k", "2")
+        assert store.get_meta("k") == "1"
+        assert asyncio.run(lease.renew())  # renewed: valid again for ttl - margin
+        store.set_meta("k", "3")
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("venue", [ASTER, BACKPACK])
+def test_an_order_frozen_after_the_lease_check_is_refused_by_the_venue(
+    tmp_path: Path, venue: str
+) -> None:
+    """Sign first, check the lease last, then write: a daemon frozen in between sends, when
+    it wakes, a request stamped before the freeze, which the venue's signature window (1 s
+    here) refuses. A deposed daemon's check says no, and nothing leaves at all."""
+    rig = HttpRig(tmp_path)
+
+    async def scenario() -> None:
+        await rig.start()
+        try:
+            await attempts()
+        finally:
+            await rig.stop()
+
+    async def attempts() -> None:
+        assert rig.engine is not None
+        client = rig.engine.venues[venue]
+        symbol = rig.engine.symbols[venue]
+        ids = iter(rig.engine.desk._client_ids[venue](rig.store.namespace, n) for n in (901, 902))
+
+        def frozen() -> bool:
+            time.sleep(1.5)  # SIGSTOP: the whole process, loop included, stands still
+            return True
+
+        async def place(cid: str) -> object:
+            qty = Decimal("0.1")
+            return await client.place(OrderRequest(cid, symbol, Side.BUY, OrderType.MARKET, qty))
+
+        late = next(ids)
+        client.fence(frozen)
+        outcome = await place(late)
+        assert isinstance(outcome, Rejected) and outcome.code != NOT_SENT
+        assert await client.query(symbol, late) is None  # never placed
+        assert (await client.position(symbol)).qty == 0
+
+        deposed = next(ids)
+        client.fence(lambda: False)
+        outcome = await place(deposed)
+        assert isinstance(outcome, Rejected) and outcome.code == NOT_SENT
+        async with aiohttp.ClientSession() as http:
+            async with http.get(rig.servers.url(venue) + "/_admin/arrivals") as r:
+                arrived = [a["client_id"] for a in await r.json()]
+        assert late in arrived and deposed not in arrived  # the late one left, refused
+
+    asyncio.run(scenario())
