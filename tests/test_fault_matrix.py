@@ -37,7 +37,8 @@ class HttpRig:
     """The engine on the real clients, the simulators in process with the price held still
     (it moves only when a test says so)."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, window_ms: int = 1000) -> None:
+        self.window_ms = window_ms
         self.v1_key, self.v1_secret = secrets.token_hex(16), secrets.token_hex(32)
         self.bp_secret, self.bp_public = new_keypair()
         accounts = Accounts(
@@ -58,21 +59,26 @@ class HttpRig:
 
     async def start(self) -> None:
         await self.servers.start()
+        self.engine = Engine(self.config, self.store, self.clients())
+        await self.engine.start()
+
+    def clients(self) -> dict[str, Venue]:
+        """The real venue clients, pointed at the simulators (which must be serving)."""
         cfg = self.config
         aster_cfg = replace(
             cfg.aster,
             base_url=self.servers.url(ASTER),
             ws_url=self.servers.url(ASTER, "ws"),
             auth="v1",
-            recv_window_ms=1000,
+            recv_window_ms=self.window_ms,
         )
         bp_cfg = replace(
             cfg.backpack,
             base_url=self.servers.url(BACKPACK),
             ws_url=self.servers.url(BACKPACK, "ws"),
-            window_ms=1000,
+            window_ms=self.window_ms,
         )
-        venues: dict[str, Venue] = {
+        return {
             ASTER: AsterVenue(
                 aster_cfg,
                 AsterCredentials(None, None, None, Secret(self.v1_key), Secret(self.v1_secret)),
@@ -84,8 +90,6 @@ class HttpRig:
                 "SOL_USDC_PERP",
             ),
         }
-        self.engine = Engine(cfg, self.store, venues)
-        await self.engine.start()
 
     async def stop(self) -> None:
         if self.engine is not None:
@@ -134,6 +138,8 @@ class HttpRig:
             await s.post(self.servers.url(venue) + "/_admin/ws/disconnect")
 
     async def check_invariants(self) -> None:
+        for faults in self.servers.faults.values():
+            await faults.held.settled()  # a late-delivered request counts once processed
         async with aiohttp.ClientSession() as s:
             for v in VENUES:
                 async with s.get(self.servers.url(v) + "/_admin/submissions") as answer:
@@ -180,6 +186,9 @@ WIRE_FAULTS = [
     "reject",
     "partial",
     "latency",
+    # Held 0.7 s, inside the 1 s signature window: the venue places it after all, by when a
+    # round that took it for never placed would have moved on.
+    "late",
 ]
 
 
@@ -189,7 +198,7 @@ async def run_round(rig: HttpRig, step: str, fault: str) -> None:
     def arm(venue: str) -> None:
         if fault == "ws_disconnect":
             return
-        rig.arm(venue, fault, fraction="0.5", seconds=0.3)
+        rig.arm(venue, fault, fraction="0.5", seconds=0.7 if fault == "late" else 0.3)
 
     async def streams_drop(venue: str) -> None:
         if fault == "ws_disconnect":

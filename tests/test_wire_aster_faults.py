@@ -160,3 +160,33 @@ async def test_admin_faults_over_http_and_price() -> None:
     assert price == {"price": "151.2"}
     assert ticker.body["price"] == "151.2"
     assert bad_status == 400
+
+
+async def test_late_delivery_is_not_found_while_held_then_fills() -> None:
+    async with open_sim() as sim:
+        sim.faults.arm(WireFaultKind.LATE, ORDER_PATH, seconds=60)
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await sell(sim, "l-1")
+        during = await lookup(sim, "l-1")
+        held = await sim.admin("GET", "/faults")
+        await sim.faults.held.deliver_now()
+        after = await lookup(sim, "l-1")
+        submissions = await sim.admin("GET", "/submissions")
+    assert during["code"] == -2013
+    assert held == {"armed": 0, "held": 1}
+    assert (after["status"], after["executedQty"]) == ("FILLED", "1")
+    assert submissions == {"l-1": 1}
+
+
+async def test_late_delivery_past_the_recv_window_is_refused() -> None:
+    async with open_sim() as sim:
+        sim.faults.arm(WireFaultKind.LATE, ORDER_PATH, seconds=60)
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await sell(sim, "l-2")  # recvWindow 5000
+        sim.clock.now += 5.001  # processed once timestamp + recvWindow has passed
+        await sim.faults.held.deliver_now()
+        found = await lookup(sim, "l-2")
+        held = await sim.admin("GET", "/faults")
+    assert found["code"] == -2013
+    assert held == {"armed": 0, "held": 0}
+    assert not sim.exchange.position(ALICE, SYMBOL).qty

@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import aiohttp
 import pytest
-from test_wire_backpack_kit import SYMBOL, frames, push, serve
+from test_wire_backpack_kit import SYMBOL, Clock, frames, push, serve
 
+from hedged.adapters.backpack_signing import DEFAULT_WINDOW_MS
 from hedged.sim.backpack_api import BackpackLimits
 from hedged.sim.wire import WireFaultKind
 
@@ -146,3 +147,34 @@ async def test_a_fault_on_the_websocket_path_refuses_the_handshake() -> None:
         healthy = await server.ws()
         await healthy.close()
     assert refused.value.status == 503
+
+
+async def test_a_late_delivery_is_not_found_while_held_then_rests() -> None:
+    async with serve(clock=Clock(pinned=time.time())) as server:
+        server.faults.arm(WireFaultKind.LATE, ORDER, method="POST", seconds=60)
+        with pytest.raises(aiohttp.ClientError):
+            await server.alice.limit("Bid", "1", "140", clientId=6)
+        during = await server.alice.query(clientId=6)
+        held = await server.admin("GET", "/_admin/faults")
+        await server.faults.held.deliver_now()
+        after = await server.alice.query(clientId=6)
+        submissions = await server.admin("GET", "/_admin/submissions")
+    assert during.status == 404
+    assert held.body == {"armed": 0, "held": 1}
+    assert (after.status, after.body["status"], after.body["clientId"]) == (200, "New", 6)
+    assert submissions.body == {"6": 1}
+
+
+async def test_a_late_delivery_past_its_window_is_refused() -> None:
+    clock = Clock(pinned=time.time())
+    async with serve(clock=clock) as server:
+        server.faults.arm(WireFaultKind.LATE, ORDER, method="POST", seconds=60)
+        with pytest.raises(aiohttp.ClientError):
+            await server.alice.limit("Bid", "1", "140", clientId=7)
+        assert clock.pinned is not None
+        clock.pinned += DEFAULT_WINDOW_MS / 1000 + 0.001  # processed after timestamp + window
+        await server.faults.held.deliver_now()
+        query = await server.alice.query(clientId=7)
+        open_orders = await server.alice.signed("GET", "/api/v1/orders", "orderQueryAll")
+    assert query.status == 404
+    assert open_orders.body == []

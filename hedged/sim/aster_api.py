@@ -82,6 +82,7 @@ def aster_app(
     app.router.add_get("/ws", hub.serve)
     app.router.add_get("/ws/{stream}", hub.serve)
     app.router.add_get("/stream", hub.serve)
+    app.router.add_get("/_admin/faults", admin_faults)
     app.router.add_post("/_admin/faults", admin_faults)
     app.router.add_delete("/_admin/faults", admin_faults)
     app.router.add_post("/_admin/ws/disconnect", _admin_disconnect)

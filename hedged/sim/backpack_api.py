@@ -61,6 +61,7 @@ ROUTES = (
     Route("GET", "/wapi/v1/history/fills", private.fill_history, "fillHistoryQueryAll"),
     Route("GET", "/", ws.websocket),
     Route("POST", f"{ADMIN_PREFIX}/ws/disconnect", admin.ws_disconnect),
+    Route("GET", f"{ADMIN_PREFIX}/faults", admin_faults),
     Route("POST", f"{ADMIN_PREFIX}/faults", admin_faults),
     Route("DELETE", f"{ADMIN_PREFIX}/faults", admin_faults),
     Route("POST", f"{ADMIN_PREFIX}/price", admin.set_price),

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+
+log = logging.getLogger(__name__)
 
 
 class FaultKind(StrEnum):
     REJECT = "reject"  # a definite refusal, code INJECTED
     AMBIGUOUS_AFTER_ACCEPT = "ambiguous_after_accept"  # the venue acted, the reply was lost
     AMBIGUOUS_BEFORE = "ambiguous_before"  # the request never arrived
+    # No answer; the venue acts `seconds` later, if the request's signature window allows.
+    LATE = "late"
     ERROR = "error"  # a read raises VenueError
     PARTIAL = "partial"  # a taker order fills only `fraction` of its quantity
     LATENCY = "latency"  # the call takes `seconds` longer
@@ -24,6 +32,7 @@ METHODS_OF = {
     FaultKind.REJECT: WRITES,
     FaultKind.AMBIGUOUS_AFTER_ACCEPT: WRITES,
     FaultKind.AMBIGUOUS_BEFORE: WRITES,
+    FaultKind.LATE: WRITES,
     FaultKind.ERROR: READS,
     FaultKind.PARTIAL: frozenset({"place"}),
     FaultKind.LATENCY: WRITES | READS | STREAMS,
@@ -74,3 +83,47 @@ class Faults:
                 fault.remaining -= 1
         self._armed[method] = [f for f in faults if f.remaining is None or f.remaining > 0]
         return list(faults)
+
+
+class HeldRequests:
+    """Requests a venue received but acts on only later (a late delivery): each one is
+    processed `seconds` after it arrived, or at `deliver_now`, by the venue's own checks at
+    that moment."""
+
+    def __init__(self) -> None:
+        self._pending: set[asyncio.Task[None]] = set()
+        self._now = asyncio.Event()
+
+    def hold(self, seconds: float, process: Callable[[], Awaitable[object]]) -> None:
+        now = self._now
+
+        async def later() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(now.wait(), seconds)
+            try:
+                await process()
+            except Exception:
+                log.exception("a late-delivered request failed")
+
+        task = asyncio.create_task(later())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    async def deliver_now(self) -> None:
+        """Process every held request at once, and wait until they are."""
+        self._now.set()
+        self._now = asyncio.Event()
+        await self.settled()
+
+    async def settled(self) -> None:
+        """Until every held request has been processed (or refused)."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    def cancel(self) -> None:
+        """The venue goes down: what it still holds is lost."""
+        for task in self._pending:
+            task.cancel()

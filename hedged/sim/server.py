@@ -130,6 +130,8 @@ class SimServers:
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
+        for faults in self.faults.values():
+            faults.held.cancel()
         for runner in self._runners:
             await runner.cleanup()
         if self.state_file is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable
@@ -27,7 +28,7 @@ from hedged.adapters.base import (
     floor_to,
 )
 from hedged.sim.client_ids import SCHEMES
-from hedged.sim.faults import Fault, FaultKind, Faults
+from hedged.sim.faults import Fault, FaultKind, Faults, HeldRequests
 from hedged.sim.records import Book, MarketSpec, OrderRefused, SimFill, SimOrder
 from hedged.sim.world import World
 
@@ -45,6 +46,7 @@ class SimVenue:
         self.account = account
         self.signature_window = signature_window
         self.faults = Faults()
+        self.held = HeldRequests()  # late-delivered writes, processed later
         self.submissions: Counter[str] = Counter()
         self._world = world
         self._exchange = world.venues[venue_name]
@@ -170,6 +172,9 @@ class SimVenue:
             return Rejected(INJECTED, f"{self.name}: injected rejection")
         if kind is FaultKind.AMBIGUOUS_BEFORE:
             return Ambiguous("connection reset")
+        if fault is not None and fault.kind is FaultKind.LATE:
+            self._deliver_late(fault.seconds, act)
+            return Ambiguous("timeout")
         try:
             order = act()
         except OrderRefused as refused:
@@ -177,6 +182,18 @@ class SimVenue:
         if kind is FaultKind.AMBIGUOUS_AFTER_ACCEPT:
             return Ambiguous("timeout")
         return Accepted(order_state(order))
+
+    def _deliver_late(self, seconds: float, act: Callable[[], SimOrder]) -> None:
+        signed_at = time.monotonic()  # in process, a request arrives the moment it is signed
+
+        async def process() -> None:
+            # As the real venues do: the signature window is checked when it is processed.
+            if time.monotonic() - signed_at > self.signature_window:
+                return
+            with contextlib.suppress(OrderRefused):
+                act()
+
+        self.held.hold(seconds, process)
 
     def _market(self, symbol: str) -> MarketSpec:
         market = self._exchange.markets.get(symbol)

@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from hedged.sim.faults import HeldRequests
+
 
 class WireFaultKind(StrEnum):
     LATENCY = "latency"  # wait `seconds`, then handle normally
@@ -26,6 +28,7 @@ class WireFaultKind(StrEnum):
     RATE_LIMIT = "rate_limit"  # answer 429 with the venue's headers, without acting
     DROP = "drop"  # close the connection without acting or answering
     ACCEPT_THEN_TIMEOUT = "accept_then_timeout"  # act, then close without answering
+    LATE = "late"  # close without answering; act `seconds` later, checking the signature then
     REJECT = "reject"  # answer the venue's definite order rejection, without acting
     PARTIAL = "partial"  # a market order fills only `fraction` of its quantity
     STALE = "stale"  # price streams stop pushing while armed (path "*")
@@ -51,6 +54,7 @@ class WireFault:
 @dataclass
 class WireFaults:
     armed: list[WireFault] = field(default_factory=list)
+    held: HeldRequests = field(default_factory=HeldRequests)  # LATE requests not yet processed
 
     def arm(
         self,
@@ -108,6 +112,7 @@ def fault_middleware(faults: WireFaults, answers: VenueAnswers) -> Any:
         if request.path.startswith("/_admin"):
             return await handler(request)
         after: list[WireFault] = []
+        late: WireFault | None = None
         for f in faults.take(request.method, request.path):
             match f.kind:
                 case WireFaultKind.LATENCY:
@@ -128,6 +133,13 @@ def fault_middleware(faults: WireFaults, answers: VenueAnswers) -> Any:
                     request[PARTIAL_KEY] = f.fraction
                 case WireFaultKind.ACCEPT_THEN_TIMEOUT:
                     after.append(f)
+                case WireFaultKind.LATE:
+                    late = f
+        if late is not None:
+            await request.read()  # the body is cached: the handler reads it after the drop
+            faults.held.hold(late.seconds, lambda: handler(request))
+            _drop(request)
+            raise asyncio.CancelledError
         response = await handler(request)
         if after:
             _drop(request)
@@ -148,8 +160,11 @@ def _drop(request: web.Request) -> None:
 
 
 async def admin_faults(request: web.Request) -> web.Response:
-    """POST: arm {"kind", "path", "method", "times", "seconds", "fraction"}; DELETE: clear."""
+    """POST: arm {"kind", "path", "method", "times", "seconds", "fraction"}; DELETE: clear;
+    GET: how many faults are armed and how many late requests are still held."""
     faults = request.app[FAULTS_KEY]
+    if request.method == "GET":
+        return web.json_response({"armed": len(faults.armed), "held": len(faults.held)})
     if request.method == "DELETE":
         faults.clear()
         return web.json_response({"armed": 0})

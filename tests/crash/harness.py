@@ -80,8 +80,9 @@ assert {p for p, _ in CRASH_PLAN} == POINTS, "every crash point is in the plan"
 
 # Random kills: at a moment when a round is in a given state, during start-up (before or
 # inside the recovery), at a random time, right after a stream reconnect (mid-reconciliation),
-# shortly after a one-shot wire fault on order placement, while an operator's `hedgectl close`
-# is being applied, or while a SIGTERM with on_shutdown = "flatten" closes the rounds.
+# shortly after a one-shot wire fault on order placement, while or after a late-delivered
+# order is held by its venue, while an operator's `hedgectl close` is being applied, or while
+# a SIGTERM with on_shutdown = "flatten" closes the rounds.
 RANDOM_KINDS: tuple[str, ...] = (
     "state:OPENING",
     "state:MONITORING",
@@ -91,9 +92,14 @@ RANDOM_KINDS: tuple[str, ...] = (
     "timed",
     "reconnect",
     "fault",
+    "late",
     "operator",
     "shutdown",
 )
+# No answer; the venue places the order 1.5 s later, inside its window, by when a daemon that
+# took the "not found" for "never placed" would have acted on that.
+LATE_INSIDE: dict[str, Any] = {"kind": "late", "seconds": 1.5}
+LATE_TIMEOUT = 15.0  # how long a late fault gets to catch an order
 FAULTS: tuple[dict[str, Any], ...] = (
     {"kind": "accept_then_timeout"},
     {"kind": "error_5xx"},
@@ -102,6 +108,8 @@ FAULTS: tuple[dict[str, Any], ...] = (
     {"kind": "partial", "fraction": "0.5"},
     {"kind": "reject"},
     {"kind": "rate_limit"},
+    LATE_INSIDE,
+    {"kind": "late", "seconds": 3.0},  # past the window: the venue refuses it
 )
 
 
@@ -200,6 +208,11 @@ class Sim:
     def arm_fault(self, venue: str, spec: Mapping[str, Any]) -> None:
         body = {"path": ORDER_PATHS[venue], "method": "POST", "times": 1, **spec}
         self.admin(venue, "/_admin/faults", "POST", body)
+
+    def held(self, venue: str) -> int:
+        """Late-delivered requests the venue holds and has not processed yet."""
+        held: int = self.admin(venue, "/_admin/faults")["held"]
+        return held
 
     def clear_faults(self) -> None:
         for v in VENUES:
@@ -614,6 +627,7 @@ class CampaignResult:
     seed: int
     kills: list[Kill] = field(default_factory=list)
     recoveries: list[float] = field(default_factory=list)  # spawn -> READY after a kill
+    late_held: int = 0  # "late" episodes whose venue came to hold an order of the daemon
     verdict: Verdict = field(default_factory=Verdict)
     wall: float = 0.0
 
@@ -742,6 +756,9 @@ class Campaign:
                 with contextlib.suppress(OSError):
                     self.sim.arm_fault(rng.choice(VENUES), rng.choice(FAULTS))
                 time.sleep(rng.uniform(0.5, 4.0))
+            elif ep.kind == "late":
+                self.result.late_held += self._await_late(d, rng.choice(VENUES))
+                time.sleep(rng.uniform(0, 2.5))  # during the hold, or after it
             elif ep.kind == "operator":
                 self._await_state(d, rng.choice(("OPENING", "MONITORING", "LIMIT_SET")))
                 live = self.peek.live_rounds()
@@ -776,6 +793,20 @@ class Campaign:
                     self.sim.disconnect_streams(ASTER)
                 next_reconnect = time.monotonic() + 2.0
             time.sleep(0.02)
+
+    def _await_late(self, d: Daemon, venue: str) -> bool:
+        """Arm a late delivery inside the window on `venue`; whether it came to hold an
+        order (returns once it does)."""
+        try:
+            self.sim.arm_fault(venue, LATE_INSIDE)
+            deadline = time.monotonic() + LATE_TIMEOUT
+            while d.alive and time.monotonic() < deadline:
+                if self.sim.held(venue):
+                    return True
+                time.sleep(0.02)
+        except OSError:
+            pass
+        return False
 
     def _await_state(self, d: Daemon, state: str) -> None:
         deadline = time.monotonic() + STATE_TIMEOUT
@@ -933,6 +964,7 @@ def summary(results: Sequence[CampaignResult]) -> str:
             "orphan exposure (base units)",
             str(sum((r.verdict.orphan_exposure for r in results), ZERO)),
         ),
+        ("late deliveries held by a venue", str(sum(r.late_held for r in results))),
         ("invariant violations", str(len(violations))),
         ("recoveries measured", str(len(recoveries))),
         ("recovery max (s)", f"{max(recoveries, default=0.0):.2f}"),

@@ -1,9 +1,10 @@
 """Kill -9 proof, the short seeded version CI runs (the long one: `make soak`).
 
 Two campaigns run side by side, each on its own simulator process, with the daemon killed
-at every named crash point and at random moments in every round state; then the venues are
-compared with the store (harness.check_invariants). A third case opens a position behind the
-daemon's back and checks that the pair is halted, with the reason shown by hedgectl.
+at every named crash point and at random moments in every round state, late-delivered orders
+among them; then the venues are compared with the store (harness.check_invariants). A third
+case opens a position behind the daemon's back and checks that the pair is halted, with the
+reason shown by hedgectl.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def test_kill9_at_every_point_and_state_keeps_every_invariant(
     assert fired == POINTS, f"crash points never reached: {sorted(POINTS - fired)}"
     states = {s for r in results for s in r.kill_states}
     assert set(LIVE) <= states, f"no kill in {sorted(set(LIVE) - states)}"
+    assert all(r.late_held for r in results), "no late-delivered order in a campaign"
     violations = [v for r in results for v in r.verdict.violations]
     assert not violations, "\n".join(violations)
     assert all(r.verdict.rounds["DONE"] > 0 for r in results)
