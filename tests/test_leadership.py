@@ -148,9 +148,9 @@ def test_an_order_frozen_after_the_lease_check_is_refused_by_the_venue(
         client.fence(lambda: False)
         outcome = await place(deposed)
         assert isinstance(outcome, Rejected) and outcome.code == NOT_SENT
-        async with aiohttp.ClientSession() as http:
-            async with http.get(rig.servers.url(venue) + "/_admin/arrivals") as r:
-                arrived = [a["client_id"] for a in await r.json()]
+        url = rig.servers.url(venue) + "/_admin/arrivals"
+        async with aiohttp.ClientSession() as http, http.get(url) as r:
+            arrived = [a["client_id"] for a in await r.json()]
         assert late in arrived and deposed not in arrived  # the late one left, refused
 
     asyncio.run(scenario())
