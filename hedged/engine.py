@@ -289,9 +289,15 @@ class Engine:
         )
 
     def _order_changed(self, venue: str, state: OrderState) -> None:
+        if not self.leading:  # the leader records it; a standby reads it back when it leads
+            return
         row = self.store.order_by_client_id(venue, state.client_id)
         if row is not None and row.id is not None:
-            self.store.record_state(row.id, state)
+            try:
+                self.store.record_state(row.id, state)
+            except (Deposed, SQLAlchemyError) as e:
+                self._lose_store(e)
+                return
             self._due.add(row.round_id)
             self.prices.changed.set()  # wake the loop: its round may step
 

@@ -150,7 +150,9 @@ class Failover:
         self.wall_limit = wall_limit
         self.result = FailoverResult(seed, "postgres" if self.postgres else "sqlite")
         kinds = STRIKES_PG if self.postgres else STRIKES_SQLITE
-        planned = [(k, st) for k in kinds for st in LIVE] if every_state_first else []
+        planned: list[tuple[str, str | None]] = (
+            [(k, st) for k in kinds for st in LIVE] if every_state_first else []
+        )
         self.plan: list[tuple[str, str | None]] = planned[:strikes]
         while len(self.plan) < strikes:
             self.plan.append((self.rng.choice(kinds), self.rng.choice([*LIVE, None])))

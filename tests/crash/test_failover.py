@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from failover import LIVE, STRIKES_PG, STRIKES_SQLITE, FailoverResult, run_failovers, summary
+from failover import STRIKES_PG, STRIKES_SQLITE, FailoverResult, run_failovers, summary
+from harness import LIVE
 
 SEED = 20261207
 
