@@ -9,6 +9,7 @@ Exit codes: 0 ok, 1 not found, 2 usage, 3 not acknowledged in time, 4 refused or
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -64,6 +65,7 @@ EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE = 0, 1, 2
 EXIT_NO_ACK = 3  # the daemon did not apply the command in time; it stays queued
 EXIT_REFUSED = 4  # refused by hedgectl's own check (nothing queued) or failed in the daemon
 EXIT_INTERRUPTED = 130  # Ctrl-C, the shell's convention (watch ends with 0 instead)
+EXIT_OUTPUT_CLOSED = 141  # the output's reader went away (`| head`): as if ended by SIGPIPE
 
 EPILOG = """\
 exit codes:
@@ -79,6 +81,8 @@ exit codes:
       newer or older than this hedgectl
   130 interrupted by Ctrl-C (but `watch` ends with 0: that is how one leaves it;
       a steering command interrupted while waiting exits 3, and stays queued)
+  141 the output was closed before all of it was written (e.g. `| head`), quietly,
+      like a tool ended by SIGPIPE
 
 Read commands (status, show, history, watch, halted) work while the daemon is down and
 open the database read-only: they never create or change anything (a read-only copy works).
@@ -210,8 +214,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](store, args, out)
     except KeyboardInterrupt:
         return fail("interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_OUTPUT_CLOSED
     finally:
         store.close()
+
+
+def _discard_stdout() -> None:
+    """So that the interpreter's last flush of what is buffered does not fail again."""
+    with contextlib.suppress(OSError, ValueError):  # no file descriptor (captured in a test)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def open_store(args: argparse.Namespace) -> Store:
@@ -225,10 +238,15 @@ def open_store(args: argparse.Namespace) -> Store:
     return store
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError  # rich would exit 1 itself: main handles it as for print()
+
+
 def console(file: TextIO) -> Console:
     width = None if file.isatty() or "COLUMNS" in os.environ else WIDE
     # Venue messages and reasons are shown as they are: no markup, emoji codes or highlighting.
-    return Console(file=file, width=width, highlight=False, markup=False, emoji=False)
+    return _Console(file=file, width=width, highlight=False, markup=False, emoji=False)
 
 
 def fail(message: str, code: int) -> int:

@@ -434,6 +434,24 @@ def test_reads_while_the_daemon_has_the_database_open(db: str, store_of: Any) ->
     assert after["copy.db"] == before["copy.db"] and after["copy.db-wal"] == before["copy.db-wal"]
 
 
+@pytest.mark.parametrize("argv", [["status"], ["status", "--json"], ["watch", "--json"]])
+def test_output_closed_early_ends_quietly(db: str, argv: list[str]) -> None:
+    """`hedgectl status | head -1`: the reader is gone (here before the first write)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "hedged.ctl", *argv, "--db", db],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (ctl.EXIT_OUTPUT_CLOSED, "")
+
+
 # -- steering with no daemon ---------------------------------------------------------------
 
 
@@ -523,6 +541,7 @@ def test_help_documents_the_exit_codes() -> None:
     for line in ("0   ok", "1   not found", "2   usage", "3   the daemon did not acknowledge"):
         assert line in result.out
     assert "4   the command was refused" in result.out and "78  configuration" in result.out
+    assert "141 the output was closed" in result.out
     for command in ("status", "show", "history", "watch", "halted", "pause", "resume", "close"):
         assert command in result.out
 
