@@ -40,7 +40,9 @@ def tables(url: str) -> set[str]:
 
 def sqlite_path(url: str) -> Path | None:
     parsed = make_url(url)
-    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" else None
+    return (
+        Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
+    )
 
 
 def files(directory: Path) -> dict[str, tuple[bytes, int]]:
