@@ -9,9 +9,10 @@ Exit codes: 0 ok, 1 not found, 2 usage, 3 not acknowledged in time, 4 refused or
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import math
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -51,12 +52,20 @@ from hedged.report import (
     status,
 )
 from hedged.states.machine import RESUMABLE, RoundMachine, Trigger
-from hedged.store import CommandRow, RoundRow, SchemaTooNew, Store
+from hedged.store import (
+    CommandRow,
+    NotHedgedDatabase,
+    RoundRow,
+    SchemaTooNew,
+    SchemaTooOld,
+    Store,
+)
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE = 0, 1, 2
 EXIT_NO_ACK = 3  # the daemon did not apply the command in time; it stays queued
 EXIT_REFUSED = 4  # refused by hedgectl's own check (nothing queued) or failed in the daemon
 EXIT_INTERRUPTED = 130  # Ctrl-C, the shell's convention (watch ends with 0 instead)
+EXIT_OUTPUT_CLOSED = 141  # the output's reader went away (`| head`): as if ended by SIGPIPE
 
 EPILOG = """\
 exit codes:
@@ -67,11 +76,16 @@ exit codes:
       queued and is applied when the daemon next runs
   4   the command was refused: by hedgectl's own check (then nothing was queued)
       or by the daemon when it applied it
-  78  configuration error (a bad --config, a database newer than this hedgectl)
+  78  configuration error: a bad --config; a --db that is not a hedged database (an
+      empty file, another application's database, a directory), or whose schema is
+      newer or older than this hedgectl
   130 interrupted by Ctrl-C (but `watch` ends with 0: that is how one leaves it;
       a steering command interrupted while waiting exits 3, and stays queued)
+  141 the output was closed before all of it was written (e.g. `| head`), quietly,
+      like a tool ended by SIGPIPE
 
-Read commands (status, show, history, watch, halted) work while the daemon is down.
+Read commands (status, show, history, watch, halted) work while the daemon is down and
+open the database read-only: they never create or change anything (a read-only copy works).
 Steering commands (pause, resume, close, flatten) wait for the daemon's acknowledgement.
 """
 
@@ -91,24 +105,33 @@ STATE_STYLE = {
 # -- the command line -----------------------------------------------------------------------
 
 
-def _number(kind: Callable[[str], Any], minimum: float, what: str) -> Callable[[str], Any]:
+_INTEGER = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
+
+
+def _number(kind: Callable[[str], Any], low: float, high: float, what: str) -> Callable[[str], Any]:
+    """A strict parser: ASCII digits only (int() and float() also take fullwidth digits,
+    '2_0', ' 2', '1e9', 'nan'), within bounds that no query or date computation overflows."""
+    pattern = _INTEGER if kind is int else _DECIMAL
+
     def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} expected, got {text!r}") from None
-        if not math.isfinite(value) or value < minimum:
-            raise argparse.ArgumentTypeError(f"{what} of at least {minimum} expected, got {text}")
-        return value
+        shown = repr(text if len(text) <= 24 else text[:20] + "...")
+        if not pattern.fullmatch(text):
+            raise argparse.ArgumentTypeError(f"{what} expected (ASCII digits), got {shown}")
+        # the length first: int() refuses more than 4,300 digits (a ValueError)
+        if len(text) > 20 or not low <= kind(text) <= high:
+            raise argparse.ArgumentTypeError(f"{what} from {low} to {high} expected, got {shown}")
+        return kind(text)
 
     return parse
 
 
-_round_id = _number(int, 1, "a round number")
-_seconds = _number(float, 0, "a number of seconds")
-_interval = _number(float, 0.1, "a number of seconds")
-_count = _number(int, 0, "a count")
-_days = _number(int, 1, "a number of days")
+ROUND_MAX = 2**31 - 1  # PostgreSQL's integer: no round id is larger
+_round_id = _number(int, 1, ROUND_MAX, "a round number")
+_seconds = _number(float, 0, 86_400, "a number of seconds")
+_interval = _number(float, 0.1, 3_600, "a number of seconds")
+_count = _number(int, 0, 100_000, "a count")
+_days = _number(int, 1, 36_500, "a number of days")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -178,36 +201,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     try:
         store = open_store(args)
-    except (ConfigError, SchemaTooNew) as e:
+    except (ConfigError, SchemaTooNew, SchemaTooOld) as e:
         return fail(f"configuration error: {e}", EX_CONFIG)
+    except NotHedgedDatabase as e:
+        return fail(f"{_safe_url(args)}: {e}; --db chooses another", EX_CONFIG)
     except FileNotFoundError as e:
-        return fail(str(e), EXIT_NOT_FOUND)
-    except SQLAlchemyError as e:
+        return fail(f"{e} (has hedged run yet? --db chooses another)", EXIT_NOT_FOUND)
+    except (OSError, SQLAlchemyError) as e:
         return fail(f"cannot open the database {_safe_url(args)}: {_first_line(e)}", EXIT_NOT_FOUND)
     out = console(sys.stdout)
     try:
         return COMMANDS[args.command](store, args, out)
     except KeyboardInterrupt:
         return fail("interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_OUTPUT_CLOSED
     finally:
         store.close()
 
 
+def _discard_stdout() -> None:
+    """So that the interpreter's last flush of what is buffered does not fail again."""
+    with contextlib.suppress(OSError, ValueError):  # no file descriptor (captured in a test)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def open_store(args: argparse.Namespace) -> Store:
-    cfg = config_mod.load(args.config, overrides={"store.url": args.db})
-    url = cfg.store.url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise FileNotFoundError(
-            f"no database at {url.removeprefix('sqlite:///')} "
-            "(has hedged run yet? --db chooses another)"
-        )
-    return Store(url)
+    """Read-only (nothing created, a read-only copy works) after checking that it is a hedged
+    database; a steering command then reopens it writable to queue its command."""
+    url = config_mod.load(args.config, overrides={"store.url": args.db}).store.url
+    store = Store(url, readonly=True)
+    if COMMANDS[args.command] is cmd_steer:
+        store.close()
+        store = Store(url)
+    return store
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError  # rich would exit 1 itself: main handles it as for print()
 
 
 def console(file: TextIO) -> Console:
     width = None if file.isatty() or "COLUMNS" in os.environ else WIDE
     # Venue messages and reasons are shown as they are: no markup, emoji codes or highlighting.
-    return Console(file=file, width=width, highlight=False, markup=False, emoji=False)
+    return _Console(file=file, width=width, highlight=False, markup=False, emoji=False)
 
 
 def fail(message: str, code: int) -> int:

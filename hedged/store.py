@@ -12,11 +12,13 @@ import json
 import logging
 import os
 import secrets
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -37,6 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -320,16 +323,88 @@ def _db_now_sql(dialect: str) -> str:
     return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
 
 
+# -- read-only opening (hedgectl): nothing is created, not even a table or a -wal file ------
+
+
+class SchemaTooOld(RuntimeError):
+    """A reader cannot migrate: the daemon of this version does it when it starts."""
+
+
+class NotHedgedDatabase(RuntimeError):
+    """The database is there but holds no hedged store: empty, or another application's."""
+
+
+HEDGED_TABLES = (
+    "meta",
+    "rounds",
+    "orders",
+    "fills",
+    "events",
+    "commands",
+    "quotes",
+    "leases",
+    "daemons",
+)
+
+
+def _sqlite_readonly(path: Path) -> sqlite3.Connection:
+    uri = path.absolute().as_uri() + "?mode=ro"
+    with path.open("rb") as f:
+        wal_mode = f.read(20)[18:20] == b"\x02\x02"
+    if wal_mode and not Path(f"{path}-wal").exists():
+        # No connection has it open (its -wal lives while one does), so the file holds every
+        # commit; a plain read-only open would leave -wal/-shm behind (root's, under sudo).
+        uri += "&immutable=1"
+    connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    connection.execute("PRAGMA busy_timeout=5000")
+    return connection
+
+
+def _postgres_readonly(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    cursor.close()
+    dbapi_connection.commit()
+
+
+def open_readonly_engine(url: str) -> Engine:
+    """An engine that cannot write: SQLite opened read-only (a connection per use, so a
+    daemon starting later is seen), PostgreSQL in read-only transactions."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        engine = create_engine(url, pool_pre_ping=True)
+        event.listen(engine, "connect", _postgres_readonly)
+        return engine
+    if parsed.database in (None, "", ":memory:"):
+        raise NotHedgedDatabase("not a hedged database: an in-memory SQLite database is empty")
+    path = Path(parsed.database)
+    if not path.exists():
+        raise FileNotFoundError(f"no database at {path}")
+    if not path.is_file():
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        raise NotHedgedDatabase(f"not a hedged database: {path} is {kind}")
+    with path.open("rb") as f:
+        head = f.read(16)
+    if head and head != b"SQLite format 3\x00":
+        raise NotHedgedDatabase(f"not a hedged database: {path} is not an SQLite file")
+    return create_engine(url, creator=functools.partial(_sqlite_readonly, path), poolclass=NullPool)
+
+
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, readonly: bool = False) -> None:
+        """`readonly`: open an existing hedged database without writing or creating anything
+        (NotHedgedDatabase, SchemaTooNew or SchemaTooOld otherwise)."""
         self.url = url
-        self.engine = open_engine(url)
+        self.engine = open_readonly_engine(url) if readonly else open_engine(url)
         self._live: LiveCache | None = None
         self.fence: Fence | None = None  # set by the daemon while it holds the book's lease
         self._lease_engine: Engine | None = None
         try:
-            self._migrate()
-            self.namespace = self._namespace()
+            if readonly:
+                self.namespace = self._check_schema()
+            else:
+                self._migrate()
+                self.namespace = self._namespace()
         except BaseException:  # e.g. SchemaTooNew: do not leak the pooled connection
             self.engine.dispose()
             raise
@@ -519,6 +594,31 @@ class Store:
             s.merge(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
             s.commit()
         SQLModel.metadata.create_all(self.engine)
+
+    def _check_schema(self) -> int:
+        """What `_migrate` would do, as checks only; returns the stored namespace."""
+        present = set(inspect(self.engine).get_table_names())
+        if missing := [t for t in HEDGED_TABLES if t not in present]:
+            what = (
+                "it has no tables"
+                if not present
+                else "its tables are another application's"
+                if len(missing) == len(HEDGED_TABLES)
+                else f"no table {', '.join(missing)}"
+            )
+            raise NotHedgedDatabase(f"not a hedged database ({what})")
+        version = int(self.get_meta("schema_version") or 1)
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"database schema version {version} is newer than this hedged "
+                f"({SCHEMA_VERSION}); upgrade hedged"
+            )
+        if version < SCHEMA_VERSION:
+            raise SchemaTooOld(
+                f"database schema version {version} is older than this hedged "
+                f"({SCHEMA_VERSION}); start the daemon once to migrate it"
+            )
+        return int(self.get_meta("namespace") or 0)
 
     def schema_version(self) -> int:
         with self.session() as s:

@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +25,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 from roundkit import BACKPACK, Rig
+from sqlalchemy.exc import SQLAlchemyError
 
 from hedged import ctl
 from hedged.states.context import Move
@@ -343,6 +347,111 @@ def test_a_real_process_reads_and_refuses(db: str) -> None:
     assert missing.returncode == 1 and "no round 99" in missing.stderr
 
 
+# -- read-only: nothing written, nothing created ---------------------------------------------
+
+READS = [  # each with what it shows of the scenario
+    (["status"], "MONITORING"),
+    (["status", "--json"], '"MONITORING"'),
+    (["show", str(OPEN_ROUND)], "MONITORING"),
+    (["history"], "win rate"),
+    (["halted"], "test: unexplained exposure"),
+    (["watch", "--once"], "MONITORING"),
+]
+
+
+def _files(directory: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file's bytes and modification time: a write, or a -wal/-shm, changes them."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in directory.iterdir()}
+
+
+def _unprivileged() -> list[str]:
+    """A prefix that runs a command as nobody when the tests run as root, for whom a read-only
+    file or directory is writable all the same."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: a read-only copy would not be read-only")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_every_read_works_on_a_read_only_copy_and_changes_nothing(db: str) -> None:
+    """`status` in a real process as a user who cannot write the copy, then every read; the
+    files' bytes and times, and no new file (-wal, -shm, -journal), show nothing was written."""
+    with tempfile.TemporaryDirectory() as top:  # not under pytest's owner-only tmp_path
+        Path(top).chmod(0o755)
+        copy = Path(top) / "ro" / "hedged.db"
+        copy.parent.mkdir()
+        shutil.copy2(db.removeprefix("sqlite:///"), copy)
+        copy.chmod(0o444)
+        copy.parent.chmod(0o555)
+        before = _files(copy.parent)
+        url = f"sqlite:///{copy}"
+        try:
+            status = subprocess.run(
+                [*_unprivileged(), sys.executable, "-m", "hedged.ctl", "status", "--db", url],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=os.environ | {"COLUMNS": "200"},
+            )
+            assert status.returncode == 0 and status.stderr == "", status.stderr
+            assert "MONITORING" in status.stdout
+            for argv, shown in READS:
+                result = run_ctl(*argv, "--db", url)
+                assert result.code == 0 and result.err == "", (argv, result.err)
+                assert shown in result.out, argv
+        finally:
+            copy.parent.chmod(0o755)
+        assert _files(copy.parent) == before
+
+
+def test_read_commands_get_a_store_that_cannot_write(db: str) -> None:
+    for argv, _ in READS:
+        store = ctl.open_store(ctl.parser().parse_args([*argv, "--db", db]))
+        try:
+            assert store.count_rounds() == 4
+            with pytest.raises(SQLAlchemyError, match="readonly"):
+                store.set_meta("written_by", "hedgectl")
+        finally:
+            store.close()
+
+
+def test_reads_while_the_daemon_has_the_database_open(db: str, store_of: Any) -> None:
+    """What the running daemon committed is still in its WAL: the reader sees it, and leaves
+    the database and the WAL as they were (readers only mark the shared-memory index)."""
+    daemon = store_of(db)
+    daemon.set_meta("paused", "0")
+    directory = Path(db.removeprefix("sqlite:///")).parent
+    names = {"copy.db", "copy.db-wal", "copy.db-shm"}
+    assert {p.name for p in directory.iterdir()} == names
+    before = _files(directory)
+    for argv, shown in READS:
+        result = run_ctl(*argv, "--db", db)
+        assert result.code == 0 and shown in result.out, (argv, result.err)
+    assert "new rounds: not paused" in run_ctl("status", "--db", db).out
+    after = _files(directory)
+    assert set(after) == names
+    assert after["copy.db"] == before["copy.db"] and after["copy.db-wal"] == before["copy.db-wal"]
+
+
+@pytest.mark.parametrize("argv", [["status"], ["status", "--json"], ["watch", "--json"]])
+def test_output_closed_early_ends_quietly(db: str, argv: list[str]) -> None:
+    """`hedgectl status | head -1`: the reader is gone (here before the first write)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "hedged.ctl", *argv, "--db", db],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (ctl.EXIT_OUTPUT_CLOSED, "")
+
+
 # -- steering with no daemon ---------------------------------------------------------------
 
 
@@ -402,8 +511,8 @@ def test_not_found_refused_and_usage_exit_codes(db: str, store_of: Any, tmp_path
         (["resume", str(OPEN_ROUND)], 4, "is MONITORING, not HALTED"),
         (["close"], 2, "ROUND"),
         (["close", "abc"], 2, "a round number expected"),
-        (["show", "0"], 2, "at least 1"),
-        (["history", "--days", "0"], 2, "at least 1"),
+        (["show", "0"], 2, "from 1 to"),
+        (["history", "--days", "0"], 2, "from 1 to"),
         (["watch", "--interval", "0"], 2, "--interval"),
         (["pause", "--timeout", "-1"], 2, "--timeout"),
         (["status", "--recent", "x"], 2, "--recent"),
@@ -432,6 +541,7 @@ def test_help_documents_the_exit_codes() -> None:
     for line in ("0   ok", "1   not found", "2   usage", "3   the daemon did not acknowledge"):
         assert line in result.out
     assert "4   the command was refused" in result.out and "78  configuration" in result.out
+    assert "141 the output was closed" in result.out
     for command in ("status", "show", "history", "watch", "halted", "pause", "resume", "close"):
         assert command in result.out
 
