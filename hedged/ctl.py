@@ -276,10 +276,11 @@ def _first_line(e: BaseException) -> str:
 
 def cmd_status(store: Store, args: argparse.Namespace, out: Console) -> int:
     views = status(store, args.recent)
+    daemon = daemon_view(store)
     if args.json:
-        emit_json([v.to_json() for v in views])
+        emit_json({"daemon": daemon.to_json(), "rounds": [v.to_json() for v in views]})
         return EXIT_OK
-    out.print(daemon_line(daemon_view(store)))
+    out.print(daemon_line(daemon))
     out.print(status_table(views) if views else "no rounds yet")
     return EXIT_OK
 
@@ -512,10 +513,27 @@ def daemon_line(d: DaemonView) -> Text:
     )
     if d.pending_commands:
         line.append(f"  queued commands: {d.pending_commands}", style="yellow")
+    line.append("\n").append(leadership_line(d))
     if d.blocked:
         line.append(f"\nnot opening rounds: {d.blocked}", style="red")
     elif d.not_opening and not d.paused:
         line.append(f"\nno new round: {d.not_opening}", style="yellow")
+    return line
+
+
+def leadership_line(d: DaemonView) -> Text:
+    leading = [x for x in d.leaders if x["leading"]]
+    if not leading:
+        line = Text("no daemon leading", style="red")
+    else:
+        line = Text("leader: ")
+        for i, x in enumerate(leading):
+            line.append("; " if i else "").append(
+                f"{x['host']} pid {x['pid']} since {x['since']} (epoch {x['epoch']})",
+                style="green",
+            )
+    standbys = [f"{s['host']} pid {s['pid']}" for s in d.standbys]
+    line.append("  standby: " + (", ".join(standbys) if standbys else "none"))
     return line
 
 

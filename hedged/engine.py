@@ -169,7 +169,11 @@ class Engine:
         while not self.stopping.is_set():
             taken = await self.lease.try_take()
             if taken is not None:
-                return await self._take_over(taken)
+                try:
+                    return await self._take_over(taken)
+                except (Deposed, SQLAlchemyError) as e:  # lost it again on the way in
+                    await self._step_down(f"{type(e).__name__}: {e}")
+                    continue
             status = standby_status(self.lease.seen)
             if status != shown:
                 log.info("%s", status)
@@ -213,7 +217,12 @@ class Engine:
         self.paused = self.store.get_meta("paused") == "1"
         self._cooldown_until = self._cooldown_from(self.store.last_ended_at())
         self._not_opening = self.store.get_meta("not_opening")
-        report = await self.recover()
+        try:
+            report = await self.recover()
+        except (VenueError, Unresolved) as e:  # retried with back-off; no round opens meanwhile
+            log.warning("reconciliation on taking the lease failed: %s; retrying", e)
+            report = Report()
+            self._reconcile_due = True
         self._last_poll = time.monotonic()  # reconciliation has just read every order
         self.live = {r.id for r in self.store.active_rounds() if r.id and r.state in LIVE_STATES}
         self._due |= self.live

@@ -24,6 +24,7 @@ from hedged.store import Claim, Fence, LeaseRow, Store, utcnow
 log = logging.getLogger(__name__)
 
 LEADER, STANDBY = "leader", "standby"
+STANDBY_SEEN_MS = 15_000  # a standby that checked in this recently is shown (3 check-ins)
 
 
 def book_of(aster_symbol: str, backpack_symbol: str) -> str:
@@ -202,7 +203,7 @@ def standby_status(held: LeaseRow | None) -> str:
     return f"standby: leader {held.host} pid {held.pid} since {since}"
 
 
-def describe(held: LeaseRow | None, now_ms: int) -> dict[str, object]:
+def lease_json(held: LeaseRow | None, now_ms: int) -> dict[str, object]:
     """The lease for people and scripts (hedgectl status)."""
     if held is None or held.holder is None or held.expires_ms <= now_ms:
         return {"leading": False}

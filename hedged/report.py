@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from hedged.adapters.base import Quote, Side
+from hedged.leadership import STANDBY, STANDBY_SEEN_MS, lease_json
 from hedged.legs import ASTER, BACKPACK, VENUES, legs_of, symbol_of
 from hedged.store import (
     CommandRow,
@@ -145,6 +146,8 @@ class DaemonView:
     pending_commands: int  # queued and not yet applied
     blocked: str | None  # why the daemon refuses to open rounds (its last reconciliation)
     not_opening: str | None = None  # the daemon's current reason for opening no round
+    leaders: list[dict[str, Any]] = field(default_factory=list)  # per book: who trades it
+    standbys: list[dict[str, Any]] = field(default_factory=list)  # checked in recently
 
     def price_age(self, now: datetime | None = None) -> float | None:
         if self.last_price_at is None:
@@ -158,16 +161,33 @@ class DaemonView:
             "pending_commands": self.pending_commands,
             "blocked": self.blocked,
             "not_opening": self.not_opening,
+            "leader": self.leaders[0] if len(self.leaders) == 1 else None,
+            "leaders": self.leaders,
+            "standbys": self.standbys,
         }
 
 
 def daemon_view(store: Store) -> DaemonView:
+    leases, now = store.leases()
+    daemons, _ = store.daemons()
     return DaemonView(
         paused=store.get_meta("paused") == "1",
         last_price_at=store.last_quote_at(),
         pending_commands=len(store.pending_commands()),
         blocked=store.get_meta("blocked") or None,
         not_opening=store.get_meta("not_opening") or None,
+        leaders=[{"book": row.book, **lease_json(row, now)} for row in leases],
+        standbys=[
+            {
+                "host": d.host,
+                "pid": d.pid,
+                "book": d.book,
+                "started_at": _jsonable(d.started_at),
+                "seen_seconds_ago": round((now - d.seen_ms) / 1000, 1),
+            }
+            for d in daemons
+            if d.role == STANDBY and now - d.seen_ms <= STANDBY_SEEN_MS
+        ],
     )
 
 

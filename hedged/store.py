@@ -272,13 +272,23 @@ def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+IDLE_IN_TRANSACTION_MS = 1000
+
+
 def open_engine(url: str) -> Engine:
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # The process in the name: an operator (or a test) can tell whose connections are whose.
-    args = {"application_name": f"hedged[{os.getpid()}]", "connect_timeout": 5}
+    # A transaction of ours never idles (each runs in one synchronous call): one that does
+    # belongs to a frozen process, and the server ends it, releasing the lease row it
+    # share-locked, so a standby can take over.
+    args = {
+        "application_name": f"hedged[{os.getpid()}]",
+        "connect_timeout": 5,
+        "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+    }
     return create_engine(url, pool_pre_ping=True, connect_args=args)
 
 
@@ -493,16 +503,25 @@ class Store:
 
     def lease(self, book: str) -> tuple[LeaseRow | None, int]:
         """The book's lease as stored, and the database's clock now (ms); reads only."""
-        with self._leases().connect() as c:
+        rows, now = self.leases(book)
+        return (rows[0] if rows else None), now
+
+    def leases(self, book: str | None = None) -> tuple[list[LeaseRow], int]:
+        """The leases (of every book, or of one), and the database's clock now (ms)."""
+        q = sa_select(_LEASES).order_by(_LEASES.c.book)
+        if book is not None:
+            q = q.where(_LEASES.c.book == book)
+        with self.engine.connect() as c:
             now = c.execute(sa_select(self._now_ms())).scalar_one()
-            row = c.execute(sa_select(_LEASES).where(_LEASES.c.book == book)).first()
-        return (None if row is None else LeaseRow(**row._mapping)), int(now)
+            return [LeaseRow(**r._mapping) for r in c.execute(q)], int(now)
 
     def take_lease(self, claim: Claim, ttl_ms: int) -> tuple[LeaseRow | None, LeaseRow | None]:
         """Take the book's lease if it is free, lapsed, released or already ours (then with
         a new epoch all the same): (the lease taken or None, the lease as it was)."""
         insert_ = sqlite_insert if self.engine.dialect.name == "sqlite" else pg_insert
         with self._leases().begin() as c:
+            if self.engine.dialect.name != "sqlite":  # a frozen holder's lock ends in 1 s
+                c.exec_driver_sql(f"SET LOCAL lock_timeout = {2 * IDLE_IN_TRANSACTION_MS}")
             # First a write, so SQLite takes its write lock before anything is read.
             c.execute(insert_(_LEASES).values(book=claim.book).on_conflict_do_nothing())
             now = int(c.execute(sa_select(self._now_ms())).scalar_one())

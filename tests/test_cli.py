@@ -47,7 +47,7 @@ def hedgectl(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
 def status_json(state_dir: Path) -> list[dict[str, Any]]:
     out = hedgectl("status", "--json", state_dir=state_dir)
     assert out.returncode == 0, out.stderr
-    rounds: list[dict[str, Any]] = json.loads(out.stdout)
+    rounds: list[dict[str, Any]] = json.loads(out.stdout)["rounds"]
     return rounds
 
 

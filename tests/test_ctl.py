@@ -169,7 +169,7 @@ async def with_daemon(rig: Rig, *argv: str) -> Result:
 
 
 def test_status_json_keeps_its_shape_and_table_shows_every_round(db: str) -> None:
-    rounds = run_ctl("status", "--json", "--db", db).json()
+    rounds = run_ctl("status", "--json", "--db", db).json()["rounds"]
     assert [r["id"] for r in rounds] == [HALTED_ROUND, OPEN_ROUND, REJECTED_ROUND, TP_ROUND]
     for r in rounds:
         assert set(r) == STATUS_KEYS
@@ -187,7 +187,10 @@ def test_status_json_keeps_its_shape_and_table_shows_every_round(db: str) -> Non
         assert needle in table.out
     assert "new rounds: paused" in table.out
     assert "\x1b[" not in table.out  # no colour codes when not on a terminal
-    assert run_ctl("status", "--json", "--recent", "0", "--db", db).json()[-1]["id"] == OPEN_ROUND
+    assert (
+        run_ctl("status", "--json", "--recent", "0", "--db", db).json()["rounds"][-1]["id"]
+        == OPEN_ROUND
+    )
 
 
 def test_show_gives_the_timeline_legs_and_orders(db: str) -> None:
@@ -244,7 +247,7 @@ def test_history_totals_by_utc_day(db: str) -> None:
     total = h["total"]
     assert total == day["totals"]
     assert total["rounds"] == 2 and total["wins"] == 1 and total["win_rate"] == "0.5000"
-    rounds = {r["id"]: r for r in run_ctl("status", "--json", "--db", db).json()}
+    rounds = {r["id"]: r for r in run_ctl("status", "--json", "--db", db).json()["rounds"]}
     realized = sum(float(rounds[i]["realized_pnl"]) for i in (TP_ROUND, REJECTED_ROUND))
     assert float(total["realized_pnl"]) == pytest.approx(realized)
     assert set(total["volume"]) == {"aster", "backpack"}

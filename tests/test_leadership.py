@@ -4,6 +4,10 @@ gap — a daemon frozen between its lease check and its socket write."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -81,6 +85,47 @@ def test_check_ins_show_leaders_and_standbys(open_store: Callable[[], Store]) ->
     assert all(abs(now - r.seen_ms) < 60_000 for r in rows)
     store.check_out(claim("host-a").holder)
     assert [r.host for r in store.daemons()[0]] == ["host-b"]
+
+
+def hedgectl(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hedged.ctl", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_hedgectl_status_names_the_leader_and_the_standbys(
+    store_url: str, open_store: Callable[[], Store]
+) -> None:
+    store = open_store()
+    quiet = hedgectl("status", "--db", store_url)
+    assert quiet.returncode == 0 and "no daemon leading" in quiet.stdout
+    a, b = claim("host-a"), claim("host-b")
+    store.take_lease(a, ttl_ms=60_000)
+    store.check_in(a, "leader")
+    store.check_in(b, "standby")
+
+    shown = hedgectl("status", "--json", "--db", store_url)
+    assert shown.returncode == 0, shown.stderr
+    daemon = json.loads(shown.stdout)["daemon"]
+    leader = daemon["leader"]
+    assert (leader["leading"], leader["host"], leader["pid"], leader["epoch"]) == (
+        True,
+        "host-a",
+        1,
+        1,
+    )
+    assert [s["host"] for s in daemon["standbys"]] == ["host-b"]
+    text = hedgectl("status", "--db", store_url).stdout
+    assert "leader: host-a pid 1 since" in text and "(epoch 1)" in text
+    assert "standby: host-b pid 1" in text
+
+    store.release_lease(BOOK, a.holder, 1)
+    gone = json.loads(hedgectl("status", "--json", "--db", store_url).stdout)["daemon"]
+    assert gone["leader"]["leading"] is False
 
 
 def test_a_holder_stops_writing_before_the_store_could_hand_the_lease_on(

@@ -136,7 +136,7 @@ def test_daemon_trades_against_a_separately_started_sim(
         timeout=30,
         check=True,
     )
-    (r,) = json.loads(ctl.stdout)
+    (r,) = json.loads(ctl.stdout)["rounds"]
     assert r["state"] == "DONE" and r["realized_pnl"] is not None
     for venue in ("aster", "backpack"):
         sent = admin(sim["urls"][venue], "/_admin/submissions")
