@@ -95,7 +95,13 @@ class RoundContext:
                 f"{last.client_id}: {last.reject_code} {last.reject_message}",
             )
         pause = 0.5 * 2 ** min(len(refused) - 1, 5)
-        return self.now - last.updated_at >= timedelta(seconds=pause)
+        return self.since(last.updated_at) >= timedelta(seconds=pause)
+
+    def since(self, at: datetime) -> timedelta:
+        """How long ago `at` was. A time in the future (the wall clock stepped back since it
+        was stored) counts as long past: no wait stretches until the clock catches up."""
+        elapsed = self.now - at
+        return elapsed if elapsed >= timedelta(0) else timedelta.max
 
     def quote(self, venue: str) -> Quote | None:
         return self.prices.fresh(venue, symbol_of(self.round, venue))

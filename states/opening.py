@@ -76,7 +76,7 @@ async def step(ctx: RoundContext) -> Move | None:
         )
     await ctx.refresh_live(ENTRY)
     for o in ctx.live(ENTRY):
-        if ctx.now - o.created_at > ENTRY_PATIENCE:
+        if ctx.since(o.created_at) > ENTRY_PATIENCE:
             log.warning(
                 "round %s: %s entry %s not filled in time; cancelling",
                 ctx.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -122,3 +123,14 @@ def test_the_bounds_themselves(db: str, argv: list[str], code: int, needle: str)
     got, err = run_ctl(*argv, "--db", db)
     assert got == code, err
     assert needle in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("config", ["/dev/zero", "fifo"])
+def test_a_config_that_is_not_a_regular_file_is_refused_at_once(
+    tmp_path: Path, config: str
+) -> None:
+    if config == "fifo":
+        os.mkfifo(tmp_path / "hedged.toml")  # reading it would block forever
+        config = str(tmp_path / "hedged.toml")
+    code, err = run_ctl("status", "--config", config)
+    assert code == 78 and "not a regular file" in err

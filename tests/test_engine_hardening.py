@@ -13,8 +13,9 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncGenerator, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from roundkit import ASTER, BACKPACK, D, Rig
@@ -29,6 +30,7 @@ from hedged.observe import NullObserver
 from hedged.orders import Unresolved
 from hedged.reconcile import Report
 from hedged.sim.venue import SimVenue
+from hedged.states.context import RoundContext
 from hedged.store import AMBIGUOUS, NEVER_PLACED, OrderRow, utcnow
 
 
@@ -328,3 +330,12 @@ async def test_a_bug_in_a_stream_is_logged_and_the_stream_comes_back(
         )
     finally:
         await rig.stop()
+
+
+def test_a_stored_time_in_the_future_does_not_stretch_a_wait() -> None:
+    """The retry pause after a refusal and the entry's patience are measured from stored
+    wall-clock times: after the clock stepped back they count as past, not as hours ahead."""
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    ctx = SimpleNamespace(now=now)
+    assert RoundContext.since(ctx, now - timedelta(seconds=3)) == timedelta(seconds=3)  # type: ignore[arg-type]
+    assert RoundContext.since(ctx, now + timedelta(days=2)) == timedelta.max  # type: ignore[arg-type]

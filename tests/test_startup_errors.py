@@ -78,6 +78,10 @@ def test_an_unusable_state_dir_exits_78(tmp_path: Path, where: str) -> None:
         (b"\xff\xfe\x00garbage", "not UTF-8 text"),
         (b"timestamp,price\n1,150\nnot,a number\n", "expected timestamp,price"),
         (b"timestamp,price\n", "no timestamp,price rows"),
+        (b"timestamp,price\n1,150\n2,-3\n", "price '-3' is not between"),
+        (b"timestamp,price\n1,NaN\n", "price 'NaN' is not between"),
+        (b"timestamp,price\n1,1e30\n", "price '1e30' is not between"),
+        (b"timestamp,price\ninf,150\n", "timestamp 'inf' not finite"),
     ],
 )
 def test_a_bad_price_csv_exits_78(tmp_path: Path, csv: bytes | None, problem: str) -> None:

@@ -10,6 +10,7 @@ from os import PathLike
 from typing import Protocol
 
 PRICE_QUANTUM = Decimal("0.00000001")
+MIN_PRICE, MAX_PRICE = Decimal("0.01"), Decimal(1_000_000)  # as paper.start_price
 SECONDS_PER_YEAR = Decimal(365 * 24 * 3600)
 
 
@@ -117,6 +118,11 @@ def _read_rows(path: str | PathLike[str]) -> list[tuple[Decimal, Decimal]]:
                 raise ValueError(
                     f"{path}:{line_no}: expected timestamp,price, got {row}"
                 ) from error
+            if not (at.is_finite() and price.is_finite() and MIN_PRICE <= price <= MAX_PRICE):
+                raise ValueError(
+                    f"{path}:{line_no}: price {row[1].strip()!r} is not between "
+                    f"{MIN_PRICE} and {MAX_PRICE}, or timestamp {row[0].strip()!r} not finite"
+                )
             if rows and at < rows[-1][0]:
                 raise ValueError(f"{path}:{line_no}: timestamp {at} goes back in time")
             rows.append((at, price))

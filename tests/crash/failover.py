@@ -41,6 +41,7 @@ from harness import (
     Sim,
     Verdict,
     check_invariants,
+    hedgectl,
     percentile,
     write_configs,
 )
@@ -71,6 +72,7 @@ class FailoverResult:
     strikes: list[Strike] = field(default_factory=list)
     verdict: Verdict = field(default_factory=Verdict)
     foreign_requests: int = 0  # requests from a daemon that did not hold the lease
+    status_checked: bool = False  # hedgectl status named the leader and the standby
     wall: float = 0.0
 
     @property
@@ -179,6 +181,7 @@ class Failover:
                 slot.spawn(self._log)
                 if slot.daemon is None or slot.daemon.wait_ready() is None:
                     self._violation(f"{slot.name}: no READY=1 within {READY_TIMEOUT}s")
+            self._check_status()
             for kind, state in self.plan:
                 if time.monotonic() - started > self.wall_limit:
                     self._violation(f"wall limit {self.wall_limit}s: stopped early")
@@ -209,6 +212,20 @@ class Failover:
                 if other.daemon is not None and other.daemon.alive:
                     return slot, other
         return None
+
+    def _check_status(self) -> None:
+        """`hedgectl status --json` names the leader the store has, and the standby."""
+        roles = _wait(self._roles, TAKEOVER_TIMEOUT)
+        if not isinstance(roles, tuple):
+            self._violation("no leader with a standby beside it at start")
+            return
+        leader, standby = roles
+        daemon = json.loads(hedgectl(leader.configs["keep"], "status", "--json"))["daemon"]
+        if daemon["leader"] is None or daemon["leader"].get("pid") != leader.pid:
+            self._violation(f"hedgectl status names {daemon['leader']}, not pid {leader.pid}")
+        if standby.pid not in [s["pid"] for s in daemon["standbys"]]:
+            self._violation(f"hedgectl status does not list the standby: {daemon['standbys']}")
+        self.result.status_checked = True
 
     def _states(self) -> list[str]:
         return [r.state for r in self.store.active_rounds() if r.state in LIVE]
