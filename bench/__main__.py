@@ -24,7 +24,8 @@ from bench import budget, machine, reaction, recovery, report, scale
 from bench.rig import setup_logging
 
 BENCH = Path(__file__).resolve().parent
-SCENARIOS = ("reaction-v3", "reaction-v1", "scale", "recovery", "budget")
+SCENARIOS = ("reaction-v3", "reaction-v1", "scale", "recovery", "budget", "standby")
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 SENSITIVITY = [(0.8, 0.005), (0.8, 0.1), (3.0, 0.005), (12.0, 0.005), (12.0, 0.1)]
 
 
@@ -181,6 +182,26 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 seed=args.seed,
             ),
         )
+    if "standby" in only:
+        scen["standby"] = []
+        for store in ("sqlite", "postgres"):
+            for beside in (False, True):
+                key = f"standby-{store}-{'with' if beside else 'without'}"
+                scen["standby"].append(
+                    await scenario(
+                        results,
+                        key,
+                        functools.partial(
+                            _reaction_on,
+                            out / key,
+                            store,
+                            beside,
+                            crossings=30 if quick else 300,
+                            time_cap=60 if quick else 300,
+                            **common.path(),
+                        ),
+                    )
+                )
     if profile and "reaction-v3" in only:
         results["profiles"] = {
             "reaction-v3": await scenario(
@@ -200,6 +221,26 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     results["code_at_end"] = code
     return results
+
+
+async def _reaction_on(out: Path, store: str, standby: bool, **kwargs: Any) -> dict[str, Any]:
+    """The stop reaction (Aster V1) on a fresh SQLite file or PostgreSQL database, with or
+    without a standby daemon on the same store."""
+    if store == "sqlite":
+        figures = await reaction.run(out, auth="v1", standby=standby, **kwargs)
+    else:
+        import psycopg
+
+        name = f"hedged_bench_{os.getpid()}_{int(time.time())}"
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+            figures = await reaction.run(out, auth="v1", standby=standby, store_url=url, **kwargs)
+        finally:
+            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return {"store": store, "standby": standby, **figures}
 
 
 async def _profiled_reaction(out: Path, common: Common) -> str:

@@ -38,6 +38,7 @@ from aiohttp.http_writer import StreamWriter
 from bench import machine, paths
 from bench.rig import ENTRY_PRICE, START, Rig
 from bench.simproc import order_client_id
+from bench.standby import Standby
 from bench.stats import summary
 from hedged.config import AsterAuth
 from hedged.legs import ASTER, BACKPACK, VENUES
@@ -213,7 +214,10 @@ async def run(
     profile: Path | None = None,
     sensitivity_cells: list[tuple[float, float]] | None = None,
     sensitivity_n: int = 300,
+    store_url: str | None = None,
+    standby: bool = False,
 ) -> dict[str, Any]:
+    """`standby`: a standby daemon runs beside the leader on the same store (V1 keys)."""
     t_begin = time.monotonic()
     rng = random.Random(seed)
     stops = {
@@ -232,8 +236,10 @@ async def run(
         real_limits=False,
         unpaced=True,
         strategy={"max_concurrent_rounds": 1},
+        store_url=store_url,
     )
     tracer = trace(rig)
+    beside = Standby(rig, out / "standby") if standby else None
     cycle = Cycle(rig)
     results: list[dict[str, Any]] = []
     no_stop: list[dict[str, Any]] = []
@@ -246,6 +252,8 @@ async def run(
         await rig.sims.price(START)
         rig.run()
         await rig.until_passes(1, 60)
+        if beside is not None:
+            await beside.start()
         probe = DiskProbe(out / "probe.db")
         probe.start()
         last_round = 0
@@ -281,6 +289,7 @@ async def run(
     finally:
         wire.stop()
         probe_figures = probe.stop() if probe is not None else {}
+        standby_exit = beside.stop() if beside is not None else None
         await rig.close()
     if profiler is not None and profile is not None:
         profile.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
@@ -294,6 +303,9 @@ async def run(
         "events_beyond_in_window": [r["events_beyond"] for r in no_stop],
     }
     analysis["disk_commit_probe_ms"] = probe_figures
+    analysis["store"] = rig.store.engine.dialect.name
+    if beside is not None:
+        analysis["standby_exit"] = standby_exit
     analysis["leg_skew_floor_ms"] = floor
     if sensitivity_cells:
         analysis["overshoot"]["sensitivity"] = paths.sensitivity(

@@ -312,12 +312,14 @@ class Rig:
         unpaced: bool = False,
         balance: Decimal = BALANCE,
         strategy: Mapping[str, object] | None = None,
+        store_url: str | None = None,
     ) -> Rig:
+        """`store_url`: an empty database (default: a SQLite file in `workdir`)."""
         fresh_dir(workdir)
         keys = Keys.make(auth, balance)
         sims = await Sims.start(keys, real_limits=real_limits)
         cfg = strategy_config(workdir, **(strategy or {}))
-        store = Store(f"sqlite:///{workdir / 'hedged.db'}")
+        store = Store(store_url or f"sqlite:///{workdir / 'hedged.db'}")
         venues = clients(cfg, sims, keys, unpaced=unpaced)
         engine = BenchEngine(cfg, store, venues, notify=lambda **f: None)
         return cls(workdir, keys, sims, cfg, store, venues, engine)

@@ -20,6 +20,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -257,6 +258,12 @@ class Failover:
                 self._violation(f"{leader.name} restarted: no READY=1")
         elif strike.kind == "freeze":
             os.kill(leader.pid, signal.SIGSTOP)
+            if not self.postgres and self._frozen_with_the_write_lock(standby, at):
+                # SQLite's write lock is a file lock of the frozen process: nobody can
+                # commit until it resumes (PostgreSQL ends such a transaction after 1 s).
+                strike.kind = "freeze holding SQLite's write lock"
+                os.kill(leader.pid, signal.SIGCONT)
+                return
             strike.takeover = self._takeover(standby, at)
             time.sleep(rng.uniform(0.2, 2.0))  # the new leader moves the rounds on
             woke = time.time()
@@ -272,6 +279,22 @@ class Failover:
             if terminated == 0:
                 strike.kind = "cut (no connection open)"
         time.sleep(0.2)
+
+    def _frozen_with_the_write_lock(self, standby: Slot, since: float) -> bool:
+        """Whether, a lease's time after the freeze, no takeover came because the frozen
+        leader holds the database's write lock (a write here cannot get it either)."""
+        deadline = since + 3 * float(self.lease_seconds)
+        if _wait(lambda: standby.leading_since(since), max(deadline - time.time(), 0.0)):
+            return False
+        db = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=0.5)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.rollback()
+            return False
+        except sqlite3.OperationalError:
+            return True
+        finally:
+            db.close()
 
     def _takeover(self, standby: Slot, since: float) -> float | None:
         led = _wait(lambda: standby.leading_since(since), TAKEOVER_TIMEOUT)

@@ -27,7 +27,7 @@ def _check(
     assert result.verdict.orphan_exposure == 0
     assert result.foreign_requests == 0
     assert result.status_checked
-    struck = {(s.kind, st) for s in result.strikes for st in s.state.split(",")}
+    struck = {(s.kind.split()[0], st) for s in result.strikes for st in s.state.split(",")}
     assert {(k, st) for k in kinds for st in LIVE} <= struck, "every kind in every state"
     assert result.verdict.rounds["DONE"] >= 5 and result.verdict.pnl_checked >= 5
 
