@@ -15,7 +15,15 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from hedged.adapters.base import OrderState, Quote, SymbolRules, Venue, VenueError
+from hedged.adapters.base import (
+    CredentialsRefused,
+    OrderState,
+    Quote,
+    SymbolNotListed,
+    SymbolRules,
+    Venue,
+    VenueError,
+)
 from hedged.config import Config
 from hedged.leadership import Lease, Taken, Timing, book_of, standby_status, this_process
 from hedged.legs import ASTER, BACKPACK, VENUES
@@ -219,6 +227,8 @@ class Engine:
         self._not_opening = self.store.get_meta("not_opening")
         try:
             report = await self.recover()
+        except (CredentialsRefused, SymbolNotListed):  # no retry can help: exit 78
+            raise
         except (VenueError, Unresolved) as e:  # retried with back-off; no round opens meanwhile
             log.warning("reconciliation on taking the lease failed: %s; retrying", e)
             report = Report()

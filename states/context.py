@@ -98,10 +98,13 @@ class RoundContext:
         return self.since(last.updated_at) >= timedelta(seconds=pause)
 
     def since(self, at: datetime) -> timedelta:
-        """How long ago `at` was. A time in the future (the wall clock stepped back since it
-        was stored) counts as long past: no wait stretches until the clock catches up."""
+        """How long ago `at` was. A time over a second in the future (the wall clock stepped
+        back since it was stored) counts as long past: no wait stretches until the clock
+        catches up; one stored a moment after this step's `now` counts as just now."""
         elapsed = self.now - at
-        return elapsed if elapsed >= timedelta(0) else timedelta.max
+        if elapsed < -timedelta(seconds=1):
+            return timedelta.max
+        return max(elapsed, timedelta(0))
 
     def quote(self, venue: str) -> Quote | None:
         return self.prices.fresh(venue, symbol_of(self.round, venue))

@@ -339,3 +339,4 @@ def test_a_stored_time_in_the_future_does_not_stretch_a_wait() -> None:
     ctx = SimpleNamespace(now=now)
     assert RoundContext.since(ctx, now - timedelta(seconds=3)) == timedelta(seconds=3)  # type: ignore[arg-type]
     assert RoundContext.since(ctx, now + timedelta(days=2)) == timedelta.max  # type: ignore[arg-type]
+    assert RoundContext.since(ctx, now + timedelta(milliseconds=5)) == timedelta(0)  # type: ignore[arg-type]

@@ -174,13 +174,18 @@ class Failover:
             for i, k in enumerate(keys):
                 home = self.workdir / f"node{i}"
                 home.mkdir(exist_ok=True)
-                extra = f"lease_seconds = {self.lease_seconds}\n[store]\nurl = '{self.url}'\n"
-                configs = write_configs(home, self.sim.urls, k, daemon_extra=extra)
+                configs = write_configs(
+                    home,
+                    self.sim.urls,
+                    k,
+                    lease_seconds=self.lease_seconds,
+                    daemon_extra=f"[store]\nurl = '{self.url}'\n",
+                )
                 self.slots.append(Slot(f"node{i}", home, k, configs))
             self.store = Store(self.url)
             for slot in self.slots:
                 slot.spawn(self._log)
-                if slot.daemon is None or slot.daemon.wait_ready() is None:
+                if slot.daemon is None or not slot.daemon.wait_up():
                     self._violation(f"{slot.name}: no READY=1 within {READY_TIMEOUT}s")
             self._check_status()
             for kind, state in self.plan:
@@ -254,7 +259,7 @@ class Failover:
             leader.daemon.close()
             leader.spawn(self._log)
             assert leader.daemon is not None
-            if leader.daemon.wait_ready() is None:
+            if not leader.daemon.wait_up():
                 self._violation(f"{leader.name} restarted: no READY=1")
         elif strike.kind == "freeze":
             os.kill(leader.pid, signal.SIGSTOP)

@@ -276,8 +276,11 @@ class Daemon:
         self.crash_at = crash_at
         self.statuses: list[tuple[float, str]] = []  # (time.time(), STATUS=) as notified
         self.killed_by_us = False
-        self.ready_after: float | None = None  # seconds from spawn to READY=1
+        # seconds from spawn to READY=1 as the leader (a standby says READY=1 too, with
+        # STATUS=standby: ...; it leads once the killed daemon's lease has lapsed)
+        self.ready_after: float | None = None
         self._ready = threading.Event()
+        self._up = threading.Event()  # READY=1 in either role
         self._closing = False
         with contextlib.suppress(FileNotFoundError):
             sock_path.unlink()
@@ -311,13 +314,24 @@ class Daemon:
                 return
             lines = message.split("\n")
             self.statuses += [(time.time(), s[7:]) for s in lines if s.startswith("STATUS=")]
-            if "READY=1" in lines and not self._ready.is_set():
+            if "READY=1" in lines:
+                self._up.set()
+            standby = any(s.startswith("STATUS=standby") for s in lines)
+            if "READY=1" in lines and not standby and not self._ready.is_set():
                 self.ready_after = time.monotonic() - self.started
                 self._ready.set()
 
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def wait_up(self, timeout: float = READY_TIMEOUT) -> bool:
+        """Until READY=1, leading or standing by; False if it died or timed out first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.alive:
+            if self._up.wait(0.02):
+                return True
+        return self._up.is_set()
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> float | None:
         """Seconds from spawn to READY=1, or None if it died or timed out first."""
@@ -366,10 +380,12 @@ def write_configs(
     *,
     max_round_seconds: int = 8,
     max_concurrent_rounds: int = 2,
+    lease_seconds: str = "1",
     daemon_extra: str = "",
 ) -> dict[str, Path]:
     """The daemon's configuration ("keep" and "flatten" on shutdown) and its owner-only
-    credentials file. `daemon_extra`: more TOML, after the `[daemon]` table's keys."""
+    credentials file. `lease_seconds`: how long a killed daemon's lease keeps its successor
+    waiting. `daemon_extra`: more TOML, after the `[daemon]` table's keys."""
     creds = workdir / "credentials.toml"
     creds.write_text(
         f"[aster]\napi_key = '{keys.v1_key}'\napi_secret = '{keys.v1_secret}'\n"
@@ -393,7 +409,8 @@ def write_configs(
             f"[backpack]\nbase_url = '{urls[BACKPACK]}'\n"
             f"ws_url = '{urls[BACKPACK].replace('http', 'ws')}'\nwindow_ms = {WINDOW_MS}\n"
             f"[credentials]\nsource = 'file'\nfile = '{creds}'\n"
-            f"[daemon]\nstate_dir = '{state_dir}'\n{daemon_extra}"
+            f"[daemon]\nstate_dir = '{state_dir}'\nlease_seconds = {lease_seconds}\n"
+            f"{daemon_extra}"
         )
         configs[on_shutdown] = path
     return configs
