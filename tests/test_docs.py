@@ -8,8 +8,6 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from hedged.states import diagram
 from hedged.states.machine import TABLE, State, Trigger
 
@@ -30,7 +28,8 @@ OUTSIDE = re.compile(
     )
 )
 DOCS_LINK = re.compile(r"docs/[\w./-]+\.md(?:#[\w-]+)?")
-TEXT_SUFFIXES = {".py", ".md", ".toml", ".cfg", ".ini", ".txt", ".service", ".sh", ""}
+# A Markdown link to a page of the repository (not a web address).
+MD_LINK = re.compile(r"\]\((?!https?:)([^)\s]+)\)")
 
 
 def _diagram_in_docs() -> str:
@@ -71,14 +70,24 @@ def test_diagram_follows_a_changed_table() -> None:
 
 
 def _tracked_files() -> list[Path]:
+    """The repository's text files: git's list, or outside a checkout every file but the
+    hidden, built and cached ones."""
     try:
         listed = subprocess.run(
             ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
         ).stdout
+        files = [ROOT / name for name in listed.decode().split("\0") if name]
     except (OSError, subprocess.CalledProcessError):
-        pytest.skip("not a git checkout: the tracked files are unknown")
-    files = [ROOT / name for name in listed.decode().split("\0") if name]
-    return [f for f in files if f.suffix in TEXT_SUFFIXES and f.is_file()]
+        skip = re.compile(r"(^|/)(\.[^/]*|__pycache__|[^/]*\.egg-info)(/|$)")
+        files = [f for f in ROOT.rglob("*") if not skip.search(str(f.relative_to(ROOT)))]
+    return [f for f in files if f.is_file() and _text(f) is not None]
+
+
+def _text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError):
+        return None
 
 
 def test_no_file_points_outside_the_repository() -> None:
@@ -87,7 +96,7 @@ def test_no_file_points_outside_the_repository() -> None:
     found = [
         f"{f.relative_to(ROOT)}:{n}: {line.strip()}"
         for f in files
-        for n, line in enumerate(f.read_text(errors="replace").splitlines(), 1)
+        for n, line in enumerate((_text(f) or "").splitlines(), 1)
         if OUTSIDE.search(line)
     ]
     assert not found, "point these to docs/ instead:\n" + "\n".join(found)
@@ -103,7 +112,7 @@ def test_every_docs_link_leads_to_a_page_and_a_heading() -> None:
     links = {
         (f.relative_to(ROOT), link)
         for f in _tracked_files()
-        for link in DOCS_LINK.findall(f.read_text(errors="replace"))
+        for link in DOCS_LINK.findall(_text(f) or "")
     }
     assert links, "no file links to docs/"
     broken = []
@@ -114,6 +123,22 @@ def test_every_docs_link_leads_to_a_page_and_a_heading() -> None:
             broken.append(f"{source}: {link} (no such page)")
         elif anchor and anchor not in _anchors(page):
             broken.append(f"{source}: {link} (no such heading)")
+    assert not broken, "\n".join(broken)
+
+
+def test_links_between_pages_lead_to_a_page_and_a_heading() -> None:
+    """Relative Markdown links inside docs/ (`venues/aster.md`, `../architecture.md#errors`)."""
+    broken = []
+    pages = sorted((ROOT / "docs").rglob("*.md"))
+    assert len(pages) >= 4
+    for page in pages:
+        for target in MD_LINK.findall(page.read_text()):
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.is_file():
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such page)")
+            elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
     assert not broken, "\n".join(broken)
 
 
