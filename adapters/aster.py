@@ -4,7 +4,7 @@ One concern per module: signing and the venue clock (aster_auth, over aster_sign
 transport and rate limits (aster_http), JSON <-> model mapping and the error table
 (aster_wire), WebSockets (aster_stream). This module wires them into the port.
 
-Outcome classes (DESIGN §3.2), per new-order and cancel reply:
+Outcome classes (docs/venues/aster.md#errors), per new-order and cancel reply:
   Accepted   2xx whose body is our order (same client id and symbol).
   Rejected   4xx with a code in `aster_wire.REJECT_CODES`, incl. 429/418 with -1003/-1015
              (the venue refuses those before acting; 4xx means "the sender's side"), and

@@ -25,9 +25,9 @@ from hedged.secrets import AsterCredentials, Secret
 
 Params = Sequence[tuple[str, str]]
 
-# V3 nonces are accepted within +/-10 s of server time (docs commit 265e024), widened to
-# +/-60 s per signer by PR157. A delayed request can land until the wider bound has passed,
-# so the window we rely on to call "not found" final is the wider one.
+# V3 nonces were accepted within +/-10 s of server time, then +/-60 s per signer
+# (docs/venues/aster.md#the-signature-window). A delayed request can land until the wider
+# bound has passed, so the window we rely on to call "not found" final is the wider one.
 V3_NONCE_WINDOW_S = 60.0
 
 

@@ -2,7 +2,8 @@
 (listenKey: create, keep alive, reconnect), both reconnecting with back-off by themselves.
 
 A stream does not replay what it missed while it was down: after every *re*connection the
-registered reconnect hooks run, so the engine can reconcile by REST (DESIGN §3.4).
+registered reconnect hooks run, so the engine can reconcile by REST
+(docs/architecture.md#reconciliation).
 """
 
 from __future__ import annotations

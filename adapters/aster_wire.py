@@ -1,5 +1,5 @@
 """Aster JSON <-> the venue port's models, the error-code table, and the classification of a
-state-changing call's reply into Accepted / Rejected / Ambiguous (DESIGN §3.2).
+state-changing call's reply into Accepted / Rejected / Ambiguous (docs/venues/aster.md#errors).
 
 JSON numbers are parsed as Decimal (floats) or int, never float; amounts arrive as strings
 and go through `dec`. Every parser raises WireError (a VenueError) on anything it cannot read.
@@ -46,8 +46,8 @@ class UnknownSymbol(WireError, SymbolNotListed):
 # A reply with one of these codes (and a 4xx status) is a definite refusal: the venue did
 # not act and will not act on this request.
 REJECT_CODES: Mapping[int, str] = {
-    # Refused at the gate before any processing: 4xx means the sender's side (reference §4);
-    # only 5xx leaves the execution status unknown.
+    # Refused at the gate before any processing: 4xx means the sender's side, only 5xx
+    # leaves the execution status unknown (docs/venues/aster.md#errors).
     -1003: "TOO_MANY_REQUESTS",
     -1015: "TOO_MANY_ORDERS",
     # Authentication: the request never got past the signature / window check.
@@ -284,7 +284,7 @@ def classify_write(status: int, body: bytes, client_id: str, symbol: str) -> Out
             return Ambiguous(f"HTTP {status} with an order that is not {client_id} on {symbol}")
         return Accepted(order)
     if status >= 500:
-        # 503 is "execution status UNKNOWN" (reference §4); any 5xx may follow an execution.
+        # 503 is "execution status UNKNOWN"; any 5xx may follow an execution.
         return Ambiguous(f"HTTP {status}: execution status unknown")
     try:
         error = venue_error(parse_json(body))

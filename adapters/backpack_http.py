@@ -45,7 +45,7 @@ Sleep = Callable[[float], Awaitable[None]]
 @dataclass(frozen=True, slots=True)
 class HttpPolicy:
     """Timeouts, read retries and pacing. 10 requests/s is 600/min, under a third of the
-    venue's 2000/min budget (reference §4)."""
+    venue's 2000/min budget (docs/venues/backpack.md#rate-limits)."""
 
     timeout: float = 10.0
     connect_timeout: float = 5.0
@@ -176,7 +176,8 @@ class BackpackHttp:
         return int(self.clock() * 1000) + self.offset_ms
 
     def check_credentials(self) -> None:
-        """VenueError unless the API key is the public key of the secret (reference §1.1)."""
+        """VenueError unless the API key is the public key of the secret
+        (docs/venues/backpack.md#authentication)."""
         try:
             public = public_key_b64(self._credentials.api_secret.reveal())
         except ValueError as e:  # its message names the problem, never the value

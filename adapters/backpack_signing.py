@@ -63,7 +63,8 @@ def _instruction_block(instruction: str, params: Params) -> str:
 
 
 def signing_string(instruction: str, params: Params, timestamp_ms: int, window_ms: int) -> str:
-    """`instruction=X&<sorted params>&timestamp=..&window=..` (reference §1.3)."""
+    """`instruction=X&<sorted params>&timestamp=..&window=..`
+    (docs/venues/backpack.md#authentication)."""
     return f"{_instruction_block(instruction, params)}&timestamp={timestamp_ms}&window={window_ms}"
 
 

@@ -1,7 +1,8 @@
-"""Backpack WebSocket (reference §5): one connection carries every stream, opened by SUBSCRIBE
-frames (private `account.*` ones signed), kept alive by answering the server's pings and
-sending our own, and reopened with backoff when it drops. Streams do not replay what was
-missed, so every reopening runs the reconnect hooks (the engine reconciles there)."""
+"""Backpack WebSocket (docs/venues/backpack.md#streams): one connection carries every stream,
+opened by SUBSCRIBE frames (private `account.*` ones signed), kept alive by answering the
+server's pings and sending our own, and reopened with backoff when it drops. Streams do not
+replay what was missed, so every reopening runs the reconnect hooks (the engine reconciles
+there)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """Backpack JSON <-> the venue port's types, and the table that classifies error answers.
 
 Every parser raises `WireError` (never anything else) on a body that does not have the
-documented shape (reference §2, §3, §5), so callers turn that into `VenueError` (reads) or
+documented shape (docs/venues/backpack.md), so callers turn that into `VenueError` (reads) or
 `Ambiguous` (writes). Money is `Decimal`, parsed from the JSON strings the venue sends.
 
-Outcome of a state-changing call (DESIGN §3), decided by `classify_write`:
+Outcome of a state-changing call (docs/venues/backpack.md#errors), decided by `classify_write`:
 
 - 2xx with a parseable Order for our clientId and symbol -> Accepted (any status).
 - 4xx (except 408, 429) with a JSON error whose code is in `DEFINITE_CODES` -> Rejected.
@@ -14,7 +14,7 @@ Outcome of a state-changing call (DESIGN §3), decided by `classify_write`:
 - 400 with Backpack's plain-text "parse request payload error" -> Rejected (the body could
   not be read, so nothing could be acted on).
 - Everything else -> Ambiguous: timeouts, resets, truncated bodies, 1xx/3xx, 408, 429 (the
-  reference confirms neither its body nor that it is answered before the engine; a wrong
+  documentation confirms neither its body nor that it is answered before the engine; a wrong
   Rejected could leave an order we do not know about, a wrong Ambiguous costs one query),
   any 5xx whatever its code, 2xx that is not our order, non-JSON bodies, unknown codes.
 """
@@ -65,7 +65,7 @@ STATUSES = {
     "TriggerFailed": OrderStatus.REJECTED,
 }
 
-# Error codes (reference §4) that mean: the venue refused and will not act on this request.
+# Error codes that mean: the venue refused and will not act on this request.
 DEFINITE_CODES = frozenset(
     {
         "INVALID_ORDER",
@@ -283,7 +283,7 @@ def history_match(body: Any, client_id: str) -> tuple[int, OrderState | None]:
 
 
 def parse_order_update(data: Any) -> OrderState | None:
-    """An `account.orderUpdate` payload (§5.2); None for an order without a clientId."""
+    """An `account.orderUpdate` payload; None for an order without a clientId."""
     d = _obj(data, "orderUpdate")
     client_id = _client_id(d.get("c"))
     if client_id is None:
@@ -310,7 +310,8 @@ def plain(value: Decimal) -> str:
 
 def order_params(order: OrderRequest) -> Params:
     """The `orderExecute` body; ValueError if the request cannot be sent. False flags are
-    left out (the venue's default), so a plain market order signs as in reference §1.5."""
+    left out (the venue's default), so a plain market order signs like the test vector
+    (docs/venues/backpack.md#test-vectors)."""
     if not order.qty.is_finite() or order.qty <= 0:
         raise ValueError(f"quantity must be positive, got {order.qty}")
     params: Params = {
@@ -344,7 +345,7 @@ class Market:
 
 
 def parse_market(body: Any, default_min_notional: Decimal) -> Market:
-    """A Market (§2.1). Backpack publishes no minimum notional; a `minNotional` in the
+    """A Market (`/api/v1/market`). Backpack publishes no minimum notional; a `minNotional` in the
     quantity filter is used if one ever appears."""
     m = _obj(body, "market")
     filters = _obj(m.get("filters"), "filters")
@@ -392,7 +393,7 @@ def parse_depth(body: Any) -> tuple[Decimal, Decimal]:
 
 
 def parse_book_ticker(data: Any) -> tuple[str, Decimal, Decimal]:
-    """(symbol, bid, ask) of a `bookTicker` payload (§5.1)."""
+    """(symbol, bid, ask) of a `bookTicker` payload."""
     d = _obj(data, "bookTicker")
     bid, ask = _dec(d, "b"), _dec(d, "a")
     if bid <= 0 or ask <= 0:
@@ -488,7 +489,7 @@ def is_unknown_symbol(error: ApiError | None) -> bool:
 
 def is_not_found(status: int, error: ApiError | None) -> bool:
     """The venue does not know the order (404 RESOURCE_NOT_FOUND; older servers answered
-    INVALID_CLIENT_REQUEST "Order not found", reference §2.2)."""
+    INVALID_CLIENT_REQUEST "Order not found", docs/venues/backpack.md#errors)."""
     if error is None or not 400 <= status < 500:
         return False
     return error.code == NOT_FOUND_CODE or "order not found" in error.message.lower()

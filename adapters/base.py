@@ -165,7 +165,7 @@ class Position:
     entry_price: Decimal | None = None
 
 
-# Outcomes of a state-changing call (DESIGN §3).
+# Outcomes of a state-changing call (docs/architecture.md#classifying-answers).
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +228,8 @@ class Venue(Protocol):
     Aster and Backpack clients."""
 
     name: str
-    # A signed request older than this can no longer be accepted (DESIGN §3.3), seconds.
+    # A signed request older than this can no longer be accepted, in seconds
+    # (docs/architecture.md#the-signature-window).
     signature_window: float
 
     def client_id(self, namespace: int, seq: int) -> str:

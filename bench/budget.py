@@ -5,7 +5,7 @@ keeps polling; a MONITORING round makes no REST call at all), prices stream at `
 per second, and every request that reaches each venue in the window is counted, by endpoint,
 with Aster's request weight (the simulator's weight table, the venue's published one).
 Budgets: Aster 2400 weight per minute (per IP); Backpack 2000 requests per minute (per
-subaccount, reference/backpack-api.md section 4). Real client pacing, real venue limits.
+subaccount, docs/venues/backpack.md#rate-limits). Real client pacing, real venue limits.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Configuration: one TOML file validated into frozen, typed objects (DESIGN.md §5).
+"""Configuration: one TOML file validated into frozen, typed objects
+(docs/architecture.md#configuration-and-secrets).
 
 Every error names the file and the dotted key; the daemon exits with EX_CONFIG on any of them
 before it touches a venue. Secrets never live here (see hedged.secrets).

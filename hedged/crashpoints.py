@@ -1,5 +1,5 @@
-"""Named points where a test may kill the daemon (DESIGN §3: it may die between any two
-instructions; these are the ones that matter most).
+"""Named points where a test may kill the daemon (it may die between any two instructions;
+these are the ones that matter most: docs/architecture.md#crash-points).
 
 Armed only through `HEDGED_CRASH_AT=<name>[:<nth>]` (SIGKILL the process at the nth pass)
 or `arm()` in tests; when nothing is armed a pass costs one dict lookup.

@@ -1,5 +1,5 @@
-"""The daemon loop (DESIGN §5): recover, then loop { apply commands, open, step rounds,
-notify the watchdog }."""
+"""The daemon loop: recover, then loop { apply commands, open, step rounds, notify the
+watchdog } (docs/architecture.md#the-daemon-loop)."""
 
 from __future__ import annotations
 

@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Outcome classes of a venue call: the three of DESIGN §3 for place/cancel, two for reads.
+# Outcome classes of a venue call: place/cancel's three (and not sent), two for reads
+# (docs/architecture.md#classifying-answers).
 ACCEPTED, REJECTED, AMBIGUOUS, NOT_SENT_OUTCOME = "accepted", "rejected", "ambiguous", "not_sent"
 OK, ERROR = "ok", "error"
 

@@ -1,4 +1,4 @@
-"""The write-ahead order protocol (DESIGN §3).
+"""The write-ahead order protocol (docs/architecture.md#write-ahead-orders).
 
 1. The intent is committed durably, with a client id derived from its row, before sending.
 2. Every answer is classified: Accepted, Rejected, Ambiguous.

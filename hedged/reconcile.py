@@ -1,4 +1,5 @@
-"""Reconciliation: the one path that makes the store agree with the venues (DESIGN §3.4).
+"""Reconciliation: the one path that makes the store agree with the venues
+(docs/architecture.md#reconciliation).
 
 Run at start-up, after a stream reconnects and on operator request. Batched per venue and
 symbol: one open-orders and one position call each (read again, a bounded number of times,

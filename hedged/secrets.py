@@ -1,4 +1,5 @@
-"""Venue credentials, from the environment, an owner-only file or systemd (DESIGN.md §5).
+"""Venue credentials, from the environment, an owner-only file or systemd
+(docs/architecture.md#configuration-and-secrets).
 
 Values are wrapped in Secret so they never show in a repr, a log line or an error message;
 errors name the missing or faulty credential, never its value.

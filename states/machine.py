@@ -1,4 +1,5 @@
-"""The round's lifecycle as one table (DESIGN §2), built with `transitions`.
+"""The round's lifecycle as one table, built with `transitions`
+(docs/architecture.md#round-lifecycle; `python -m hedged.states.diagram` draws it).
 
 Every (state, trigger) pair not listed here is refused with `InvalidTransition`.
 """

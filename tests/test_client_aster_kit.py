@@ -28,7 +28,7 @@ CLIENT_ID = "hd0000002a-7"
 # Known credential values: tests assert that none of them ever shows up anywhere.
 V1_API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 V1_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
-# The reference's public demo agent (§2.4).
+# The public demo agent of Aster's documentation (docs/venues/aster.md#test-vectors).
 V3_KEY = "0x4fd0a42218f3eae43a6ce26d22544e986139a01e5b34a62db53757ffca81bae1"
 V3_SIGNER = "0x21cF8Ae13Bb72632562c6Fff438652Ba1a151bb0"
 V3_USER = "0x63DD5aCC6b1aa0f563956C0e534DD30B6dcF7C4e"

@@ -1,5 +1,6 @@
-"""How the Aster client classifies every reply (DESIGN §3.2), retries reads, backs off on rate
-limits, and keeps its secrets, against a canned-response server on 127.0.0.1."""
+"""How the Aster client classifies every reply (docs/venues/aster.md#errors), retries reads,
+backs off on rate limits, and keeps its secrets, against a canned-response server on
+127.0.0.1."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The Aster client's requests on the wire: the reference's signing vectors (§2.4) through
-the client's own signing path, byte for byte, and the params each order becomes."""
+"""The Aster client's requests on the wire: the signing vectors
+(docs/venues/aster.md#test-vectors) through the client's own signing path, byte for byte, and
+the params each order becomes."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from hedged.secrets import AsterCredentials, Secret
 
 D = Decimal
 
-# --- reference vectors (aster-api.md §2.4) -----------------------------------------------------
+# --- signing vectors (docs/venues/aster.md#test-vectors) -------------------------------------
 
 V1_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
 V1_PARAMS = [

@@ -1,6 +1,7 @@
-"""The Backpack client's writes: the reference §1.5 vectors through the client's own request
-path, the classification of every mapped error and every transport failure (DESIGN §3), no
-order ever sent twice, client ids, and credentials kept out of logs, errors and reprs."""
+"""The Backpack client's writes: the signing vectors (docs/venues/backpack.md#test-vectors) through
+the client's own request path, the classification of every mapped error and every
+transport failure (docs/venues/backpack.md#errors), no order ever sent twice, client ids, and
+credentials kept out of logs, errors and reprs."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ async def place_with(*answers: Answer, order: OrderRequest = MARKET_BUY) -> tupl
         return outcome, canned
 
 
-# -- the reference vectors through the client ----------------------------------------------
+# -- the signing vectors through the client ------------------------------------------------
 
 
 async def test_market_order_goes_out_as_the_reference_vector() -> None:

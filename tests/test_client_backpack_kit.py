@@ -24,7 +24,7 @@ from hedged.secrets import BackpackCredentials, Secret
 
 D = Decimal
 SYMBOL = "SOL_USDC_PERP"
-# Reference §1.5: seed 32 x 0x01 and its public key; the vectors' timestamp.
+# docs/venues/backpack.md#test-vectors: seed 32 x 0x01 and its public key; the vectors' timestamp.
 SECRET = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
 API_KEY = "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w="
 T0_MS = 1_750_000_000_000
@@ -68,7 +68,7 @@ def order_json(
     created_at: object = 1_750_000_000_000,
     reduce_only: bool | None = None,
 ) -> dict[str, Any]:
-    """A REST Order as Backpack writes it (reference §3)."""
+    """A REST Order as Backpack writes it (docs/venues/backpack.md#orders)."""
     body: dict[str, Any] = {
         "id": order_id,
         "clientId": client_id,

@@ -1,6 +1,6 @@
 """The Backpack client's WebSocket: one connection, SUBSCRIBE frames (private ones signed as
-in reference §1.5), pings answered, quotes and order updates parsed, reconnection with
-resubscription and the reconnect hook, and clean shutdown."""
+in docs/venues/backpack.md#test-vectors), pings answered, quotes and order updates parsed,
+reconnection with resubscription and the reconnect hook, and clean shutdown."""
 
 from __future__ import annotations
 
@@ -228,7 +228,7 @@ async def test_keeps_trying_while_the_venue_is_unreachable() -> None:
 
 
 async def test_a_socket_without_market_data_is_reopened() -> None:
-    """Pings answered, but no bookTicker: the feed died quietly (DESIGN §7)."""
+    """Pings answered, but no bookTicker: the feed died quietly (docs/architecture.md#streams)."""
     policy = StreamPolicy(silence=0.3, backoff=0.02, max_backoff=0.1)
     hooked: list[str] = []
     async with canned_server() as canned, venue_on(canned, stream_policy=policy) as venue:

@@ -1,4 +1,5 @@
-"""Every (state, trigger) pair: the listed ones move where DESIGN §2 says, the rest are refused."""
+"""Every (state, trigger) pair: the listed ones move where the lifecycle table says
+(docs/architecture.md#round-lifecycle), the rest are refused."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from hedged.states.machine import InvalidTransition, RoundMachine, State, Trigge
 
 S, T = State, Trigger
 
-# Written out by hand from DESIGN §2 (not derived from the table under test).
+# Written out by hand from docs/architecture.md#round-lifecycle (not derived from the table
+# under test).
 EXPECTED: dict[tuple[State, Trigger], State] = {
     (S.OPENING, T.ENTRIES_FILLED): S.MONITORING,
     (S.OPENING, T.ENTRY_FAILED): S.CLOSING,

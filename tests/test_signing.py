@@ -1,4 +1,5 @@
-"""Aster (V1 HMAC, V3 EIP-712) and Backpack (ED25519) signing against the reference vectors."""
+"""Aster (V1 HMAC, V3 EIP-712) and Backpack (ED25519) signing against the test vectors of
+docs/venues/aster.md and docs/venues/backpack.md."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from hedged.adapters import aster_signing as aster
 from hedged.adapters import backpack_signing as bp
 
-# --- reference vectors: aster-api.md §2.4 ----------------------------------------------------
+# --- signing vectors: docs/venues/aster.md#test-vectors ---------------------------------------
 
 V1_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
 V1_PAYLOAD = (
@@ -50,7 +51,7 @@ V3_SIGNATURE = (
     "4635b7362b3d1a1566d2c470c50e541962adf3d473b3efd33194ef5d27729a7e1b"
 )
 
-# --- reference vectors: backpack-api.md §1.5 -------------------------------------------------
+# --- signing vectors: docs/venues/backpack.md#test-vectors ------------------------------------
 
 BP_SECRET = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
 BP_API_KEY = "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w="

@@ -1,4 +1,4 @@
-"""Aster auth over real HTTP: the reference's vectors verify server-side, and each way a
+"""Aster auth over real HTTP: the signing vectors verify server-side, and each way a
 signed request can be wrong gets the venue's code."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from test_wire_aster_kit import (
 from hedged.adapters import aster_signing as signing
 from hedged.sim.world import World
 
-# aster-api.md §2.4
+# docs/venues/aster.md#test-vectors
 V1_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
 V1_PAYLOAD = (
     "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC"

@@ -31,7 +31,7 @@ NOW = 1_750_000_000.0  # the V3 vector's nonce, in seconds
 ALICE, BOB = "alice", "bob"
 API_KEY, SECRET = "aliceKey0123456789", "alice-secret"
 BOB_KEY, BOB_SECRET = "bobKey0123456789", "bob-secret"
-# The official public demo agent of the reference (§2.4).
+# The public demo agent of Aster's documentation (docs/venues/aster.md#test-vectors).
 AGENT_KEY = "0x4fd0a42218f3eae43a6ce26d22544e986139a01e5b34a62db53757ffca81bae1"
 AGENT = "0x21cF8Ae13Bb72632562c6Fff438652Ba1a151bb0"
 USER = "0x63DD5aCC6b1aa0f563956C0e534DD30B6dcF7C4e"

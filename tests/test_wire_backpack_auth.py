@@ -1,4 +1,5 @@
-"""Backpack server authentication over real HTTP/WS on 127.0.0.1 (reference §1, §5, §8)."""
+"""Backpack server authentication over real HTTP/WS on 127.0.0.1
+(docs/venues/backpack.md#authentication, docs/venues/backpack.md#streams)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from test_wire_backpack_kit import (
 
 from hedged.adapters import backpack_signing as bp
 
-# Reference §1.5 vectors.
+# docs/venues/backpack.md#test-vectors
 CANCEL_MESSAGE = (
     "instruction=orderCancel&orderId=28&symbol=BTC_USDT&timestamp=1614550000000&window=5000"
 )

@@ -24,7 +24,7 @@ from hedged.sim.world import BACKPACK_SYMBOL, World, default_world
 D = Decimal
 SYMBOL = BACKPACK_SYMBOL
 VENUE = "backpack"
-# Reference §1.5: seed 32 x 0x01 and its public key.
+# docs/venues/backpack.md#test-vectors: seed 32 x 0x01 and its public key.
 SECRET = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
 API_KEY = "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w="
 BOB_SECRET = base64.b64encode(bytes([2] * 32)).decode()
@@ -37,7 +37,7 @@ MARKER_ID = 424_242  # `id` of the frame `settle` sends
 
 
 class Clock:
-    """Wall time, unless pinned (to make a reference vector's timestamp fresh)."""
+    """Wall time, unless pinned (to make a test vector's timestamp fresh)."""
 
     def __init__(self, pinned: float | None = None) -> None:
         self.pinned = pinned

@@ -1,5 +1,5 @@
 """Backpack orders, positions, balances and history over real HTTP on 127.0.0.1, shapes per
-reference §2.2, §2.3, §3."""
+docs/venues/backpack.md#endpoints-used and docs/venues/backpack.md#orders."""
 
 from __future__ import annotations
 

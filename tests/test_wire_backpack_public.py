@@ -1,4 +1,5 @@
-"""Backpack public market data over real HTTP on 127.0.0.1, shapes per reference §2.1/§8."""
+"""Backpack public market data over real HTTP on 127.0.0.1, shapes per
+docs/venues/backpack.md#endpoints-used."""
 
 from __future__ import annotations
 

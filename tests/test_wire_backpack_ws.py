@@ -1,4 +1,4 @@
-"""Backpack WebSocket streams over a real socket on 127.0.0.1 (reference §5, §8)."""
+"""Backpack WebSocket streams over a real socket on 127.0.0.1 (docs/venues/backpack.md#streams)."""
 
 from __future__ import annotations
 

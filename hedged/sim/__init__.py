@@ -1,5 +1,6 @@
-"""The venue simulator (DESIGN §6): a matching core on a shared price path, served in process
-through the Venue port. Wire-compatible HTTP/WebSocket APIs build on this core."""
+"""The venue simulator (docs/architecture.md#the-simulator): a matching core on a shared price path,
+served in process through the Venue port. Wire-compatible HTTP/WebSocket APIs build on
+this core."""
 
 from hedged.sim.exchange import SimExchange
 from hedged.sim.faults import FaultKind, Faults

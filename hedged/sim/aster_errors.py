@@ -118,7 +118,8 @@ def reduce_only_rejected() -> AsterError:
     return AsterError(-2022, "ReduceOnly Order is rejected.")
 
 
-# The core's refusals in Aster's words (§4 of the reference; -2020, -4001, -5022 are Binance's).
+# The core's refusals in Aster's words (docs/venues/aster.md#errors); -2020, -4001, -5022 are
+# Binance's.
 _REFUSALS: dict[RejectCode, tuple[int, str]] = {
     RejectCode.UNKNOWN_SYMBOL: (-1121, "Invalid symbol."),
     RejectCode.DUPLICATE_CLIENT_ID: (-4116, "ClientOrderId is duplicated."),

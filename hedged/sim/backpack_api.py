@@ -1,5 +1,5 @@
 """Backpack's REST and WebSocket API, wire-compatible, served on one venue of a simulated
-World (DESIGN §6; reference `backpack-api.md` §8).
+World (docs/architecture.md#the-simulator; docs/venues/backpack.md).
 
 REST lives under `/api/v1` and `/wapi/v1`; the WebSocket on the root path `/`, as on
 wss://ws.backpack.exchange (no REST route uses `/`, so there is no `/ws` alias).
@@ -37,7 +37,7 @@ class Route:
     method: str
     path: str
     handler: Handler
-    instruction: str | None = None  # signed with this instruction (reference §1.4)
+    instruction: str | None = None  # signed with this instruction
 
 
 ROUTES = (

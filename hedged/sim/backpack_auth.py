@@ -1,6 +1,6 @@
-"""Backpack's request authentication (reference §1.3, §8): which parameters are signed, the
-timestamp window, the ED25519 signature and the API key, for REST headers and for the
-WebSocket `signature` array."""
+"""Backpack's request authentication (docs/venues/backpack.md#authentication): which parameters
+are signed, the timestamp window, the ED25519 signature and the API key, for REST headers and
+for the WebSocket `signature` array."""
 
 from __future__ import annotations
 
@@ -103,7 +103,8 @@ def check_signature(
     window_ms = DEFAULT_WINDOW_MS if window is None else _int_header("X-Window", window)
     if not 0 < window_ms <= MAX_WINDOW_MS:
         raise bad_request(f"Invalid X-Window header: must be at most {MAX_WINDOW_MS}")
-    # Future-dated timestamps get the same treatment as stale ones (reference §1.3 [?]).
+    # Future-dated timestamps get the same treatment as stale ones (undocumented:
+    # docs/venues/backpack.md#where-the-documentation-is-silent).
     if abs(now_ms - timestamp_ms) > window_ms:
         raise bad_request("Request has expired")
     try:

@@ -1,5 +1,5 @@
-"""Backpack's error bodies (`{"code", "message"}`, reference §4) and the core's refusals mapped
-onto them."""
+"""Backpack's error bodies (`{"code", "message"}`, docs/venues/backpack.md#errors) and the core's
+refusals mapped onto them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hedged.sim.wire import Answer, VenueAnswers
 
 BAD_REQUEST = "INVALID_CLIENT_REQUEST"
 INVALID_ORDER = "INVALID_ORDER"
-# HB treats a 503 with this message as "order state unknown" (reference §4).
+# Hummingbot treats a 503 with this message as "order state unknown".
 UNAVAILABLE_MESSAGE = "Unknown error, please check your request or try again later."
 
 

@@ -1,4 +1,5 @@
-"""Backpack's WebSocket payloads (reference §5): the `data` of each `{"stream", "data"}` frame.
+"""Backpack's WebSocket payloads (docs/venues/backpack.md#streams): the `data` of each
+`{"stream", "data"}` frame.
 `E` and `T` are microseconds; `n` in markPrice is milliseconds."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Order execution and cancellation as Backpack does them (reference §2.2), on the core.
+"""Order execution and cancellation as Backpack does them (docs/venues/backpack.md#orders), on
+the core.
 
 The core knows market and limit orders, reduce-only and post-only; the wire adds quote
 quantities, IOC/FOK (the unfilled rest of a limit order expires) and uint32 client ids that

@@ -1,4 +1,4 @@
-"""Backpack's signed account endpoints (reference §2.2, §2.3); each runs after
+"""Backpack's signed account endpoints (docs/venues/backpack.md#endpoints-used); each runs after
 `backpack_api` authenticated the request and stored its account and parameters."""
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ async def order_execute(request: web.Request) -> web.Response:
 
 
 async def order_query(request: web.Request) -> web.Response:
-    """Only an order resting on the book; anything else is 404 (reference §2.2)."""
+    """Only an order resting on the book; anything else is 404."""
     venue, account, params = _context(request)
     symbol = venue.market(required_text(params, "symbol")).symbol
     venue_id, client_id = one_order_id(params, text=True)

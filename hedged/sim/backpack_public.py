@@ -1,4 +1,5 @@
-"""Backpack's public market-data endpoints (reference §2.1); no signature."""
+"""Backpack's public market-data endpoints (docs/venues/backpack.md#endpoints-used); no
+signature."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Backpack's REST objects (reference §2, §3) built from the core's records. Decimals are JSON
-strings, live order `createdAt` is ms, history timestamps are naive UTC datetime strings."""
+"""Backpack's REST objects (docs/venues/backpack.md#orders) built from the core's records.
+Decimals are JSON strings, live order `createdAt` is ms, history timestamps are naive UTC
+datetime strings."""
 
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ def expiry_reason(order: SimOrder, meta: OrderMeta) -> str | None:
 
 
 def order_json(order: SimOrder, meta: OrderMeta, *, history: bool = False) -> Json:
-    """The Order object (§3); with `history`, the `/wapi/v1/history/orders` item."""
+    """The Order object; with `history`, the `/wapi/v1/history/orders` item."""
     body: Json = {
         "id": order.order_id,
         "clientId": meta.client_id,

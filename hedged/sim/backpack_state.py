@@ -27,7 +27,8 @@ Clock = Callable[[], float]
 
 @dataclass(frozen=True, slots=True)
 class BackpackLimits:
-    """Rate limit (reference §4: 2000 requests a minute) and WebSocket keep-alive (§5)."""
+    """Rate limit (2000 requests a minute) and WebSocket keep-alive
+    (docs/venues/backpack.md#rate-limits, docs/venues/backpack.md#streams)."""
 
     requests: int = 2000
     per_seconds: float = 60.0

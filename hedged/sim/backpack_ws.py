@@ -1,5 +1,5 @@
-"""Backpack's WebSocket (reference §5) on the server root: SUBSCRIBE/UNSUBSCRIBE frames,
-signed private streams, `{"stream", "data"}` pushes and server pings."""
+"""Backpack's WebSocket (docs/venues/backpack.md#streams) on the server root: SUBSCRIBE/UNSUBSCRIBE
+frames, signed private streams, `{"stream", "data"}` pushes and server pings."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def _subscribe(
     signature: object,
     request_id: object,
 ) -> None:
-    """No answer on success (reference §5); one error frame per refusal."""
+    """No answer on success; one error frame per refusal."""
     public: list[str] = []
     private: list[str] = []
     for stream in streams:
