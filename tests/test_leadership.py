@@ -16,11 +16,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
+from roundkit import make_config
 from test_fault_matrix import HttpRig
 
 from hedged.adapters.base import NOT_SENT, OrderRequest, OrderType, Rejected, Side
+from hedged.alerts import Alerts, Webhook
 from hedged.leadership import Lease, Timing
 from hedged.legs import ASTER, BACKPACK
+from hedged.metrics import Metrics
 from hedged.store import Claim, Deposed, Fence, Store
 
 BOOK = "aster:SOLUSDT+backpack:SOL_USDC_PERP"
@@ -199,3 +203,44 @@ def test_an_order_frozen_after_the_lease_check_is_refused_by_the_venue(
         assert late in arrived and deposed not in arrived  # the late one left, refused
 
     asyncio.run(scenario())
+
+
+def test_leadership_shows_in_metrics() -> None:
+    metrics = Metrics()
+    metrics.leadership(BOOK, True, True)  # took it over from a lapsed leader
+    metrics.leadership(BOOK, False, False)  # then lost it
+    metrics.leadership(BOOK, True, False)  # and took it back (released, not a takeover)
+    page = metrics.exposition()[0].decode()
+    assert f'hedged_leader{{book="{BOOK}"}} 1.0' in page
+    assert f'hedged_takeovers_total{{book="{BOOK}"}} 1.0' in page
+
+
+async def test_a_takeover_and_a_deposition_alert() -> None:
+    received: list[dict[str, object]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    webhook = Webhook(f"http://127.0.0.1:{port}/")
+    alerts = Alerts(webhook, make_config())
+    try:
+        webhook.start()
+        alerts.leadership(BOOK, True, True)
+        alerts.leadership(BOOK, True, False)  # leading after a release: nothing to say
+        alerts.leadership(BOOK, False, False)
+        async with asyncio.timeout(10):
+            while len(received) < 2:
+                await asyncio.sleep(0.02)
+    finally:
+        await webhook.close()
+        await runner.cleanup()
+    assert [a["event"] for a in received] == ["takeover", "deposed"]
+    assert all(BOOK in str(a["reason"]) for a in received)
