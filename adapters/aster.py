@@ -60,23 +60,18 @@ from hedged.adapters.aster_wire import (
     symbol_rules,
     trade_ids,
 )
-from hedged.adapters.base import (
-    Ambiguous,
+from hedged.adapters.base import Ambiguous, MaySend, Outcome, ReconnectHook, Rejected, VenueError
+from hedged.config import AsterConfig
+from hedged.model import (
     Fill,
-    MaySend,
     OrderRequest,
     OrderState,
     OrderType,
-    Outcome,
     Position,
     Quote,
-    ReconnectHook,
-    Rejected,
     Side,
     SymbolRules,
-    VenueError,
 )
-from hedged.config import AsterConfig
 from hedged.secrets import AsterCredentials
 
 log = logging.getLogger(__name__)

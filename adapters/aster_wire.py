@@ -12,22 +12,17 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from hedged.adapters.base import (
+from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected, SymbolNotListed, VenueError
+from hedged.model import (
     ZERO,
-    Accepted,
-    Ambiguous,
     Fill,
     OrderState,
     OrderStatus,
     OrderType,
-    Outcome,
     Position,
     Quote,
-    Rejected,
     Side,
-    SymbolNotListed,
     SymbolRules,
-    VenueError,
 )
 
 _E = TypeVar("_E", Side, OrderType, OrderStatus)

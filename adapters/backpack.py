@@ -38,21 +38,9 @@ from hedged.adapters.backpack_wire import (
     parse_orders,
     parse_position,
 )
-from hedged.adapters.base import (
-    Ambiguous,
-    Fill,
-    MaySend,
-    OrderRequest,
-    OrderState,
-    Outcome,
-    Position,
-    Quote,
-    ReconnectHook,
-    Rejected,
-    SymbolRules,
-    VenueError,
-)
+from hedged.adapters.base import Ambiguous, MaySend, Outcome, ReconnectHook, Rejected, VenueError
 from hedged.config import BackpackConfig
+from hedged.model import Fill, OrderRequest, OrderState, Position, Quote, SymbolRules
 from hedged.secrets import BackpackCredentials
 
 log = logging.getLogger(__name__)

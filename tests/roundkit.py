@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from hedged import config
-from hedged.adapters.base import Side
 from hedged.engine import Engine
 from hedged.legs import ASTER, BACKPACK, VENUES
+from hedged.model import Side
 from hedged.sim.venue import SimVenue
 from hedged.sim.world import World, default_world
 from hedged.store import RoundRow, Store

@@ -20,9 +20,10 @@ from hedged import orders
 from hedged.adapters.aster import AsterVenue
 from hedged.adapters.backpack import BackpackVenue
 from hedged.adapters.backpack_signing import new_keypair
-from hedged.adapters.base import Side, Venue
+from hedged.adapters.base import Venue
 from hedged.engine import Engine
 from hedged.legs import ASTER, BACKPACK, VENUES
+from hedged.model import Side
 from hedged.secrets import AsterCredentials, BackpackCredentials, Secret
 from hedged.sim.server import SimServers, WorldSpec, build_world
 from hedged.sim.wire import Accounts, AsterV1Key, BackpackKey

@@ -18,9 +18,10 @@ import aiohttp
 import pytest
 from test_fault_matrix import HttpRig
 
-from hedged.adapters.base import NOT_SENT, OrderRequest, OrderType, Rejected, Side
+from hedged.adapters.base import NOT_SENT, Rejected
 from hedged.leadership import Lease, Timing
 from hedged.legs import ASTER, BACKPACK
+from hedged.model import OrderRequest, OrderType, Side
 from hedged.store import Claim, Deposed, Fence, Store
 
 BOOK = "aster:SOLUSDT+backpack:SOL_USDC_PERP"

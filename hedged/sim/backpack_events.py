@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hedged.adapters.base import OrderStatus, OrderType, Side
+from hedged.model import OrderStatus, OrderType, Side
 from hedged.sim.backpack_journal import OrderMeta
 from hedged.sim.backpack_shapes import (
     IMF,

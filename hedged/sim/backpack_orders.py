@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from hedged.adapters.base import ZERO, OrderRequest, OrderType, Side, floor_to
+from hedged.model import ZERO, OrderRequest, OrderType, Side, floor_to
 from hedged.sim.backpack_errors import bad_request, duplicate_client_id, not_found, refusal_error
 from hedged.sim.backpack_journal import OrderMeta
 from hedged.sim.backpack_params import (

@@ -36,8 +36,8 @@ from typing import IO, Any
 
 from hedged.adapters.aster_signing import sign_v1
 from hedged.adapters.backpack_signing import new_keypair
-from hedged.adapters.base import OrderStatus
 from hedged.crashpoints import POINTS
+from hedged.model import OrderStatus
 from hedged.store import RoundRow, Store
 
 ACCOUNT = "alice"

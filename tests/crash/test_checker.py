@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from harness import ACCOUNT, ASTER, BACKPACK, SYMBOLS, check_invariants
 
-from hedged.adapters.base import Fill, OrderState, OrderStatus, OrderType, Side
 from hedged.legs import realized
+from hedged.model import Fill, OrderState, OrderStatus, OrderType, Side
 from hedged.store import OrderRow, Store
 
 TRADES = [  # venue, purpose, side, price, fee
