@@ -60,7 +60,15 @@ from hedged.adapters.aster_wire import (
     symbol_rules,
     trade_ids,
 )
-from hedged.adapters.base import Ambiguous, MaySend, Outcome, ReconnectHook, Rejected, VenueError
+from hedged.adapters.base import (
+    NOT_SENT,
+    Ambiguous,
+    MaySend,
+    Outcome,
+    ReconnectHook,
+    Rejected,
+    VenueError,
+)
 from hedged.config import AsterConfig
 from hedged.model import (
     Fill,
@@ -76,8 +84,6 @@ from hedged.secrets import AsterCredentials
 
 log = logging.getLogger(__name__)
 
-# Refusals of this client itself: nothing was sent.
-NOT_SENT = "NOT_SENT"
 # Margin type cannot change while a position or open orders exist: keep the current one, so
 # that a restart with an open round still starts.
 MARGIN_TYPE_LOCKED = (-4047, -4048)

@@ -332,11 +332,6 @@ def symbol_rules(info: object, symbol: str) -> SymbolRules:
     )
 
 
-def all_symbols(info: object) -> list[str]:
-    symbols = _array(_object(info, "exchangeInfo").get("symbols"), "exchangeInfo.symbols")
-    return [_text(_object(s, "symbol"), "symbol") for s in symbols]
-
-
 def book_quote(venue: str, value: object, at: float) -> Quote:
     """A Quote from REST ticker/bookTicker (`bidPrice`) or the `@bookTicker` stream (`b`)."""
     obj = _object(value, "bookTicker")

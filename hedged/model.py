@@ -87,9 +87,6 @@ class SymbolRules:
     min_notional: Decimal
     max_qty: Decimal | None = None
 
-    def qty_down(self, qty: Decimal) -> Decimal:
-        return floor_to(qty, self.step)
-
     def price_toward(self, price: Decimal, side: Side) -> Decimal:
         """Round a limit price to the tick, never to a worse price for `side`:
         a buy rounds down, a sell rounds up."""
