@@ -15,7 +15,7 @@ crash harness (the simulator's saved state file).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -90,147 +90,148 @@ def check_invariants(
     and the records are final. `foreign`: venue -> client ids placed behind the daemon's back
     (their fills are expected exposure). `final=False` (the records may lag the store, rounds
     unfinished): only (1) and (3)."""
-    foreign = foreign or {}
-    verdict = check_submissions(records.submissions)
-    rounds, orders = _rounds(store)
-    _check_orders(records, rounds, orders, foreign, verdict)
+    check = _Check.of(store, records, foreign or {})
+    check.orders_owned()
     if not final:
-        return verdict
-    _check_positions(records, rounds, orders, foreign, verdict)
-    for r in rounds:
-        verdict.rounds[r.state] += 1
+        return check.verdict
+    check.positions_expected()
+    for r in check.rounds:
+        check.verdict.rounds[r.state] += 1
         if r.state == "HALTED":
             if not (halted_ok and r.reason):
-                verdict.violations.append(f"(4) round {r.id} HALTED: {r.reason}")
+                check.violation(f"(4) round {r.id} HALTED: {r.reason}")
             continue
         if r.state != "DONE":
-            verdict.violations.append(f"(4) round {r.id} ended {r.state}")
+            check.violation(f"(4) round {r.id} ended {r.state}")
             continue
-        _check_done_round(records, r, orders[r.id or 0], verdict)
-    return verdict
+        check.done_round(r)
+    return check.verdict
 
 
 def check_between_passes(store: Store, records: VenueRecords) -> Verdict:
     """(1), (3) and (5) between two passes of an engine whose venues' records are exact (the
     in-process simulator), rounds possibly still live; and, when no round is live, each venue
     flat with no order of ours open."""
-    verdict = check_submissions(records.submissions)
-    rounds, orders = _rounds(store)
-    _check_orders(records, rounds, orders, {}, verdict)
-    for r in rounds:
-        verdict.rounds[r.state] += 1
+    check = _Check.of(store, records, {})
+    check.orders_owned()
+    for r in check.rounds:
+        check.verdict.rounds[r.state] += 1
         if r.state == "DONE":
-            _check_done_round(records, r, orders[r.id or 0], verdict)
-    if any(r.state not in ENDED for r in rounds):
-        return verdict
-    for v in records.venues:
-        position = records.position(v)
-        if position != 0:
-            verdict.violations.append(f"(2) {v} position {position} with no round live")
-            verdict.orphan_exposure += abs(position)
-        for o in records.orders(v):
-            if not OrderStatus(o["status"]).terminal:
-                verdict.violations.append(
-                    f"(3) {v} order {o['client_id']} ({o['status']}) open with no round live"
-                )
-    return verdict
-
-
-def _rounds(store: Store) -> tuple[list[RoundRow], dict[int, list[OrderRow]]]:
-    rounds = store.recent_rounds(store.count_rounds() + 1)
-    return rounds, {r.id: store.orders_of(r.id) for r in rounds if r.id is not None}
+            check.done_round(r)
+    if all(r.state in ENDED for r in check.rounds):
+        check.flat()
+    return check.verdict
 
 
 def _signed(side: str, qty: Decimal) -> Decimal:
     return qty if side == "BUY" else -qty
 
 
-def _check_orders(
-    records: VenueRecords,
-    rounds: Sequence[RoundRow],
-    orders: Mapping[int, Sequence[OrderRow]],
-    foreign: Mapping[str, set[str]],
-    verdict: Verdict,
-) -> None:
-    """(3) no order of ours open on a venue once its round is DONE; none that no round owns."""
-    by_client_id = {(o.venue, o.client_id): r for r in rounds for o in orders[r.id or 0]}
-    for v in records.venues:
-        for o in records.orders(v):
-            owner = by_client_id.get((v, o["client_id"]))
-            is_open = not OrderStatus(o["status"]).terminal
-            if owner is None and o["client_id"] not in foreign.get(v, set()):
-                verdict.violations.append(
-                    f"(3) {v} order {o['client_id']} ({o['status']}) belongs to no round"
-                )
-                verdict.orphan_exposure += abs(Decimal(o["filled_qty"]))
-            elif owner is not None and is_open and owner.state == "DONE":
-                verdict.violations.append(
-                    f"(3) {v} order {o['client_id']} still open; round {owner.id} DONE"
-                )
+@dataclass
+class _Check:
+    """The store's rounds and orders beside the venues' records; violations go to `verdict`."""
 
+    records: VenueRecords
+    rounds: list[RoundRow]
+    orders: dict[int, list[OrderRow]]
+    foreign: Mapping[str, set[str]]
+    verdict: Verdict
 
-def _check_positions(
-    records: VenueRecords,
-    rounds: Sequence[RoundRow],
-    orders: Mapping[int, Sequence[OrderRow]],
-    foreign: Mapping[str, set[str]],
-    verdict: Verdict,
-) -> None:
-    """(2) each venue's net position equals what the unfinished rounds expect (plus foreign
-    fills)."""
-    for v in records.venues:
-        expected = sum(
-            (
-                _signed(o.side, o.filled_qty)
-                for r in rounds
-                if r.state != "DONE"
-                for o in orders[r.id or 0]
-                if o.venue == v
-            ),
-            ZERO,
-        )
-        expected += sum(
-            (
-                _signed(f["side"], Decimal(f["qty"]))
-                for f in records.fills(v)
-                if f["client_id"] in foreign.get(v, set())
-            ),
-            ZERO,
-        )
-        actual = records.position(v)
-        if actual != expected:
-            symbol = records.symbols[v]
-            verdict.violations.append(
-                f"(2) {v} {symbol} position {actual}, store expects {expected}"
+    @classmethod
+    def of(cls, store: Store, records: VenueRecords, foreign: Mapping[str, set[str]]) -> _Check:
+        rounds = store.recent_rounds(store.count_rounds() + 1)
+        orders = {r.id: store.orders_of(r.id) for r in rounds if r.id is not None}
+        return cls(records, rounds, orders, foreign, check_submissions(records.submissions))
+
+    def violation(self, what: str, exposure: Decimal = ZERO) -> None:
+        self.verdict.violations.append(what)
+        self.verdict.orphan_exposure += abs(exposure)
+
+    def orders_owned(self) -> None:
+        """(3) no order of ours open on a venue once its round is DONE; none that no round
+        owns."""
+        by_client_id = {(o.venue, o.client_id): r for r in self.rounds for o in self._of(r)}
+        for v in self.records.venues:
+            for o in self.records.orders(v):
+                owner = by_client_id.get((v, o["client_id"]))
+                is_open = not OrderStatus(o["status"]).terminal
+                if owner is None and o["client_id"] not in self.foreign.get(v, set()):
+                    self.violation(
+                        f"(3) {v} order {o['client_id']} ({o['status']}) belongs to no round",
+                        Decimal(o["filled_qty"]),
+                    )
+                elif owner is not None and is_open and owner.state == "DONE":
+                    self.violation(
+                        f"(3) {v} order {o['client_id']} still open; round {owner.id} DONE"
+                    )
+
+    def positions_expected(self) -> None:
+        """(2) each venue's net position equals what the unfinished rounds expect (plus
+        foreign fills)."""
+        for v in self.records.venues:
+            expected = sum(
+                (
+                    _signed(o.side, o.filled_qty)
+                    for r in self.rounds
+                    if r.state != "DONE"
+                    for o in self._of(r)
+                    if o.venue == v
+                ),
+                ZERO,
             )
-            verdict.orphan_exposure += abs(actual - expected)
+            expected += sum(
+                (
+                    _signed(f["side"], Decimal(f["qty"]))
+                    for f in self.records.fills(v)
+                    if f["client_id"] in self.foreign.get(v, set())
+                ),
+                ZERO,
+            )
+            actual = self.records.position(v)
+            if actual != expected:
+                symbol = self.records.symbols[v]
+                self.violation(
+                    f"(2) {v} {symbol} position {actual}, store expects {expected}",
+                    actual - expected,
+                )
 
+    def flat(self) -> None:
+        """(2), (3) with no round live: each venue flat, no order of ours open."""
+        for v in self.records.venues:
+            position = self.records.position(v)
+            if position != 0:
+                self.violation(f"(2) {v} position {position} with no round live", position)
+            for o in self.records.orders(v):
+                if not OrderStatus(o["status"]).terminal:
+                    self.violation(
+                        f"(3) {v} order {o['client_id']} ({o['status']}) open with no round live"
+                    )
 
-def _check_done_round(
-    records: VenueRecords, r: RoundRow, orders: Sequence[OrderRow], verdict: Verdict
-) -> None:
-    """(2) a DONE round is flat by the venues' fills; (5) its PnL, fees and volume are theirs."""
-    bad = verdict.violations
-    venues = records.venues
-    ids = {v: {o.client_id for o in orders if o.venue == v} for v in venues}
-    fills = [(v, f) for v in venues for f in records.fills(v) if f["client_id"] in ids[v]]
-    for venue in venues:
-        net = sum((_signed(f["side"], Decimal(f["qty"])) for v, f in fills if v == venue), ZERO)
-        if net != 0:
-            bad.append(f"(2) round {r.id} DONE but {venue} fills net {net}")
-            verdict.orphan_exposure += abs(net)
-    cash = fees = volume = ZERO
-    for _v, f in fills:  # what the venues charged, which is what they reported
-        notional = Decimal(f["qty"]) * Decimal(f["price"])
-        cash += notional if f["side"] == "SELL" else -notional
-        fees += Decimal(f["fee"])
-        volume += notional
-    pnl = cash - fees
-    verdict.pnl_checked += 1
-    verdict.traded += bool(fills)
-    stored = (r.realized_pnl, r.fees, r.volume)
-    if stored != (pnl, fees, volume):
-        bad.append(
-            f"(5) round {r.id}: store PnL/fees/volume {stored}, venues' fills say "
-            f"{(pnl, fees, volume)}"
-        )
+    def done_round(self, r: RoundRow) -> None:
+        """(2) a DONE round is flat by the venues' fills; (5) its PnL, fees and volume are
+        theirs."""
+        venues = self.records.venues
+        ids = {v: {o.client_id for o in self._of(r) if o.venue == v} for v in venues}
+        fills = [(v, f) for v in venues for f in self.records.fills(v) if f["client_id"] in ids[v]]
+        for venue in venues:
+            net = sum((_signed(f["side"], Decimal(f["qty"])) for v, f in fills if v == venue), ZERO)
+            if net != 0:
+                self.violation(f"(2) round {r.id} DONE but {venue} fills net {net}", net)
+        cash = fees = volume = ZERO
+        for _v, f in fills:  # what the venues charged, which is what they reported
+            notional = Decimal(f["qty"]) * Decimal(f["price"])
+            cash += notional if f["side"] == "SELL" else -notional
+            fees += Decimal(f["fee"])
+            volume += notional
+        pnl = cash - fees
+        self.verdict.pnl_checked += 1
+        self.verdict.traded += bool(fills)
+        stored = (r.realized_pnl, r.fees, r.volume)
+        if stored != (pnl, fees, volume):
+            self.violation(
+                f"(5) round {r.id}: store PnL/fees/volume {stored}, venues' fills say "
+                f"{(pnl, fees, volume)}"
+            )
+
+    def _of(self, r: RoundRow) -> list[OrderRow]:
+        return self.orders[r.id or 0]
