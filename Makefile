@@ -30,14 +30,14 @@ KILLS ?= 200
 SEED ?= 1
 .PHONY: soak
 soak: $(STAMP)
-	PYTHONPATH=tests/crash $(BIN)/python -m soak --kills $(KILLS) --seed $(SEED)
+	PYTHONPATH=tests/crash:tests $(BIN)/python -m soak --kills $(KILLS) --seed $(SEED)
 
 # Failover torture: strike the leader of two daemons on one store N times (tests/crash).
 N ?= 300
 STORE ?= postgres
 .PHONY: failover-soak
 failover-soak: $(STAMP)
-	PYTHONPATH=tests/crash $(BIN)/python -m failover_soak --failovers $(N) --seed $(SEED) --store $(STORE)
+	PYTHONPATH=tests/crash:tests $(BIN)/python -m failover_soak --failovers $(N) --seed $(SEED) --store $(STORE)
 
 # Benchmarks (bench/README.md): figures printed, and written to bench/results/ and, after a
 # full run (about 13 minutes), bench/latest.json. BENCH_ARGS=--quick: a 2-minute smoke run.

@@ -61,28 +61,29 @@ from hedged.adapters.aster_wire import (
     trade_ids,
 )
 from hedged.adapters.base import (
+    NOT_SENT,
     Ambiguous,
-    Fill,
     MaySend,
-    OrderRequest,
-    OrderState,
-    OrderType,
     Outcome,
-    Position,
-    Quote,
     ReconnectHook,
     Rejected,
-    Side,
-    SymbolRules,
     VenueError,
 )
 from hedged.config import AsterConfig
+from hedged.model import (
+    Fill,
+    OrderRequest,
+    OrderState,
+    OrderType,
+    Position,
+    Quote,
+    Side,
+    SymbolRules,
+)
 from hedged.secrets import AsterCredentials
 
 log = logging.getLogger(__name__)
 
-# Refusals of this client itself: nothing was sent.
-NOT_SENT = "NOT_SENT"
 # Margin type cannot change while a position or open orders exist: keep the current one, so
 # that a restart with an open round still starts.
 MARGIN_TYPE_LOCKED = (-4047, -4048)

@@ -30,7 +30,8 @@ from hedged.adapters.aster_wire import (
     order_update,
     stream_payload,
 )
-from hedged.adapters.base import OrderState, Quote, ReconnectHook, VenueError
+from hedged.adapters.base import ReconnectHook, VenueError
+from hedged.model import OrderState, Quote
 
 log = logging.getLogger(__name__)
 

@@ -12,22 +12,17 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from hedged.adapters.base import (
+from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected, SymbolNotListed, VenueError
+from hedged.model import (
     ZERO,
-    Accepted,
-    Ambiguous,
     Fill,
     OrderState,
     OrderStatus,
     OrderType,
-    Outcome,
     Position,
     Quote,
-    Rejected,
     Side,
-    SymbolNotListed,
     SymbolRules,
-    VenueError,
 )
 
 _E = TypeVar("_E", Side, OrderType, OrderStatus)
@@ -335,11 +330,6 @@ def symbol_rules(info: object, symbol: str) -> SymbolRules:
         min_notional=min_notional,
         max_qty=min(max_qtys) if max_qtys else None,
     )
-
-
-def all_symbols(info: object) -> list[str]:
-    symbols = _array(_object(info, "exchangeInfo").get("symbols"), "exchangeInfo.symbols")
-    return [_text(_object(s, "symbol"), "symbol") for s in symbols]
 
 
 def book_quote(venue: str, value: object, at: float) -> Quote:

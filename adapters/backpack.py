@@ -39,20 +39,16 @@ from hedged.adapters.backpack_wire import (
     parse_position,
 )
 from hedged.adapters.base import (
+    NOT_SENT,
     Ambiguous,
-    Fill,
     MaySend,
-    OrderRequest,
-    OrderState,
     Outcome,
-    Position,
-    Quote,
     ReconnectHook,
     Rejected,
-    SymbolRules,
     VenueError,
 )
 from hedged.config import BackpackConfig
+from hedged.model import Fill, OrderRequest, OrderState, Position, Quote, SymbolRules
 from hedged.secrets import BackpackCredentials
 
 log = logging.getLogger(__name__)
@@ -293,7 +289,7 @@ class BackpackVenue:
             response = await self._http.write(method, ORDER_PATH, params, instruction)
         except NotSent as e:
             log.warning("backpack %s not sent: %s", what, e)
-            return Rejected("NOT_SENT", str(e))
+            return Rejected(NOT_SENT, str(e))
         except Unanswered as e:
             return Ambiguous(f"no answer: {e}")
         outcome = classify_write(response.status, response.text, client_id=client_id, symbol=symbol)

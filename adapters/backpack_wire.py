@@ -29,17 +29,14 @@ from typing import Any
 
 from hedged.adapters.backpack_ids import wire_client_id
 from hedged.adapters.backpack_signing import render_value
-from hedged.adapters.base import (
+from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected
+from hedged.model import (
     ZERO,
-    Accepted,
-    Ambiguous,
     Fill,
     OrderRequest,
     OrderState,
     OrderStatus,
     OrderType,
-    Outcome,
-    Rejected,
     Side,
     SymbolRules,
 )

@@ -42,10 +42,11 @@ from hedged.adapters.backpack import BackpackVenue
 from hedged.adapters.backpack_http import HttpPolicy
 from hedged.adapters.backpack_signing import new_keypair
 from hedged.adapters.backpack_wire import parse_book_ticker as backpack_parse_book_ticker
-from hedged.adapters.base import Quote, Venue
+from hedged.adapters.base import Venue
 from hedged.config import AsterAuth
 from hedged.engine import Engine
 from hedged.legs import ASTER, BACKPACK, VENUES
+from hedged.model import Quote
 from hedged.prices import PriceBook
 from hedged.reconcile import Report
 from hedged.secrets import AsterCredentials, BackpackCredentials, Secret

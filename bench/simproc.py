@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hedged.adapters.base import OrderRequest, OrderType, Side
+from hedged.model import OrderRequest, OrderType, Side
 from hedged.sim.aster_api import ASTER_STATE, aster_app
 from hedged.sim.aster_rest import ROUTES as ASTER_ROUTES
 from hedged.sim.backpack_api import backpack_app

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 from hedged import config as config_mod
 from hedged.adapters.base import VenueError
 from hedged.config import EX_CONFIG, Config, ConfigError, LogFormat
-from hedged.journal import JournalHandler, record_fields, socket_path, under_journald
+from hedged.journald import JournalHandler, record_fields, socket_path, under_journald
 from hedged.secrets import load_credentials
 from hedged.states.opening import NoFreshPrice, SizingRefused
 from hedged.store import SchemaTooNew, Store

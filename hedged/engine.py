@@ -15,18 +15,11 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from hedged.adapters.base import (
-    CredentialsRefused,
-    OrderState,
-    Quote,
-    SymbolNotListed,
-    SymbolRules,
-    Venue,
-    VenueError,
-)
+from hedged.adapters.base import CredentialsRefused, SymbolNotListed, Venue, VenueError
 from hedged.config import Config
 from hedged.leadership import Lease, Taken, Timing, book_of, standby_status, this_process
 from hedged.legs import ASTER, BACKPACK, VENUES
+from hedged.model import OrderState, Quote, SymbolRules
 from hedged.observe import NULL_OBSERVER, Observer
 from hedged.orders import OrderDesk, Unresolved
 from hedged.prices import PriceBook

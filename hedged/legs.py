@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from hedged.adapters.base import ZERO, Quote, Side
+from hedged.model import ZERO, Quote, Side
 from hedged.store import FillRow, OrderRow, RoundRow
 
 ASTER = "aster"

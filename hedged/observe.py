@@ -19,18 +19,13 @@ from hedged.adapters.base import (
     NOT_SENT,
     Accepted,
     Ambiguous,
-    Fill,
     MaySend,
-    OrderRequest,
-    OrderState,
     Outcome,
-    Position,
-    Quote,
     ReconnectHook,
     Rejected,
-    SymbolRules,
     Venue,
 )
+from hedged.model import Fill, OrderRequest, OrderState, Position, Quote, SymbolRules
 
 if TYPE_CHECKING:  # reconcile imports the order desk; keep this module a leaf at run time
     from hedged.config import Config

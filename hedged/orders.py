@@ -22,17 +22,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from hedged.adapters.base import (
-    Accepted,
-    Ambiguous,
-    OrderRequest,
-    OrderType,
-    Rejected,
-    Side,
-    Venue,
-    VenueError,
-)
+from hedged.adapters.base import Accepted, Ambiguous, Rejected, Venue, VenueError
 from hedged.crashpoints import crashpoint
+from hedged.model import OrderRequest, OrderType, Side
 from hedged.store import AMBIGUOUS, NEVER_PLACED, OrderRow, Store
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from hedged.adapters.base import Quote
+from hedged.model import Quote
 
 
 class PriceBook:

@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from hedged.adapters.base import ZERO, Venue
+from hedged.adapters.base import Venue
 from hedged.crashpoints import crashpoint
 from hedged.legs import legs_of, symbol_of
+from hedged.model import ZERO
 from hedged.orders import OrderDesk, Unresolved
 from hedged.store import OrderRow, Store
 

@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from hedged.adapters.base import Quote, Side
 from hedged.leadership import STANDBY, STANDBY_SEEN_MS, lease_json
 from hedged.legs import ASTER, BACKPACK, VENUES, legs_of, symbol_of
+from hedged.model import Quote, Side
 from hedged.store import (
     CommandRow,
     EventRow,

@@ -43,14 +43,14 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
-from hedged.adapters.base import Fill, OrderState
 from hedged.livecache import LiveCache
+from hedged.model import Fill, OrderState
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2  # 2: leases and daemons (an older hedged would ignore the lease)
 
-# Order statuses of our own, besides the venue's (adapters.base.OrderStatus).
+# Order statuses of our own, besides the venue's (hedged.model.OrderStatus).
 INTENT = "INTENT"  # committed, maybe sent: resolve by client id before anything else
 AMBIGUOUS = "AMBIGUOUS"  # sent, outcome unknown: resolve by client id, never resend
 NEVER_PLACED = "NEVER_PLACED"  # ambiguous, and not found after the signature window

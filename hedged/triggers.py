@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from hedged.adapters.base import Quote, Side
 from hedged.legs import Leg
+from hedged.model import Quote, Side
 
 Touch = Literal["bid", "ask"]
 Direction = Literal["above", "below"]

@@ -14,9 +14,10 @@ from decimal import Decimal
 from math import lcm
 from typing import Any
 
-from hedged.adapters.base import NOT_SENT, OrderType, Quote, Side, SymbolRules
+from hedged.adapters.base import NOT_SENT
 from hedged.config import StrategyConfig
 from hedged.legs import Leg, legs_of, symbol_of
+from hedged.model import OrderType, Quote, Side, SymbolRules
 from hedged.orders import Intent, OrderDesk
 from hedged.prices import PriceBook
 from hedged.states.machine import Trigger

@@ -108,8 +108,3 @@ class RoundMachine:
 
     def allows(self, trigger: Trigger) -> bool:
         return trigger.value in self._machine.get_triggers(self.state)
-
-
-def next_state(state: str, trigger: Trigger, halted_from: str | None = None) -> State:
-    """Where `trigger` takes a round in `state`; raises InvalidTransition if nowhere."""
-    return RoundMachine(state, halted_from).fire(trigger)

@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 
-from hedged.adapters.base import Quote, Side, SymbolRules, floor_to
 from hedged.config import StrategyConfig
 from hedged.legs import ASTER, BACKPACK, VENUES, symbol_of
+from hedged.model import Quote, Side, SymbolRules, floor_to
 from hedged.orders import Intent
 from hedged.states.context import ENTRY, TRIM, Move, RoundContext, common_step, log
 from hedged.states.machine import Trigger

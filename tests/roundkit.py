@@ -8,8 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from invariants import VenueRecords, check_between_passes
+
 from hedged import config
-from hedged.adapters.base import Side
 from hedged.engine import Engine
 from hedged.legs import ASTER, BACKPACK, VENUES
 from hedged.sim.venue import SimVenue
@@ -95,25 +96,13 @@ class Rig:
 
     async def check_invariants(self) -> None:
         """Nothing duplicated, lost or left unprotected; PnL exact from the venues' fills."""
-        for v in VENUES:
-            sent_twice = {c: n for c, n in self.venues[v].submissions.items() if n > 1}
-            assert not sent_twice, f"{v}: client ids sent more than once: {sent_twice}"
-        live = [r for r in self.store.active_rounds() if r.state != "HALTED"]
-        if not live:
-            for v in VENUES:
-                assert await self.position(v) == 0, f"{v} position left open"
-                assert await self.venues[v].open_orders(self.world.symbols[v]) == []
-        for r in self.store.recent_rounds(1000):
-            if r.state != "DONE":
-                continue
-            assert r.id is not None
-            cash = D(0)
-            for o in self.store.orders_of(r.id):
-                if o.client_id is None:
-                    continue
-                for f in await self.venues[o.venue].fills(o.symbol, o.client_id):
-                    cash += f.qty * f.price * (1 if f.side is Side.SELL else -1) - f.fee
-            assert r.realized_pnl == cash, f"round {r.id}: stored {r.realized_pnl}, venue {cash}"
+        records = VenueRecords(
+            account=self.venues[ASTER].account,
+            symbols=self.world.symbols,
+            states={v: self.world.venues[v].to_dict() for v in VENUES},
+            submissions={v: self.venues[v].submissions for v in VENUES},
+        )
+        assert check_between_passes(self.store, records).violations == []
 
 
 async def settle() -> None:

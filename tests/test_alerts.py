@@ -18,10 +18,10 @@ from aiohttp import web
 from roundkit import ASTER, BACKPACK, D, Rig, settle
 
 from hedged import config
-from hedged.adapters.base import OrderRequest, OrderType, Side
 from hedged.alerts import Alerts, Webhook
 from hedged.config import ConfigError
 from hedged.engine import Engine
+from hedged.model import OrderRequest, OrderType, Side
 from hedged.observe import Observers, observed_venues
 
 EVENT_KEYS = {"event", "round", "reason", "at"}

@@ -29,21 +29,18 @@ from test_client_aster_kit import (
     order_json,
 )
 
-from hedged.adapters.aster import NOT_SENT, AsterVenue
+from hedged.adapters.aster import AsterVenue
 from hedged.adapters.aster_wire import AMBIGUOUS_CODES, REJECT_CODES
-from hedged.adapters.base import (
-    Accepted,
-    Ambiguous,
+from hedged.adapters.base import NOT_SENT, Accepted, Ambiguous, Rejected, VenueError
+from hedged.model import (
     Fill,
     OrderRequest,
     OrderState,
     OrderStatus,
     OrderType,
     Position,
-    Rejected,
     Side,
     SymbolRules,
-    VenueError,
 )
 
 D = Decimal

@@ -29,18 +29,8 @@ from test_client_aster_kit import (
 from hedged.adapters.aster import AsterVenue
 from hedged.adapters.aster_http import Tuning
 from hedged.adapters.aster_wire import REJECT_CODES, WireError, book_quote, order_update
-from hedged.adapters.base import (
-    Accepted,
-    Ambiguous,
-    OrderRequest,
-    OrderState,
-    OrderType,
-    Outcome,
-    Quote,
-    Rejected,
-    Side,
-    VenueError,
-)
+from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected, VenueError
+from hedged.model import OrderRequest, OrderState, OrderType, Quote, Side
 
 T = TypeVar("T")
 NOW = 1_750_000_000.0

@@ -29,8 +29,9 @@ from test_client_aster_kit import (
 from hedged.adapters.aster_auth import Nonces, ServerClock, make_signer
 from hedged.adapters.aster_http import AsterHttp, Security
 from hedged.adapters.aster_signing import recover_v3_signer, verify_v1
-from hedged.adapters.base import Accepted, OrderRequest, OrderType, Side
+from hedged.adapters.base import Accepted
 from hedged.config import AsterConfig
+from hedged.model import OrderRequest, OrderType, Side
 from hedged.secrets import AsterCredentials, Secret
 
 D = Decimal

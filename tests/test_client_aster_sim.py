@@ -19,20 +19,18 @@ from hedged.adapters.aster import AsterVenue
 from hedged.adapters.aster_http import Tuning
 from hedged.adapters.aster_signing import new_agent_key
 from hedged.adapters.aster_stream import StreamTuning
-from hedged.adapters.base import (
-    Accepted,
-    Ambiguous,
+from hedged.adapters.base import Accepted, Ambiguous, Rejected
+from hedged.config import AsterConfig
+from hedged.model import (
     OrderRequest,
     OrderState,
     OrderStatus,
     OrderType,
     Position,
     Quote,
-    Rejected,
     Side,
     SymbolRules,
 )
-from hedged.config import AsterConfig
 from hedged.secrets import AsterCredentials, Secret
 from hedged.sim.aster_api import ASTER_HUB, ASTER_STATE, aster_app
 from hedged.sim.aster_state import AsterState

@@ -27,15 +27,8 @@ from hedged.adapters.aster_wire import (
     parse_json,
     symbol_rules,
 )
-from hedged.adapters.base import (
-    OrderState,
-    OrderStatus,
-    OrderType,
-    Quote,
-    Side,
-    SymbolRules,
-    Venue,
-)
+from hedged.adapters.base import Venue
+from hedged.model import OrderState, OrderStatus, OrderType, Quote, Side, SymbolRules
 
 D = Decimal
 

@@ -38,19 +38,9 @@ from hedged.adapters import backpack_ids
 from hedged.adapters.backpack import BackpackVenue
 from hedged.adapters.backpack_signing import signing_string, verify
 from hedged.adapters.backpack_wire import AMBIGUOUS_CODES, DEFINITE_CODES
-from hedged.adapters.base import (
-    Accepted,
-    Ambiguous,
-    OrderRequest,
-    OrderStatus,
-    OrderType,
-    Outcome,
-    Rejected,
-    Side,
-    Venue,
-    VenueError,
-)
+from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected, Venue, VenueError
 from hedged.config import BackpackConfig
+from hedged.model import OrderRequest, OrderStatus, OrderType, Side
 
 D = Decimal
 ORDER = "/api/v1/order"

@@ -28,17 +28,8 @@ from test_client_backpack_kit import (
 
 from hedged.adapters import backpack_wire as wire
 from hedged.adapters.backpack import DEFAULT_MIN_NOTIONAL, BackpackVenue
-from hedged.adapters.base import (
-    Accepted,
-    Ambiguous,
-    OrderRequest,
-    OrderStatus,
-    OrderType,
-    Rejected,
-    Side,
-    SymbolRules,
-    VenueError,
-)
+from hedged.adapters.base import Accepted, Ambiguous, Rejected, VenueError
+from hedged.model import OrderRequest, OrderStatus, OrderType, Side, SymbolRules
 
 D = Decimal
 ORDER = "/api/v1/order"

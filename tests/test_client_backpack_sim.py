@@ -18,16 +18,9 @@ from hedged.adapters.backpack import BackpackVenue
 from hedged.adapters.backpack_http import HttpPolicy
 from hedged.adapters.backpack_signing import new_keypair
 from hedged.adapters.backpack_stream import StreamPolicy
-from hedged.adapters.base import (
-    Accepted,
-    Ambiguous,
-    OrderRequest,
-    OrderStatus,
-    OrderType,
-    Rejected,
-    Side,
-)
+from hedged.adapters.base import Accepted, Ambiguous, Rejected
 from hedged.config import BackpackConfig
+from hedged.model import OrderRequest, OrderStatus, OrderType, Side
 from hedged.secrets import BackpackCredentials, Secret
 from hedged.sim.backpack_api import backpack_app
 from hedged.sim.backpack_state import STATE, BackpackLimits

@@ -25,7 +25,8 @@ from test_client_backpack_kit import (
 )
 
 from hedged.adapters.backpack_stream import StreamPolicy
-from hedged.adapters.base import OrderStatus, OrderType, Quote, Side, VenueError
+from hedged.adapters.base import VenueError
+from hedged.model import OrderStatus, OrderType, Quote, Side
 
 D = Decimal
 BOOK = f"bookTicker.{SYMBOL}"

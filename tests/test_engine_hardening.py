@@ -23,9 +23,10 @@ from test_fault_matrix import HttpRig
 
 from hedged import crashpoints, orders
 from hedged import engine as engine_mod
-from hedged.adapters.base import OrderRequest, OrderType, Outcome, Quote, Side
+from hedged.adapters.base import Outcome
 from hedged.alerts import Alerts, Webhook
 from hedged.engine import EX_BLOCKED, Engine
+from hedged.model import OrderRequest, OrderType, Quote, Side
 from hedged.observe import NullObserver
 from hedged.orders import Unresolved
 from hedged.reconcile import Report

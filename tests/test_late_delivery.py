@@ -14,8 +14,9 @@ import aiohttp
 import pytest
 from test_fault_matrix import ACCOUNT, HttpRig
 
-from hedged.adapters.base import Ambiguous, OrderRequest, OrderType, Side
+from hedged.adapters.base import Ambiguous
 from hedged.legs import ASTER, BACKPACK, VENUES
+from hedged.model import OrderRequest, OrderType, Side
 from hedged.orders import Intent, OrderDesk
 from hedged.sim.venue import SimVenue
 from hedged.sim.world import default_world

@@ -20,11 +20,12 @@ from aiohttp import web
 from roundkit import make_config
 from test_fault_matrix import HttpRig
 
-from hedged.adapters.base import NOT_SENT, OrderRequest, OrderType, Rejected, Side
+from hedged.adapters.base import NOT_SENT, Rejected
 from hedged.alerts import Alerts, Webhook
 from hedged.leadership import Lease, Timing
 from hedged.legs import ASTER, BACKPACK
 from hedged.metrics import Metrics
+from hedged.model import OrderRequest, OrderType, Side
 from hedged.store import Claim, Deposed, Fence, Store
 
 BOOK = "aster:SOLUSDT+backpack:SOL_USDC_PERP"

@@ -16,11 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from roundkit import ASTER, BACKPACK, D, Rig, settle
 
 from hedged import config
-from hedged.adapters.base import OrderRequest, OrderType, Side
 from hedged.config import ConfigError
 from hedged.engine import Engine
 from hedged.legs import VENUES
 from hedged.metrics import HOST, Metrics, MetricsServer, reason_class
+from hedged.model import OrderRequest, OrderType, Side
 from hedged.observe import NULL_OBSERVER, Observer, Observers, observed_venues, observing
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

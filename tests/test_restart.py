@@ -15,8 +15,8 @@ import pytest
 from roundkit import ASTER, BACKPACK, D, Rig
 
 from hedged import crashpoints, orders
-from hedged.adapters.base import OrderRequest, OrderType, Side
 from hedged.crashpoints import SimulatedCrash
+from hedged.model import OrderRequest, OrderType, Side
 from hedged.store import utcnow
 
 

@@ -7,18 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from hedged.adapters.base import (
-    Accepted,
-    Ambiguous,
-    OrderRequest,
-    OrderStatus,
-    OrderType,
-    Quote,
-    Rejected,
-    Side,
-    Venue,
-    VenueError,
-)
+from hedged.adapters.base import Accepted, Ambiguous, Rejected, Venue, VenueError
+from hedged.model import OrderRequest, OrderStatus, OrderType, Quote, Side
 from hedged.sim.venue import SimVenue
 from hedged.sim.world import ASTER_SYMBOL, BACKPACK_SYMBOL, World, default_world
 

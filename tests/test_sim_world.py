@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from hedged.adapters.base import OrderRequest, OrderStatus, OrderType, Side
+from hedged.model import OrderRequest, OrderStatus, OrderType, Side
 from hedged.sim.exchange import SimExchange
 from hedged.sim.pricepath import ScriptedPath
 from hedged.sim.records import Book

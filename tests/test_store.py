@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hedged import store as store_module
-from hedged.adapters.base import Fill, OrderState, OrderStatus, OrderType, Side
+from hedged.model import Fill, OrderState, OrderStatus, OrderType, Side
 from hedged.sim.client_ids import SCHEMES
 from hedged.store import (
     INTENT,

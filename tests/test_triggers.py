@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hedged.adapters.base import Quote, Side
 from hedged.legs import Leg
+from hedged.model import Quote, Side
 from hedged.triggers import TriggerIndex, fill_level, stop_level
 
 D = Decimal

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from hedged.adapters.aster_ids import PATTERN as ASTER_PATTERN
-from hedged.adapters.base import OrderType, Side, ceil_to, floor_to
+from hedged.model import OrderType, Side, ceil_to, floor_to
 from hedged.sim.aster_errors import AsterError, bad_symbol, bad_value, mandatory, min_notional
 from hedged.sim.records import MarketSpec
 

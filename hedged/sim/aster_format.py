@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from hedged.adapters.base import ZERO, Side
+from hedged.model import ZERO, Side
 from hedged.sim.records import Book, SimFill, SimOrder, SimPosition
 
 ASSET = "USDT"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from hedged.adapters.base import ZERO, OrderRequest, OrderStatus, OrderType, floor_to
+from hedged.model import ZERO, OrderRequest, OrderStatus, OrderType, floor_to
 from hedged.sim.arrivals import Arrivals
 from hedged.sim.aster_errors import (
     AsterError,

@@ -20,9 +20,9 @@ from hedged.sim import backpack_private as private
 from hedged.sim import backpack_public as public
 from hedged.sim import backpack_ws as ws
 from hedged.sim.backpack_auth import ACCOUNT, PARAMS, authenticate, request_params
-from hedged.sim.backpack_errors import ANSWERS, ApiError, answer_response
+from hedged.sim.backpack_errors import ANSWERS, BackpackError, answer_response
 from hedged.sim.backpack_feeds import start
-from hedged.sim.backpack_state import STATE, BackpackLimits, BackpackVenue, Clock, RateLimiter
+from hedged.sim.backpack_state import STATE, BackpackLimits, BackpackState, Clock, RateLimiter
 from hedged.sim.wire import FAULTS_KEY, Accounts, WireFaults, admin_faults, fault_middleware
 from hedged.sim.world import World
 
@@ -81,7 +81,7 @@ def backpack_app(
 ) -> web.Application:
     """The Backpack server of `world.venues[venue]`, trading `world.symbols[venue]`.
     `clock` (seconds) is the server's: signature windows, `E` stamps, `/time`."""
-    state = BackpackVenue.create(world, venue, accounts, faults, clock, limits or BackpackLimits())
+    state = BackpackState.create(world, venue, accounts, faults, clock, limits or BackpackLimits())
     limiter = RateLimiter(state.limits.requests, state.limits.per_seconds, clock)
     app = web.Application(
         middlewares=[fault_middleware(faults, ANSWERS), _rate_limit(limiter), _api_errors]
@@ -147,5 +147,5 @@ def _rate_limit(limiter: RateLimiter) -> Callable[..., Awaitable[web.StreamRespo
 async def _api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as error:
+    except BackpackError as error:
         return error.response()

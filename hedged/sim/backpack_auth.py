@@ -16,7 +16,7 @@ from hedged.adapters.backpack_signing import (
     signing_string,
     verify,
 )
-from hedged.sim.backpack_errors import ApiError, bad_request
+from hedged.sim.backpack_errors import BackpackError, bad_request
 from hedged.sim.backpack_params import Params
 from hedged.sim.wire import Accounts
 
@@ -27,8 +27,8 @@ ACCOUNT = web.RequestKey("backpack_account", str)
 PARAMS = web.RequestKey[dict[str, object]]("backpack_params")
 
 
-def unauthorized(message: str) -> ApiError:
-    return ApiError(401, "UNAUTHORIZED", message)
+def unauthorized(message: str) -> BackpackError:
+    return BackpackError(401, "UNAUTHORIZED", message)
 
 
 async def request_params(request: web.Request) -> dict[str, object]:
@@ -55,7 +55,7 @@ def authenticate(
     headers: Mapping[str, str],
     now_ms: int,
 ) -> str:
-    """The account a signed REST request acts for, or ApiError."""
+    """The account a signed REST request acts for, or BackpackError."""
     return check_signature(
         accounts,
         instruction,
@@ -69,7 +69,8 @@ def authenticate(
 
 
 def authenticate_ws(accounts: Accounts, signature: object, now_ms: int) -> str:
-    """The account of a private subscription's `["key", "sig", "ts", "window"]`, or ApiError."""
+    """The account of a private subscription's `["key", "sig", "ts", "window"]`, or
+    BackpackError."""
     parts = signature if isinstance(signature, list) else []
     if len(parts) not in (3, 4) or not all(isinstance(part, str) for part in parts):
         raise bad_request("Invalid signature")

@@ -14,7 +14,7 @@ INVALID_ORDER = "INVALID_ORDER"
 UNAVAILABLE_MESSAGE = "Unknown error, please check your request or try again later."
 
 
-class ApiError(Exception):
+class BackpackError(Exception):
     """An error answer; raised by handlers, turned into a response by `errors_middleware`."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -27,23 +27,23 @@ class ApiError(Exception):
         return web.json_response({"code": self.code, "message": self.message}, status=self.status)
 
 
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, BAD_REQUEST, message)
+def bad_request(message: str) -> BackpackError:
+    return BackpackError(400, BAD_REQUEST, message)
 
 
-def invalid_order(message: str) -> ApiError:
-    return ApiError(400, INVALID_ORDER, message)
+def invalid_order(message: str) -> BackpackError:
+    return BackpackError(400, INVALID_ORDER, message)
 
 
-def not_found() -> ApiError:
-    return ApiError(404, "RESOURCE_NOT_FOUND", "Not Found")
+def not_found() -> BackpackError:
+    return BackpackError(404, "RESOURCE_NOT_FOUND", "Not Found")
 
 
-def invalid_symbol() -> ApiError:
+def invalid_symbol() -> BackpackError:
     return bad_request("Invalid market symbol")
 
 
-def duplicate_client_id(client_id: int) -> ApiError:
+def duplicate_client_id(client_id: int) -> BackpackError:
     return invalid_order(f"Order with client ID already exists: {client_id}")
 
 
@@ -61,14 +61,14 @@ _REFUSALS: dict[RejectCode, tuple[str, str]] = {
 }
 
 
-def refusal_error(refused: OrderRefused, client_id: int | None) -> ApiError:
+def refusal_error(refused: OrderRefused, client_id: int | None) -> BackpackError:
     """The answer Backpack gives for what the core refused."""
     if refused.code is RejectCode.DUPLICATE_CLIENT_ID and client_id is not None:
         return duplicate_client_id(client_id)
     if refused.code in (RejectCode.UNKNOWN_ORDER, RejectCode.ORDER_CLOSED):
         return not_found()
     code, message = _REFUSALS.get(refused.code, (INVALID_ORDER, "Invalid order"))
-    return ApiError(400, code, message)
+    return BackpackError(400, code, message)
 
 
 def _rate_limited() -> Answer:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hedged.adapters.base import OrderStatus, OrderType, Side
-from hedged.sim.backpack_journal import OrderMeta
+from hedged.model import OrderStatus, OrderType, Side
+from hedged.sim.backpack_ids import OrderMeta
 from hedged.sim.backpack_shapes import (
     IMF,
     MMF,

@@ -15,13 +15,13 @@ from hedged.sim.backpack_events import (
     position_update,
     trade,
 )
-from hedged.sim.backpack_journal import OrderMeta
+from hedged.sim.backpack_ids import OrderMeta
 from hedged.sim.backpack_shapes import Json, book_mark, touch_qty
-from hedged.sim.backpack_state import BackpackVenue, position_id
+from hedged.sim.backpack_state import BackpackState, position_id
 from hedged.sim.records import Book, SimFill, SimOrder
 
 
-def book_frames(venue: BackpackVenue, symbol: str, book: Book) -> list[tuple[str, Json]]:
+def book_frames(venue: BackpackState, symbol: str, book: Book) -> list[tuple[str, Json]]:
     """The bookTicker and markPrice pushes of `symbol` for this book."""
     now = venue.now_us()
     qty = touch_qty(venue.exchange.markets[symbol])
@@ -35,7 +35,7 @@ def book_frames(venue: BackpackVenue, symbol: str, book: Book) -> list[tuple[str
     ]
 
 
-def start(venue: BackpackVenue) -> Callable[[], None]:
+def start(venue: BackpackState) -> Callable[[], None]:
     """Follow the world and the exchange; the returned function stops following them."""
 
     def on_book(venue_name: str, symbol: str, book: Book) -> None:
@@ -63,10 +63,10 @@ def start(venue: BackpackVenue) -> Callable[[], None]:
         venue.hub.publish_private(account, POSITION_UPDATE, symbol, pushed)
 
     venue.world.add_listener(on_book)
-    venue.journal.add_listener(on_order)
+    venue.ids.add_listener(on_order)
 
     def stop() -> None:
         venue.world.remove_listener(on_book)
-        venue.journal.detach()
+        venue.ids.detach()
 
     return stop

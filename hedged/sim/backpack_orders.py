@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from hedged.adapters.base import ZERO, OrderRequest, OrderType, Side, floor_to
+from hedged.model import ZERO, OrderRequest, OrderType, Side, floor_to
 from hedged.sim.backpack_errors import bad_request, duplicate_client_id, not_found, refusal_error
-from hedged.sim.backpack_journal import OrderMeta
+from hedged.sim.backpack_ids import OrderMeta
 from hedged.sim.backpack_params import (
     Params,
     boolean,
@@ -22,7 +22,7 @@ from hedged.sim.backpack_params import (
     required_text,
     uint32,
 )
-from hedged.sim.backpack_state import BackpackVenue
+from hedged.sim.backpack_state import BackpackState
 from hedged.sim.records import MarketSpec, OrderRefused, SimOrder, crosses
 
 SIDES = {"Bid": Side.BUY, "Ask": Side.SELL}
@@ -89,7 +89,7 @@ def parse_order(params: Params) -> OrderPayload:
 
 
 def execute(
-    venue: BackpackVenue, account: str, payload: OrderPayload, partial: Decimal | None
+    venue: BackpackState, account: str, payload: OrderPayload, partial: Decimal | None
 ) -> SimOrder:
     """Place and match the order; `partial` (a PARTIAL fault) caps the taker fill at that
     fraction of the quantity."""
@@ -114,7 +114,7 @@ def execute(
         quote_quantity=payload.quote_quantity,
         expiry_reason=expires,
     )
-    core_id = venue.journal.reserve(account, meta)
+    core_id = venue.ids.reserve(account, meta)
     request = OrderRequest(
         client_id=core_id,
         symbol=market.symbol,
@@ -128,7 +128,7 @@ def execute(
     try:
         order = venue.exchange.place(account, request, max_fill=max_fill)
     except OrderRefused as refused:
-        venue.journal.release(account, core_id)
+        venue.ids.release(account, core_id)
         raise refusal_error(refused, client_id) from None
     if order.is_open and expires is not None:
         order = venue.exchange.cancel(account, order.symbol, order_id=order.order_id)
@@ -136,7 +136,7 @@ def execute(
 
 
 def find_open(
-    venue: BackpackVenue,
+    venue: BackpackState,
     account: str,
     symbol: str | None = None,
     *,
@@ -147,13 +147,13 @@ def find_open(
     for order in venue.exchange.open_orders(account, symbol):
         if order_id is not None and order.order_id == order_id:
             return order
-        if client_id is not None and venue.journal.meta(order).client_id == client_id:
+        if client_id is not None and venue.ids.meta(order).client_id == client_id:
             return order
     return None
 
 
 def cancel(
-    venue: BackpackVenue,
+    venue: BackpackState,
     account: str,
     symbol: str,
     *,
@@ -167,7 +167,7 @@ def cancel(
     return venue.exchange.cancel(account, market.symbol, order_id=order.order_id)
 
 
-def cancel_all(venue: BackpackVenue, account: str, symbol: str) -> list[SimOrder]:
+def cancel_all(venue: BackpackState, account: str, symbol: str) -> list[SimOrder]:
     market = venue.market(symbol)
     return [
         venue.exchange.cancel(account, market.symbol, order_id=order.order_id)
@@ -182,7 +182,7 @@ def _required_choice(params: Params, name: str, allowed: tuple[str, ...]) -> str
     return value
 
 
-def _quantity(venue: BackpackVenue, market: MarketSpec, payload: OrderPayload) -> Decimal:
+def _quantity(venue: BackpackState, market: MarketSpec, payload: OrderPayload) -> Decimal:
     """The order's quantity; a quote quantity buys (sells) what it pays for at the touch."""
     if payload.quantity is not None:
         return payload.quantity
@@ -192,7 +192,7 @@ def _quantity(venue: BackpackVenue, market: MarketSpec, payload: OrderPayload) -
 
 
 def _fills_fully(
-    venue: BackpackVenue,
+    venue: BackpackState,
     market: MarketSpec,
     payload: OrderPayload,
     qty: Decimal,

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
-from hedged.sim.backpack_errors import ApiError, bad_request
+from hedged.sim.backpack_errors import BackpackError, bad_request
 
 Params = Mapping[str, object]
 UINT32_MAX = 2**32 - 1
 
 
-def _invalid(name: str) -> ApiError:
+def _invalid(name: str) -> BackpackError:
     return bad_request(f"Invalid value for `{name}`")
 
 

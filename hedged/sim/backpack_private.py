@@ -11,7 +11,7 @@ from aiohttp import web
 
 from hedged.sim.backpack_auth import ACCOUNT, PARAMS
 from hedged.sim.backpack_errors import not_found
-from hedged.sim.backpack_journal import wire_client_id
+from hedged.sim.backpack_ids import wire_client_id
 from hedged.sim.backpack_orders import cancel, cancel_all, execute, find_open, parse_order
 from hedged.sim.backpack_params import (
     Params,
@@ -31,7 +31,7 @@ from hedged.sim.backpack_shapes import (
     position_json,
     quote_asset,
 )
-from hedged.sim.backpack_state import STATE, BackpackVenue, position_id, user_id
+from hedged.sim.backpack_state import STATE, BackpackState, position_id, user_id
 from hedged.sim.records import SimOrder
 from hedged.sim.wire import PARTIAL_KEY
 
@@ -40,19 +40,19 @@ HISTORY_LIMIT = 100
 HISTORY_MAX_LIMIT = 1000
 
 
-def _context(request: web.Request) -> tuple[BackpackVenue, str, Params]:
+def _context(request: web.Request) -> tuple[BackpackState, str, Params]:
     return request.app[STATE], request[ACCOUNT], request[PARAMS]
 
 
-def _order(venue: BackpackVenue, order: SimOrder) -> web.Response:
+def _order(venue: BackpackState, order: SimOrder) -> web.Response:
     return web.json_response(_order_body(venue, order))
 
 
-def _order_body(venue: BackpackVenue, order: SimOrder) -> dict[str, object]:
-    return order_json(order, venue.journal.meta(order))
+def _order_body(venue: BackpackState, order: SimOrder) -> dict[str, object]:
+    return order_json(order, venue.ids.meta(order))
 
 
-def _symbol(venue: BackpackVenue, params: Params) -> str | None:
+def _symbol(venue: BackpackState, params: Params) -> str | None:
     """The optional `symbol` filter, checked against the venue's markets."""
     symbol = text(params, "symbol")
     return venue.market(symbol).symbol if symbol is not None else None
@@ -132,17 +132,14 @@ async def order_history(request: web.Request) -> web.Response:
     client_id = uint32(params, "clientId")
     orders = [
         order
-        for order in venue.journal.orders.values()
+        for order in venue.ids.orders.values()
         if order.account == account
         and symbol in (None, order.symbol)
         and venue_id in (None, order.order_id)
-        and client_id in (None, venue.journal.meta(order).client_id)
+        and client_id in (None, venue.ids.meta(order).client_id)
     ]
     return web.json_response(
-        [
-            order_json(order, venue.journal.meta(order), history=True)
-            for order in _page(orders, params)
-        ]
+        [order_json(order, venue.ids.meta(order), history=True) for order in _page(orders, params)]
     )
 
 
@@ -153,7 +150,7 @@ async def fill_history(request: web.Request) -> web.Response:
     since, until = integer(params, "from"), integer(params, "to")
     fills = [
         fill
-        for fill in venue.journal.fills
+        for fill in venue.ids.fills
         if fill.account == account
         and symbol in (None, fill.symbol)
         and venue_id in (None, fill.order_id)

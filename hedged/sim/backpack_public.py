@@ -42,7 +42,7 @@ async def ticker(request: web.Request) -> web.Response:
     symbol = venue.market(required_text(request.query, "symbol")).symbol
     interval = choice(request.query, "interval", tuple(TICKER_INTERVALS), "1d") or "1d"
     since = venue.clock() - TICKER_INTERVALS[interval]
-    fills = [f for f in venue.journal.fills if f.symbol == symbol and f.at >= since]
+    fills = [f for f in venue.ids.fills if f.symbol == symbol and f.at >= since]
     return web.json_response(ticker_json(symbol, fills, venue.mark(symbol)))
 
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from hedged.adapters.base import ZERO, OrderStatus, OrderType, Side
-from hedged.sim.backpack_journal import OrderMeta
+from hedged.model import ZERO, OrderStatus, OrderType, Side
+from hedged.sim.backpack_ids import OrderMeta
 from hedged.sim.records import Book, MarketSpec, SimFill, SimOrder, SimPosition
 
 Json = dict[str, object]

@@ -1,5 +1,6 @@
 """Everything one Backpack server works with: the world and its exchange, accounts, faults,
-the wire journal, the WebSocket hub, the rate limiter and the admin counters."""
+its orders' client ids and wire details, the WebSocket hub, the rate limiter and the admin
+counters."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from aiohttp import web
 from hedged.sim.arrivals import Arrivals
 from hedged.sim.backpack_errors import invalid_order, invalid_symbol
 from hedged.sim.backpack_hub import Hub
-from hedged.sim.backpack_journal import Journal
+from hedged.sim.backpack_ids import ClientIds
 from hedged.sim.backpack_shapes import FUNDING_INTERVAL_MS, book_mark
 from hedged.sim.exchange import SimExchange
 from hedged.sim.records import Book, MarketSpec, SimPosition
@@ -55,7 +56,7 @@ class RateLimiter:
 
 
 @dataclass
-class BackpackVenue:
+class BackpackState:
     world: World
     name: str
     accounts: Accounts
@@ -64,7 +65,7 @@ class BackpackVenue:
     limits: BackpackLimits
     exchange: SimExchange
     symbol: str
-    journal: Journal
+    ids: ClientIds
     hub: Hub = field(default_factory=Hub)
     submissions: Counter[str] = field(default_factory=Counter)
     arrivals: Arrivals = field(default_factory=Arrivals)
@@ -79,7 +80,7 @@ class BackpackVenue:
         faults: WireFaults,
         clock: Clock = time.time,
         limits: BackpackLimits = BackpackLimits(),
-    ) -> BackpackVenue:
+    ) -> BackpackState:
         exchange = world.venues[name]
         for key in accounts.backpack.values():
             starting = accounts.balances.get(key.account)
@@ -95,7 +96,7 @@ class BackpackVenue:
             limits,
             exchange,
             world.symbols[name],
-            Journal(exchange),
+            ClientIds(exchange),
         )
 
     def now_ms(self) -> int:
@@ -140,4 +141,4 @@ def position_id(account: str, symbol: str) -> int:
     return zlib.crc32(f"{account}/{symbol}".encode())
 
 
-STATE = web.AppKey("backpack_venue", BackpackVenue)
+STATE = web.AppKey("backpack_venue", BackpackState)

@@ -10,11 +10,11 @@ import time
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from hedged.sim.backpack_auth import authenticate_ws
-from hedged.sim.backpack_errors import ApiError, bad_request
+from hedged.sim.backpack_errors import BackpackError, bad_request
 from hedged.sim.backpack_events import ORDER_UPDATE, POSITION_UPDATE, position_update
 from hedged.sim.backpack_feeds import book_frames
 from hedged.sim.backpack_hub import Connection
-from hedged.sim.backpack_state import STATE, BackpackLimits, BackpackVenue, position_id
+from hedged.sim.backpack_state import STATE, BackpackLimits, BackpackState, position_id
 
 PUBLIC_STREAMS = ("bookTicker", "markPrice", "trade")
 PRIVATE_STREAMS = (ORDER_UPDATE, POSITION_UPDATE)
@@ -66,7 +66,7 @@ async def _keep_alive(connection: Connection, limits: BackpackLimits) -> None:
             return
 
 
-def _on_frame(venue: BackpackVenue, connection: Connection, text: str) -> None:
+def _on_frame(venue: BackpackState, connection: Connection, text: str) -> None:
     try:
         frame = json.loads(text)
     except ValueError:
@@ -91,7 +91,7 @@ def _on_frame(venue: BackpackVenue, connection: Connection, text: str) -> None:
         _subscribe(venue, connection, names, frame.get("signature"), request_id)
 
 
-def _stream_kind(venue: BackpackVenue, stream: str) -> str | None:
+def _stream_kind(venue: BackpackState, stream: str) -> str | None:
     """Whether `stream` is "public" or "private"; None if this venue does not serve it."""
     if stream in PRIVATE_STREAMS:
         return "private"
@@ -104,7 +104,7 @@ def _stream_kind(venue: BackpackVenue, stream: str) -> str | None:
 
 
 def _subscribe(
-    venue: BackpackVenue,
+    venue: BackpackState,
     connection: Connection,
     streams: list[str],
     signature: object,
@@ -126,7 +126,7 @@ def _subscribe(
         return
     try:
         account = authenticate_ws(venue.accounts, signature, venue.now_ms())
-    except ApiError as refused:
+    except BackpackError as refused:
         connection.error(request_id, INVALID_SIGNATURE, refused.message)
         return
     for stream in private:
@@ -135,7 +135,7 @@ def _subscribe(
             _send_positions(venue, connection, stream, account)
 
 
-def _send_books(venue: BackpackVenue, connection: Connection, streams: list[str]) -> None:
+def _send_books(venue: BackpackState, connection: Connection, streams: list[str]) -> None:
     """The current book to a new price subscriber, so a client has a quote at once."""
     if venue.faults.stale:
         return
@@ -147,7 +147,7 @@ def _send_books(venue: BackpackVenue, connection: Connection, streams: list[str]
 
 
 def _send_positions(
-    venue: BackpackVenue, connection: Connection, stream: str, account: str
+    venue: BackpackState, connection: Connection, stream: str, account: str
 ) -> None:
     """The open positions, without `e`, on subscribe."""
     symbol = stream[len(POSITION_UPDATE) + 1 :] or None

@@ -9,7 +9,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from hedged.adapters.base import ZERO, OrderRequest, OrderStatus, OrderType
+from hedged.model import ZERO, OrderRequest, OrderStatus, OrderType
 from hedged.sim.records import (
     Book,
     MarketSpec,

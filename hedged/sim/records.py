@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar, get_args, get_type_hints
 
-from hedged.adapters.base import ZERO, OrderStatus, OrderType, Side, SymbolRules
+from hedged.model import ZERO, OrderStatus, OrderType, Side, SymbolRules
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

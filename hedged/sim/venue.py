@@ -13,20 +13,14 @@ from hedged.adapters.base import (
     NOT_SENT,
     Accepted,
     Ambiguous,
-    Fill,
     MaySend,
-    OrderRequest,
-    OrderState,
     Outcome,
-    Position,
-    Quote,
     ReconnectHook,
     Rejected,
-    SymbolRules,
     VenueError,
     always,
-    floor_to,
 )
+from hedged.model import Fill, OrderRequest, OrderState, Position, Quote, SymbolRules, floor_to
 from hedged.sim.client_ids import SCHEMES
 from hedged.sim.faults import Fault, FaultKind, Faults, HeldRequests
 from hedged.sim.records import Book, MarketSpec, OrderRefused, SimFill, SimOrder

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
-from hedged.adapters.base import ZERO, ceil_to, floor_to
+from hedged.model import ZERO, ceil_to, floor_to
 from hedged.sim.exchange import SimExchange
 from hedged.sim.pricepath import GbmPath, PricePath
 from hedged.sim.records import Book, MarketSpec

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import psycopg
 from harness import (
+    ACCOUNT,
     ASTER,
     BACKPACK,
     FLATTEN_TIMEOUT,
@@ -40,12 +41,11 @@ from harness import (
     Daemon,
     Keys,
     Sim,
-    Verdict,
-    check_invariants,
     hedgectl,
     percentile,
     write_configs,
 )
+from invariants import VenueRecords, Verdict, check_invariants
 from sqlmodel import select
 
 from hedged.leadership import book_of
@@ -339,7 +339,8 @@ class Failover:
         submissions = self.sim.submissions()
         arrivals = {v: self.sim.admin(v, "/_admin/arrivals") for v in VENUES}
         self.sim.stop()
-        verdict = check_invariants(self.store, self.sim.saved(), submissions)
+        records = VenueRecords(ACCOUNT, SYMBOLS, self.sim.saved(), submissions)
+        verdict = check_invariants(self.store, records)
         final = self.result.verdict
         final.violations += verdict.violations
         final.duplicates = verdict.duplicates

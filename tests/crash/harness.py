@@ -34,11 +34,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+from invariants import VenueRecords, Verdict, check_invariants, check_submissions
+
 from hedged.adapters.aster_signing import sign_v1
 from hedged.adapters.backpack_signing import new_keypair
-from hedged.adapters.base import OrderStatus
 from hedged.crashpoints import POINTS
-from hedged.store import RoundRow, Store
+from hedged.store import Store
 
 ACCOUNT = "alice"
 ASTER, BACKPACK = "aster", "backpack"
@@ -477,144 +478,6 @@ def hedgectl(config: Path, *args: str) -> str:
     return run.stdout + run.stderr
 
 
-# -- invariants ---------------------------------------------------------------------------
-
-
-@dataclass
-class Verdict:
-    violations: list[str] = field(default_factory=list)
-    duplicates: int = 0  # client ids that reached a venue more than once
-    orphan_exposure: Decimal = ZERO  # base units on the venues no round accounts for
-    rounds: Counter[str] = field(default_factory=Counter)  # final state -> count
-    traded: int = 0  # DONE rounds with fills
-    pnl_checked: int = 0  # DONE rounds whose PnL was recomputed from venue fills
-
-
-def _signed(side: str, qty: Decimal) -> Decimal:
-    return qty if side == "BUY" else -qty
-
-
-def check_submissions(submissions: Mapping[str, Mapping[str, int]]) -> Verdict:
-    """(1) Every client order id reached each venue at most once."""
-    verdict = Verdict()
-    for venue, counts in submissions.items():
-        for client_id, n in sorted(counts.items()):
-            if n != 1:
-                verdict.duplicates += 1
-                verdict.violations.append(f"(1) {venue} {client_id} submitted {n} times")
-    return verdict
-
-
-def check_invariants(
-    store: Store,
-    saved: Mapping[str, Any],
-    submissions: Mapping[str, Mapping[str, int]],
-    *,
-    foreign: Mapping[str, set[str]] | None = None,
-    halted_ok: bool = False,
-    final: bool = True,
-) -> Verdict:
-    """Invariants (1)-(5) over the store and the venues' saved state. `foreign`: venue ->
-    client ids placed behind the daemon's back (their fills are expected exposure).
-    `final=False` (after a kill, daemon dead, rounds unfinished): only (1) and (3)."""
-    foreign = foreign or {}
-    verdict = check_submissions(submissions)
-    bad = verdict.violations
-    rounds = store.recent_rounds(store.count_rounds() + 1)
-    orders = {r.id: store.orders_of(r.id) for r in rounds if r.id is not None}
-    by_client_id = {(o.venue, o.client_id): r for r in rounds for o in orders[r.id or 0]}
-    venue_orders = {v: [o for o in saved[v]["orders"] if o["account"] == ACCOUNT] for v in VENUES}
-    venue_fills = {v: [f for f in saved[v]["fills"] if f["account"] == ACCOUNT] for v in VENUES}
-
-    # (3) no order of ours open on a venue once its round is DONE; none that no round owns.
-    for v in VENUES:
-        for o in venue_orders[v]:
-            owner = by_client_id.get((v, o["client_id"]))
-            is_open = not OrderStatus(o["status"]).terminal
-            if owner is None and o["client_id"] not in foreign.get(v, set()):
-                bad.append(f"(3) {v} order {o['client_id']} ({o['status']}) belongs to no round")
-                verdict.orphan_exposure += abs(Decimal(o["filled_qty"]))
-            elif owner is not None and is_open and owner.state == "DONE":
-                bad.append(f"(3) {v} order {o['client_id']} still open; round {owner.id} DONE")
-    if not final:
-        return verdict
-
-    # (2) each venue's net position equals what the open rounds expect (plus foreign fills);
-    #     each DONE round is flat on both venues by the venues' own fills.
-    for v in VENUES:
-        expected = sum(
-            (
-                _signed(o.side, o.filled_qty)
-                for r in rounds
-                if r.state != "DONE"
-                for o in orders[r.id or 0]
-                if o.venue == v
-            ),
-            ZERO,
-        )
-        expected += sum(
-            (
-                _signed(f["side"], Decimal(f["qty"]))
-                for f in venue_fills[v]
-                if f["client_id"] in foreign.get(v, set())
-            ),
-            ZERO,
-        )
-        positions = [
-            Decimal(p["qty"])
-            for p in saved[v]["positions"]
-            if p["account"] == ACCOUNT and p["symbol"] == SYMBOLS[v]
-        ]
-        actual = sum(positions, ZERO)
-        if actual != expected:
-            bad.append(f"(2) {v} {SYMBOLS[v]} position {actual}, store expects {expected}")
-            verdict.orphan_exposure += abs(actual - expected)
-
-    # (4) every round DONE, or HALTED with a reason when that was provoked; (5) PnL exact.
-    for r in rounds:
-        verdict.rounds[r.state] += 1
-        if r.state == "HALTED":
-            if not (halted_ok and r.reason):
-                bad.append(f"(4) round {r.id} HALTED: {r.reason}")
-            continue
-        if r.state != "DONE":
-            bad.append(f"(4) round {r.id} ended {r.state}")
-            continue
-        _check_done_round(r, orders[r.id or 0], venue_fills, verdict)
-    return verdict
-
-
-def _check_done_round(
-    r: RoundRow,
-    orders: Sequence[Any],
-    venue_fills: Mapping[str, list[dict[str, Any]]],
-    verdict: Verdict,
-) -> None:
-    bad = verdict.violations
-    ids = {v: {o.client_id for o in orders if o.venue == v} for v in VENUES}
-    fills = [(v, f) for v in VENUES for f in venue_fills[v] if f["client_id"] in ids[v]]
-    for venue in VENUES:
-        net = sum((_signed(f["side"], Decimal(f["qty"])) for v, f in fills if v == venue), ZERO)
-        if net != 0:
-            bad.append(f"(2) round {r.id} DONE but {venue} fills net {net}")
-            verdict.orphan_exposure += abs(net)
-    cash = fees = volume = ZERO
-    for _v, f in fills:  # what the venues charged, which is what they reported
-        notional = Decimal(f["qty"]) * Decimal(f["price"])
-        cash += notional if f["side"] == "SELL" else -notional
-        fees += Decimal(f["fee"])
-        volume += notional
-    pnl = cash - fees
-    verdict.pnl_checked += 1
-    verdict.traded += bool(fills)
-    stored = (r.realized_pnl, r.fees, r.volume)
-    if stored != (pnl, fees, volume):
-        bad.append(
-            f"(5) round {r.id}: store PnL/fees/volume {stored}, venues' fills say "
-            f"{(pnl, fees, volume)}"
-        )
-
-
 # -- a campaign: many kills on one simulator ------------------------------------------------
 
 
@@ -841,7 +704,8 @@ class Campaign:
                 verdict = check_submissions(submissions)
             else:
                 with opened_store(self.db) as store:
-                    verdict = check_invariants(store, self.sim.saved(), submissions, final=False)
+                    records = VenueRecords(ACCOUNT, SYMBOLS, self.sim.saved(), submissions)
+                    verdict = check_invariants(store, records, final=False)
         except (OSError, ValueError) as e:
             self._violation(f"after {ep.label}: cannot check: {e}")
             return
@@ -862,7 +726,8 @@ class Campaign:
         submissions = self.sim.submissions()
         self.sim.stop()
         with opened_store(self.db) as store:
-            verdict = check_invariants(store, self.sim.saved(), submissions)
+            records = VenueRecords(ACCOUNT, SYMBOLS, self.sim.saved(), submissions)
+            verdict = check_invariants(store, records)
         final = self.result.verdict
         final.violations += verdict.violations
         final.duplicates = verdict.duplicates
@@ -924,8 +789,9 @@ def foreign_exposure(workdir: Path, seed: int) -> ForeignResult:
         submissions = sim.submissions()
         sim.stop()
         with opened_store(peek.db) as store:
+            records = VenueRecords(ACCOUNT, SYMBOLS, sim.saved(), submissions)
             verdict = check_invariants(
-                store, sim.saved(), submissions, foreign={ASTER: {foreign_id}}, halted_ok=True
+                store, records, foreign={ASTER: {foreign_id}}, halted_ok=True
             )
             halted = [r.reason or "" for r in store.active_rounds() if r.state == "HALTED"]
             blocked = store.get_meta("blocked") or None

@@ -1,4 +1,4 @@
-"""The harness's invariant checker catches what it is there to catch (a checker that never
+"""The invariant checker catches what it is there to catch (a checker that never
 fails proves nothing): one finished round in a store, the venues' records made to agree with
 it, then spoiled one way at a time."""
 
@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import ACCOUNT, ASTER, BACKPACK, SYMBOLS, check_invariants
+from harness import ACCOUNT, ASTER, BACKPACK, SYMBOLS
+from invariants import VenueRecords, check_between_passes, check_invariants
 
-from hedged.adapters.base import Fill, OrderState, OrderStatus, OrderType, Side
 from hedged.legs import realized
+from hedged.model import Fill, OrderState, OrderStatus, OrderType, Side
 from hedged.store import OrderRow, Store
 
 TRADES = [  # venue, purpose, side, price, fee
@@ -81,9 +82,13 @@ def finished_round(store: Store) -> tuple[dict[str, Any], dict[str, dict[str, in
     return saved, submissions
 
 
+def records(saved: Any, submissions: Any) -> VenueRecords:
+    return VenueRecords(ACCOUNT, SYMBOLS, saved, submissions)
+
+
 def test_a_clean_round_passes(store: Store) -> None:
     saved, submissions = finished_round(store)
-    verdict = check_invariants(store, saved, submissions)
+    verdict = check_invariants(store, records(saved, submissions))
     assert verdict.violations == []
     assert verdict.rounds["DONE"] == 1 and verdict.pnl_checked == verdict.traded == 1
 
@@ -92,7 +97,7 @@ def test_each_spoiled_record_is_caught(store: Store) -> None:
     saved, submissions = finished_round(store)
 
     def violations(saved: Any = saved, submissions: Any = submissions) -> list[str]:
-        return check_invariants(store, saved, submissions).violations
+        return check_invariants(store, records(saved, submissions)).violations
 
     twice = copy.deepcopy(submissions)
     twice[ASTER]["hd-1"] = 2
@@ -118,6 +123,52 @@ def test_each_spoiled_record_is_caught(store: Store) -> None:
 
     store.transition(1, "DONE", "HALTED", "halt")
     assert [v[:3] for v in violations()] == ["(4)"]
-    assert check_invariants(store, saved, submissions, halted_ok=True).violations == [
+    verdict = check_invariants(store, records(saved, submissions), halted_ok=True)
+    assert verdict.violations == [
         "(4) round 1 HALTED: None"  # halted, but without a reason
     ]
+
+
+def test_between_passes_checks_done_rounds_and_flatness_when_nothing_is_live(
+    store: Store,
+) -> None:
+    saved, submissions = finished_round(store)
+
+    def violations(saved: Any = saved, submissions: Any = submissions) -> list[str]:
+        return check_between_passes(store, records(saved, submissions)).violations
+
+    assert violations() == []
+    twice = copy.deepcopy(submissions)
+    twice[BACKPACK]["2"] = 3
+    assert [v[:3] for v in violations(submissions=twice)] == ["(1)"]
+    other_fee = copy.deepcopy(saved)
+    other_fee[ASTER]["fills"][0]["fee"] = "0.0052536"
+    assert [v[:3] for v in violations(other_fee)] == ["(5)"]
+
+    exposed = copy.deepcopy(saved)
+    exposed[ASTER]["positions"][0]["qty"] = "-0.1"
+    resting = copy.deepcopy(saved)
+    resting[BACKPACK]["orders"].append(
+        {"account": ACCOUNT, "client_id": "5", "status": "NEW", "filled_qty": "0"}
+    )
+    assert violations(exposed) == ["(2) aster position -0.1 with no round live"]
+    store.create_round(SYMBOLS[ASTER], SYMBOLS[BACKPACK])  # round 2, OPENING
+    assert violations(exposed) == []  # a live round may hold a position
+    store.transition(2, "OPENING", "HALTED", "a venue shows what no round explains")
+    assert violations(exposed) == ["(2) aster position -0.1 with no round live"]
+    store.add_intents(
+        [
+            OrderRow(
+                round_id=2,
+                venue=BACKPACK,
+                symbol=SYMBOLS[BACKPACK],
+                purpose="ENTRY",
+                side="BUY",
+                type="LIMIT",
+                qty=QTY,
+                price=D(150),
+            )
+        ],
+        {ASTER: lambda ns, seq: f"hd-{seq}", BACKPACK: lambda ns, seq: str(seq)},
+    )
+    assert violations(resting) == ["(3) backpack order 5 (NEW) open with no round live"]

@@ -2,7 +2,7 @@
 
 Two campaigns run side by side, each on its own simulator process, with the daemon killed
 at every named crash point and at random moments in every round state, late-delivered orders
-among them; then the venues are compared with the store (harness.check_invariants). A third
+among them; then the venues are compared with the store (invariants.check_invariants). A third
 case opens a position behind the daemon's back and checks that the pair is halted, with the
 reason shown by hedgectl.
 """

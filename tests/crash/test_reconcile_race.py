@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from roundkit import ASTER, BACKPACK, D, Rig
 
-from hedged.adapters.base import Position
+from hedged.model import Position
 
 
 async def test_fill_between_open_orders_and_positions_is_not_a_mismatch(

@@ -38,7 +38,7 @@ def wire_client_id(core_client_id: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-class Journal:
+class ClientIds:
     def __init__(self, exchange: SimExchange) -> None:
         self.orders: dict[str, SimOrder] = {}  # latest state by venue order id, oldest first
         self.fills: list[SimFill] = []

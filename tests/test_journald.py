@@ -1,4 +1,4 @@
-"""hedged.journal over real AF_UNIX sockets, and the log format choice of hedged.cli."""
+"""hedged.journald over real AF_UNIX sockets, and the log format choice of hedged.cli."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 
 from hedged import config
 from hedged.cli import parser, setup_logging
-from hedged.journal import FIELDS, JournalHandler, under_journald
+from hedged.journald import FIELDS, JournalHandler, under_journald
 from hedged.states.machine import State
 
 EXTRAS = {"round_id": 42, "venue": "aster", "client_id": "hx1-42-0", "state": State.MONITORING}
@@ -70,7 +70,7 @@ def receive(sock: socket.socket) -> tuple[bytes, dict[str, str]]:
 @pytest.fixture
 def log(journal: socket.socket) -> Iterator[logging.Logger]:
     """A logger whose only handler is a JournalHandler pointed at `journal`."""
-    logger = logging.getLogger("hedged.test_journal")
+    logger = logging.getLogger("hedged.test_journald")
     handler = JournalHandler(journal.getsockname())
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
@@ -95,7 +95,7 @@ def test_a_plain_record_carries_message_priority_and_code_location(
         "MESSAGE": "round 7: opened",
         "PRIORITY": "6",
         "SYSLOG_IDENTIFIER": "hedged",
-        "LOGGER": "hedged.test_journal",
+        "LOGGER": "hedged.test_journald",
         "CODE_FILE": __file__,
         "CODE_LINE": str(line),
         "CODE_FUNC": "test_a_plain_record_carries_message_priority_and_code_location",
