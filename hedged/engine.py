@@ -374,10 +374,7 @@ class Engine:
             self.store.save_quotes((q.venue, q.symbol, q.bid, q.ask) for q in self.prices.all())
 
     def _stale(self) -> bool:
-        for v in VENUES:
-            if self._quote(v) is None:
-                return True
-        return False
+        return self._quote(ASTER) is None or self._quote(BACKPACK) is None
 
     async def _poll_stale(self, force: bool) -> None:
         for v in VENUES:
@@ -752,9 +749,11 @@ class Engine:
         if dest in LIVE:
             self.live.add(r.id)
             self._restless.add(r.id)  # until its next step says it rests
-        else:
+        else:  # nothing of a finished round stays behind (the daemon runs for weeks)
             self.live.discard(r.id)
             self._restless.discard(r.id)
+            self._unresolved_since.pop(r.id, None)
+            self._trouble_logged.pop(r.id, None)
         if dest == State.DONE:
             self._cooldown_until = self._cooldown_from(utcnow())
             self._pnl_today = None
