@@ -32,6 +32,7 @@ from hedged.adapters.aster_wire import (
 )
 from hedged.adapters.base import ReconnectHook, VenueError
 from hedged.model import OrderState, Quote
+from hedged.wake import Alarm
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,11 @@ class ReconnectHooks:
             task.cancel()
 
 
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # one for every frame, not one per frame
+
+
 def _json(text: str) -> Any:
-    return json.loads(text, parse_float=Decimal)
+    return _DECODER.decode(text)
 
 
 async def _connect(
@@ -98,22 +102,33 @@ async def _frames(
     ws: aiohttp.ClientWebSocketResponse, silence: float | None, label: str
 ) -> AsyncIterator[Any]:
     """Decoded JSON frames until the connection ends or stays silent for `silence` s."""
-    while True:
-        try:
-            message = await ws.receive(timeout=silence)
-        except TimeoutError:
-            log.warning("aster: %s silent for %.0fs; reconnecting", label, silence)
-            return
-        if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-            data = message.data
-            try:
-                yield _json(data.decode() if isinstance(data, bytes) else data)
-            except (ValueError, UnicodeDecodeError):
-                log.warning("aster: %s sent an unreadable frame", label)
-            continue
-        if message.type in (aiohttp.WSMsgType.PING, aiohttp.WSMsgType.PONG):
-            continue
-        return  # CLOSE, CLOSING, CLOSED or ERROR
+    closing: list[asyncio.Task[bool]] = []
+
+    def silent() -> None:  # the connection is closed: `receive` returns, the frames end
+        log.warning("aster: %s silent for %.0fs; reconnecting", label, silence)
+        closing.append(asyncio.ensure_future(ws.close()))
+
+    # one timer per silence period, not a timeout per frame
+    alarm = None if silence is None else Alarm(silent, silence)
+    try:
+        while not closing:
+            if alarm is not None:
+                alarm.reset()
+            message = await ws.receive()
+            if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                data = message.data
+                try:
+                    yield _json(data.decode() if isinstance(data, bytes) else data)
+                except (ValueError, UnicodeDecodeError):
+                    log.warning("aster: %s sent an unreadable frame", label)
+                continue
+            if message.type in (aiohttp.WSMsgType.PING, aiohttp.WSMsgType.PONG):
+                continue
+            return  # CLOSE, CLOSING, CLOSED or ERROR
+    finally:
+        if alarm is not None:
+            alarm.cancel()
+        await asyncio.gather(*closing, return_exceptions=True)
 
 
 class Backoff:

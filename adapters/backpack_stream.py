@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 INVALID_SIGNATURE = 4003
 Signer = Callable[[], list[str]]  # a fresh `signature` array for a private SUBSCRIBE
 _CLOSED = object()
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # one for every frame, not one per frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +241,7 @@ class BackpackStream:
     def _dispatch(self, text: str) -> bool:
         """Hand a frame to its subscribers; True when the venue refused our signature."""
         try:
-            frame = json.loads(text, parse_float=Decimal)
+            frame = _DECODER.decode(text)
         except (ValueError, RecursionError):
             log.debug("backpack stream: not JSON: %r", self._scrub(snippet(text)))
             return False

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import multiprocessing
 import random
@@ -36,10 +37,11 @@ import aiohttp
 from aiohttp.http_writer import StreamWriter
 
 from bench import machine, paths
-from bench.rig import ENTRY_PRICE, START, Rig
+from bench.rig import ENTRY_PRICE, START, SYMBOLS, Rig
 from bench.simproc import order_client_id
 from bench.standby import Standby
 from bench.stats import summary
+from hedged.adapters import backpack_signing as bp_signing
 from hedged.config import AsterAuth
 from hedged.legs import ASTER, BACKPACK, VENUES
 
@@ -286,6 +288,7 @@ async def run(
             profiler.stop()
         logs = {v: (await rig.sims.log(v))[0] for v in VENUES}
         floor = await skew_floor(rig, pairs=min(crossings, 1000))
+        commit_post = await reaction_floor(rig, out / "floor.db", n=min(crossings, 1000))
     finally:
         wire.stop()
         probe_figures = probe.stop() if probe is not None else {}
@@ -307,6 +310,7 @@ async def run(
     if beside is not None:
         analysis["standby_exit"] = standby_exit
     analysis["leg_skew_floor_ms"] = floor
+    analysis["reaction_floor_ms"] = commit_post
     if sensitivity_cells:
         analysis["overshoot"]["sensitivity"] = paths.sensitivity(
             [r["reaction"] for r in results],
@@ -442,6 +446,53 @@ async def skew_floor(rig: Rig, pairs: int) -> dict[str, Any]:
         if str(n) in stamps[ASTER] and str(n) in stamps[BACKPACK]
     ]
     return summary(skews, 1000)
+
+
+async def reaction_floor(rig: Rig, path: Path, n: int) -> dict[str, Any]:
+    """The reaction's floor on this machine: a bare durable commit (sqlite3, WAL,
+    synchronous=FULL, same disk; one row) then a bare signed order POST (ED25519 over the
+    order's fields, as Backpack requires; aiohttp on a warm connection) to the Backpack
+    simulator, from the start of the commit to the order's arrival stamp. No engine, no
+    store layer, no client: what any write-ahead daemon here spends at least."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE IF NOT EXISTS intents (id INTEGER PRIMARY KEY, body TEXT)")
+    since = (await rig.sims.log(BACKPACK))[1]
+    url = rig.sims.url(BACKPACK) + FLOOR_PATHS[BACKPACK]
+    key, secret = rig.keys.backpack.api_key.reveal(), rig.keys.backpack.api_secret.reveal()
+    started: dict[str, float] = {}
+    commits: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        for i in range(n + 5):  # the first few open the connection
+            cid = 3_000_000_000 + i
+            params = {
+                "clientId": cid,
+                "orderType": "Market",
+                "quantity": "0.25",
+                "reduceOnly": True,
+                "side": "Ask",
+                "symbol": SYMBOLS[BACKPACK],
+            }
+            t0 = time.monotonic()
+            db.execute("BEGIN")
+            db.execute("INSERT INTO intents (body) VALUES (?)", (json.dumps(params),))
+            db.execute("COMMIT")
+            commits.append(time.monotonic() - t0)
+            signed = bp_signing.headers(
+                key, secret, "orderExecute", params, int(time.time() * 1000)
+            )
+            started[str(cid)] = t0
+            async with session.post(url, json=params, headers=signed) as r:
+                await r.read()
+            await asyncio.sleep(0.005)
+    db.close()
+    arrivals = {}
+    for t, _method, _path, client_id, _w in (await rig.sims.log(BACKPACK, since))[0]:
+        if client_id is not None:
+            arrivals.setdefault(str(client_id), t)
+    floor = [arrivals[c] - t0 for c, t0 in list(started.items())[5:] if c in arrivals]
+    return summary(floor, 1000) | {"commit": summary(commits[5:], 1000)}
 
 
 async def finish(rig: Rig, cycle: Cycle, round_id: int) -> None:

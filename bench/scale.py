@@ -11,11 +11,17 @@ a band that triggers no stop. Measured over the window, in the engine's process:
   of the engine loop that began with that price (or a newer one) in its price book: every
   round that price concerns has then been decided on it;
 - passes: how many, how long (the 5-second timer pass steps only rounds with time-based work).
+
+The floor, in the same run before the engine starts: a bare aiohttp WebSocket client (not
+ours) subscribed to both simulators' bookTicker streams reads the same path's messages and
+`json.loads` each one, nothing else; its CPU per event is what reading and parsing cost on
+this machine, the least any daemon that follows these streams in Python can spend.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 import time
@@ -23,9 +29,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.rig import SeedRound, pair_symbols, restart, seeded_rig
+import aiohttp
+
+from bench.rig import SYMBOLS, Rig, SeedRound, pair_symbols, restart, seeded_rig
 from bench.stats import pct, summary
-from hedged.legs import VENUES
+from hedged.legs import ASTER, BACKPACK, VENUES
 
 PAIRS = 20
 BAND_TICKS = 30  # the walk stays within 100 +/- 0.30 (the stops are 0.8 % away)
@@ -58,6 +66,7 @@ async def run(
     rig, seeded_in = await seeded_rig(out, plan, strategy={"max_concurrent_rounds": max(rounds, 1)})
     result: dict[str, Any] = {"rounds": rounds, "pairs": PAIRS, "rate": rate, "seed_s": seeded_in}
     try:
+        result["floor"] = await read_floor(rig, rate, seconds, seed)
         t_start = restart(rig)
         rig.run()
         await rig.until_passes(1, 600)
@@ -109,6 +118,48 @@ class CpuSampler:
         a = min(self.samples, key=lambda s: abs(s[0] - t0))
         b = min(self.samples, key=lambda s: abs(s[0] - t1))
         return b[1] - a[1], b[0] - a[0]
+
+
+async def read_floor(rig: Rig, rate: float, seconds: float, seed: int) -> dict[str, Any]:
+    """CPU per event of a bare WebSocket read + JSON parse of the same messages."""
+    async with aiohttp.ClientSession() as session:
+        aster = await session.ws_connect(
+            f"{rig.sims.url(ASTER, 'ws')}/ws/{SYMBOLS[ASTER].lower()}@bookTicker"
+        )
+        backpack = await session.ws_connect(rig.sims.url(BACKPACK, "ws"))
+        subscribe = {"method": "SUBSCRIBE", "params": [f"bookTicker.{SYMBOLS[BACKPACK]}"]}
+        await backpack.send_str(json.dumps(subscribe))
+        read = [0, 0]
+
+        async def reader(i: int, ws: aiohttp.ClientWebSocketResponse) -> None:
+            async for message in ws:
+                if message.type is aiohttp.WSMsgType.TEXT:
+                    json.loads(message.data)
+                    read[i] += 1
+
+        readers = [asyncio.create_task(reader(i, ws)) for i, ws in enumerate((aster, backpack))]
+        n = int(rate * seconds)
+        payload = {"mids": walk(n, seed), "start_at": time.monotonic() + 0.2, "interval": 1 / rate}
+        with CpuSampler() as sampler:
+            played = await rig.sims.both("play", payload)
+            await asyncio.sleep(0.2)  # the last messages read
+        for t in readers:
+            t.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        await aster.close()
+        await backpack.close()
+    wall0 = min(played[v]["t_pub"][0] for v in VENUES)
+    wall1 = max(played[v]["t_pub"][-1] for v in VENUES)
+    cpu, wall = sampler.cpu_between(wall0, wall1)
+    events = len(played[VENUES[0]]["t_pub"])
+    return {
+        "what": "bare aiohttp WebSocket read + json.loads of the same messages",
+        "events": events,
+        "messages_read": sum(read),
+        "cpu_s": cpu,
+        "cpu_ms_per_event": 1000 * cpu / events if events else None,
+        "window_s": wall,
+    }
 
 
 async def measure(

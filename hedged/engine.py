@@ -30,6 +30,7 @@ from hedged.states.machine import LIVE, RoundMachine, State, Trigger
 from hedged.stepper import Stepper
 from hedged.store import Deposed, RoundRow, Store, utc_day_start, utcnow
 from hedged.triggers import Level, TriggerIndex
+from hedged.wake import Alarm, WakingEvent
 
 log = logging.getLogger("hedged.engine")
 
@@ -75,6 +76,7 @@ def _no_notify(**fields: str) -> None:
 
 class Engine:
     command_poll_seconds = 0.2  # hedgectl's commands are read this often, not on every event
+    watchdog_seconds = 1.0  # WATCHDOG=1 and the STATUS line at most this often, not per event
 
     def __init__(
         self,
@@ -104,15 +106,16 @@ class Engine:
             v.fence(self.lease.valid)  # and every order, once signed, just before it leaves
         self.leading = False
         self.rules: dict[str, SymbolRules] = {}
-        self.stopping = asyncio.Event()
+        self.stopping: asyncio.Event = WakingEvent(self._wake)
         self.opened = 0  # rounds opened by this run
         self._streams: list[asyncio.Task[None]] = []
         self._keeper: asyncio.Task[None] | None = None
         self._last_quote_save = 0.0
         self._last_commands = 0.0
-        self.stepper = Stepper(
-            lambda r, poll: self.step(r, poll), lambda: self.prices.changed.set()
-        )
+        self._notified = -float("inf")  # monotonic: the last WATCHDOG=1
+        self._poll_seconds = float(self.strategy.poll_interval_seconds)
+        self._idle = Alarm(self._wake, self._poll_seconds)
+        self.stepper = Stepper(lambda r, poll: self.step(r, poll), self._wake)
         self._forget()
 
     def _forget(self) -> None:
@@ -161,7 +164,7 @@ class Engine:
         for v in VENUES:
             self.venues[v].on_reconnect(self._on_reconnect)
         # renews the lease while held (a lost one wakes the loop) and checks in
-        self._keeper = asyncio.create_task(self.lease.keep(self.prices.changed.set))
+        self._keeper = asyncio.create_task(self.lease.keep(self._wake))
 
     async def stand_by(self) -> Report | None:
         """A hot standby until this daemon holds the book's lease (nothing is sent, nothing
@@ -311,7 +314,7 @@ class Engine:
                 self._lose_store(e)
                 return
             self._due.add(row.round_id)
-            self.prices.changed.set()  # wake the loop: its round may step
+            self._wake()  # its round may step
 
     async def _follow(
         self,
@@ -356,6 +359,17 @@ class Engine:
 
     async def poll_quotes(self, force: bool = False) -> None:
         """The REST fallback for a venue whose stream has gone quiet."""
+        if force or self._stale():
+            await self._poll_stale(force)
+        now = time.monotonic()
+        if self.leading and now - self._last_quote_save >= QUOTE_SAVE_SECONDS:
+            self._last_quote_save = now
+            self.store.save_quotes((q.venue, q.symbol, q.bid, q.ask) for q in self.prices.all())
+
+    def _stale(self) -> bool:
+        return self._quote(ASTER) is None or self._quote(BACKPACK) is None
+
+    async def _poll_stale(self, force: bool) -> None:
         for v in VENUES:
             if force or self._quote(v) is None:
                 try:
@@ -366,10 +380,6 @@ class Engine:
                     )
                 except Exception:  # a bug in reading a price must not stop the loop
                     log.exception("%s: no price (stream stale, poll failed)", v, extra={"venue": v})
-        now = time.monotonic()
-        if self.leading and now - self._last_quote_save >= QUOTE_SAVE_SECONDS:
-            self._last_quote_save = now
-            self.store.save_quotes((q.venue, q.symbol, q.bid, q.ask) for q in self.prices.all())
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -393,9 +403,10 @@ class Engine:
                 except (Deposed, SQLAlchemyError) as e:
                     self._lose_store(e)
                     continue
-                self.notify(WATCHDOG="1", STATUS=self.status_line())
+                self._watchdog()
                 await self._wait()
         finally:
+            self._idle.cancel()
             gc.unfreeze()
             await self.stop()
             if self.leading:  # a standby need not wait for the lease to lapse
@@ -421,15 +432,23 @@ class Engine:
         """Single mode, nothing opened or resumed, and the pair is blocked: waiting is futile."""
         return not (self.opened or self.resumed or self.stopping.is_set()) and bool(self.blocked)
 
+    def _wake(self) -> None:
+        self.prices.changed.set()
+
     async def _wait(self) -> None:
-        waits = [asyncio.ensure_future(e.wait()) for e in (self.prices.changed, self.stopping)]
-        await asyncio.wait(
-            waits,
-            timeout=float(self.strategy.poll_interval_seconds),
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        for w in waits:
-            w.cancel()
+        """Until something gives the loop work, or for `poll_interval_seconds` at most."""
+        self._idle.reset()
+        changed = self.prices.changed
+        if not changed.is_set():  # work that arrived during the pass: no sleep at all
+            await changed.wait()
+
+    def _watchdog(self) -> None:
+        """WATCHDOG=1 from the loop itself (a loop that hangs stops sending it), with the
+        status line: at most every `watchdog_seconds`, not on every price event."""
+        now = time.monotonic()
+        if now - self._notified >= self.watchdog_seconds:
+            self._notified = now
+            self.notify(WATCHDOG="1", STATUS=self.status_line())
 
     async def tick(self) -> None:
         """One pass: launch the steps of the rounds that are due; it does not wait for them
@@ -440,11 +459,14 @@ class Engine:
         catch_up = self._reconcile_due and started >= self._catch_up_at
         if catch_up:  # a stream reconnected: what it missed is read back by REST
             await self._catch_up()
-        await self.poll_quotes(force=catch_up)
-        poll_due = time.monotonic() - self._last_poll >= float(self.strategy.poll_interval_seconds)
+        # What is not due costs a comparison, not a coroutine (this runs on every event).
+        if catch_up or self._stale() or started - self._last_quote_save >= QUOTE_SAVE_SECONDS:
+            await self.poll_quotes(force=catch_up)
+        poll_due = time.monotonic() - self._last_poll >= self._poll_seconds
         if poll_due:
             self._last_poll = time.monotonic()
-        await self.apply_commands()
+        if started - self._last_commands >= self.command_poll_seconds:
+            await self.apply_commands()
         if self.stopping.is_set() and self.strategy.on_shutdown == "flatten":
             await self.stepper.settled()
             self._close_all(Trigger.SHUTDOWN_FLATTEN, "shutdown")
@@ -457,10 +479,12 @@ class Engine:
             polled = self._restless | self._past_deadline()
             self.stepper.spawn("take-profit poll", self._poll_take_profits())
             self.stepper.spawn("wal checkpoint", self._checkpoint())
-        for r in sorted((due | polled) & self.live):
-            self.stepper.launch(r, r in polled)
-        ages = {v: self.prices.age(v, self.symbols[v]) for v in VENUES}
-        self.observer.loop_pass(time.monotonic() - started, ages)
+        if due or polled:
+            for r in sorted((due | polled) & self.live):
+                self.stepper.launch(r, r in polled)
+        if self.observer is not NULL_OBSERVER:
+            ages = {v: self.prices.age(v, self.symbols[v]) for v in VENUES}
+            self.observer.loop_pass(time.monotonic() - started, ages)
 
     async def _catch_up(self) -> None:
         """Reconcile after a reconnect; if the venue does not answer, try again later with
@@ -718,9 +742,11 @@ class Engine:
         if dest in LIVE:
             self.live.add(r.id)
             self._restless.add(r.id)  # until its next step says it rests
-        else:
+        else:  # nothing of a finished round stays behind (the daemon runs for weeks)
             self.live.discard(r.id)
             self._restless.discard(r.id)
+            self._unresolved_since.pop(r.id, None)
+            self._trouble_logged.pop(r.id, None)
         if dest == State.DONE:
             self._cooldown_until = self._cooldown_from(utcnow())
             self._pnl_today = None
@@ -733,6 +759,8 @@ class Engine:
         if now - self._last_commands < self.command_poll_seconds:
             return
         self._last_commands = now
+        if not self.store.any_pending_command():
+            return
         commands = self.store.pending_commands()
         if commands:  # a command moves rounds: not while their steps are under way
             await self.stepper.settled()

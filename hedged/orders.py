@@ -129,9 +129,11 @@ class OrderDesk:
             crashpoint("between_entry_legs")
         match outcome:
             case Accepted(order):
+                self._deadlines.pop(oid, None)  # definite: no lookup will need it
                 row = self.store.record_state(oid, order)
                 return await self.collect_fills(row), bug
             case Rejected(code, message):
+                self._deadlines.pop(oid, None)
                 log.warning(
                     "%s rejected %s %s: %s %s",
                     row.venue,

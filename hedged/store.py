@@ -238,6 +238,9 @@ _UPDATE_ORDER = (
     .values({f: bindparam(f"new_{f}") for f in _ANSWER_FIELDS})
 )
 _INSERT_EVENT = insert(_EVENTS)
+_COMMANDS = CommandRow.__table__  # type: ignore[attr-defined]
+_ANY_PENDING = sa_select(_COMMANDS.c.id).where(_COMMANDS.c.status == "PENDING").limit(1)
+_QUOTES = QuoteRow.__table__  # type: ignore[attr-defined]
 
 
 @functools.cache
@@ -245,6 +248,15 @@ def _round_update(fields: tuple[str, ...]) -> Update:
     rounds = RoundRow.__table__  # type: ignore[attr-defined]
     values: dict[str, Any] = {f: bindparam(f"new_{f}") for f in fields}
     return update(rounds).where(rounds.c.id == bindparam("rid")).values(values)
+
+
+@functools.cache
+def _quote_upsert(dialect: str) -> Any:
+    stmt = (sqlite_insert if dialect == "sqlite" else pg_insert)(_QUOTES)
+    return stmt.on_conflict_do_update(
+        index_elements=[_QUOTES.c.venue, _QUOTES.c.symbol],
+        set_={"bid": stmt.excluded.bid, "ask": stmt.excluded.ask, "at": stmt.excluded.at},
+    )
 
 
 # Schema migrations: version N -> N+1, applied in order at open. Version 1 is create_all.
@@ -963,6 +975,11 @@ class Store:
             s.commit()  # hedgectl's request: it decides nothing until the leader applies it
             return row
 
+    def any_pending_command(self) -> bool:
+        """Whether a command waits (one indexed Core read: the loop asks 5 times a second)."""
+        with self.engine.connect() as c:
+            return c.execute(_ANY_PENDING).first() is not None
+
     def pending_commands(self) -> list[CommandRow]:
         with self.session() as s:
             q = (
@@ -991,10 +1008,18 @@ class Store:
     # -- quotes -------------------------------------------------------------------------
 
     def save_quotes(self, quotes: Iterable[tuple[str, str, Decimal, Decimal]]) -> None:
-        with self.session() as s:
-            for venue, symbol, bid, ask in quotes:
-                s.merge(QuoteRow(venue=venue, symbol=symbol, bid=bid, ask=ask, at=utcnow()))
-            self._commit(s)
+        """Upserted by one Core statement per quote (every second: not an ORM merge)."""
+        rows = [
+            {"venue": v, "symbol": sym, "bid": bid, "ask": ask, "at": utcnow()}
+            for v, sym, bid, ask in quotes
+        ]
+        if not rows:
+            return
+        upsert = _quote_upsert(self.engine.dialect.name)
+        with self.engine.begin() as c:
+            for row in rows:
+                c.execute(upsert, row)
+            self._fenced(c)
 
     def quotes(self) -> dict[tuple[str, str], QuoteRow]:
         with self.session() as s:

@@ -73,10 +73,12 @@ class TriggerIndex:
         hit: set[int] = set()
         touches: tuple[tuple[Touch, Decimal], ...] = (("bid", quote.bid), ("ask", quote.ask))
         for touch, price in touches:
-            above = self._books.get((quote.venue, quote.symbol, touch, "above"), [])
-            hit.update(r for _, r in above[: bisect_right(above, (price, 1 << 62))])
-            below = self._books.get((quote.venue, quote.symbol, touch, "below"), [])
-            hit.update(r for _, r in below[bisect_left(below, (price, -1)) :])
+            above = self._books.get((quote.venue, quote.symbol, touch, "above"))
+            if above and above[0][0] <= price:  # the lowest level first: most quotes stop here
+                hit.update(r for _, r in above[: bisect_right(above, (price, 1 << 62))])
+            below = self._books.get((quote.venue, quote.symbol, touch, "below"))
+            if below and below[-1][0] >= price:
+                hit.update(r for _, r in below[bisect_left(below, (price, -1)) :])
         return hit
 
     def __len__(self) -> int:

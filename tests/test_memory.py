@@ -1,0 +1,42 @@
+"""The daemon runs for weeks: a finished round leaves nothing behind in its memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from roundkit import Rig
+
+from hedged.engine import Engine
+from hedged.store import Store
+
+
+def leftovers(engine: Engine, store: Store, round_id: int) -> dict[str, object]:
+    """What the daemon still holds of a finished round (empty when nothing)."""
+    live = store._live
+    assert live is not None
+    held: dict[str, object] = {
+        "desk deadlines": dict(engine.desk._deadlines),
+        "unresolved since": engine._unresolved_since.get(round_id),
+        "trouble logged": engine._trouble_logged.get(round_id),
+        "deadlines": engine._deadlines.get(round_id),
+        "cached round": live.rounds.get(round_id),
+        "cached orders": live.orders_of(round_id),
+    }
+    if round_id in engine.live or round_id in engine._restless:
+        held["live"] = round_id
+    return {k: v for k, v in held.items() if v}
+
+
+async def test_a_finished_round_leaves_nothing_behind(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, mode="single")
+    try:
+        engine = await rig.start()
+        await rig.tick()
+        await rig.until("MONITORING")
+        await rig.move("100.9")  # the short's stop
+        await rig.until("LIMIT_SET")
+        await rig.move("101.5")  # the long's take-profit fills
+        await rig.until("DONE")
+        assert leftovers(engine, rig.store, 1) == {}
+    finally:
+        await rig.stop()
