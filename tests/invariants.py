@@ -66,6 +66,15 @@ class Verdict:
     traded: int = 0  # DONE rounds with fills
     pnl_checked: int = 0  # DONE rounds whose PnL was recomputed from venue fills
 
+    def conclude(self, final: Verdict) -> None:
+        """Take the final check's figures, keeping the violations found along the way."""
+        self.violations += final.violations
+        self.duplicates = final.duplicates
+        self.orphan_exposure = final.orphan_exposure
+        self.rounds = final.rounds
+        self.traded = final.traded
+        self.pnl_checked = final.pnl_checked
+
 
 def check_submissions(submissions: Mapping[str, Mapping[str, int]]) -> Verdict:
     """(1) Every client order id reached each venue at most once."""

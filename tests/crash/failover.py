@@ -341,13 +341,7 @@ class Failover:
         self.sim.stop()
         records = VenueRecords(ACCOUNT, SYMBOLS, self.sim.saved(), submissions)
         verdict = check_invariants(self.store, records)
-        final = self.result.verdict
-        final.violations += verdict.violations
-        final.duplicates = verdict.duplicates
-        final.orphan_exposure = verdict.orphan_exposure
-        final.rounds = verdict.rounds
-        final.traded = verdict.traded
-        final.pnl_checked = verdict.pnl_checked
+        self.result.verdict.conclude(verdict)
         self._check_arrivals(arrivals)
 
     def _check_arrivals(self, arrivals: dict[str, list[dict[str, object]]]) -> None:

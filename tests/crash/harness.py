@@ -728,13 +728,7 @@ class Campaign:
         with opened_store(self.db) as store:
             records = VenueRecords(ACCOUNT, SYMBOLS, self.sim.saved(), submissions)
             verdict = check_invariants(store, records)
-        final = self.result.verdict
-        final.violations += verdict.violations
-        final.duplicates = verdict.duplicates
-        final.orphan_exposure = verdict.orphan_exposure
-        final.rounds = verdict.rounds
-        final.traded = verdict.traded
-        final.pnl_checked = verdict.pnl_checked
+        self.result.verdict.conclude(verdict)
 
 
 def run_campaign(workdir: Path, seed: int, kills: int, **kwargs: Any) -> CampaignResult:
