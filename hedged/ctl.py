@@ -53,6 +53,7 @@ from hedged.report import (
 )
 from hedged.states.machine import RESUMABLE, RoundMachine, Trigger
 from hedged.store import (
+    ACTIVE_STATES,
     CommandRow,
     NotHedgedDatabase,
     RoundRow,
@@ -91,7 +92,6 @@ Steering commands (pause, resume, close, flatten) wait for the daemon's acknowle
 
 WIDE = 200  # columns for piped or captured output, so no table cell wraps mid-word
 POLL_SECONDS = 0.1  # how often a steering command looks for the daemon's acknowledgement
-LIVE_STATES = ("OPENING", "MONITORING", "LIMIT_SET", "CLOSING", "HALTED")
 STATE_STYLE = {
     "OPENING": "magenta",
     "MONITORING": "cyan",
@@ -732,7 +732,7 @@ def render_frame(s: Snapshot) -> RenderableType:
         quotes.add_row(
             q.venue, q.symbol, str(q.bid), str(q.ask), str((q.bid + q.ask) / 2), f"{_age(age)} ago"
         )
-    live = [monitor_lines(s, v) for v in s.rounds if v.state in LIVE_STATES]
+    live = [monitor_lines(s, v) for v in s.rounds if v.state in ACTIVE_STATES]
     parts: list[RenderableType] = [title, quotes if s.quotes else Text("no prices saved yet")]
     parts += live or [Text("no open rounds", style="dim")]
     parts.append(status_table(s.rounds) if s.rounds else Text("no rounds yet"))

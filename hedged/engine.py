@@ -8,7 +8,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, TypeVar
@@ -24,37 +24,19 @@ from hedged.observe import NULL_OBSERVER, Observer
 from hedged.orders import OrderDesk, Unresolved
 from hedged.prices import PriceBook
 from hedged.reconcile import Report, reconcile
-from hedged.states import closing, halted, limit_set, monitoring, opening
+from hedged.states import opening
 from hedged.states.context import TAKE_PROFIT, Move, RoundContext
 from hedged.states.machine import LIVE, RoundMachine, State, Trigger
+from hedged.states.registry import BEHAVIOUR
 from hedged.stepper import Stepper
 from hedged.store import Deposed, RoundRow, Store, utc_day_start, utcnow
-from hedged.triggers import Level, TriggerIndex
+from hedged.triggers import TriggerIndex
 from hedged.wake import Alarm, WakingEvent
 
 log = logging.getLogger("hedged.engine")
 
 T = TypeVar("T")
 
-STEPS: dict[str, Callable[[RoundContext], Awaitable[Move | None]]] = {
-    State.OPENING: opening.step,
-    State.MONITORING: monitoring.step,
-    State.LIMIT_SET: limit_set.step,
-    State.CLOSING: closing.step,
-    State.HALTED: halted.step,
-}
-# The prices a resting round watches; rounds in other live states step on every pass.
-WATCHES: dict[str, Callable[[RoundContext], list[Level]]] = {
-    State.MONITORING: monitoring.watch,
-    State.LIMIT_SET: limit_set.watch,
-}
-# Whether a round waits only on its watched prices, its deadline and (LIMIT_SET) its
-# take-profit: such a round is not stepped by the slow timer, which would cost one
-# database read per round per pass.
-RESTING: dict[str, Callable[[RoundContext], bool]] = {
-    State.MONITORING: monitoring.resting,
-    State.LIMIT_SET: limit_set.resting,
-}
 LIVE_STATES = frozenset(s.value for s in LIVE)
 MAX_MOVES_PER_STEP = 8  # a round passes at most through every state in one step
 QUOTE_SAVE_SECONDS = 1.0
@@ -632,11 +614,13 @@ class Engine:
     async def _step(self, round_id: int, poll_due: bool) -> None:
         ctx = await self._settle(round_id, poll_due)
         state = ctx.round.state if ctx else None
-        if ctx is not None and state in WATCHES:
-            self.triggers.watch(round_id, WATCHES[ctx.round.state](ctx))
+        behaviour = BEHAVIOUR.get(State(state)) if state else None
+        if ctx is not None and behaviour is not None and behaviour.watch is not None:
+            self.triggers.watch(round_id, behaviour.watch(ctx))
         if state in (State.OPENING, State.CLOSING):
             self._due.add(round_id)  # waiting on its own orders, not on a price
-        if ctx is not None and state in RESTING and RESTING[state](ctx):
+        resting = behaviour.resting if behaviour is not None else None
+        if ctx is not None and resting is not None and resting(ctx):
             self._restless.discard(round_id)
             if ctx.round.deadline_at is not None:
                 self._deadlines[round_id] = ctx.round.deadline_at
@@ -669,7 +653,7 @@ class Engine:
                     await self.desk.resolve(o)
                 if unresolved:
                     ctx.reload()
-                move = await STEPS[r.state](ctx)
+                move = await BEHAVIOUR[State(r.state)].step(ctx)
             except Unresolved as e:
                 since = self._unresolved_since.setdefault(round_id, time.monotonic())
                 if time.monotonic() - since >= UNRESOLVED_HALT_SECONDS:

@@ -45,6 +45,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from hedged.livecache import LiveCache
 from hedged.model import Fill, OrderState
+from hedged.states.machine import ACTIVE
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ NEVER_PLACED = "NEVER_PLACED"  # ambiguous, and not found after the signature wi
 UNRESOLVED = frozenset({INTENT, AMBIGUOUS})
 TERMINAL = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", NEVER_PLACED})
 
-ACTIVE_STATES = ("OPENING", "MONITORING", "LIMIT_SET", "CLOSING", "HALTED")
+ACTIVE_STATES = tuple(s.value for s in ACTIVE)
 
 
 def utcnow() -> datetime:

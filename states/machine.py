@@ -38,6 +38,7 @@ class Trigger(StrEnum):
 S = State
 LIVE = [S.OPENING, S.MONITORING, S.LIMIT_SET, S.CLOSING]
 RESUMABLE = LIVE
+ACTIVE = [*LIVE, S.HALTED]  # not finished: the rounds the daemon keeps and steps
 
 # (trigger, sources, destination). Operator close and shutdown flatten also apply in
 # OPENING: CLOSING flattens whatever filled, so it is safe from any live state.
