@@ -707,20 +707,20 @@ class Engine:
         fields = dict(move.fields)
         if move.reason:
             fields["reason"] = move.reason
-        level = logging.ERROR if dest == State.HALTED else logging.INFO
-        log.log(
-            level,
+        source = r.state
+        row = self.store.transition(
+            r.id, source, dest.value, move.trigger.value, halted_from=machine.halted_from, **fields
+        )
+        log.log(  # once committed: a deposed daemon's refused move is not reported as made
+            logging.ERROR if dest == State.HALTED else logging.INFO,
             "round %s: %s -> %s (%s)",
             r.id,
-            r.state,
+            source,
             dest.value,
             move.reason or move.trigger.value,
             extra={"round_id": r.id, "state": dest.value},
         )
-        row = self.store.transition(
-            r.id, r.state, dest.value, move.trigger.value, halted_from=machine.halted_from, **fields
-        )
-        self.observer.round_moved(row, r.state, move.reason or move.trigger.value)
+        self.observer.round_moved(row, source, move.reason or move.trigger.value)
         self.triggers.discard(r.id)  # levels belong to the state it left
         self._deadlines.pop(r.id, None)
         if dest in LIVE:

@@ -767,6 +767,7 @@ class Store:
             row = s.get(RoundRow, round_id)
             assert row is not None, f"round {round_id} does not exist"
             if row.state != source:
+                self._fenced(s.connection())  # moved by the daemon that deposed us: Deposed
                 raise RuntimeError(f"round {round_id} is {row.state}, not {source}")
             row.state = dest
             for k, v in fields.items():

@@ -245,3 +245,24 @@ async def test_a_takeover_and_a_deposition_alert() -> None:
         await runner.cleanup()
     assert [a["event"] for a in received] == ["takeover", "deposed"]
     assert all(BOOK in str(a["reason"]) for a in received)
+
+
+def test_a_deposed_daemon_finding_its_round_moved_on_is_told_it_was_deposed(
+    open_store: Callable[[], Store],
+) -> None:
+    """Frozen before a transition and woken after the new leader moved the round: the old
+    leader learns it lost the lease (Deposed, it stands by), not a state clash (a bug)."""
+    a_store, b_store = open_store(), open_store()
+    a, b = claim("host-a"), claim("host-b")
+    a_store.take_lease(a, ttl_ms=1)
+    a_store.fence = fence(a, 1)
+    rid = a_store.create_round("SOLUSDT", "SOL_USDC_PERP").id
+    assert rid is not None
+    time.sleep(0.01)
+    b_store.take_lease(b, ttl_ms=60_000)
+    b_store.fence = fence(b, 2)
+    b_store.transition(rid, "OPENING", "CLOSING", "entry_failed")
+    with pytest.raises(Deposed):
+        a_store.transition(rid, "OPENING", "MONITORING", "entries_filled")
+    with pytest.raises(RuntimeError, match="is CLOSING, not OPENING"):  # ours: a real clash
+        b_store.transition(rid, "OPENING", "MONITORING", "entries_filled")
