@@ -32,6 +32,7 @@ class Leg:
     entered: Decimal  # total quantity filled on the entry side
     qty: Decimal  # still open
     entry_price: Decimal | None  # volume-weighted over the entry fills
+    exit_price: Decimal | None = None  # volume-weighted over the closing fills
 
     @property
     def is_open(self) -> bool:
@@ -53,6 +54,7 @@ def legs_of(round_: RoundRow, orders: Iterable[OrderRow]) -> dict[str, Leg]:
     entered = {v: ZERO for v in VENUES}
     exited = {v: ZERO for v in VENUES}
     cost = {v: ZERO for v in VENUES}
+    proceeds = {v: ZERO for v in VENUES}
     for o in orders:
         if o.filled_qty <= 0:
             continue
@@ -62,6 +64,8 @@ def legs_of(round_: RoundRow, orders: Iterable[OrderRow]) -> dict[str, Leg]:
             cost[o.venue] += o.filled_qty * o.avg_price
         else:
             exited[o.venue] += o.filled_qty
+            assert o.avg_price is not None, f"order {o.id} filled without a price"
+            proceeds[o.venue] += o.filled_qty * o.avg_price
     return {
         v: Leg(
             venue=v,
@@ -70,6 +74,7 @@ def legs_of(round_: RoundRow, orders: Iterable[OrderRow]) -> dict[str, Leg]:
             entered=entered[v],
             qty=entered[v] - exited[v],
             entry_price=cost[v] / entered[v] if entered[v] else None,
+            exit_price=proceeds[v] / exited[v] if exited[v] else None,
         )
         for v in VENUES
     }

@@ -34,7 +34,7 @@ class LegView:
     qty: Decimal
     entered: Decimal
     entry: Decimal | None
-    price: Decimal | None  # exit-side price now (long: bid, short: ask)
+    price: Decimal | None  # a closed leg: its exit price; else the exit-side price now
     pnl_pct: Decimal | None
 
 
@@ -91,8 +91,14 @@ def round_view(store: Store, r: RoundRow, quotes: dict[tuple[str, str], QuoteRow
     marked = True
     for v in VENUES:
         leg, quote = legs[v], q[v]
-        price = quote.exit_price(leg.side) if quote else None
-        pnl = leg.pnl_pct(quote) * 100 if quote and leg.is_open and leg.entry_price else None
+        price: Decimal | None
+        pnl: Decimal | None
+        if leg.entered and not leg.is_open and leg.exit_price and leg.entry_price:
+            price = leg.exit_price  # what it closed at, not today's market
+            pnl = (price - leg.entry_price) / leg.entry_price * leg.side.sign * 100
+        else:
+            price = quote.exit_price(leg.side) if quote else None
+            pnl = leg.pnl_pct(quote) * 100 if quote and leg.is_open and leg.entry_price else None
         views.append(
             LegView(
                 v, leg.symbol, leg.side.value, leg.qty, leg.entered, leg.entry_price, price, pnl

@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,16 @@ def test_status_json_keeps_its_shape_and_table_shows_every_round(db: str) -> Non
         assert all(set(leg) == LEG_KEYS for leg in r["legs"])
     by_id = {r["id"]: r for r in rounds}
     assert by_id[TP_ROUND]["state"] == "DONE"
+    store = Store(db, readonly=True)  # a closed leg shows its exit price, not the market's
+    try:
+        exits = [o for o in store.orders_of(TP_ROUND) if o.purpose != "ENTRY" and o.filled_qty]
+    finally:
+        store.close()
+    for leg in by_id[TP_ROUND]["legs"]:
+        (out,) = [o for o in exits if o.venue == leg["venue"]]
+        assert out.avg_price is not None and Decimal(leg["price"]) == out.avg_price
+        entry, sign = Decimal(leg["entry"]), 1 if leg["side"] == "BUY" else -1
+        assert Decimal(leg["pnl_pct"]) == (out.avg_price - entry) / entry * sign * 100
     assert by_id[TP_ROUND]["hedge_pnl"] == by_id[TP_ROUND]["realized_pnl"]
     assert by_id[HALTED_ROUND]["reason"] == "test: unexplained exposure"
     assert by_id[OPEN_ROUND]["state"] == "MONITORING" and by_id[OPEN_ROUND]["hedge_pnl"]
