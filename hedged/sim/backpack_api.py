@@ -115,12 +115,18 @@ def _signed(route: Route) -> Handler:
     async def signed(request: web.Request) -> web.StreamResponse:
         venue = request.app[STATE]
         params = await request_params(request)
-        if instruction in ARRIVALS:  # before the signature check: whatever arrived counts
-            client_id = params.get("clientId")
-            key = request.headers.get("X-API-Key")
-            venue.arrivals.note(
-                key, ARRIVALS[instruction], None if client_id is None else str(client_id)
-            )
+        if instruction not in ARRIVALS:
+            return await _authenticated(request, params)
+        client_id = params.get("clientId")  # before the signature check: whatever arrived
+        entry = venue.arrivals.note(
+            request.headers.get("X-API-Key"),
+            ARRIVALS[instruction],
+            None if client_id is None else str(client_id),
+        )
+        return await venue.arrivals.answered(entry, _authenticated(request, params))
+
+    async def _authenticated(request: web.Request, params: dict[str, object]) -> web.StreamResponse:
+        venue = request.app[STATE]
         request[ACCOUNT] = authenticate(
             venue.accounts, instruction, params, request.headers, venue.now_ms()
         )

@@ -72,7 +72,8 @@ class FailoverResult:
     store: str
     strikes: list[Strike] = field(default_factory=list)
     verdict: Verdict = field(default_factory=Verdict)
-    foreign_requests: int = 0  # requests from a daemon that did not hold the lease
+    foreign_requests: int = 0  # requests accepted from a daemon that did not hold the lease
+    late_refused: int = 0  # such requests, signed before a freeze, refused by the window
     status_checked: bool = False  # hedgectl status named the leader and the standby
     wall: float = 0.0
 
@@ -345,7 +346,9 @@ class Failover:
         self._check_arrivals(arrivals)
 
     def _check_arrivals(self, arrivals: dict[str, list[dict[str, object]]]) -> None:
-        """Every order request came from the daemon holding the lease when it arrived."""
+        """Every order request the venues accepted came from the daemon holding the lease
+        when it arrived. One signed before its daemon froze and written after it was deposed
+        may still arrive: the venue's signature window must have refused it (counted)."""
         takings = sorted(
             (e.at.replace(tzinfo=e.at.tzinfo or UTC).timestamp(), int(json.loads(e.detail)["pid"]))
             for e in self._journal("lease_taken")
@@ -358,7 +361,12 @@ class Failover:
                 at, key = float(str(a["at"])), str(a["key"])
                 before = [pid for t, pid in takings if t <= at]
                 holder = slot_of_pid.get(before[-1]) if before else None
-                if slot_of_key.get(key) != holder:
+                if slot_of_key.get(key) == holder:
+                    continue
+                status = a["status"]
+                if status == "refused" or (isinstance(status, int) and status >= 400):
+                    self.result.late_refused += 1
+                else:
                     self.result.foreign_requests += 1
                     self._violation(
                         f"{venue} {a['action']} {a['client_id']} at {at:.3f} from "
@@ -398,7 +406,14 @@ def summary(results: Sequence[FailoverResult]) -> str:
         ("rounds HALTED", str(sum(r.verdict.rounds["HALTED"] for r in results))),
         ("duplicates (client id sent twice)", str(sum(r.verdict.duplicates for r in results))),
         ("orphan exposure (base units)", str(sum(r.verdict.orphan_exposure for r in results))),
-        ("requests from a daemon without the lease", str(sum(r.foreign_requests for r in results))),
+        (
+            "requests accepted from a daemon without the lease",
+            str(sum(r.foreign_requests for r in results)),
+        ),
+        (
+            "  late ones refused by the signature window",
+            str(sum(r.late_refused for r in results)),
+        ),
         ("invariant violations", str(len(violations))),
         ("time (s, summed)", f"{sum(r.wall for r in results):.0f}"),
     ]
