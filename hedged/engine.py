@@ -337,7 +337,7 @@ class Engine:
     def _on_reconnect(self, stream: str) -> None:
         log.warning("%s reconnected; catching up by reconciliation", stream)
         self._reconcile_due = True
-        self.prices.changed.set()
+        self._wake()
 
     async def poll_quotes(self, force: bool = False) -> None:
         """The REST fallback for a venue whose stream has gone quiet."""
@@ -609,7 +609,7 @@ class Engine:
         """No write landed: stop sending at once and lead again only through the lease
         (taken afresh if it is still ours), reloading and reconciling every round."""
         self.lease.lose(f"{type(e).__name__}: {e}")
-        self.prices.changed.set()
+        self._wake()
 
     async def _step(self, round_id: int, poll_due: bool) -> None:
         ctx = await self._settle(round_id, poll_due)

@@ -107,18 +107,16 @@ class Slot:
 
     def leading_since(self, after: float) -> float | None:
         """When, after `after`, its daemon first said it leads and has reconciled."""
-        if self.daemon is None:
-            return None
-        for at, status in list(self.daemon.statuses):
-            if at >= after and not status.startswith("standby"):
-                return at
-        return None
+        return self._said(after, leading=True)
 
     def standing_by_since(self, after: float) -> float | None:
+        return self._said(after, leading=False)
+
+    def _said(self, after: float, *, leading: bool) -> float | None:
         if self.daemon is None:
             return None
         for at, status in list(self.daemon.statuses):
-            if at >= after and status.startswith("standby"):
+            if at >= after and status.startswith("standby") != leading:
                 return at
         return None
 
