@@ -42,7 +42,6 @@ from hedged.report import (
     RoundView,
     Snapshot,
     Totals,
-    as_utc,
     command_json,
     daemon_view,
     halted,
@@ -60,6 +59,7 @@ from hedged.store import (
     SchemaTooNew,
     SchemaTooOld,
     Store,
+    as_utc,
 )
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE = 0, 1, 2

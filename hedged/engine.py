@@ -21,7 +21,7 @@ from hedged.leadership import Lease, Taken, Timing, book_of, standby_status, thi
 from hedged.legs import ASTER, BACKPACK, VENUES
 from hedged.model import OrderState, Quote, SymbolRules
 from hedged.observe import NULL_OBSERVER, Observer
-from hedged.orders import OrderDesk, Unresolved
+from hedged.orders import OrderDesk, Unresolved, in_time
 from hedged.prices import PriceBook
 from hedged.reconcile import Report, reconcile
 from hedged.states import opening
@@ -84,8 +84,8 @@ class Engine:
             Timing.of(float(config.daemon.lease_seconds)),
         )
         store.fence = self.lease.fence()  # every write checks the lease: none until taken
-        for v in venues.values():
-            v.fence(self.lease.valid)  # and every order, once signed, just before it leaves
+        for v in venues.values():  # and every order, once signed, just before it leaves
+            v.fence(lambda: self.lease.valid() and in_time())
         self.leading = False
         self.rules: dict[str, SymbolRules] = {}
         self.stopping: asyncio.Event = WakingEvent(self._wake)

@@ -5,6 +5,11 @@
 3. Ambiguous is never resent: the order is looked up by client id, and "not found" is final
    only once its signature window has passed (measured on the monotonic clock: a wall clock
    stepped forward must not end a window early).
+4. A request leaves only within SEND_SLACK of its intent's creation (checked once it is
+   signed, with the lease), so every copy of it carries a timestamp at most that much later
+   than the intent's `created_at`: a successor that finds the intent unresolved (after a
+   restart or a takeover) knows when the last copy stops being valid without waiting a whole
+   window from the moment it looks.
 
 `Venue.place` answers with an outcome and does not raise. If it raises anyway, that is a bug:
 whether bytes left is unknown, so the order is recorded Ambiguous and resolved by client id
@@ -18,6 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -25,12 +31,39 @@ from typing import Any
 from hedged.adapters.base import Accepted, Ambiguous, Rejected, Venue, VenueError
 from hedged.crashpoints import crashpoint
 from hedged.model import OrderRequest, OrderType, Side
-from hedged.store import AMBIGUOUS, NEVER_PLACED, OrderRow, Store
+from hedged.store import AMBIGUOUS, NEVER_PLACED, OrderRow, Store, as_utc
 
 log = logging.getLogger(__name__)
 
-# Our clock and the venue's may disagree by this much; wait it out before "never placed".
+# Our clock and the venue's (and another host's) may disagree by this much; wait it out
+# before "never placed".
 CLOCK_MARGIN = 1.0
+# How long after its intent is made a request may still leave (a slower commit: not sent).
+SEND_SLACK = 1.0
+
+
+@dataclass(slots=True)
+class _Sending:
+    """The order this task is sending: until when it may leave, and when the fence last let
+    it go (its request is signed by then)."""
+
+    by: float
+    let_go: float | None = None
+
+
+_sending: ContextVar[_Sending | None] = ContextVar("sending", default=None)
+
+
+def in_time() -> bool:
+    """Whether the order this task is sending is still within SEND_SLACK of its intent
+    (asked with the lease, after signing); anything else this task sends is not bounded."""
+    sending, now = _sending.get(), time.monotonic()
+    if sending is None:
+        return True
+    if now > sending.by:
+        return False
+    sending.let_go = now
+    return True
 
 
 def log_fields(row: OrderRow) -> dict[str, Any]:
@@ -67,6 +100,7 @@ class OrderDesk:
     ) -> list[OrderRow]:
         """Commit all intents (and the round's `round_fields`) in one transaction, then send
         them concurrently."""
+        made = time.monotonic()  # before the rows' created_at: the send-by bound holds
         rows = self.store.add_intents(
             [
                 OrderRow(
@@ -86,18 +120,19 @@ class OrderDesk:
             round_fields,
         )
         crashpoint("after_intent_commit")
-        sent = await asyncio.gather(*(self._send(r) for r in rows))
+        sent = await asyncio.gather(*(self._send(r, made + SEND_SLACK) for r in rows))
         bug = next((b for _, b in sent if b is not None), None)
         if bug is not None:  # every order is settled or resolving: now the round may halt
             raise bug
         return [row for row, _ in sent]
 
-    async def _send(self, row: OrderRow) -> tuple[OrderRow, Exception | None]:
+    async def _send(self, row: OrderRow, send_by: float) -> tuple[OrderRow, Exception | None]:
         """The order as it ended up, and the exception `place` raised (a bug) if it did."""
         assert row.id is not None and row.client_id is not None
         oid = row.id
         venue = self.venues[row.venue]
-        self._deadlines[oid] = time.monotonic() + venue.signature_window + CLOCK_MARGIN
+        sending = _Sending(send_by)
+        _sending.set(sending)  # this task's own context: only this order is bounded
         request = OrderRequest(
             client_id=row.client_id,
             symbol=row.symbol,
@@ -124,6 +159,10 @@ class OrderDesk:
                 exc_info=e,
                 extra=log_fields(row),
             )
+        # Its request, if it left, was signed by the fence's last yes (or, with no fence
+        # asking `in_time`, by now).
+        signed_by = sending.let_go if sending.let_go is not None else time.monotonic()
+        self._deadlines[oid] = signed_by + venue.signature_window + CLOCK_MARGIN
         crashpoint("after_send")
         if row.purpose == "ENTRY":
             crashpoint("between_entry_legs")
@@ -178,10 +217,7 @@ class OrderDesk:
         assert row.id is not None and row.client_id is not None
         oid, client_id = row.id, row.client_id
         venue = self.venues[row.venue]
-        # Unknown send time (e.g. found after a restart): it was sent before now, if at all.
-        deadline = self._deadlines.setdefault(
-            row.id, time.monotonic() + venue.signature_window + CLOCK_MARGIN
-        )
+        deadline = self._deadlines.setdefault(row.id, self.never_placed_after(row))
         give_up = time.monotonic() + patience
         pause = 0.05
         while True:
@@ -204,6 +240,14 @@ class OrderDesk:
                 raise Unresolved(f"{row.venue} order {client_id} is still unresolved")
             await asyncio.sleep(pause)
             pause = min(pause * 2, 1.0)
+
+    def never_placed_after(self, row: OrderRow) -> float:
+        """When (monotonic) an order found unresolved by this process, if not at the venue,
+        can no longer get there: its request left before now and within SEND_SLACK of the
+        intent, if at all; whichever bound comes first, plus its signature window."""
+        window = self.venues[row.venue].signature_window + CLOCK_MARGIN
+        stamped_by = as_utc(row.created_at).timestamp() + SEND_SLACK - time.time()
+        return time.monotonic() + min(stamped_by, 0.0) + window
 
     async def refresh(self, row: OrderRow) -> OrderRow:
         """Bring a live order up to date from its venue (and record new fills)."""

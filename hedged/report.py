@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from hedged.store import (
     QuoteRow,
     RoundRow,
     Store,
+    as_utc,
     utc_day_start,
     utcnow,
 )
@@ -135,11 +136,6 @@ def status(store: Store, recent: int = 10) -> list[RoundView]:
     ids = {r.id for r in active}
     finished = [r for r in store.recent_rounds(recent + len(active)) if r.id not in ids]
     return [round_view(store, r, quotes) for r in active + finished[:recent]]
-
-
-def as_utc(at: datetime) -> datetime:
-    """Some backends hand back naive datetimes; the store only ever writes UTC."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 # -- the daemon, as far as the store shows it ----------------------------------------------

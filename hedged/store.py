@@ -65,6 +65,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(at: datetime) -> datetime:
+    """Some backends hand back naive datetimes; the store only ever writes UTC."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
 class DecimalText(TypeDecorator[Decimal]):
     """Decimal as its exact string: SQLite's NUMERIC would round-trip through float."""
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,7 +28,8 @@ from hedged.leadership import Lease, Timing
 from hedged.legs import ASTER, BACKPACK
 from hedged.metrics import Metrics
 from hedged.model import OrderRequest, OrderType, Side
-from hedged.store import Claim, Deposed, Fence, Store
+from hedged.orders import CLOCK_MARGIN, SEND_SLACK, Intent, OrderDesk, Unresolved
+from hedged.store import NEVER_PLACED, Claim, Deposed, Fence, OrderRow, Store
 
 BOOK = "aster:SOLUSDT+backpack:SOL_USDC_PERP"
 
@@ -266,3 +269,88 @@ def test_a_deposed_daemon_finding_its_round_moved_on_is_told_it_was_deposed(
         a_store.transition(rid, "OPENING", "MONITORING", "entries_filled")
     with pytest.raises(RuntimeError, match="is CLOSING, not OPENING"):  # ours: a real clash
         b_store.transition(rid, "OPENING", "MONITORING", "entries_filled")
+
+
+@pytest.mark.parametrize("venue", [ASTER, BACKPACK])
+def test_a_request_later_than_its_intent_allows_is_held_back(tmp_path: Path, venue: str) -> None:
+    """A request leaves only within SEND_SLACK of its intent: an intent whose commit waited
+    longer (here behind another connection's write lock) is not sent at all, so a successor
+    can bound when any copy of it stops being valid from the intent's own time."""
+    rig = HttpRig(tmp_path)
+
+    async def scenario() -> None:
+        await rig.start()
+        try:
+            await late_commit()
+        finally:
+            await rig.stop()
+
+    async def late_commit() -> None:
+        assert rig.engine is not None
+        engine = rig.engine
+        r = rig.store.create_round(engine.symbols[ASTER], engine.symbols[BACKPACK])
+        assert r.id is not None
+        blocker = sqlite3.connect(tmp_path / "hedged.db", check_same_thread=False)
+        blocker.execute("BEGIN IMMEDIATE")  # the store's commit waits for this lock
+        threading.Timer(SEND_SLACK + 0.5, blocker.commit).start()
+        intent = Intent(venue, engine.symbols[venue], Side.BUY, Decimal("0.1"), "ENTRY")
+        (row,) = await engine.desk.submit(r.id, [intent])
+        blocker.close()
+        assert (row.status, row.reject_code) == ("REJECTED", NOT_SENT)
+        url = rig.servers.url(venue) + "/_admin/arrivals"
+        async with aiohttp.ClientSession() as http, http.get(url) as answer:
+            arrived = {a["client_id"] for a in await answer.json()}
+        assert row.client_id not in arrived
+
+    asyncio.run(scenario())
+
+
+def test_a_successor_bounds_an_unsure_order_by_its_intents_time(tmp_path: Path) -> None:
+    """Found unresolved by a new process: an intent older than SEND_SLACK plus the window
+    is settled "never placed" at the first look, without waiting a window from now; a fresh
+    one is still waited out."""
+    rig = HttpRig(tmp_path)
+
+    async def scenario() -> None:
+        await rig.start()
+        try:
+            await successor()
+        finally:
+            await rig.stop()
+
+    async def successor() -> None:
+        assert rig.engine is not None
+        engine = rig.engine
+        r = rig.store.create_round(engine.symbols[ASTER], engine.symbols[BACKPACK])
+        assert r.id is not None
+        window = engine.venues[ASTER].signature_window
+        made = {
+            "old": datetime.now(UTC) - timedelta(seconds=SEND_SLACK + window + CLOCK_MARGIN + 1),
+            "new": datetime.now(UTC),
+        }
+        rows = {
+            age: rig.store.add_intents(
+                [
+                    OrderRow(
+                        round_id=r.id,
+                        venue=ASTER,
+                        symbol=engine.symbols[ASTER],
+                        purpose="ENTRY",
+                        side="SELL",
+                        type="MARKET",
+                        qty=Decimal("0.1"),
+                        created_at=at,
+                    )
+                ],
+                engine.desk._client_ids,
+            )[0]
+            for age, at in made.items()
+        }
+        fresh = OrderDesk(rig.store, engine.venues)  # as after a takeover: no send times known
+        assert fresh.never_placed_after(rows["old"]) <= time.monotonic()
+        settled = await fresh.resolve(rows["old"])
+        assert settled.status == NEVER_PLACED
+        with pytest.raises(Unresolved):
+            await fresh.resolve(rows["new"])
+
+    asyncio.run(scenario())
