@@ -292,6 +292,7 @@ async def run(
     finally:
         wire.stop()
         probe_figures = probe.stop() if probe is not None else {}
+        standby_cpu = beside.cpu_share() if beside is not None and beside.proc else None
         standby_exit = beside.stop() if beside is not None else None
         await rig.close()
     if profiler is not None and profile is not None:
@@ -309,6 +310,7 @@ async def run(
     analysis["store"] = rig.store.engine.dialect.name
     if beside is not None:
         analysis["standby_exit"] = standby_exit
+        analysis["standby_cpu_share"] = standby_cpu
     analysis["leg_skew_floor_ms"] = floor
     analysis["reaction_floor_ms"] = commit_post
     if sensitivity_cells:

@@ -2,6 +2,8 @@
 with the same simulators and keys (Aster V1), that cannot take the lease while the leader
 holds it. It streams prices, reads the lease every `lease_seconds / 12` and checks in every
 5 s: what a hot standby costs the leader is measured by running a scenario with and without.
+It runs on the simulators' core, not the leader's: a standby on a second host shares no CPU
+with the leader, only the store, and the store is what this measures.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import machine
 from bench.rig import SYMBOLS, Rig
 from hedged.leadership import STANDBY
 from hedged.legs import ASTER, BACKPACK
@@ -45,6 +48,7 @@ class Standby:
         self.rig = rig
         self.log = (workdir / "standby.log").open("ab")
         self.proc: subprocess.Popen[bytes] | None = None
+        self._cpu_start = (0.0, 0.0)  # (monotonic, CPU seconds) when it started
 
     async def start(self, timeout: float = 60.0) -> None:
         """Until the standby has checked in as one."""
@@ -56,6 +60,8 @@ class Standby:
             stderr=self.log,
             env=env,
         )
+        machine.pin_child(self.proc.pid)
+        self._cpu_start = (time.monotonic(), self.cpu_seconds())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -65,6 +71,17 @@ class Standby:
                 return
             await asyncio.sleep(0.1)
         raise TimeoutError("the standby did not check in")
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the standby has used so far (Linux /proc)."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def cpu_share(self) -> float:
+        """The share of one core the standby has used since it started."""
+        began, used = self._cpu_start
+        return (self.cpu_seconds() - used) / max(time.monotonic() - began, 1e-9)
 
     def stop(self) -> int | None:
         if self.proc is None:
