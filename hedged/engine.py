@@ -15,6 +15,7 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from hedged import commands
 from hedged.adapters.base import CredentialsRefused, SymbolNotListed, Venue, VenueError
 from hedged.config import Config
 from hedged.leadership import Lease, Taken, Timing, book_of, standby_status, this_process
@@ -451,7 +452,7 @@ class Engine:
             await self.apply_commands()
         if self.stopping.is_set() and self.strategy.on_shutdown == "flatten":
             await self.stepper.settled()
-            self._close_all(Trigger.SHUTDOWN_FLATTEN, "shutdown")
+            self.close_all(Trigger.SHUTDOWN_FLATTEN, "shutdown")
         self.maybe_open()
         due, self._due = self._due, set()
         for quote in self.prices.take_touched():
@@ -743,47 +744,16 @@ class Engine:
         if now - self._last_commands < self.command_poll_seconds:
             return
         self._last_commands = now
-        if not self.store.any_pending_command():
-            return
-        commands = self.store.pending_commands()
-        if commands:  # a command moves rounds: not while their steps are under way
-            await self.stepper.settled()
-        for c in commands:
-            assert c.id is not None
-            try:
-                result = self._command(c.kind, c.round_id)
-            except Exception as e:  # a bad command must not stop the loop
-                log.warning("command %s %s failed: %s", c.kind, c.round_id or "", e)
-                self.store.finish_command(c.id, False, str(e))
-            else:
-                self.store.finish_command(c.id, True, result)
+        if self.store.any_pending_command():
+            await commands.apply_pending(self.store, self, self.stepper.settled)
 
-    def _command(self, kind: str, round_id: int | None) -> str:
-        if kind == "pause":
-            self._pause(True)
-            return "paused: no new rounds"
-        if kind == "resume" and round_id is None:
-            self._pause(False)
-            return "resumed: rounds open again"
-        if kind == "flatten":
-            self._pause(True)
-            n = self._close_all(Trigger.OPERATOR_CLOSE, "operator flatten")
-            return f"paused; closing {n} rounds"
-        if kind in ("close", "resume"):
-            r = self.store.get_round(round_id) if round_id is not None else None
-            if r is None or r.id is None:
-                raise LookupError(f"no round {round_id}")
-            trigger = Trigger.OPERATOR_CLOSE if kind == "close" else Trigger.RESUME
-            self._due.add(r.id)
-            r = self.apply(r, Move(trigger, f"operator {kind}"))
-            return f"round {round_id} is {r.state}"
-        raise ValueError(f"unknown command {kind!r}")
+    # `commands.Helm`: what an operator's command steers
 
-    def _pause(self, paused: bool) -> None:
+    def pause(self, paused: bool) -> None:
         self.store.set_meta("paused", "1" if paused else "0")
         self.paused = paused
 
-    def _close_all(self, trigger: Trigger, why: str) -> int:
+    def close_all(self, trigger: Trigger, why: str) -> int:
         n = 0
         for r in self.store.active_rounds():
             if r.id is not None and RoundMachine(r.state, r.halted_from).allows(trigger):
@@ -791,6 +761,13 @@ class Engine:
                 self._due.add(r.id)
                 n += 1
         return n
+
+    def move(self, round_id: int, trigger: Trigger, why: str) -> str:
+        r = self.store.get_round(round_id)
+        if r is None or r.id is None:
+            raise LookupError(f"no round {round_id}")
+        self._due.add(r.id)
+        return self.apply(r, Move(trigger, why)).state
 
     # -- status --------------------------------------------------------------------------
 

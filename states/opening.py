@@ -55,25 +55,41 @@ def hedge_qty(rules: Mapping[str, SymbolRules], qty: Decimal) -> Decimal:
 
 async def step(ctx: RoundContext) -> Move | None:
     if not ctx.of(ENTRY):
-        try:
-            qty = size(ctx.strategy, ctx.rules, {v: ctx.quote(v) for v in VENUES})
-        except SizingRefused as e:
-            log.error("round %s not opened: %s", ctx.id, e, extra=ctx.log_fields)
-            return Move(Trigger.ENTRY_FAILED, f"not opened: {e}")
-        ctx.update_round(qty=qty)
-        log.info(
-            "round %s opening: short %s %s on Aster, long on Backpack",
-            ctx.id,
-            qty,
-            ctx.round.aster_symbol,
-            extra=ctx.log_fields,
-        )
-        await ctx.submit(
-            [
-                Intent(ASTER, symbol_of(ctx.round, ASTER), Side.SELL, qty, ENTRY),
-                Intent(BACKPACK, symbol_of(ctx.round, BACKPACK), Side.BUY, qty, ENTRY),
-            ]
-        )
+        refused = await send_entries(ctx)
+        if refused is not None:
+            return refused
+    if not await entries_settled(ctx):
+        return None
+    return entry_failure(ctx) or await equalize(ctx)
+
+
+async def send_entries(ctx: RoundContext) -> Move | None:
+    """Size the round and send both entry legs at once; a refused size ends the round."""
+    try:
+        qty = size(ctx.strategy, ctx.rules, {v: ctx.quote(v) for v in VENUES})
+    except SizingRefused as e:
+        log.error("round %s not opened: %s", ctx.id, e, extra=ctx.log_fields)
+        return Move(Trigger.ENTRY_FAILED, f"not opened: {e}")
+    ctx.update_round(qty=qty)
+    log.info(
+        "round %s opening: short %s %s on Aster, long on Backpack",
+        ctx.id,
+        qty,
+        ctx.round.aster_symbol,
+        extra=ctx.log_fields,
+    )
+    await ctx.submit(
+        [
+            Intent(ASTER, symbol_of(ctx.round, ASTER), Side.SELL, qty, ENTRY),
+            Intent(BACKPACK, symbol_of(ctx.round, BACKPACK), Side.BUY, qty, ENTRY),
+        ]
+    )
+    return None
+
+
+async def entries_settled(ctx: RoundContext) -> bool:
+    """Whether no entry is still working; one open longer than ENTRY_PATIENCE is cancelled
+    (what filled is kept)."""
     await ctx.refresh_live(ENTRY)
     for o in ctx.live(ENTRY):
         if ctx.since(o.created_at) > ENTRY_PATIENCE:
@@ -86,25 +102,29 @@ async def step(ctx: RoundContext) -> Move | None:
             )
             await ctx.desk.cancel(o)
     ctx.reload()
-    if ctx.live(ENTRY):
-        return None
+    return not ctx.live(ENTRY)
 
+
+def entry_failure(ctx: RoundContext) -> Move | None:
+    """A leg that got nothing: the round flattens the other (→ CLOSING)."""
     legs = ctx.legs
     unfilled = [v for v in VENUES if legs[v].entered == 0]
-    if unfilled:
-        why = "; ".join(
-            f"{o.venue}: {o.status} {o.reject_code or ''} {o.reject_message or ''}".strip()
-            for o in ctx.of(ENTRY)
-            if o.venue in unfilled
-        )
-        log.error(
-            "round %s: entry failed (%s); flattening the other leg",
-            ctx.id,
-            why,
-            extra=ctx.log_fields,
-        )
-        return Move(Trigger.ENTRY_FAILED, f"entry failed: {why}")
+    if not unfilled:
+        return None
+    why = "; ".join(
+        f"{o.venue}: {o.status} {o.reject_code or ''} {o.reject_message or ''}".strip()
+        for o in ctx.of(ENTRY)
+        if o.venue in unfilled
+    )
+    log.error(
+        "round %s: entry failed (%s); flattening the other leg", ctx.id, why, extra=ctx.log_fields
+    )
+    return Move(Trigger.ENTRY_FAILED, f"entry failed: {why}")
 
+
+async def equalize(ctx: RoundContext) -> Move | None:
+    """Equal legs open the round (→ MONITORING); after a partial fill the larger leg(s) are
+    trimmed down to a quantity both venues accept."""
     await ctx.refresh_live(TRIM)
     if ctx.live(TRIM):
         return None
@@ -119,7 +139,6 @@ async def step(ctx: RoundContext) -> Move | None:
                 "deadline_at": opened + timedelta(seconds=ctx.strategy.max_round_seconds),
             },
         )
-    # Partial fill: trim the larger leg(s) down to a quantity both venues accept.
     target = hedge_qty(ctx.rules, min(legs[v].qty for v in VENUES))
     refusals = [ctx.rules[v].refusal(target, legs[v].entry_price or Decimal(0)) for v in VENUES]
     if target == 0 or any(refusals):
@@ -142,19 +161,18 @@ async def step(ctx: RoundContext) -> Move | None:
                 return verdict
             if verdict:
                 trims.append(v)
-    if not trims:
-        return None
-    await ctx.submit(
-        [
-            Intent(
-                v,
-                legs[v].symbol,
-                legs[v].side.opposite,
-                legs[v].qty - target,
-                TRIM,
-                reduce_only=True,
-            )
-            for v in trims
-        ]
-    )
+    if trims:
+        await ctx.submit(
+            [
+                Intent(
+                    v,
+                    legs[v].symbol,
+                    legs[v].side.opposite,
+                    legs[v].qty - target,
+                    TRIM,
+                    reduce_only=True,
+                )
+                for v in trims
+            ]
+        )
     return None

@@ -1,0 +1,64 @@
+"""Operator commands: what `hedgectl pause|resume|close|flatten` queue in the store and the
+leading daemon applies between steps (docs/architecture.md#commands)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from hedged.states.machine import Trigger
+from hedged.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Helm(Protocol):
+    """What a command steers: the daemon's opening of rounds and the rounds themselves."""
+
+    def pause(self, paused: bool) -> None: ...
+
+    def close_all(self, trigger: Trigger, why: str) -> int:
+        """Move every active round that allows `trigger`; how many were moved."""
+        ...
+
+    def move(self, round_id: int, trigger: Trigger, why: str) -> str:
+        """Move one round; its state afterwards. LookupError if there is no such round."""
+        ...
+
+
+async def apply_pending(store: Store, helm: Helm, settled: Callable[[], Awaitable[None]]) -> None:
+    """Apply the queued commands in order, each answered in the store (hedgectl waits for
+    the answer); `settled` waits for the steps under way, which a command must not race."""
+    commands = store.pending_commands()
+    if commands:
+        await settled()
+    for c in commands:
+        assert c.id is not None
+        try:
+            result = execute(helm, c.kind, c.round_id)
+        except Exception as e:  # a bad command must not stop the loop
+            log.warning("command %s %s failed: %s", c.kind, c.round_id or "", e)
+            store.finish_command(c.id, False, str(e))
+        else:
+            store.finish_command(c.id, True, result)
+
+
+def execute(helm: Helm, kind: str, round_id: int | None) -> str:
+    """One command; what hedgectl shows as its result."""
+    if kind == "pause":
+        helm.pause(True)
+        return "paused: no new rounds"
+    if kind == "resume" and round_id is None:
+        helm.pause(False)
+        return "resumed: rounds open again"
+    if kind == "flatten":
+        helm.pause(True)
+        n = helm.close_all(Trigger.OPERATOR_CLOSE, "operator flatten")
+        return f"paused; closing {n} rounds"
+    if kind in ("close", "resume"):
+        if round_id is None:
+            raise LookupError(f"{kind} needs a round")
+        trigger = Trigger.OPERATOR_CLOSE if kind == "close" else Trigger.RESUME
+        return f"round {round_id} is {helm.move(round_id, trigger, f'operator {kind}')}"
+    raise ValueError(f"unknown command {kind!r}")
