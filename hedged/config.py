@@ -60,6 +60,9 @@ class StrategyConfig:
     position_size_usdt: Decimal = Decimal("25")
     stop_loss: Decimal = Decimal("0.008")
     take_profit: Decimal = Decimal("0.012")
+    # A reduce-only stop resting on the venue this far beyond each open leg's entry, so a
+    # leg keeps a stop while no daemon runs; 0 = none.
+    backstop_stop: Decimal = Decimal("0.02")
     max_round_seconds: int = 3600
     cooldown_seconds: int = 30
     mode: Mode = "continuous"
@@ -388,6 +391,7 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Rule]]] = {
             "position_size_usdt": _decimal(ge=1, le=_MAX_USDT),
             "stop_loss": _decimal(gt=0, lt="0.5"),
             "take_profit": _decimal(gt=0, lt=1),
+            "backstop_stop": _decimal(ge=0, lt="0.5"),
             "max_round_seconds": _integer(ge=1, le=30 * _DAY),
             "cooldown_seconds": _integer(ge=0, le=7 * _DAY),
             "mode": _choice(Mode),
@@ -471,6 +475,13 @@ def _take_profit_beyond_stop(c: Config) -> str | None:
     return None
 
 
+def _backstop_beyond_stop(c: Config) -> str | None:
+    s = c.strategy
+    if 0 < s.backstop_stop <= s.stop_loss:
+        return f"must be greater than stop_loss ({s.stop_loss}) or 0 (none), got {s.backstop_stop}"
+    return None
+
+
 def _same_base_asset(c: Config) -> str | None:
     backpack_base = c.pair.backpack_symbol.removesuffix("_USDC_PERP")
     if backpack_base != c.pair.base_asset:
@@ -491,6 +502,7 @@ def _credentials_file_iff_file_source(c: Config) -> str | None:
 
 _CROSS_CHECKS: tuple[tuple[str, Callable[[Config], str | None]], ...] = (
     ("strategy.take_profit", _take_profit_beyond_stop),
+    ("strategy.backstop_stop", _backstop_beyond_stop),
     ("pair.backpack_symbol", _same_base_asset),
     ("credentials.file", _credentials_file_iff_file_source),
 )

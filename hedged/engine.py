@@ -26,7 +26,7 @@ from hedged.orders import OrderDesk, Unresolved, in_time
 from hedged.prices import PriceBook
 from hedged.reconcile import Report, reconcile
 from hedged.states import opening
-from hedged.states.context import TAKE_PROFIT, Move, RoundContext
+from hedged.states.context import BACKSTOP, TAKE_PROFIT, Move, RoundContext
 from hedged.states.machine import LIVE, RoundMachine, State, Trigger
 from hedged.states.registry import BEHAVIOUR
 from hedged.stepper import Stepper
@@ -130,6 +130,11 @@ class Engine:
 
     async def start(self) -> Report:
         """Start the clients and streams, then lead (as soon as the lease can be taken)."""
+        if not self.strategy.backstop_stop:
+            log.warning(
+                "strategy.backstop_stop = 0: no stop order rests on the venues, so an open "
+                "leg has no stop while no daemon runs"
+            )
         await self.start_clients()
         report = await self.stand_by()
         assert report is not None, "stopped before leading"
@@ -460,7 +465,7 @@ class Engine:
         polled: set[int] = set()
         if poll_due:
             polled = self._restless | self._past_deadline()
-            self.stepper.spawn("take-profit poll", self._poll_take_profits())
+            self.stepper.spawn("resting-order poll", self._poll_resting())
             self.stepper.spawn("wal checkpoint", self._checkpoint())
         if due or polled:
             for r in sorted((due | polled) & self.live):
@@ -505,16 +510,16 @@ class Engine:
         now = utcnow()
         return {r for r, at in self._deadlines.items() if at <= now}
 
-    async def _poll_take_profits(self) -> None:
-        """The slow timer's take-profit check, batched: one open-orders read per venue, not
-        one order lookup per round, beside the loop (a price event does not wait for it).
-        The rounds whose take-profit is no longer resting as stored (filled, partly filled,
-        gone) are stepped to look it up."""
+    async def _poll_resting(self) -> None:
+        """The slow timer's check of resting orders (take-profits, backstops), batched: one
+        open-orders read per venue, not one order lookup per round, beside the loop (a price
+        event does not wait for it). The rounds whose resting order is no longer as stored
+        (filled, partly filled, fired, gone) are stepped to look it up."""
         resting = [  # from the in-memory orders: no table scan on the loop every 5 s
             o
             for r in sorted(self.live)
             for o in self.store.orders_of(r)
-            if o.purpose == TAKE_PROFIT and not o.terminal
+            if o.purpose in (TAKE_PROFIT, BACKSTOP) and not o.terminal
         ]
         moved: set[int] = set()
         for venue in {o.venue for o in resting}:

@@ -29,6 +29,7 @@ class Side(StrEnum):
 class OrderType(StrEnum):
     MARKET = "MARKET"
     LIMIT = "LIMIT"
+    STOP_MARKET = "STOP_MARKET"  # rests until the mark price reaches its trigger, then a market
 
 
 class OrderStatus(StrEnum):
@@ -118,6 +119,7 @@ class OrderRequest:
     price: Decimal | None = None
     reduce_only: bool = False
     post_only: bool = False
+    trigger_price: Decimal | None = None  # STOP_MARKET: fires when the mark price reaches it
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,7 @@ class OrderState:
     avg_price: Decimal | None = None
     price: Decimal | None = None
     reduce_only: bool = False
+    trigger_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,7 @@ class Intent:
     type: OrderType = OrderType.MARKET
     price: Decimal | None = None
     reduce_only: bool = False
+    trigger_price: Decimal | None = None
 
 
 class OrderDesk:
@@ -113,6 +114,7 @@ class OrderDesk:
                     qty=i.qty,
                     price=i.price,
                     reduce_only=i.reduce_only,
+                    trigger_price=i.trigger_price,
                 )
                 for i in intents
             ],
@@ -141,6 +143,7 @@ class OrderDesk:
             qty=row.qty,
             price=row.price,
             reduce_only=row.reduce_only,
+            trigger_price=row.trigger_price,
         )
         bug: Exception | None = None
         try:

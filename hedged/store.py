@@ -49,7 +49,8 @@ from hedged.states.machine import ACTIVE
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: leases and daemons (an older hedged would ignore the lease)
+# 2: leases and daemons (an older hedged would ignore the lease); 3: stop orders (backstops)
+SCHEMA_VERSION = 3
 
 # Order statuses of our own, besides the venue's (hedged.model.OrderStatus).
 INTENT = "INTENT"  # committed, maybe sent: resolve by client id before anything else
@@ -120,10 +121,11 @@ class OrderRow(SQLModel, table=True):
     symbol: str = Field(max_length=32)
     purpose: str = Field(max_length=16)
     side: str = Field(max_length=4)
-    type: str = Field(max_length=8)
+    type: str = Field(max_length=16)
     qty: Decimal = _money(nullable=False)
     price: Decimal | None = _money()
     reduce_only: bool = False
+    trigger_price: Decimal | None = _money()  # a stop order's trigger
     client_id: str | None = Field(default=None, max_length=40)
     status: str = Field(default=INTENT, index=True, max_length=20)
     venue_order_id: str | None = Field(default=None, max_length=64)
@@ -266,7 +268,14 @@ def _quote_upsert(dialect: str) -> Any:
 
 
 # Schema migrations: version N -> N+1, applied in order at open. Version 1 is create_all.
-MIGRATIONS: dict[int, Sequence[str]] = {1: ()}  # 2 adds tables only: create_all makes them
+# From version v to v + 1: statements, each for every backend or for one (by dialect name).
+MIGRATIONS: dict[int, Sequence[str | Mapping[str, str]]] = {
+    1: (),  # 2 adds tables only: create_all makes them
+    2: (
+        "ALTER TABLE orders ADD COLUMN trigger_price VARCHAR(64)",
+        {"postgresql": "ALTER TABLE orders ALTER COLUMN type TYPE VARCHAR(16)"},
+    ),
+}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -625,9 +634,12 @@ class Store:
                     f"database schema version {version} is newer than this hedged "
                     f"({SCHEMA_VERSION}); upgrade hedged"
                 )
+            dialect = self.engine.dialect.name
             for v in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[v]:
-                    s.connection().exec_driver_sql(statement)
+                    sql = statement if isinstance(statement, str) else statement.get(dialect)
+                    if sql is not None:
+                        s.connection().exec_driver_sql(sql)
             s.merge(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
             s.commit()
         SQLModel.metadata.create_all(self.engine)
@@ -1078,6 +1090,7 @@ def _order_detail(row: OrderRow) -> dict[str, Any]:
         "qty": row.qty,
         "price": row.price,
         "reduce_only": row.reduce_only,
+        **({"trigger_price": row.trigger_price} if row.trigger_price is not None else {}),
     }
 
 

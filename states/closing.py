@@ -1,22 +1,23 @@
-"""CLOSING: cancel the round's resting orders, close open legs at market, and finish when
-the venues report every leg flat and every order final (a late fill may still arrive after
-a cancel, so both are read back, never assumed)."""
+"""CLOSING: cancel the round's resting orders, close open legs at market, then cancel their
+backstops, and finish when the venues report every leg flat and every order final (a late
+fill may still arrive after a cancel, so both are read back, never assumed)."""
 
 from __future__ import annotations
 
 from hedged.crashpoints import crashpoint
 from hedged.legs import realized
-from hedged.states.context import CLOSE, Move, RoundContext, log
+from hedged.states import backstop
+from hedged.states.context import BACKSTOP, CLOSE, Move, RoundContext, log
 from hedged.states.machine import Trigger
 
 
 async def step(ctx: RoundContext) -> Move | None:
     for o in ctx.live():
-        if o.purpose != CLOSE:
+        if o.purpose not in (CLOSE, BACKSTOP):  # a backstop stays until its leg is flat
             await ctx.desk.cancel(o)
     crashpoint("closing_after_cancel")
     await ctx.refresh_live(CLOSE)
-    if ctx.live():
+    if any(o.purpose != BACKSTOP for o in ctx.live()):
         return None
     open_legs = [leg for leg in ctx.legs.values() if leg.is_open]
     if open_legs:
@@ -29,6 +30,9 @@ async def step(ctx: RoundContext) -> Move | None:
                 sendable.append(leg)
         if sendable:
             await ctx.submit([ctx.close_intent(leg, CLOSE) for leg in sendable])
+        return None
+    await backstop.align(ctx, place=False)  # every leg is flat: their backstops go
+    if ctx.live():
         return None
     for o in ctx.orders:
         if o.filled_qty > 0:

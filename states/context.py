@@ -31,6 +31,7 @@ TRIM = "TRIM"  # equalizes a partial entry fill
 STOP = "STOP"  # closes the losing leg at market
 TAKE_PROFIT = "TAKE_PROFIT"
 CLOSE = "CLOSE"  # market close in CLOSING
+BACKSTOP = "BACKSTOP"  # a reduce-only stop resting on the leg's venue (states/backstop.py)
 
 # A refused order is sent again (a new order, after a growing pause: 0.5 s, 1 s, 2 s, ...);
 # refused this often, the venue is telling us something we cannot explain.
@@ -78,8 +79,12 @@ class RoundContext:
     def of(self, purpose: str, venue: str | None = None) -> list[OrderRow]:
         return [o for o in self.orders if o.purpose == purpose and venue in (None, o.venue)]
 
-    def live(self, purpose: str | None = None) -> list[OrderRow]:
-        return [o for o in self.orders if not o.terminal and purpose in (None, o.purpose)]
+    def live(self, purpose: str | None = None, venue: str | None = None) -> list[OrderRow]:
+        return [
+            o
+            for o in self.orders
+            if not o.terminal and purpose in (None, o.purpose) and venue in (None, o.venue)
+        ]
 
     def may_send(self, purpose: str, venue: str) -> bool | Move:
         """After refusals of `purpose` on `venue`: False while backing off, True when it may

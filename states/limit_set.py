@@ -1,10 +1,12 @@
 """LIMIT_SET: the losing leg is closed; the winner rests a reduce-only take-profit at
-entry * (1 +/- take_profit) and is still stopped out if its own loss reaches the stop."""
+entry * (1 +/- take_profit) beside its backstop, and is still stopped out if its own loss
+reaches the stop (or its backstop fires)."""
 
 from __future__ import annotations
 
 from hedged.crashpoints import crashpoint
-from hedged.states.context import TAKE_PROFIT, Move, RoundContext, describe_pnl, log
+from hedged.states import backstop
+from hedged.states.context import BACKSTOP, STOP, TAKE_PROFIT, Move, RoundContext, describe_pnl, log
 from hedged.states.machine import Trigger
 from hedged.triggers import Level, any_price, fill_level, stop_level
 
@@ -23,19 +25,35 @@ def watch(ctx: RoundContext) -> list[Level]:
 
 
 def resting(ctx: RoundContext) -> bool:
-    """A take-profit rests, known to the venue: only a price, a fill or the deadline can
-    move it now."""
-    live = ctx.live()
-    return bool(live) and all(o.purpose == TAKE_PROFIT and not o.unresolved for o in live)
+    """A take-profit rests beside the backstop, both known to the venue: only a price, a
+    fill or the deadline can move it now."""
+    return (
+        bool(ctx.live(TAKE_PROFIT))
+        and all(o.purpose in (TAKE_PROFIT, BACKSTOP) and not o.unresolved for o in ctx.live())
+        and backstop.in_line(ctx)
+    )
 
 
 def _flat(ctx: RoundContext) -> Move:
+    """The survivor is closed: by its take-profit, or by its backstop."""
     venue = next((o.venue for o in ctx.of(TAKE_PROFIT) if o.filled_qty > 0), None)
-    log.info("round %s: take-profit filled on %s", ctx.id, venue, extra=ctx.log_fields)
-    return Move(Trigger.TP_FILLED, f"take-profit on {venue}" if venue else ctx.round.reason)
+    if venue is not None:
+        log.info("round %s: take-profit filled on %s", ctx.id, venue, extra=ctx.log_fields)
+        return Move(Trigger.TP_FILLED, f"take-profit on {venue}")
+    stops = ctx.of(STOP)
+    fired = [o.venue for o in ctx.of(BACKSTOP) if o.filled_qty > 0]
+    loser = stops[0].venue if stops else fired[0] if fired else None
+    survivor = next((v for v in fired if v != loser), None)
+    if survivor is not None:
+        log.warning("round %s: backstop fired on %s", ctx.id, survivor, extra=ctx.log_fields)
+        return Move(Trigger.SECOND_STOP, f"backstop fired on {survivor}")
+    return Move(Trigger.TP_FILLED, ctx.round.reason)
 
 
 async def step(ctx: RoundContext) -> Move | None:
+    unprotected = await backstop.align(ctx)
+    if unprotected is not None:
+        return unprotected
     survivors = [leg for leg in ctx.legs.values() if leg.is_open]
     if not survivors:  # the order stream already saw the take-profit fill
         return _flat(ctx)
@@ -55,6 +73,8 @@ async def step(ctx: RoundContext) -> Move | None:
     if ctx.deadline_passed:
         return Move(Trigger.TIME_LIMIT, "time limit")
     if quote is not None and leg.pnl_pct(quote) <= -ctx.strategy.stop_loss:
+        if await backstop.fired(ctx, leg):
+            return _flat(ctx)
         log.info(
             "round %s: second stop-loss on %s",
             ctx.id,

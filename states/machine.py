@@ -30,6 +30,7 @@ class Trigger(StrEnum):
     SHUTDOWN_FLATTEN = "shutdown_flatten"
     TP_FILLED = "tp_filled"
     SECOND_STOP = "second_stop"  # the remaining leg's loss reached the stop
+    UNPROTECTED = "unprotected"  # a leg's backstop was refused: close rather than run bare
     FLAT = "flat"  # both venues flat for this round, none of its orders open
     HALT = "halt"  # the venue shows what the daemon cannot explain
     RESUME = "resume"  # operator: go back to the state the round was halted in
@@ -51,6 +52,7 @@ TABLE: list[tuple[Trigger, list[State], State]] = [
     (Trigger.SHUTDOWN_FLATTEN, [S.OPENING, S.MONITORING, S.LIMIT_SET], S.CLOSING),
     (Trigger.TP_FILLED, [S.LIMIT_SET], S.CLOSING),
     (Trigger.SECOND_STOP, [S.LIMIT_SET], S.CLOSING),
+    (Trigger.UNPROTECTED, [S.OPENING, S.MONITORING, S.LIMIT_SET], S.CLOSING),
     (Trigger.FLAT, [S.CLOSING], S.DONE),
     (Trigger.HALT, LIVE, S.HALTED),
 ] + [(Trigger.RESUME, [S.HALTED], dest) for dest in RESUMABLE]

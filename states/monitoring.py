@@ -1,11 +1,13 @@
-"""MONITORING: both legs open. When a leg's loss reaches the stop, close it at market;
-the other leg then gets its take-profit in LIMIT_SET."""
+"""MONITORING: both legs open, each with its backstop resting. When a leg's loss reaches the
+stop, close it at market (or find its backstop fired); the other leg then gets its
+take-profit in LIMIT_SET."""
 
 from __future__ import annotations
 
 from hedged.crashpoints import crashpoint
 from hedged.legs import VENUES, symbol_of
-from hedged.states.context import STOP, Move, RoundContext, describe_pnl, log
+from hedged.states import backstop
+from hedged.states.context import BACKSTOP, STOP, Move, RoundContext, describe_pnl, log
 from hedged.states.machine import Trigger
 from hedged.triggers import Level, any_price, stop_level
 
@@ -17,15 +19,26 @@ def watch(ctx: RoundContext) -> list[Level]:
 
 
 def resting(ctx: RoundContext) -> bool:
-    """Only a price can move it now: no stop under way, no order to follow."""
-    return not ctx.of(STOP) and not ctx.live()
+    """Only a price can move it now: no stop under way, nothing to follow but the backstops
+    resting in line (the slow poll reads those back)."""
+    return (
+        not ctx.of(STOP)
+        and all(o.purpose == BACKSTOP for o in ctx.live())
+        and backstop.in_line(ctx)
+    )
 
 
 async def step(ctx: RoundContext) -> Move | None:
+    unprotected = await backstop.align(ctx)
+    if unprotected is not None:
+        return unprotected
     if not ctx.of(STOP):
+        legs = ctx.legs
+        gone = [v for v in VENUES if not legs[v].is_open]
+        if gone:  # no stop of ours: the venue's backstop closed it
+            return _backstop_fired(ctx, gone[0])
         if ctx.deadline_passed:
             return Move(Trigger.TIME_LIMIT, "time limit")
-        legs = ctx.legs
         quotes = {v: ctx.quote(v) for v in VENUES}
         losses = []
         for v in VENUES:
@@ -38,6 +51,8 @@ async def step(ctx: RoundContext) -> Move | None:
             return None
         q = quotes[loser]
         assert q is not None
+        if await backstop.fired(ctx, legs[loser]):
+            return _backstop_fired(ctx, loser)
         log.info(
             "round %s: stop-loss on %s", ctx.id, describe_pnl(legs[loser], q), extra=ctx.log_fields
         )
@@ -59,3 +74,8 @@ async def step(ctx: RoundContext) -> Move | None:
         return None
     crashpoint("after_stop_fill")
     return Move(Trigger.LEG_STOPPED, ctx.round.reason)
+
+
+def _backstop_fired(ctx: RoundContext, venue: str) -> Move:
+    log.warning("round %s: backstop fired on %s", ctx.id, venue, extra=ctx.log_fields)
+    return Move(Trigger.LEG_STOPPED, f"backstop fired on {venue}")

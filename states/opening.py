@@ -13,6 +13,7 @@ from hedged.config import StrategyConfig
 from hedged.legs import ASTER, BACKPACK, VENUES, symbol_of
 from hedged.model import Quote, Side, SymbolRules, floor_to
 from hedged.orders import Intent
+from hedged.states import backstop
 from hedged.states.context import ENTRY, TRIM, Move, RoundContext, common_step, log
 from hedged.states.machine import Trigger
 
@@ -123,13 +124,16 @@ def entry_failure(ctx: RoundContext) -> Move | None:
 
 
 async def equalize(ctx: RoundContext) -> Move | None:
-    """Equal legs open the round (→ MONITORING); after a partial fill the larger leg(s) are
-    trimmed down to a quantity both venues accept."""
+    """Equal legs, each with its backstop resting, open the round (→ MONITORING); after a
+    partial fill the larger leg(s) are trimmed down to a quantity both venues accept."""
     await ctx.refresh_live(TRIM)
     if ctx.live(TRIM):
         return None
     legs = ctx.legs
     if legs[ASTER].qty == legs[BACKPACK].qty:
+        unprotected = await backstop.align(ctx)
+        if unprotected is not None or not backstop.in_line(ctx):
+            return unprotected  # the backstops rest before the round is open
         opened = ctx.now
         return Move(
             Trigger.ENTRIES_FILLED,

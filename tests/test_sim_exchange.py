@@ -362,3 +362,61 @@ def test_state_round_trips_through_json_and_trading_continues() -> None:
     [fill] = restored.fills(ALICE, SYMBOL, client_id="tp")
     assert (fill.trade_id, fill.at) == ("3", 2000.0)
     assert restored.position(ALICE, SYMBOL).qty == D(-1)
+
+
+def stop(client_id: str, side: Side, qty: str, trigger: str) -> OrderRequest:
+    return OrderRequest(
+        client_id,
+        SYMBOL,
+        side,
+        OrderType.STOP_MARKET,
+        D(qty),
+        reduce_only=True,
+        trigger_price=D(trigger),
+    )
+
+
+def test_a_reduce_only_stop_rests_until_the_mark_reaches_it_then_closes_at_market() -> None:
+    exchange = make_exchange()  # book 100.00 / 100.10, mark 100.05
+    exchange.place(ALICE, market("entry", Side.SELL, "2"))  # short 2 at 100.00
+    resting = exchange.place(ALICE, stop("backstop", Side.BUY, "2", "102.00"))
+    assert resting.status is OrderStatus.NEW and resting.filled_qty == 0
+    assert [o.client_id for o in exchange.open_orders(ALICE, SYMBOL)] == ["backstop"]
+    exchange.set_book(SYMBOL, D("101.90"), D("102.00"))  # mark 101.95: not yet
+    waiting = exchange.order(ALICE, SYMBOL, client_id="backstop")
+    assert waiting is not None and waiting.status is OrderStatus.NEW
+    exchange.set_book(SYMBOL, D("102.00"), D("102.10"))  # mark 102.05: fires, takes the ask
+    fired = exchange.order(ALICE, SYMBOL, client_id="backstop")
+    assert fired is not None
+    assert (fired.status, fired.filled_qty, fired.avg_price) == (
+        OrderStatus.FILLED,
+        D(2),
+        D("102.10"),
+    )
+    assert exchange.position(ALICE, SYMBOL).qty == 0
+    assert exchange.open_orders(ALICE, SYMBOL) == []
+
+
+def test_a_stop_past_the_mark_is_refused_and_one_without_a_position_expires() -> None:
+    exchange = make_exchange()
+    exchange.place(ALICE, market("entry", Side.BUY, "1"))  # long 1
+    assert (
+        refusal(exchange, stop("late", Side.SELL, "1", "100.10")).code is RejectCode.WOULD_TRIGGER
+    )
+    assert refusal(exchange, stop("tick", Side.SELL, "1", "98.005")).code is RejectCode.BAD_TICK
+    exchange.place(ALICE, stop("backstop", Side.SELL, "1", "98.00"))
+    exchange.place(ALICE, market("close", Side.SELL, "1"))  # the leg closed some other way
+    exchange.set_book(SYMBOL, D("97.00"), D("97.10"))
+    gone = exchange.order(ALICE, SYMBOL, client_id="backstop")
+    assert gone is not None and (gone.status, gone.filled_qty) == (OrderStatus.EXPIRED, D(0))
+    assert exchange.position(ALICE, SYMBOL).qty == 0  # never flipped
+
+
+def test_a_resting_stop_survives_the_state_round_trip() -> None:
+    exchange = make_exchange()
+    exchange.place(ALICE, market("entry", Side.SELL, "1"))
+    exchange.place(ALICE, stop("backstop", Side.BUY, "1", "103.00"))
+    restored = SimExchange.from_dict(exchange.to_dict())
+    restored.set_book(SYMBOL, D("103.00"), D("103.10"))
+    fired = restored.order(ALICE, SYMBOL, client_id="backstop")
+    assert fired is not None and fired.status is OrderStatus.FILLED

@@ -38,6 +38,7 @@ class SimExchange:
         self.markets = dict(markets)
         self._clock = clock
         self._books: dict[str, Book] = {}
+        self._marks: dict[str, Decimal] = {}  # what stops trigger on
         self._balances: dict[str, Decimal] = {}
         self._orders: dict[str, SimOrder] = {}  # by venue order id, in arrival order
         self._by_client_id: dict[tuple[str, str], str] = {}  # every client id ever accepted
@@ -60,17 +61,28 @@ class SimExchange:
     def book(self, symbol: str) -> Book | None:
         return self._books.get(symbol)
 
-    def set_book(self, symbol: str, bid: Decimal, ask: Decimal) -> None:
-        """Move the top of book; resting limit orders it crosses fill at their own price."""
+    def set_book(
+        self, symbol: str, bid: Decimal, ask: Decimal, mark: Decimal | None = None
+    ) -> None:
+        """Move the top of book (and the mark price, by default its middle); resting limit
+        orders it crosses fill at their own price, stops whose trigger the mark reaches fire."""
         if symbol not in self.markets:
             raise KeyError(f"{self.name}: unknown symbol {symbol}")
         if not bid < ask:
             raise ValueError(f"{self.name} {symbol}: bid {bid} must be below ask {ask}")
         book = self._books[symbol] = Book(bid, ask)
+        self._marks[symbol] = book.mid if mark is None else mark
         for order_id in list(self._open_ids):
             order = self._orders[order_id]
-            if order.is_open and order.symbol == symbol and order.crosses(book):
+            if not (order.is_open and order.symbol == symbol):
+                continue
+            if order.crosses(book):
                 self._fill_resting(order)
+            elif order.fires(self._marks[symbol]):
+                self._fire(order, book)
+
+    def mark(self, symbol: str) -> Decimal | None:
+        return self._marks.get(symbol)
 
     def add_listener(self, listener: OrderListener) -> None:
         self._listeners.append(listener)
@@ -103,6 +115,7 @@ class SimExchange:
             status=OrderStatus.NEW,
             created_at=now,
             updated_at=now,
+            trigger_price=request.trigger_price,
         )
         self._by_client_id[(account, order.client_id)] = order.order_id
         self._save(order)
@@ -174,6 +187,7 @@ class SimExchange:
             "name": self.name,
             "markets": [to_json(market) for market in self.markets.values()],
             "books": {symbol: to_json(book) for symbol, book in self._books.items()},
+            "marks": {symbol: str(mark) for symbol, mark in self._marks.items()},
             "balances": {account: str(amount) for account, amount in self._balances.items()},
             "orders": [to_json(order) for order in self._orders.values()],
             "fills": [to_json(fill) for fills in self._fills.values() for fill in fills],
@@ -189,6 +203,7 @@ class SimExchange:
         markets = [from_json(MarketSpec, market) for market in data["markets"]]
         exchange = cls(data["name"], {market.symbol: market for market in markets}, clock)
         exchange._books = {s: from_json(Book, book) for s, book in data["books"].items()}
+        exchange._marks = {s: Decimal(m) for s, m in data.get("marks", {}).items()}
         exchange._balances = {a: Decimal(amount) for a, amount in data["balances"].items()}
         for order in (from_json(SimOrder, item) for item in data["orders"]):
             exchange._orders[order.order_id] = order
@@ -234,20 +249,25 @@ class SimExchange:
         return min(qty, reducible)
 
     def _reference_price(self, market: MarketSpec, request: OrderRequest) -> Decimal:
-        """The price the minimum notional is checked at: the limit, or the touch."""
-        if request.type is OrderType.LIMIT:
-            price = request.price
-            if price is None or price <= 0:
-                raise _refusal(market, RejectCode.BAD_PRICE, f"limit price {price} is not > 0")
-            if price % market.tick != 0:
-                raise _refusal(
-                    market, RejectCode.BAD_TICK, f"price {price} is off tick {market.tick}"
-                )
-            return price
-        book = self._books.get(market.symbol)
-        if book is None:
-            raise _refusal(market, RejectCode.NO_BOOK, "no price to fill a market order at")
-        return book.touch(request.side)
+        """The price the minimum notional is checked at: the limit, a stop's trigger, or
+        the touch. A stop the mark has already passed is refused (it would fire at once)."""
+        if request.type is OrderType.MARKET:
+            book = self._books.get(market.symbol)
+            if book is None:
+                raise _refusal(market, RejectCode.NO_BOOK, "no price to fill a market order at")
+            return book.touch(request.side)
+        stop = request.type is OrderType.STOP_MARKET
+        price, what = (request.trigger_price, "trigger") if stop else (request.price, "limit")
+        if price is None or price <= 0:
+            raise _refusal(market, RejectCode.BAD_PRICE, f"{what} price {price} is not > 0")
+        if price % market.tick != 0:
+            raise _refusal(
+                market, RejectCode.BAD_TICK, f"{what} price {price} is off tick {market.tick}"
+            )
+        mark = self._marks.get(market.symbol)
+        if stop and mark is not None and (mark - price) * request.side.sign >= 0:
+            raise _refusal(market, RejectCode.WOULD_TRIGGER, f"mark {mark} is past {price}")
+        return price
 
     def _take(
         self, order: SimOrder, market: MarketSpec, book: Book, max_fill: Decimal | None
@@ -268,6 +288,16 @@ class SimExchange:
             qty = min(qty, self.position(order.account, order.symbol).reducible(order.side))
         if qty > 0:
             order = self._fill(order, qty, order.price, maker=True)
+        if order.is_open:
+            self._close(order, OrderStatus.EXPIRED)
+
+    def _fire(self, order: SimOrder, book: Book) -> None:
+        """A stop whose trigger is reached becomes a market order under its own id: what the
+        book and (reduce-only) the position allow fills, the rest expires."""
+        cap = None
+        if order.reduce_only:
+            cap = self.position(order.account, order.symbol).reducible(order.side)
+        order = self._take(order, self.markets[order.symbol], book, cap)
         if order.is_open:
             self._close(order, OrderStatus.EXPIRED)
 

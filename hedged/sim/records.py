@@ -30,6 +30,7 @@ class RejectCode(StrEnum):
     NO_BOOK = "NO_BOOK"
     MIN_NOTIONAL = "MIN_NOTIONAL"
     POST_ONLY_CROSS = "POST_ONLY_CROSS"
+    WOULD_TRIGGER = "WOULD_TRIGGER"  # a stop whose trigger the mark price has already passed
     REDUCE_ONLY = "REDUCE_ONLY"
     UNKNOWN_ORDER = "UNKNOWN_ORDER"
     ORDER_CLOSED = "ORDER_CLOSED"
@@ -74,6 +75,11 @@ class Book:
     bid: Decimal
     ask: Decimal
 
+    @property
+    def mid(self) -> Decimal:
+        """The simulators' mark price: the middle of the book."""
+        return (self.bid + self.ask) / 2
+
     def touch(self, side: Side) -> Decimal:
         """Where a taker order trades: a buy lifts the ask, a sell hits the bid."""
         return self.ask if side is Side.BUY else self.bid
@@ -103,6 +109,7 @@ class SimOrder:
     updated_at: float
     filled_qty: Decimal = ZERO
     filled_notional: Decimal = ZERO  # sum of qty x price over the fills, for the average price
+    trigger_price: Decimal | None = None  # STOP_MARKET: rests until the mark reaches it
 
     @property
     def remaining(self) -> Decimal:
@@ -117,8 +124,17 @@ class SimOrder:
         return not self.status.terminal
 
     def crosses(self, book: Book) -> bool:
-        """Whether this order would trade against `book` right now."""
+        """Whether this order would trade against `book` right now (a stop only once fired)."""
+        if self.type is OrderType.STOP_MARKET:
+            return False
         return self.type is OrderType.MARKET or crosses(self.side, self.price, book)
+
+    def fires(self, mark: Decimal) -> bool:
+        """Whether a resting stop's trigger is reached: a buy stop at or above it, a sell
+        stop at or below."""
+        if self.type is not OrderType.STOP_MARKET or self.trigger_price is None:
+            return False
+        return (mark - self.trigger_price) * self.side.sign >= 0
 
 
 @dataclass(frozen=True, slots=True)

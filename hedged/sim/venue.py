@@ -231,4 +231,5 @@ def order_state(order: SimOrder) -> OrderState:
         avg_price=order.avg_price,
         price=order.price,
         reduce_only=order.reduce_only,
+        trigger_price=order.trigger_price,
     )
