@@ -1,4 +1,4 @@
-"""The Aster client against the wire-compatible simulator (`hedged.sim.aster_api`) on
+"""The Aster client against the wire-compatible simulator (`hedged.sim.aster.app`) on
 127.0.0.1: real HTTP and WebSockets, real signatures (V1 HMAC and V3 EIP-712), real faults."""
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from hedged.model import (
     SymbolRules,
 )
 from hedged.secrets import AsterCredentials, Secret
-from hedged.sim.aster_api import ASTER_HUB, ASTER_STATE, aster_app
-from hedged.sim.aster_state import AsterState
-from hedged.sim.wire import Accounts, AsterAgent, AsterV1Key, WireFaultKind, WireFaults
+from hedged.sim.accounts import Accounts, AsterAgent, AsterV1Key, WireFaultKind, WireFaults
+from hedged.sim.aster.app import ASTER_HUB, ASTER_STATE, aster_app
+from hedged.sim.aster.state import AsterState
 from hedged.sim.world import World, default_world
 
 D = Decimal

@@ -22,9 +22,9 @@ from hedged.adapters.base import Accepted, Ambiguous, Rejected
 from hedged.config import BackpackConfig
 from hedged.model import OrderRequest, OrderStatus, OrderType, Side
 from hedged.secrets import BackpackCredentials, Secret
-from hedged.sim.backpack_api import backpack_app
-from hedged.sim.backpack_state import STATE, BackpackLimits
-from hedged.sim.wire import Accounts, BackpackKey, WireFaultKind, WireFaults
+from hedged.sim.accounts import Accounts, BackpackKey, WireFaultKind, WireFaults
+from hedged.sim.backpack.app import backpack_app
+from hedged.sim.backpack.state import STATE, BackpackLimits
 from hedged.sim.world import BACKPACK_SYMBOL, World, default_world
 
 D = Decimal

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from test_wire_aster_kit import ALICE, STREAM, SYMBOL, D, Sim, next_json, open_sim
 
-from hedged.sim.wire import WireFaultKind
+from hedged.sim.accounts import WireFaultKind
 
 ORDER_PATH = "/fapi/v1/order"
 

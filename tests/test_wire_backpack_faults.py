@@ -10,8 +10,8 @@ import pytest
 from test_wire_backpack_kit import SYMBOL, Clock, frames, push, serve
 
 from hedged.adapters.backpack_signing import DEFAULT_WINDOW_MS
-from hedged.sim.backpack_api import BackpackLimits
-from hedged.sim.wire import WireFaultKind
+from hedged.sim.accounts import WireFaultKind
+from hedged.sim.backpack.app import BackpackLimits
 
 ORDER = "/api/v1/order"
 TOO_MANY = {"code": "TOO_MANY_REQUESTS", "message": "Too many requests"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
-from hedged.sim.backpack_errors import BackpackError, bad_request
+from hedged.sim.backpack.errors import BackpackError, bad_request
 
 Params = Mapping[str, object]
 UINT32_MAX = 2**32 - 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from hedged.sim.accounts import Answer, VenueAnswers
 from hedged.sim.records import OrderRefused, RejectCode
-from hedged.sim.wire import Answer, VenueAnswers
 
 BAD_REQUEST = "INVALID_CLIENT_REQUEST"
 INVALID_ORDER = "INVALID_ORDER"

@@ -15,15 +15,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from hedged.sim import backpack_admin as admin
-from hedged.sim import backpack_private as private
-from hedged.sim import backpack_public as public
-from hedged.sim import backpack_ws as ws
-from hedged.sim.backpack_auth import ACCOUNT, PARAMS, authenticate, request_params
-from hedged.sim.backpack_errors import ANSWERS, BackpackError, answer_response
-from hedged.sim.backpack_feeds import start
-from hedged.sim.backpack_state import STATE, BackpackLimits, BackpackState, Clock, RateLimiter
-from hedged.sim.wire import FAULTS_KEY, Accounts, WireFaults, admin_faults, fault_middleware
+from hedged.sim import admin
+from hedged.sim.accounts import FAULTS_KEY, Accounts, WireFaults, admin_faults, fault_middleware
+from hedged.sim.backpack import private, public, ws
+from hedged.sim.backpack.auth import ACCOUNT, PARAMS, authenticate, request_params
+from hedged.sim.backpack.errors import ANSWERS, BackpackError, answer_response
+from hedged.sim.backpack.feeds import start
+from hedged.sim.backpack.state import STATE, BackpackLimits, BackpackState, Clock, RateLimiter
 from hedged.sim.world import World
 
 __all__ = ["ROUTES", "BackpackLimits", "Route", "backpack_app"]

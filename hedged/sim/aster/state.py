@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from hedged.model import ZERO, OrderRequest, OrderStatus, OrderType, floor_to
 from hedged.sim.arrivals import Arrivals
-from hedged.sim.aster_errors import (
+from hedged.sim.aster.errors import (
     AsterError,
     from_refusal,
     margin_insufficient,
@@ -26,8 +26,8 @@ from hedged.sim.aster_errors import (
     reduce_only_rejected,
     unknown_order_sent,
 )
-from hedged.sim.aster_filters import AsterFilters, NewOrder, check_filters
-from hedged.sim.aster_format import OrderView, PositionRow, Wallet
+from hedged.sim.aster.filters import AsterFilters, NewOrder, check_filters
+from hedged.sim.aster.shapes import OrderView, PositionRow, Wallet
 from hedged.sim.records import Book, OrderRefused, SimFill, SimOrder, crosses
 from hedged.sim.world import World
 

@@ -20,7 +20,8 @@ from hedged.adapters.aster_signing import (
     recover_v3_signer,
     verify_v1,
 )
-from hedged.sim.aster_errors import (
+from hedged.sim.accounts import Accounts, AsterAgent, AsterV1Key
+from hedged.sim.aster.errors import (
     AsterError,
     ahead_of_server,
     bad_key,
@@ -30,7 +31,6 @@ from hedged.sim.aster_errors import (
     nonce_expired,
     outside_window,
 )
-from hedged.sim.wire import Accounts, AsterAgent, AsterV1Key
 
 API_KEY_FORMAT = re.compile(r"[\x21-\x7e]{1,128}")  # printable, no spaces
 ADDRESS_FORMAT = re.compile(r"0x[0-9a-fA-F]{40}")

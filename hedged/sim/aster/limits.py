@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from hedged.sim.aster_errors import AsterError, too_many_orders, too_many_requests
+from hedged.sim.aster.errors import AsterError, too_many_orders, too_many_requests
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 ORDER_COUNT_HEADER = "X-MBX-ORDER-COUNT-1M"

@@ -9,7 +9,7 @@ from typing import Any
 
 from hedged.adapters.aster_ids import PATTERN as ASTER_PATTERN
 from hedged.model import OrderType, Side, ceil_to, floor_to
-from hedged.sim.aster_errors import AsterError, bad_symbol, bad_value, mandatory, min_notional
+from hedged.sim.aster.errors import AsterError, bad_symbol, bad_value, mandatory, min_notional
 from hedged.sim.records import MarketSpec
 
 TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX", "HIDDEN")  # HIDDEN rests like GTC here

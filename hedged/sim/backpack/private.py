@@ -9,11 +9,12 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from hedged.sim.backpack_auth import ACCOUNT, PARAMS
-from hedged.sim.backpack_errors import not_found
-from hedged.sim.backpack_ids import wire_client_id
-from hedged.sim.backpack_orders import cancel, cancel_all, execute, find_open, parse_order
-from hedged.sim.backpack_params import (
+from hedged.sim.accounts import PARTIAL_KEY
+from hedged.sim.backpack.auth import ACCOUNT, PARAMS
+from hedged.sim.backpack.errors import not_found
+from hedged.sim.backpack.ids import wire_client_id
+from hedged.sim.backpack.orders import cancel, cancel_all, execute, find_open, parse_order
+from hedged.sim.backpack.params import (
     Params,
     choice,
     integer,
@@ -23,7 +24,7 @@ from hedged.sim.backpack_params import (
     text,
     uint32,
 )
-from hedged.sim.backpack_shapes import (
+from hedged.sim.backpack.shapes import (
     capital_json,
     collateral_json,
     fill_json,
@@ -31,9 +32,8 @@ from hedged.sim.backpack_shapes import (
     position_json,
     quote_asset,
 )
-from hedged.sim.backpack_state import STATE, BackpackState, position_id, user_id
+from hedged.sim.backpack.state import STATE, BackpackState, position_id, user_id
 from hedged.sim.records import SimOrder
-from hedged.sim.wire import PARTIAL_KEY
 
 T = TypeVar("T")
 HISTORY_LIMIT = 100

@@ -11,10 +11,19 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hedged.sim.aster_auth import Authenticator, Security
-from hedged.sim.aster_errors import AsterError, bad_value, mandatory, no_such_order
-from hedged.sim.aster_filters import TIME_IN_FORCE, check_symbol, int_param, parse_new_order
-from hedged.sim.aster_format import (
+from hedged.sim.accounts import PARTIAL_KEY
+from hedged.sim.aster.auth import Authenticator, Security
+from hedged.sim.aster.errors import AsterError, bad_value, mandatory, no_such_order
+from hedged.sim.aster.filters import TIME_IN_FORCE, check_symbol, int_param, parse_new_order
+from hedged.sim.aster.limits import (
+    ORDER_COUNT_HEADER,
+    Limits,
+    Weight,
+    depth_weight,
+    weight,
+    weight_unless,
+)
+from hedged.sim.aster.shapes import (
     ASSET,
     balance_json,
     chain_data,
@@ -24,17 +33,8 @@ from hedged.sim.aster_format import (
     position_json,
     trade_json,
 )
-from hedged.sim.aster_limits import (
-    ORDER_COUNT_HEADER,
-    Limits,
-    Weight,
-    depth_weight,
-    weight,
-    weight_unless,
-)
-from hedged.sim.aster_state import AsterState, split_core
+from hedged.sim.aster.state import AsterState, split_core
 from hedged.sim.records import SimOrder
-from hedged.sim.wire import PARTIAL_KEY
 
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 FUNDING_SECONDS = 8 * 3600

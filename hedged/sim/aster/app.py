@@ -20,14 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from hedged.adapters.aster_signing import CHAIN_ID_MAINNET, NonceGuard
-from hedged.sim.aster_auth import Authenticator
-from hedged.sim.aster_errors import AsterError, execution_unknown, margin_insufficient
-from hedged.sim.aster_filters import AsterFilters
-from hedged.sim.aster_limits import Limits, weight_middleware
-from hedged.sim.aster_rest import add_routes
-from hedged.sim.aster_state import AsterState
-from hedged.sim.aster_ws import Hub
-from hedged.sim.wire import (
+from hedged.sim.accounts import (
     FAULTS_KEY,
     Accounts,
     Answer,
@@ -36,6 +29,13 @@ from hedged.sim.wire import (
     admin_faults,
     fault_middleware,
 )
+from hedged.sim.aster.auth import Authenticator
+from hedged.sim.aster.errors import AsterError, execution_unknown, margin_insufficient
+from hedged.sim.aster.filters import AsterFilters
+from hedged.sim.aster.limits import Limits, weight_middleware
+from hedged.sim.aster.routes import add_routes
+from hedged.sim.aster.state import AsterState
+from hedged.sim.aster.ws import Hub
 from hedged.sim.world import World
 
 __all__ = ["ASTER_HUB", "ASTER_STATE", "AsterFilters", "aster_app"]

@@ -14,7 +14,9 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from hedged.sim.aster_format import (
+from hedged.sim.accounts import WireFaults
+from hedged.sim.aster.routes import next_funding
+from hedged.sim.aster.shapes import (
     account_update,
     agg_trade,
     book_ticker,
@@ -22,10 +24,8 @@ from hedged.sim.aster_format import (
     ms,
     order_trade_update,
 )
-from hedged.sim.aster_rest import next_funding
-from hedged.sim.aster_state import AsterState, ListenKey, split_core
+from hedged.sim.aster.state import AsterState, ListenKey, split_core
 from hedged.sim.records import Book, SimFill, SimOrder
-from hedged.sim.wire import WireFaults
 
 CLOSE_TIMEOUT_SECONDS = 1.0
 

@@ -16,9 +16,9 @@ from hedged.adapters.backpack_signing import (
     signing_string,
     verify,
 )
-from hedged.sim.backpack_errors import BackpackError, bad_request
-from hedged.sim.backpack_params import Params
-from hedged.sim.wire import Accounts
+from hedged.sim.accounts import Accounts
+from hedged.sim.backpack.errors import BackpackError, bad_request
+from hedged.sim.backpack.params import Params
 
 BODY_METHODS = frozenset({"POST", "DELETE", "PATCH"})
 WS_INSTRUCTION = "subscribe"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hedged.sim.backpack_params import choice, required_text, text
-from hedged.sim.backpack_shapes import (
+from hedged.sim.backpack.params import choice, required_text, text
+from hedged.sim.backpack.shapes import (
     depth_json,
     mark_price_json,
     market_json,
@@ -14,7 +14,7 @@ from hedged.sim.backpack_shapes import (
     ticker_json,
     touch_qty,
 )
-from hedged.sim.backpack_state import STATE
+from hedged.sim.backpack.state import STATE
 
 TICKER_INTERVALS = {"1d": 86_400.0, "1w": 7 * 86_400.0}
 DEPTH_LIMITS = ("5", "10", "20", "50", "100", "500", "1000")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from hedged.model import ZERO, OrderStatus, OrderType, Side
-from hedged.sim.backpack_ids import OrderMeta
+from hedged.sim.backpack.ids import OrderMeta
 from hedged.sim.records import Book, MarketSpec, SimFill, SimOrder, SimPosition
 
 Json = dict[str, object]

@@ -7,8 +7,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from hedged.model import OrderStatus, OrderType, Side
-from hedged.sim.backpack_ids import OrderMeta
-from hedged.sim.backpack_shapes import (
+from hedged.sim.backpack.ids import OrderMeta
+from hedged.sim.backpack.shapes import (
     IMF,
     MMF,
     SIDES,

@@ -9,12 +9,12 @@ import time
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from hedged.sim.backpack_auth import authenticate_ws
-from hedged.sim.backpack_errors import BackpackError, bad_request
-from hedged.sim.backpack_events import ORDER_UPDATE, POSITION_UPDATE, position_update
-from hedged.sim.backpack_feeds import book_frames
-from hedged.sim.backpack_hub import Connection
-from hedged.sim.backpack_state import STATE, BackpackLimits, BackpackState, position_id
+from hedged.sim.backpack.auth import authenticate_ws
+from hedged.sim.backpack.errors import BackpackError, bad_request
+from hedged.sim.backpack.events import ORDER_UPDATE, POSITION_UPDATE, position_update
+from hedged.sim.backpack.feeds import book_frames
+from hedged.sim.backpack.state import STATE, BackpackLimits, BackpackState, position_id
+from hedged.sim.hub import Connection
 
 PUBLIC_STREAMS = ("bookTicker", "markPrice", "trade")
 PRIVATE_STREAMS = (ORDER_UPDATE, POSITION_UPDATE)

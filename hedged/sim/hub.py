@@ -12,7 +12,7 @@ import time
 
 from aiohttp import WSCloseCode, web
 
-from hedged.sim.backpack_shapes import Json
+from hedged.sim.backpack.shapes import Json
 
 
 class Connection:

@@ -6,7 +6,7 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
-from hedged.sim.backpack_state import STATE
+from hedged.sim.backpack.state import STATE
 
 
 async def ws_disconnect(request: web.Request) -> web.Response:

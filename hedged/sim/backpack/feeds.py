@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hedged.sim.backpack_events import (
+from hedged.sim.backpack.events import (
     ORDER_UPDATE,
     POSITION_UPDATE,
     book_ticker,
@@ -15,9 +15,9 @@ from hedged.sim.backpack_events import (
     position_update,
     trade,
 )
-from hedged.sim.backpack_ids import OrderMeta
-from hedged.sim.backpack_shapes import Json, book_mark, touch_qty
-from hedged.sim.backpack_state import BackpackState, position_id
+from hedged.sim.backpack.ids import OrderMeta
+from hedged.sim.backpack.shapes import Json, book_mark, touch_qty
+from hedged.sim.backpack.state import BackpackState, position_id
 from hedged.sim.records import Book, SimFill, SimOrder
 
 

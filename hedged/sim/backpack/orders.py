@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from hedged.model import ZERO, OrderRequest, OrderType, Side, floor_to
-from hedged.sim.backpack_errors import bad_request, duplicate_client_id, not_found, refusal_error
-from hedged.sim.backpack_ids import OrderMeta
-from hedged.sim.backpack_params import (
+from hedged.sim.backpack.errors import bad_request, duplicate_client_id, not_found, refusal_error
+from hedged.sim.backpack.ids import OrderMeta
+from hedged.sim.backpack.params import (
     Params,
     boolean,
     choice,
@@ -22,7 +22,7 @@ from hedged.sim.backpack_params import (
     required_text,
     uint32,
 )
-from hedged.sim.backpack_state import BackpackState
+from hedged.sim.backpack.state import BackpackState
 from hedged.sim.records import MarketSpec, OrderRefused, SimOrder, crosses
 
 SIDES = {"Bid": Side.BUY, "Ask": Side.SELL}

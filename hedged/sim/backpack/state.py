@@ -13,14 +13,14 @@ from decimal import Decimal
 
 from aiohttp import web
 
+from hedged.sim.accounts import Accounts, WireFaults
 from hedged.sim.arrivals import Arrivals
-from hedged.sim.backpack_errors import invalid_order, invalid_symbol
-from hedged.sim.backpack_hub import Hub
-from hedged.sim.backpack_ids import ClientIds
-from hedged.sim.backpack_shapes import FUNDING_INTERVAL_MS, book_mark
+from hedged.sim.backpack.errors import invalid_order, invalid_symbol
+from hedged.sim.backpack.ids import ClientIds
+from hedged.sim.backpack.shapes import FUNDING_INTERVAL_MS, book_mark
 from hedged.sim.exchange import SimExchange
+from hedged.sim.hub import Hub
 from hedged.sim.records import Book, MarketSpec, SimPosition
-from hedged.sim.wire import Accounts, WireFaults
 from hedged.sim.world import World
 
 Clock = Callable[[], float]
