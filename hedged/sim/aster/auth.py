@@ -1,7 +1,7 @@
 """Who sent an Aster request: V1 HMAC under /fapi/v1|v2|v4, V3 EIP-712 agents under /fapi/v3.
 
-Verification itself lives in `hedged.adapters.aster_signing`; this module applies the
-venue's rules around it (which params are mandatory, the timing rule, nonce replay).
+The signature checks live in `signing`; this module applies the venue's rules around them
+(which params are mandatory, the timing rule, nonce replay).
 """
 
 from __future__ import annotations
@@ -12,14 +12,6 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import parse_qsl
 
-from hedged.adapters.aster_signing import (
-    CHAIN_ID_MAINNET,
-    MAX_RECV_WINDOW_MS,
-    NonceGuard,
-    NonceVerdict,
-    recover_v3_signer,
-    verify_v1,
-)
 from hedged.sim.accounts import Accounts, AsterAgent, AsterV1Key
 from hedged.sim.aster.errors import (
     AsterError,
@@ -30,6 +22,14 @@ from hedged.sim.aster.errors import (
     mandatory,
     nonce_expired,
     outside_window,
+)
+from hedged.sim.aster.signing import (
+    CHAIN_ID_MAINNET,
+    MAX_RECV_WINDOW_MS,
+    NonceGuard,
+    NonceVerdict,
+    recover_signer,
+    verify_v1,
 )
 
 API_KEY_FORMAT = re.compile(r"[\x21-\x7e]{1,128}")  # printable, no spaces
@@ -137,7 +137,7 @@ class Authenticator:
         agent = self._v3_agent(params)
         msg = _unsigned(raw_query, raw_body)
         try:
-            recovered = recover_v3_signer(msg, params["signature"], self.chain_id)
+            recovered = recover_signer(msg, params["signature"], self.chain_id)
         except ValueError:
             raise bad_signature() from None
         if not _same(recovered, agent.signer):

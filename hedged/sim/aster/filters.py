@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from hedged.adapters.aster_ids import PATTERN as ASTER_PATTERN
 from hedged.model import OrderType, Side, ceil_to, floor_to
 from hedged.sim.aster.errors import AsterError, bad_symbol, bad_value, mandatory, min_notional
 from hedged.sim.records import MarketSpec
@@ -19,6 +19,7 @@ ALL_ORDER_TYPES = frozenset(
 )  # fmt: skip
 POSITION_SIDES = ("BOTH", "LONG", "SHORT")
 RESPONSE_TYPES = ("ACK", "RESULT")
+CLIENT_ORDER_ID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")  # the rule for newClientOrderId
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,7 @@ def parse_new_order(params: Mapping[str, str], symbol: str, *, dual: bool) -> Ne
         # Binance's answer; Aster's (-1106 or -4062) is UNCONFIRMED.
         raise AsterError(-1106, "Parameter 'reduceOnly' sent when not required.")
     client_id = params.get("newClientOrderId")
-    if client_id is not None and not ASTER_PATTERN.fullmatch(client_id):
+    if client_id is not None and not CLIENT_ORDER_ID.fullmatch(client_id):
         raise AsterError(-4015, "Client order id is not valid.")
     response_type = params.get("newOrderRespType", "ACK")
     if response_type not in RESPONSE_TYPES:

@@ -10,15 +10,10 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from hedged.adapters.backpack_signing import (
-    DEFAULT_WINDOW_MS,
-    MAX_WINDOW_MS,
-    signing_string,
-    verify,
-)
 from hedged.sim.accounts import Accounts
 from hedged.sim.backpack.errors import BackpackError, bad_request
 from hedged.sim.backpack.params import Params
+from hedged.sim.backpack.signing import DEFAULT_WINDOW_MS, MAX_WINDOW_MS, signing_string, verify
 
 BODY_METHODS = frozenset({"POST", "DELETE", "PATCH"})
 WS_INSTRUCTION = "subscribe"
