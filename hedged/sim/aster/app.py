@@ -11,37 +11,34 @@ keys, V3 nonces and account settings (position mode, leverage, margin type) live
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
-from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from hedged.adapters.aster_signing import CHAIN_ID_MAINNET, NonceGuard
-from hedged.sim.accounts import (
-    FAULTS_KEY,
-    Accounts,
-    Answer,
-    VenueAnswers,
-    WireFaults,
-    admin_faults,
-    fault_middleware,
-)
+from hedged.sim.accounts import Accounts
+from hedged.sim.admin import Controls, add_admin_routes
+from hedged.sim.aster import feeds
 from hedged.sim.aster.auth import Authenticator
 from hedged.sim.aster.errors import AsterError, execution_unknown, margin_insufficient
 from hedged.sim.aster.filters import AsterFilters
-from hedged.sim.aster.limits import Limits, weight_middleware
+from hedged.sim.aster.limits import Limits, weight_budget
 from hedged.sim.aster.routes import add_routes
+from hedged.sim.aster.signing import CHAIN_ID_MAINNET, NonceGuard
 from hedged.sim.aster.state import AsterState
-from hedged.sim.aster.ws import Hub
+from hedged.sim.aster.ws import websocket
+from hedged.sim.faults import WireFaults
+from hedged.sim.hub import Hub
+from hedged.sim.limits import rate_limit_middleware
+from hedged.sim.middleware import Answer, VenueAnswers, fault_middleware
 from hedged.sim.world import World
 
-__all__ = ["ASTER_HUB", "ASTER_STATE", "AsterFilters", "aster_app"]
+__all__ = ["ASTER_STATE", "AsterFilters", "aster_app"]
 
 ASTER_STATE = web.AppKey("aster_state", AsterState)
-ASTER_HUB = web.AppKey("aster_hub", Hub)
 LISTEN_KEY_SWEEP_SECONDS = 1.0
 
 
@@ -65,32 +62,43 @@ def aster_app(
     state = AsterState(world, venue, filters or AsterFilters.for_market(market), clock)
     limits = Limits(clock, weight_limit, order_limit)
     auth = Authenticator(accounts, clock, chain_id=chain_id, nonces=NonceGuard(nonce_window_s))
-    hub = Hub(state, faults, ws_heartbeat)
+    hub = Hub()
+    stop_feeds = feeds.start(state, hub, faults)
 
     app = web.Application()
     app[ASTER_STATE] = state
-    app[ASTER_HUB] = hub
-    app[FAULTS_KEY] = faults
     weights = add_routes(app, state, limits, auth)
     app.middlewares.extend(
         [
             _submissions_middleware(state),
-            weight_middleware(limits, weights),
+            rate_limit_middleware(weight_budget(limits, weights)),
             fault_middleware(faults, _answers(limits)),
         ]
     )
-    app.router.add_get("/ws", hub.serve)
-    app.router.add_get("/ws/{stream}", hub.serve)
-    app.router.add_get("/stream", hub.serve)
-    app.router.add_get("/_admin/faults", admin_faults)
-    app.router.add_post("/_admin/faults", admin_faults)
-    app.router.add_delete("/_admin/faults", admin_faults)
-    app.router.add_post("/_admin/ws/disconnect", _admin_disconnect)
-    app.router.add_post("/_admin/price", _admin_price)
-    app.router.add_get("/_admin/submissions", _admin_submissions)
-    app.router.add_get("/_admin/arrivals", _admin_arrivals)
-    app.cleanup_ctx.append(_lifetime)
-    app.on_shutdown.append(_close_sockets)
+    serve = functools.partial(websocket, hub, ws_heartbeat)
+    for path in ("/ws", "/ws/{stream}", "/stream"):
+        app.router.add_get(path, serve)
+    add_admin_routes(app, Controls(state.world, faults, hub, state.submissions, state.arrivals))
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        """Sweep lapsed listen keys (their streams get listenKeyExpired) while the app runs."""
+
+        async def sweep() -> None:
+            while True:
+                await asyncio.sleep(LISTEN_KEY_SWEEP_SECONDS)
+                state.expire_listen_keys()
+
+        task = asyncio.create_task(sweep())
+        yield
+        task.cancel()
+        stop_feeds()
+        state.close()
+
+    async def close_sockets(_: web.Application) -> None:
+        await hub.close_all()
+
+    app.cleanup_ctx.append(lifetime)
+    app.on_shutdown.append(close_sockets)
     return app
 
 
@@ -131,48 +139,3 @@ def _submissions_middleware(state: AsterState) -> Middleware:
         return await handler(request)
 
     return middleware
-
-
-async def _admin_disconnect(request: web.Request) -> web.Response:
-    closed = await request.app[ASTER_HUB].disconnect_all()
-    return web.json_response({"closed": closed})
-
-
-async def _admin_price(request: web.Request) -> web.Response:
-    state = request.app[ASTER_STATE]
-    try:
-        price = Decimal(str((await request.json())["price"]))
-        if not price.is_finite() or price <= 0:
-            raise InvalidOperation
-    except (KeyError, ValueError, TypeError, InvalidOperation):
-        return web.json_response({"error": 'expected {"price": "<positive decimal>"}'}, status=400)
-    state.world.set_price(price)
-    return web.json_response({"price": str(state.world.price)})
-
-
-async def _admin_submissions(request: web.Request) -> web.Response:
-    return web.json_response(dict(request.app[ASTER_STATE].submissions))
-
-
-async def _admin_arrivals(request: web.Request) -> web.Response:
-    return web.json_response(request.app[ASTER_STATE].arrivals.entries)
-
-
-async def _lifetime(app: web.Application) -> AsyncIterator[None]:
-    """Sweep lapsed listen keys (their streams get listenKeyExpired) while the app runs."""
-    state = app[ASTER_STATE]
-
-    async def sweep() -> None:
-        while True:
-            await asyncio.sleep(LISTEN_KEY_SWEEP_SECONDS)
-            state.expire_listen_keys()
-
-    task = asyncio.create_task(sweep())
-    yield
-    task.cancel()
-    app[ASTER_HUB].close()
-    state.close()
-
-
-async def _close_sockets(app: web.Application) -> None:
-    await app[ASTER_HUB].disconnect_all()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from hedged.sim.aster.errors import AsterError, too_many_orders, too_many_requests
+from hedged.sim.limits import RateLimit, WindowCounter
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 ORDER_COUNT_HEADER = "X-MBX-ORDER-COUNT-1M"
@@ -36,45 +35,17 @@ def depth_weight(params: Mapping[str, str]) -> int:
     return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
 
 
-class MinuteCounter:
-    """Counts per key in fixed one-minute windows of `clock`, as the venue's intervals do."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._window = -1
-        self._counts: dict[str, int] = {}
-
-    def add(self, key: str, amount: int) -> int:
-        self._roll()
-        self._counts[key] = self._counts.get(key, 0) + amount
-        return self._counts[key]
-
-    def used(self, key: str) -> int:
-        self._roll()
-        return self._counts.get(key, 0)
-
-    def retry_after(self) -> int:
-        """Whole seconds until the current window ends."""
-        return max(1, math.ceil(WINDOW_SECONDS - self._clock() % WINDOW_SECONDS))
-
-    def _roll(self) -> None:
-        window = int(self._clock() // WINDOW_SECONDS)
-        if window != self._window:
-            self._window = window
-            self._counts.clear()
-
-
 @dataclass
 class Limits:
     clock: Callable[[], float]
     weight_limit: int = 2400
     order_limit: int = 1200
-    weights: MinuteCounter = field(init=False)
-    orders: MinuteCounter = field(init=False)
+    weights: WindowCounter = field(init=False)  # per IP
+    orders: WindowCounter = field(init=False)  # per account
 
     def __post_init__(self) -> None:
-        self.weights = MinuteCounter(self.clock)
-        self.orders = MinuteCounter(self.clock)
+        self.weights = WindowCounter(self.clock, WINDOW_SECONDS)
+        self.orders = WindowCounter(self.clock, WINDOW_SECONDS)
 
     def rate_limited(self) -> AsterError:
         return too_many_requests(self.weight_limit, self.weights.retry_after())
@@ -98,24 +69,19 @@ class Limits:
         ]  # fmt: skip
 
 
-def weight_middleware(limits: Limits, weights: Mapping[object, Weight]) -> Middleware:
-    """Charge each venue call its weight (`weights` by aiohttp route), answer 429 -1003 past the
-    budget without acting, and report the IP's usage on every REST answer."""
+def weight_budget(limits: Limits, weights: Mapping[object, Weight]) -> RateLimit:
+    """Each venue call charged its weight (`weights` by aiohttp route) per IP, 429 -1003 past
+    the budget, the IP's usage reported on every REST answer."""
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        route_weight = weights.get(request.match_info.route)
-        if route_weight is None:  # WebSocket, admin, unknown paths
-            return await handler(request)
-        used = limits.weights.add(request.remote or "?", route_weight(request.query))
-        headers = {WEIGHT_HEADER: str(used)}
-        if used > limits.weight_limit:
-            refusal = limits.rate_limited()
-            refusal.headers.update(headers)
-            return refusal.response()
-        response = await handler(request)
-        if not response.prepared:
-            response.headers.update(headers)
-        return response
+    def cost(request: web.Request) -> int | None:
+        route_weight = weights.get(request.match_info.route)  # None: WebSocket, admin, unknown
+        return None if route_weight is None else route_weight(request.query)
 
-    return middleware
+    return RateLimit(
+        limits.weights,
+        limits.weight_limit,
+        cost,
+        key=lambda request: request.remote or "?",
+        refused=lambda: limits.rate_limited().response(),
+        usage_header=WEIGHT_HEADER,
+    )

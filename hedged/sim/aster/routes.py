@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hedged.sim.accounts import PARTIAL_KEY
 from hedged.sim.aster.auth import Authenticator, Security
 from hedged.sim.aster.errors import AsterError, bad_value, mandatory, no_such_order
 from hedged.sim.aster.filters import TIME_IN_FORCE, check_symbol, int_param, parse_new_order
@@ -34,6 +33,7 @@ from hedged.sim.aster.shapes import (
     trade_json,
 )
 from hedged.sim.aster.state import AsterState, split_core
+from hedged.sim.middleware import PARTIAL_KEY
 from hedged.sim.records import SimOrder
 
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)

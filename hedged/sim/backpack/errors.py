@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hedged.sim.accounts import Answer, VenueAnswers
+from hedged.sim.middleware import Answer, VenueAnswers
 from hedged.sim.records import OrderRefused, RejectCode
 
 BAD_REQUEST = "INVALID_CLIENT_REQUEST"

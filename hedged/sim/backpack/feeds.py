@@ -49,7 +49,7 @@ def start(venue: BackpackState) -> Callable[[], None]:
         now = venue.now_us()
         symbol, account = order.symbol, order.account
         update = order_update(order, fill, meta, now)
-        venue.hub.publish_private(account, ORDER_UPDATE, symbol, update)
+        _publish_private(venue, account, ORDER_UPDATE, symbol, update)
         if fill is None:
             return
         if not venue.faults.stale:
@@ -60,7 +60,7 @@ def start(venue: BackpackState) -> Callable[[], None]:
         pushed = position_update(
             position, venue.mark(symbol), position_id(account, symbol), now, kind
         )
-        venue.hub.publish_private(account, POSITION_UPDATE, symbol, pushed)
+        _publish_private(venue, account, POSITION_UPDATE, symbol, pushed)
 
     venue.world.add_listener(on_book)
     venue.ids.add_listener(on_order)
@@ -70,3 +70,11 @@ def start(venue: BackpackState) -> Callable[[], None]:
         venue.ids.detach()
 
     return stop
+
+
+def _publish_private(
+    venue: BackpackState, account: str, stream: str, symbol: str, data: Json
+) -> None:
+    """To every subscription of `account` to `stream` or `stream.<symbol>`."""
+    for name in (stream, f"{stream}.{symbol}"):
+        venue.hub.publish(name, data, account)

@@ -9,7 +9,6 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from hedged.sim.accounts import PARTIAL_KEY
 from hedged.sim.backpack.auth import ACCOUNT, PARAMS
 from hedged.sim.backpack.errors import not_found
 from hedged.sim.backpack.ids import wire_client_id
@@ -33,6 +32,7 @@ from hedged.sim.backpack.shapes import (
     quote_asset,
 )
 from hedged.sim.backpack.state import STATE, BackpackState, position_id, user_id
+from hedged.sim.middleware import PARTIAL_KEY
 from hedged.sim.records import SimOrder
 
 T = TypeVar("T")

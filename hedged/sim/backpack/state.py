@@ -1,58 +1,28 @@
 """Everything one Backpack server works with: the world and its exchange, accounts, faults,
-its orders' client ids and wire details, the WebSocket hub, the rate limiter and the admin
-counters."""
+its orders' client ids and wire details, the WebSocket hub and the admin counters."""
 
 from __future__ import annotations
 
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from aiohttp import web
 
-from hedged.sim.accounts import Accounts, WireFaults
+from hedged.sim.accounts import Accounts
 from hedged.sim.arrivals import Arrivals
 from hedged.sim.backpack.errors import invalid_order, invalid_symbol
 from hedged.sim.backpack.ids import ClientIds
+from hedged.sim.backpack.limits import BackpackLimits
 from hedged.sim.backpack.shapes import FUNDING_INTERVAL_MS, book_mark
 from hedged.sim.exchange import SimExchange
+from hedged.sim.faults import WireFaults
 from hedged.sim.hub import Hub
+from hedged.sim.limits import Clock
 from hedged.sim.records import Book, MarketSpec, SimPosition
 from hedged.sim.world import World
-
-Clock = Callable[[], float]
-
-
-@dataclass(frozen=True, slots=True)
-class BackpackLimits:
-    """Rate limit (2000 requests a minute) and WebSocket keep-alive
-    (docs/venues/backpack.md#rate-limits, docs/venues/backpack.md#streams)."""
-
-    requests: int = 2000
-    per_seconds: float = 60.0
-    ws_ping_seconds: float = 60.0
-    ws_pong_timeout: float = 120.0
-
-
-class RateLimiter:
-    """A fixed window of `limit` requests per key (API key, else client address)."""
-
-    def __init__(self, limit: int, seconds: float, clock: Clock) -> None:
-        self._limit = limit
-        self._seconds = seconds
-        self._clock = clock
-        self._windows: dict[str, tuple[float, int]] = {}
-
-    def allow(self, key: str) -> bool:
-        now = self._clock()
-        start, used = self._windows.get(key, (now, 0))
-        if now - start >= self._seconds:
-            start, used = now, 0
-        self._windows[key] = (start, used + 1)
-        return used < self._limit
 
 
 @dataclass
@@ -79,7 +49,7 @@ class BackpackState:
         accounts: Accounts,
         faults: WireFaults,
         clock: Clock = time.time,
-        limits: BackpackLimits = BackpackLimits(),
+        limits: BackpackLimits | None = None,
     ) -> BackpackState:
         exchange = world.venues[name]
         for key in accounts.backpack.values():
@@ -93,7 +63,7 @@ class BackpackState:
             accounts,
             faults,
             clock,
-            limits,
+            limits or BackpackLimits(),
             exchange,
             world.symbols[name],
             ClientIds(exchange),

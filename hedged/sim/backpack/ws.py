@@ -7,13 +7,14 @@ import asyncio
 import json
 import time
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
 from hedged.sim.backpack.auth import authenticate_ws
 from hedged.sim.backpack.errors import BackpackError, bad_request
 from hedged.sim.backpack.events import ORDER_UPDATE, POSITION_UPDATE, position_update
 from hedged.sim.backpack.feeds import book_frames
-from hedged.sim.backpack.state import STATE, BackpackLimits, BackpackState, position_id
+from hedged.sim.backpack.limits import BackpackLimits
+from hedged.sim.backpack.state import STATE, BackpackState, position_id
 from hedged.sim.hub import Connection
 
 PUBLIC_STREAMS = ("bookTicker", "markPrice", "trade")
@@ -32,23 +33,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if not ws.can_prepare(request).ok:
         raise bad_request("Expected a WebSocket upgrade")
     await ws.prepare(request)
-    connection = venue.hub.connect(ws)
-    tasks = [
-        asyncio.create_task(connection.write_loop()),
-        asyncio.create_task(_keep_alive(connection, venue.limits)),
-    ]
-    try:
-        async for message in ws:
-            if message.type is WSMsgType.TEXT:
-                _on_frame(venue, connection, message.data)
-            elif message.type is WSMsgType.PING:
-                await ws.pong(message.data)
-            elif message.type is WSMsgType.PONG:
-                connection.last_pong = time.monotonic()
-    finally:
-        venue.hub.disconnect(connection)
-        for task in tasks:
-            task.cancel()
+    connection = Connection(ws)
+    await venue.hub.serve(
+        connection,
+        lambda text: _on_frame(venue, connection, text),
+        _keep_alive(connection, venue.limits),
+    )
     return ws
 
 
@@ -72,21 +62,20 @@ def _on_frame(venue: BackpackState, connection: Connection, text: str) -> None:
     except ValueError:
         frame = None
     if not isinstance(frame, dict):
-        connection.error(None, INVALID_REQUEST, "Invalid request")
+        _error(connection, None, INVALID_REQUEST, "Invalid request")
         return
     request_id = frame.get("id")
     method = str(frame.get("method", "")).upper()
     streams = frame.get("params")
     if method not in ("SUBSCRIBE", "UNSUBSCRIBE") or not isinstance(streams, list):
-        connection.error(request_id, INVALID_REQUEST, "Invalid request")
+        _error(connection, request_id, INVALID_REQUEST, "Invalid request")
         return
     names = [stream for stream in streams if isinstance(stream, str)]
     if len(names) != len(streams):
-        connection.error(request_id, INVALID_STREAM, "Invalid stream")
+        _error(connection, request_id, INVALID_STREAM, "Invalid stream")
     if method == "UNSUBSCRIBE":
         for name in names:
-            connection.public.discard(name)
-            connection.private.pop(name, None)
+            connection.subscriptions.pop(name, None)
     else:
         _subscribe(venue, connection, names, frame.get("signature"), request_id)
 
@@ -116,21 +105,20 @@ def _subscribe(
     for stream in streams:
         kind = _stream_kind(venue, stream)
         if kind is None:
-            connection.error(request_id, INVALID_STREAM, "Invalid stream")
+            _error(connection, request_id, INVALID_STREAM, "Invalid stream")
         else:
             (public if kind == "public" else private).append(stream)
-    for stream in public:
-        connection.public.add(stream)
+    connection.subscriptions.update(dict.fromkeys(public))
     _send_books(venue, connection, public)
     if not private:
         return
     try:
         account = authenticate_ws(venue.accounts, signature, venue.now_ms())
     except BackpackError as refused:
-        connection.error(request_id, INVALID_SIGNATURE, refused.message)
+        _error(connection, request_id, INVALID_SIGNATURE, refused.message)
         return
     for stream in private:
-        connection.private[stream] = account
+        connection.subscriptions[stream] = account
         if stream.startswith(POSITION_UPDATE):
             _send_positions(venue, connection, stream, account)
 
@@ -143,7 +131,7 @@ def _send_books(venue: BackpackState, connection: Connection, streams: list[str]
         book = venue.exchange.book(symbol)
         for stream, data in book_frames(venue, symbol, book) if book is not None else []:
             if stream in streams:
-                connection.send({"stream": stream, "data": data})
+                connection.push(stream, data)
 
 
 def _send_positions(
@@ -155,4 +143,8 @@ def _send_positions(
     for position in venue.positions(account, symbol):
         mark = venue.mark(position.symbol)
         data = position_update(position, mark, position_id(account, position.symbol), now, None)
-        connection.send({"stream": stream, "data": data})
+        connection.push(stream, data)
+
+
+def _error(connection: Connection, request_id: object, code: int, message: str) -> None:
+    connection.send({"id": request_id, "error": {"code": code, "message": message}})
