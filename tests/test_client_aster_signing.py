@@ -28,11 +28,11 @@ from test_client_aster_kit import (
 
 from hedged.adapters.aster_auth import Nonces, ServerClock, make_signer
 from hedged.adapters.aster_http import AsterHttp, Security
-from hedged.adapters.aster_signing import recover_v3_signer, verify_v1
 from hedged.adapters.base import Accepted
 from hedged.config import AsterConfig
 from hedged.model import OrderRequest, OrderType, Side
 from hedged.secrets import AsterCredentials, Secret
+from hedged.sim.aster.signing import CHAIN_ID_MAINNET, recover_signer, verify_v1
 
 D = Decimal
 
@@ -137,7 +137,7 @@ async def test_v3_vector_is_sent_byte_for_byte_and_nonces_never_repeat(
     assert nonces == ["1750000000000000", "1750000000000001", "1750000000000002"]
     for seen in others:
         msg, _, signature = seen.body.rpartition("&signature=")
-        assert recover_v3_signer(msg, signature) == V3_SIGNER
+        assert recover_signer(msg, signature, CHAIN_ID_MAINNET) == V3_SIGNER
 
 
 def test_nonces_increase_even_when_the_clock_goes_back() -> None:
@@ -213,7 +213,7 @@ async def sent_params(order: OrderRequest, *, auth: str, dual: bool) -> list[tup
         )
     else:
         msg, _, signature = seen.body.rpartition("&signature=")
-        assert recover_v3_signer(msg, signature) == V3_SIGNER
+        assert recover_signer(msg, signature, CHAIN_ID_MAINNET) == V3_SIGNER
     return parse_qsl(seen.body)
 
 

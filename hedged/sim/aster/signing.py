@@ -10,6 +10,7 @@ import hmac
 from enum import StrEnum
 
 import coincurve
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 CHAIN_ID_MAINNET = 1666
@@ -69,7 +70,7 @@ def v3_digest(msg: str, chain_id: int) -> bytes:
 
 
 def recover_signer(msg: str, signature_hex: str, chain_id: int) -> str:
-    """The lowercase address whose key signed `msg` (r ‖ s ‖ v, v 27 or 28, with or without
+    """The checksum address whose key signed `msg` (r ‖ s ‖ v, v 27 or 28, with or without
     0x); ValueError for a malformed signature."""
     try:
         signature = bytes.fromhex(signature_hex.removeprefix("0x").removeprefix("0X"))
@@ -84,7 +85,7 @@ def recover_signer(msg: str, signature_hex: str, chain_id: int) -> str:
         )
     except Exception:  # coincurve raises a bare Exception for an unrecoverable signature
         raise ValueError("signature recovers no key") from None
-    return "0x" + keccak(key.format(compressed=False)[1:])[-20:].hex()
+    return to_checksum_address(keccak(key.format(compressed=False)[1:])[-20:])
 
 
 class NonceVerdict(StrEnum):
