@@ -3,7 +3,6 @@ its orders' client ids and wire details, the WebSocket hub and the admin counter
 
 from __future__ import annotations
 
-import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -48,8 +47,8 @@ class BackpackState:
         name: str,
         accounts: Accounts,
         faults: WireFaults,
-        clock: Clock = time.time,
-        limits: BackpackLimits | None = None,
+        clock: Clock,
+        limits: BackpackLimits,
     ) -> BackpackState:
         exchange = world.venues[name]
         for key in accounts.backpack.values():
@@ -63,7 +62,7 @@ class BackpackState:
             accounts,
             faults,
             clock,
-            limits or BackpackLimits(),
+            limits,
             exchange,
             world.symbols[name],
             ClientIds(exchange),
