@@ -12,7 +12,7 @@ from hedged.sim.aster.events import (
     mark_price_update,
     order_trade_update,
 )
-from hedged.sim.aster.routes import next_funding
+from hedged.sim.aster.public import next_funding
 from hedged.sim.aster.shapes import ms
 from hedged.sim.aster.state import AsterState, ListenKey, split_core
 from hedged.sim.faults import WireFaults

@@ -26,7 +26,8 @@ from hedged.sim.aster.errors import (
     reduce_only_rejected,
     unknown_order_sent,
 )
-from hedged.sim.aster.filters import AsterFilters, NewOrder, check_filters
+from hedged.sim.aster.filters import AsterFilters, check_filters
+from hedged.sim.aster.orders import NewOrder
 from hedged.sim.aster.shapes import OrderView, PositionRow, Wallet
 from hedged.sim.records import Book, OrderRefused, SimFill, SimOrder, crosses
 from hedged.sim.world import World
