@@ -41,8 +41,8 @@ from hedged.sim.accounts import Accounts
 from hedged.sim.aster.app import ASTER_STATE, aster_app
 from hedged.sim.aster.routes import ROUTES as ASTER_ROUTES
 from hedged.sim.backpack.app import backpack_app
+from hedged.sim.backpack.limits import BackpackLimits
 from hedged.sim.backpack.state import STATE as BACKPACK_STATE
-from hedged.sim.backpack.state import BackpackLimits
 from hedged.sim.exchange import SimExchange
 from hedged.sim.faults import WireFaults
 from hedged.sim.pricepath import GbmPath
