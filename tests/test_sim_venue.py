@@ -280,6 +280,7 @@ def test_faults_only_arm_where_they_make_sense(aster: SimVenue) -> None:
         ("cancel", "partial"),
         ("quote", "stale"),
         ("nonsense", "latency"),
+        ("place", "rate_limit"),  # an HTTP answer: wire only
     ]:
         with pytest.raises(ValueError):
             aster.faults.arm(method, kind)

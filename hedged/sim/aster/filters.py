@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hedged.model import OrderType, Side, ceil_to, floor_to
 from hedged.sim.aster.errors import AsterError, min_notional
-from hedged.sim.aster.orders import NewOrder
 from hedged.sim.records import MarketSpec
+
+if TYPE_CHECKING:  # orders reads a new order, then checks it here
+    from hedged.sim.aster.orders import NewOrder
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,10 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from hedged.sim.aster import orders
 from hedged.sim.aster.call import Call, Reply
 from hedged.sim.aster.errors import AsterError, bad_value, mandatory, no_such_order
 from hedged.sim.aster.limits import ORDER_COUNT_HEADER
-from hedged.sim.aster.orders import parse_new_order
 from hedged.sim.aster.params import check_symbol, int_param
 from hedged.sim.aster.shapes import (
     balance_json,
@@ -29,9 +29,9 @@ T = TypeVar("T")
 
 def new_order(call: Call) -> Reply:
     state, account = call.state, call.account
-    order = parse_new_order(call.params, state.symbol, dual=state.settings(account).dual)
+    order = orders.parse_new_order(call.params, state.symbol, dual=state.settings(account).dual)
     call.limits.admit_order(account)
-    placed = state.place(account, order, call.partial)
+    placed = orders.place(state, account, order, call.partial)
     count = call.limits.count_order(account)
     body = order_json(state.view(placed), ack=order.response_type == "ACK")
     if call.v3:
@@ -48,7 +48,7 @@ def query_order(call: Call) -> Reply:
 
 def cancel_order(call: Call) -> Reply:
     check_symbol(call.params, call.state.symbol)
-    order = call.state.cancel(call.account, **_order_ref(call.params))
+    order = orders.cancel(call.state, call.account, **_order_ref(call.params))
     return Reply(order_json(call.state.view(order)))
 
 
@@ -62,20 +62,20 @@ def open_order(call: Call) -> Reply:
 def open_orders(call: Call) -> Reply:
     if "symbol" in call.params:
         check_symbol(call.params, call.state.symbol)
-    orders = call.state.open_orders(call.account)
-    return Reply([order_json(call.state.view(o), with_time=True) for o in orders])
+    resting = call.state.open_orders(call.account)
+    return Reply([order_json(call.state.view(o), with_time=True) for o in resting])
 
 
 def cancel_all(call: Call) -> Reply:
     check_symbol(call.params, call.state.symbol)
-    call.state.cancel_all(call.account)
+    orders.cancel_all(call.state, call.account)
     return Reply({"code": "200", "msg": "The operation of cancel all open order is done."})
 
 
 def all_orders(call: Call) -> Reply:
     check_symbol(call.params, call.state.symbol)
-    orders = _in_time(call.params, call.state.orders(call.account), lambda o: o.created_at)
-    views = [order_json(call.state.view(o), with_time=True) for o in orders]
+    chosen = _in_time(call.params, call.state.orders(call.account), lambda o: o.created_at)
+    views = [order_json(call.state.view(o), with_time=True) for o in chosen]
     return Reply(_page(call.params, views, "orderId", "orderId"))
 
 

@@ -1,7 +1,7 @@
 """What Aster keeps beside the matching core: account settings (position mode, leverage,
-margin type), listen keys, each order's time in force, and the venue-side order rules the
-core does not know (client-id uniqueness across position sides, margin, IOC/FOK, expiry of
-reduce-only orders left without a position).
+margin type), listen keys, each order's time in force, and the expiry of reduce-only orders
+left without a position. Placing and cancelling, with the venue-side rules the core does not
+know (client-id uniqueness across position sides, margin, IOC/FOK), are in `orders`.
 
 Hedge mode (dualSidePosition) keeps each side's position in its own core account
 `<account>/LONG` and `<account>/SHORT`, so the core's net positions still apply.
@@ -10,33 +10,26 @@ Hedge mode (dualSidePosition) keeps each side's position in its own core account
 from __future__ import annotations
 
 import secrets
-import string
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from hedged.model import ZERO, OrderRequest, OrderStatus, OrderType, floor_to
+from hedged.model import ZERO, OrderStatus
 from hedged.sim.arrivals import Arrivals
 from hedged.sim.aster.errors import (
     AsterError,
-    from_refusal,
-    margin_insufficient,
     no_listen_key,
-    reduce_only_rejected,
-    unknown_order_sent,
 )
-from hedged.sim.aster.filters import AsterFilters, check_filters
-from hedged.sim.aster.orders import NewOrder
+from hedged.sim.aster.filters import AsterFilters
 from hedged.sim.aster.shapes import OrderView, PositionRow, Wallet
-from hedged.sim.records import Book, OrderRefused, SimFill, SimOrder, crosses
+from hedged.sim.records import Book, SimFill, SimOrder
 from hedged.sim.world import World
 
 HEDGE_SIDES = ("LONG", "SHORT")
 LISTEN_KEY_SECONDS = 3600.0
 DEFAULT_LEVERAGE = 20
 MAX_LEVERAGE = 125
-_ID_ALPHABET = string.ascii_letters + string.digits
 
 
 def core_account(account: str, position_side: str) -> str:
@@ -83,7 +76,7 @@ class AsterState:
         self._listen_keys: dict[str, ListenKey] = {}  # by account
         self._tif: dict[str, str] = {}  # by order id
         self._expired: set[str] = set()  # order ids the simulator closed as EXPIRED
-        self._pending_tif = "GTC"
+        self.pending_tif = "GTC"  # the time in force of the order being placed (orders.place)
         self._order_ids: dict[str, list[str]] = {}  # by core account, in arrival order
         self._known: set[str] = set()
         self._updated_at: dict[str, float] = {}  # by core account: last order change
@@ -228,59 +221,6 @@ class AsterState:
             for fill in self.exchange.fills(order.account, self.symbol, order_id=order.order_id)
         ]
 
-    def place(self, account: str, new: NewOrder, partial: Decimal | None) -> SimOrder:
-        """The checks that need state, in Aster's order, then the core (which rechecks)."""
-        client_id = new.client_id or self._new_client_id(account)
-        if self.find(account, client_id=client_id) is not None:
-            raise AsterError(-4116, "ClientOrderId is duplicated.")  # Binance's code, UNCONFIRMED
-        check_filters(new, self.filters, self.mark())
-        if len(self.open_orders(account)) >= self.filters.max_num_orders:
-            raise AsterError(-2025, "Reach max open order limit.")
-        core = core_account(account, new.position_side)
-        if new.reduces:
-            if self.exchange.position(core, self.symbol).reducible(new.side) == 0:
-                raise reduce_only_rejected()
-        elif (
-            new.qty * (new.price or self.mark()) / self.settings(account).leverage
-            > self.wallet(account).available
-        ):
-            raise margin_insufficient()
-        request = OrderRequest(
-            client_id=client_id,
-            symbol=self.symbol,
-            side=new.side,
-            type=new.type,
-            qty=new.qty,
-            price=new.price,
-            reduce_only=new.reduces,
-            post_only=new.time_in_force == "GTX",
-        )
-        self._pending_tif = new.time_in_force
-        try:
-            order = self.exchange.place(core, request, max_fill=self._fill_cap(new, partial))
-        except OrderRefused as refused:
-            raise from_refusal(refused) from None
-        finally:
-            self._pending_tif = "GTC"
-        if order.is_open and new.time_in_force in ("IOC", "FOK"):
-            order = self._expire(order)
-        self.expire_orphans([core])
-        return self._latest(order)
-
-    def cancel(
-        self, account: str, *, order_id: str | None = None, client_id: str | None = None
-    ) -> SimOrder:
-        order = self.find(account, order_id=order_id, client_id=client_id)
-        if order is None or not order.is_open:
-            raise unknown_order_sent()
-        return self.exchange.cancel(order.account, self.symbol, order_id=order.order_id)
-
-    def cancel_all(self, account: str) -> list[SimOrder]:
-        return [
-            self.exchange.cancel(o.account, self.symbol, order_id=o.order_id)
-            for o in self.open_orders(account)
-        ]
-
     def expire_orphans(self, cores: Iterable[str] | None = None) -> None:
         """Expire resting reduce-only orders that no longer reduce anything (Binance does;
         UNCONFIRMED for Aster)."""
@@ -288,7 +228,7 @@ class AsterState:
             position = self.exchange.position(core, self.symbol)
             for order in self.exchange.open_orders(core, self.symbol):
                 if order.reduce_only and position.reducible(order.side) == 0:
-                    self._expire(order)
+                    self.expire(order)
 
     # Listen keys
 
@@ -328,29 +268,13 @@ class AsterState:
             raise no_listen_key()
         return active
 
-    def _fill_cap(self, new: NewOrder, partial: Decimal | None) -> Decimal | None:
-        cap = None if partial is None else floor_to(new.qty * partial, self.market.step)
-        if new.time_in_force != "FOK" or new.type is OrderType.MARKET:
-            return cap
-        takeable = [c for c in (cap, self.market.depth_qty) if c is not None]
-        fills_all = (
-            crosses(new.side, new.price, self.book()) and min(takeable, default=new.qty) >= new.qty
-        )
-        return None if fills_all else ZERO  # FOK: all of it or nothing
-
-    def _expire(self, order: SimOrder) -> SimOrder:
+    def expire(self, order: SimOrder) -> SimOrder:
         self._expired.add(order.order_id)
         return self.exchange.cancel(order.account, self.symbol, order_id=order.order_id)
 
-    def _latest(self, order: SimOrder) -> SimOrder:
+    def latest(self, order: SimOrder) -> SimOrder:
         latest = self.exchange.order(order.account, self.symbol, order_id=order.order_id)
         return latest if latest is not None else order
-
-    def _new_client_id(self, account: str) -> str:
-        while True:
-            client_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(22))
-            if self.find(account, client_id=client_id) is None:
-                return client_id
 
     def _index(self, core: str, order_id: str) -> None:
         if order_id not in self._known:
@@ -359,7 +283,7 @@ class AsterState:
 
     def _on_order(self, order: SimOrder, fill: SimFill | None) -> None:
         if order.order_id not in self._known:
-            self._tif[order.order_id] = self._pending_tif
+            self._tif[order.order_id] = self.pending_tif
             self._index(order.account, order.order_id)
         self._updated_at[order.account] = order.updated_at
 
