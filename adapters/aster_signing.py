@@ -1,18 +1,15 @@
-"""Aster request signing and verification: V1 HMAC-SHA256 and V3 EIP-712 (agent wallet).
+"""Aster request signing: V1 HMAC-SHA256 and V3 EIP-712 (agent wallet).
 
-Used by the live client to sign and by the simulator to verify, so both sides share one
-implementation. Secrets and private keys never appear in exception messages.
+The simulator verifies with its own code, written from the venue's documentation, so that it
+can catch this module's mistakes. Secrets and private keys never appear in exception messages.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import heapq
 import hmac
-import time
 from collections.abc import Sequence
-from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,28 +17,22 @@ import coincurve
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_keys.exceptions import BadSignature
 from eth_utils.crypto import keccak
-from eth_utils.exceptions import ValidationError
 
 __all__ = [
     "CHAIN_ID_MAINNET",
     "CHAIN_ID_TESTNET",
     "MAX_RECV_WINDOW_MS",
-    "NonceGuard",
-    "NonceVerdict",
     "V3Key",
     "address_of",
     "hmac_signature",
     "new_agent_key",
     "parse_v3_key",
-    "recover_v3_signer",
     "sign_v1",
     "sign_v3",
     "v3_digest",
     "v3_message",
     "v3_signable_message",
-    "verify_v1",
 ]
 
 CHAIN_ID_MAINNET = 1666
@@ -70,29 +61,6 @@ def sign_v1(params: Params, secret: str, timestamp_ms: int, recv_window_ms: int)
     pairs = [*params, ("recvWindow", str(recv_window_ms)), ("timestamp", str(timestamp_ms))]
     payload = urlencode(pairs)
     return f"{payload}&signature={hmac_signature(secret, payload)}"
-
-
-def _strip_signature(raw: str) -> tuple[str, list[str]]:
-    """Remove every `signature=` field, keeping all other bytes exactly as sent."""
-    kept: list[str] = []
-    found: list[str] = []
-    for part in raw.split("&"):
-        if part.startswith("signature="):
-            found.append(part.removeprefix("signature="))
-        else:
-            kept.append(part)
-    return "&".join(kept), found
-
-
-def verify_v1(raw_query: str, raw_body: str, secret: str) -> bool:
-    """True if exactly one `signature` (query or body) matches HMAC(query + body without it)."""
-    query, in_query = _strip_signature(raw_query) if raw_query else ("", [])
-    body, in_body = _strip_signature(raw_body) if raw_body else ("", [])
-    signatures = in_query + in_body
-    if len(signatures) != 1:
-        return False
-    expected = hmac_signature(secret, query + body)
-    return hmac.compare_digest(expected, signatures[0].lower())
 
 
 # --- V3: EIP-712 agent-wallet signing --------------------------------------------------------
@@ -176,18 +144,6 @@ def sign_v3(
     return f"{msg}&signature=0x{key.sign(v3_digest(msg, chain_id)).hex()}"
 
 
-def recover_v3_signer(msg: str, signature_hex: str, chain_id: int = CHAIN_ID_MAINNET) -> str:
-    """Checksum address that signed `msg`; raises ValueError on a malformed signature."""
-    try:
-        signature = bytes.fromhex(signature_hex.removeprefix("0x").removeprefix("0X"))
-        if len(signature) != 65:
-            raise ValueError
-        address = Account.recover_message(v3_signable_message(msg, chain_id), signature=signature)
-    except (ValueError, ValidationError, BadSignature):
-        raise ValueError("malformed EIP-712 signature") from None
-    return str(address)
-
-
 def address_of(private_key_hex: str) -> str:
     """Checksum address of an EVM private key."""
     return str(parse_v3_key(private_key_hex).address)
@@ -197,54 +153,3 @@ def new_agent_key() -> tuple[str, str]:
     """A fresh random (0x private key, checksum address), for paper mode."""
     account = Account.create()
     return "0x" + bytes(account.key).hex(), str(account.address)
-
-
-# --- V3 nonce rules (server side) ------------------------------------------------------------
-
-
-class NonceVerdict(StrEnum):
-    OK = "ok"
-    DUPLICATE = "duplicate"
-    EXPIRED = "expired"
-    AHEAD = "ahead"
-
-
-class NonceGuard:
-    """Per-signer V3 nonce check: within +/-window of server time, no reuse, 100 most recent kept.
-
-    When a signer's set is full, a nonce below its minimum is expired; otherwise the oldest
-    nonce is evicted to make room.
-    """
-
-    def __init__(self, window_s: float = 60.0, capacity: int = 100) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be >= 1")
-        self.window_us = int(window_s * 1_000_000)
-        self.capacity = capacity
-        self._heaps: dict[str, list[int]] = {}
-        self._sets: dict[str, set[int]] = {}
-
-    def check(self, signer: str, nonce_us: int, now_us: int | None = None) -> NonceVerdict:
-        """Judge `nonce_us` and, if OK, record it as used."""
-        now = time.time_ns() // 1000 if now_us is None else now_us
-        if nonce_us > now + self.window_us:
-            return NonceVerdict.AHEAD
-        if nonce_us < now - self.window_us:
-            return NonceVerdict.EXPIRED
-        key = signer.lower()
-        heap = self._heaps.setdefault(key, [])
-        seen = self._sets.setdefault(key, set())
-        if nonce_us in seen:
-            return NonceVerdict.DUPLICATE
-        if len(heap) >= self.capacity:
-            if nonce_us < heap[0]:
-                return NonceVerdict.EXPIRED
-            seen.discard(heapq.heappushpop(heap, nonce_us))
-        else:
-            heapq.heappush(heap, nonce_us)
-        seen.add(nonce_us)
-        return NonceVerdict.OK
-
-    def recent(self, signer: str) -> list[int]:
-        """The nonces currently remembered for `signer`, ascending."""
-        return sorted(self._heaps.get(signer.lower(), []))

@@ -50,7 +50,7 @@ from hedged.model import Quote
 from hedged.prices import PriceBook
 from hedged.reconcile import Report
 from hedged.secrets import AsterCredentials, BackpackCredentials, Secret
-from hedged.sim.wire import Accounts, AsterAgent, AsterV1Key, BackpackKey
+from hedged.sim.accounts import Accounts, AsterAgent, AsterV1Key, BackpackKey
 from hedged.store import OrderRow, RoundRow, Store, utcnow
 
 D = Decimal

@@ -37,15 +37,16 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from hedged.model import OrderRequest, OrderType, Side
-from hedged.sim.aster_api import ASTER_STATE, aster_app
-from hedged.sim.aster_rest import ROUTES as ASTER_ROUTES
-from hedged.sim.backpack_api import backpack_app
-from hedged.sim.backpack_state import STATE as BACKPACK_STATE
-from hedged.sim.backpack_state import BackpackLimits
+from hedged.sim.accounts import Accounts
+from hedged.sim.aster.app import ASTER_STATE, aster_app
+from hedged.sim.aster.routes import ROUTES as ASTER_ROUTES
+from hedged.sim.backpack.app import backpack_app
+from hedged.sim.backpack.limits import BackpackLimits
+from hedged.sim.backpack.state import STATE as BACKPACK_STATE
 from hedged.sim.exchange import SimExchange
+from hedged.sim.faults import WireFaults
 from hedged.sim.pricepath import GbmPath
 from hedged.sim.records import OrderRefused
-from hedged.sim.wire import Accounts, WireFaults
 from hedged.sim.world import FEE_PLACES, World, sol_market
 
 ASTER, BACKPACK = "aster", "backpack"

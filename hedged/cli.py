@@ -258,8 +258,8 @@ async def run(cfg: Config, paper: bool) -> int:
 
 
 async def serve_sim(args: argparse.Namespace) -> int:
+    from hedged.sim.accounts import AccountsError, load_accounts
     from hedged.sim.server import SimServers, WorldSpec, build_world
-    from hedged.sim.wire import AccountsError, load_accounts
 
     try:
         accounts = load_accounts(args.accounts)

@@ -27,9 +27,9 @@ from hedged.secrets import (
     Secret,
     credential_names,
 )
+from hedged.sim.accounts import Accounts, AsterAgent, BackpackKey
 from hedged.sim.pricepath import CsvPath
 from hedged.sim.server import SimServers, WorldSpec, build_world
-from hedged.sim.wire import Accounts, AsterAgent, BackpackKey
 
 PAPER_ACCOUNT = "paper"
 PAPER_BALANCE = Decimal(10_000)

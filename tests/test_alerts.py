@@ -271,7 +271,7 @@ async def test_venue_down_then_up(tmp_path: Path, receiver: Receiver) -> None:
     try:
         await start_alerted(rig, webhook)
         rig.venues[BACKPACK].faults.arm("quotes", "stale", times=None)  # the stream goes quiet
-        rig.venues[BACKPACK].faults.arm("quote", "error", times=None)  # and REST fails
+        rig.venues[BACKPACK].faults.arm("quote", "error_5xx", times=None)  # and REST fails
         async with asyncio.timeout(15):
             while "venue_down" not in receiver.events:
                 await rig.tick()

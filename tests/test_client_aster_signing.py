@@ -25,20 +25,29 @@ from test_client_aster_kit import (
 from test_client_aster_kit import (
     V1_SECRET as CLIENT_V1_SECRET,
 )
+from vectors import (
+    V1_PAYLOAD,
+    V1_SECRET,
+    V1_SIGNATURE,
+    V3_KEY,
+    V3_MSG,
+    V3_PARAMS,
+    V3_SIGNATURE,
+    V3_USER,
+)
 
 from hedged.adapters.aster_auth import Nonces, ServerClock, make_signer
 from hedged.adapters.aster_http import AsterHttp, Security
-from hedged.adapters.aster_signing import recover_v3_signer, verify_v1
 from hedged.adapters.base import Accepted
 from hedged.config import AsterConfig
 from hedged.model import OrderRequest, OrderType, Side
 from hedged.secrets import AsterCredentials, Secret
+from hedged.sim.aster.signing import CHAIN_ID_MAINNET, recover_signer, verify_v1
 
 D = Decimal
 
 # --- signing vectors (docs/venues/aster.md#test-vectors) -------------------------------------
 
-V1_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
 V1_PARAMS = [
     ("symbol", "BTCUSDT"),
     ("side", "BUY"),
@@ -48,30 +57,10 @@ V1_PARAMS = [
     ("timeInForce", "GTC"),
 ]
 V1_TIMESTAMP = 1591702613.943
-V1_WIRE = (
-    "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC"
-    "&recvWindow=5000&timestamp=1591702613943"
-    "&signature=3c661234138461fcc7a7d8746c6558c9842d4e10870d2ecbedf7777cad694af9"
-)
+V1_WIRE = f"{V1_PAYLOAD}&signature={V1_SIGNATURE}"
 
-V3_KEY = "0x4fd0a42218f3eae43a6ce26d22544e986139a01e5b34a62db53757ffca81bae1"
-V3_USER = "0x63DD5aCC6b1aa0f563956C0e534DD30B6dcF7C4e"
 V3_NOW = 1_750_000_000.0
-V3_PARAMS = [
-    ("symbol", "BTCUSDT"),
-    ("side", "SELL"),
-    ("type", "MARKET"),
-    ("quantity", "0.010"),
-    ("newClientOrderId", "hedge-1"),
-]
-V3_MSG = (
-    "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.010&newClientOrderId=hedge-1"
-    f"&nonce=1750000000000000&user={V3_USER}&signer={V3_SIGNER}"
-)
-V3_WIRE = (
-    f"{V3_MSG}&signature=0x923973af12188b245ee0c1563ee72f1597008c8985571e2fe53710ddbe8f9e94"
-    "4635b7362b3d1a1566d2c470c50e541962adf3d473b3efd33194ef5d27729a7e1b"
-)
+V3_WIRE = f"{V3_MSG}&signature=0x{V3_SIGNATURE}"
 
 
 def vector_credentials() -> AsterCredentials:
@@ -137,7 +126,7 @@ async def test_v3_vector_is_sent_byte_for_byte_and_nonces_never_repeat(
     assert nonces == ["1750000000000000", "1750000000000001", "1750000000000002"]
     for seen in others:
         msg, _, signature = seen.body.rpartition("&signature=")
-        assert recover_v3_signer(msg, signature) == V3_SIGNER
+        assert recover_signer(msg, signature, CHAIN_ID_MAINNET) == V3_SIGNER
 
 
 def test_nonces_increase_even_when_the_clock_goes_back() -> None:
@@ -213,7 +202,7 @@ async def sent_params(order: OrderRequest, *, auth: str, dual: bool) -> list[tup
         )
     else:
         msg, _, signature = seen.body.rpartition("&signature=")
-        assert recover_v3_signer(msg, signature) == V3_SIGNER
+        assert recover_signer(msg, signature, CHAIN_ID_MAINNET) == V3_SIGNER
     return parse_qsl(seen.body)
 
 

@@ -1,4 +1,4 @@
-"""The Aster client against the wire-compatible simulator (`hedged.sim.aster_api`) on
+"""The Aster client against the wire-compatible simulator (`hedged.sim.aster.app`) on
 127.0.0.1: real HTTP and WebSockets, real signatures (V1 HMAC and V3 EIP-712), real faults."""
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ from hedged.model import (
     SymbolRules,
 )
 from hedged.secrets import AsterCredentials, Secret
-from hedged.sim.aster_api import ASTER_HUB, ASTER_STATE, aster_app
-from hedged.sim.aster_state import AsterState
-from hedged.sim.wire import Accounts, AsterAgent, AsterV1Key, WireFaultKind, WireFaults
+from hedged.sim.accounts import Accounts, AsterAgent, AsterV1Key
+from hedged.sim.admin import CONTROLS
+from hedged.sim.aster.app import ASTER_STATE, aster_app
+from hedged.sim.aster.state import AsterState
+from hedged.sim.faults import FaultKind, WireFaults
 from hedged.sim.world import World, default_world
 
 D = Decimal
@@ -82,7 +84,9 @@ class Sim:
 
     def user_stream_open(self) -> bool:
         key = self.state.listen_key(ACCOUNT)
-        return key is not None and any(key in c.streams for c in self.app[ASTER_HUB].connections)
+        return key is not None and any(
+            key in c.subscriptions for c in self.app[CONTROLS].hub.connections
+        )
 
 
 @contextlib.asynccontextmanager
@@ -310,7 +314,7 @@ async def test_hedge_mode_trades_the_short_side() -> None:
 @BOTH_AUTH
 async def test_accept_then_timeout_is_ambiguous_and_query_finds_the_order(auth: Auth) -> None:
     async with open_sim(auth) as sim:
-        sim.faults.arm(WireFaultKind.ACCEPT_THEN_TIMEOUT, sim.order_path, method="POST")
+        sim.faults.arm(FaultKind.ACCEPT_THEN_TIMEOUT, sim.order_path, method="POST")
         order = market(1)
         assert isinstance(await sim.venue.place(order), Ambiguous)
         found = await sim.venue.query(SYMBOL, order.client_id)
@@ -324,7 +328,7 @@ async def test_503_on_an_order_never_placed_is_ambiguous_and_query_finds_nothing
     auth: Auth,
 ) -> None:
     async with open_sim(auth) as sim:
-        sim.faults.arm(WireFaultKind.ERROR_5XX, sim.order_path, method="POST")
+        sim.faults.arm(FaultKind.ERROR_5XX, sim.order_path, method="POST")
         order = market(1)
         assert isinstance(await sim.venue.place(order), Ambiguous)
         assert await sim.venue.query(SYMBOL, order.client_id) is None
@@ -337,7 +341,7 @@ async def test_a_dropped_cancel_is_ambiguous_and_not_resent() -> None:
         assert isinstance(await sim.venue.place(market(1)), Accepted)
         tp = take_profit(2)
         assert isinstance(await sim.venue.place(tp), Accepted)
-        sim.faults.arm(WireFaultKind.ACCEPT_THEN_TIMEOUT, sim.order_path, method="DELETE")
+        sim.faults.arm(FaultKind.ACCEPT_THEN_TIMEOUT, sim.order_path, method="DELETE")
         assert isinstance(await sim.venue.cancel(SYMBOL, tp.client_id), Ambiguous)
         state = await sim.venue.query(SYMBOL, tp.client_id)
         assert state is not None and state.status is OrderStatus.CANCELED
@@ -345,12 +349,12 @@ async def test_a_dropped_cancel_is_ambiguous_and_not_resent() -> None:
 
 async def test_429_backs_off_reads_and_refuses_orders() -> None:
     async with open_sim() as sim:
-        sim.faults.arm(WireFaultKind.RATE_LIMIT, "/fapi/v3/positionRisk", method="GET")
+        sim.faults.arm(FaultKind.RATE_LIMIT, "/fapi/v3/positionRisk", method="GET")
         began = time.monotonic()
         assert await sim.venue.position(SYMBOL) == Position(VENUE, SYMBOL, D(0))
         assert time.monotonic() - began >= 1.0  # the venue's Retry-After: 1
 
-        sim.faults.arm(WireFaultKind.RATE_LIMIT, sim.order_path, method="POST")
+        sim.faults.arm(FaultKind.RATE_LIMIT, sim.order_path, method="POST")
         refused = await sim.venue.place(market(1))
         assert isinstance(refused, Rejected) and refused.code == "-1003"
         began = time.monotonic()
@@ -361,7 +365,7 @@ async def test_429_backs_off_reads_and_refuses_orders() -> None:
 
 async def test_an_injected_rejection_is_rejected() -> None:
     async with open_sim() as sim:
-        sim.faults.arm(WireFaultKind.REJECT, sim.order_path, method="POST")
+        sim.faults.arm(FaultKind.REJECT, sim.order_path, method="POST")
         assert await sim.venue.place(market(1)) == Rejected("-2019", "Margin is insufficient.")
 
 
@@ -396,7 +400,7 @@ async def test_ws_disconnect_reconnects_quotes_and_user_stream_and_calls_the_hoo
         try:
             async with moving(sim.world):
                 await until(lambda: len(quotes) > 0 and sim.user_stream_open())
-                assert await sim.app[ASTER_HUB].disconnect_all() == 2
+                assert await sim.app[CONTROLS].hub.close_all() == 2
                 await until(lambda: {"user", f"quotes:{SYMBOL}"} <= set(reconnected))
                 before = len(quotes)
                 await until(lambda: len(quotes) > before)
@@ -415,7 +419,7 @@ async def test_a_price_change_while_the_stream_is_down_is_not_missed() -> None:
         try:
             first = await anext(quotes)  # the snapshot, with the price standing still
             assert (first.bid, first.ask) == (BID, ASK)
-            await sim.app[ASTER_HUB].disconnect_all()
+            await sim.app[CONTROLS].hub.close_all()
             sim.world.set_price(D(151))  # once, then never again
             book = sim.world.book(VENUE)
             deadline = time.monotonic() + WAIT
@@ -441,7 +445,7 @@ async def test_a_silent_quote_stream_is_reconnected() -> None:
         try:
             async with moving(sim.world):
                 await until(lambda: len(got) > 0)
-                sim.faults.arm(WireFaultKind.STALE, "*", times=None)
+                sim.faults.arm(FaultKind.STALE, "*", times=None)
                 await until(lambda: f"quotes:{SYMBOL}" in reconnected)
                 sim.faults.clear()
                 before = len(got)

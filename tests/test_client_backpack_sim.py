@@ -22,9 +22,11 @@ from hedged.adapters.base import Accepted, Ambiguous, Rejected
 from hedged.config import BackpackConfig
 from hedged.model import OrderRequest, OrderStatus, OrderType, Side
 from hedged.secrets import BackpackCredentials, Secret
-from hedged.sim.backpack_api import backpack_app
-from hedged.sim.backpack_state import STATE, BackpackLimits
-from hedged.sim.wire import Accounts, BackpackKey, WireFaultKind, WireFaults
+from hedged.sim.accounts import Accounts, BackpackKey
+from hedged.sim.backpack.app import backpack_app
+from hedged.sim.backpack.limits import BackpackLimits
+from hedged.sim.backpack.state import STATE
+from hedged.sim.faults import FaultKind, WireFaults
 from hedged.sim.world import BACKPACK_SYMBOL, World, default_world
 
 D = Decimal
@@ -232,7 +234,7 @@ async def test_refusals_are_rejected() -> None:
 
 async def test_accept_then_timeout_is_ambiguous_and_the_query_finds_the_order() -> None:
     async with simulated() as sim:
-        sim.faults.arm(WireFaultKind.ACCEPT_THEN_TIMEOUT, ORDER, method="POST")
+        sim.faults.arm(FaultKind.ACCEPT_THEN_TIMEOUT, ORDER, method="POST")
         outcome = await sim.venue.place(market("42", Side.BUY, "0.5"))
         assert isinstance(outcome, Ambiguous)
         found = await sim.venue.query(SYMBOL, "42")
@@ -242,7 +244,7 @@ async def test_accept_then_timeout_is_ambiguous_and_the_query_finds_the_order() 
 
 async def test_a_5xx_on_an_order_never_placed_is_ambiguous_and_unknown() -> None:
     async with simulated() as sim:
-        sim.faults.arm(WireFaultKind.ERROR_5XX, ORDER, method="POST")
+        sim.faults.arm(FaultKind.ERROR_5XX, ORDER, method="POST")
         outcome = await sim.venue.place(market("42", Side.BUY, "0.5"))
         assert isinstance(outcome, Ambiguous)
         assert await sim.venue.query(SYMBOL, "42") is None
@@ -252,17 +254,17 @@ async def test_a_5xx_on_an_order_never_placed_is_ambiguous_and_unknown() -> None
 
 async def test_a_dropped_order_request_is_ambiguous_and_never_resent() -> None:
     async with simulated() as sim:
-        sim.faults.arm(WireFaultKind.DROP, ORDER, method="POST")
+        sim.faults.arm(FaultKind.DROP, ORDER, method="POST")
         assert isinstance(await sim.venue.place(market("42", Side.BUY, "0.5")), Ambiguous)
         assert await sim.venue.query(SYMBOL, "42") is None
-        sim.faults.arm(WireFaultKind.DROP, ORDER, method="DELETE")
+        sim.faults.arm(FaultKind.DROP, ORDER, method="DELETE")
         await sim.venue.place(take_profit("43", "0.5", "160"))
         assert isinstance(await sim.venue.cancel(SYMBOL, "43"), Ambiguous)
 
 
 async def test_a_partial_fill_is_accepted_with_what_filled() -> None:
     async with simulated() as sim:
-        sim.faults.arm(WireFaultKind.PARTIAL, ORDER, method="POST", fraction="0.4")
+        sim.faults.arm(FaultKind.PARTIAL, ORDER, method="POST", fraction="0.4")
         outcome = await sim.venue.place(market("42", Side.BUY, "1"))
         assert isinstance(outcome, Accepted)
         assert (outcome.order.status, outcome.order.filled_qty) == (
@@ -274,21 +276,21 @@ async def test_a_partial_fill_is_accepted_with_what_filled() -> None:
 
 async def test_an_injected_reject_is_rejected() -> None:
     async with simulated() as sim:
-        sim.faults.arm(WireFaultKind.REJECT, ORDER, method="POST")
+        sim.faults.arm(FaultKind.REJECT, ORDER, method="POST")
         outcome = await sim.venue.place(market("42", Side.BUY, "0.5"))
         assert outcome == Rejected("INVALID_ORDER", "Invalid order")
 
 
 async def test_a_429_on_an_order_is_ambiguous_and_not_placed() -> None:
     async with simulated() as sim:
-        sim.faults.arm(WireFaultKind.RATE_LIMIT, ORDER, method="POST")
+        sim.faults.arm(FaultKind.RATE_LIMIT, ORDER, method="POST")
         assert isinstance(await sim.venue.place(market("42", Side.BUY, "0.5")), Ambiguous)
         assert await sim.venue.query(SYMBOL, "42") is None
 
 
 async def test_429_on_reads_backs_off() -> None:
     async with simulated() as sim:
-        sim.faults.arm(WireFaultKind.RATE_LIMIT, "/api/v1/depth", times=2)
+        sim.faults.arm(FaultKind.RATE_LIMIT, "/api/v1/depth", times=2)
         started = time.monotonic()
         quote = await sim.venue.quote(SYMBOL)
         assert quote.bid == D("149.98")

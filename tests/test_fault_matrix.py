@@ -25,8 +25,8 @@ from hedged.adapters.base import Venue
 from hedged.engine import Engine
 from hedged.legs import ASTER, BACKPACK, VENUES
 from hedged.secrets import AsterCredentials, BackpackCredentials, Secret
+from hedged.sim.accounts import Accounts, AsterV1Key, BackpackKey
 from hedged.sim.server import SimServers, WorldSpec, build_world
-from hedged.sim.wire import Accounts, AsterV1Key, BackpackKey
 from hedged.store import Store, utcnow
 
 D = Decimal

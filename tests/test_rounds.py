@@ -120,7 +120,7 @@ async def test_partial_fill_is_equalized_before_monitoring(rig: Rig) -> None:
 
 
 async def test_ambiguous_entry_is_resolved_by_query_never_resent(rig: Rig) -> None:
-    rig.venues[ASTER].faults.arm("place", "ambiguous_after_accept")
+    rig.venues[ASTER].faults.arm("place", "accept_then_timeout")
     await rig.tick()
     await rig.until("MONITORING")
     entry = next(o for o in rig.store.orders_of(1) if o.venue == ASTER)
@@ -130,7 +130,7 @@ async def test_ambiguous_entry_is_resolved_by_query_never_resent(rig: Rig) -> No
 
 
 async def test_ambiguous_entry_never_placed_is_final_after_window(rig: Rig) -> None:
-    rig.venues[ASTER].faults.arm("place", "ambiguous_before")
+    rig.venues[ASTER].faults.arm("place", "drop")
     await rig.tick()
     r = await rig.until("DONE")
     entry = next(o for o in rig.store.orders_of(1) if o.venue == ASTER)
@@ -209,7 +209,7 @@ async def test_stale_prices_never_trigger_a_stop(tmp_path: Path) -> None:
         await open_round(rig)
         assert rig.engine is not None
         rig.engine.prices.max_age = 0.0  # every price is now too old to act on
-        rig.venues[ASTER].faults.arm("quote", "error", times=None)
+        rig.venues[ASTER].faults.arm("quote", "error_5xx", times=None)
         await rig.move("101.5")
         assert rig.state() == "MONITORING"  # no decision on a stale price
         rig.venues[ASTER].faults.clear()

@@ -164,7 +164,7 @@ async def test_venue_refusals_are_rejected_with_their_code(aster: SimVenue) -> N
 
 
 async def test_submissions_count_every_client_id_that_reached_place(aster: SimVenue) -> None:
-    aster.faults.arm("place", "ambiguous_before")
+    aster.faults.arm("place", "drop")
     await aster.place(buy("a"))
     await aster.place(buy("b"))
     await aster.place(buy("b"))
@@ -181,7 +181,7 @@ async def test_fault_reject(aster: SimVenue) -> None:
 
 
 async def test_fault_ambiguous_after_accept_places_the_order(aster: SimVenue) -> None:
-    aster.faults.arm("place", "ambiguous_after_accept")
+    aster.faults.arm("place", "accept_then_timeout")
     assert await aster.place(buy("lost")) == Ambiguous("timeout")
     order = await aster.query(ASTER_SYMBOL, "lost")
     assert order is not None and order.status is OrderStatus.FILLED
@@ -189,7 +189,7 @@ async def test_fault_ambiguous_after_accept_places_the_order(aster: SimVenue) ->
 
 
 async def test_fault_ambiguous_before_places_nothing(aster: SimVenue) -> None:
-    aster.faults.arm("place", "ambiguous_before")
+    aster.faults.arm("place", "drop")
     assert await aster.place(buy("never")) == Ambiguous("connection reset")
     assert await aster.query(ASTER_SYMBOL, "never") is None
     assert (await aster.position(ASTER_SYMBOL)).qty == 0
@@ -200,11 +200,11 @@ async def test_cancel_faults(aster: SimVenue) -> None:
     await aster.place(take_profit("tp"))
     aster.faults.arm("cancel", "reject")
     assert isinstance(await aster.cancel(ASTER_SYMBOL, "tp"), Rejected)
-    aster.faults.arm("cancel", "ambiguous_before")
+    aster.faults.arm("cancel", "drop")
     assert await aster.cancel(ASTER_SYMBOL, "tp") == Ambiguous("connection reset")
     still_open = await aster.query(ASTER_SYMBOL, "tp")
     assert still_open is not None and still_open.status is OrderStatus.NEW
-    aster.faults.arm("cancel", "ambiguous_after_accept")
+    aster.faults.arm("cancel", "accept_then_timeout")
     assert await aster.cancel(ASTER_SYMBOL, "tp") == Ambiguous("timeout")
     canceled = await aster.query(ASTER_SYMBOL, "tp")
     assert canceled is not None and canceled.status is OrderStatus.CANCELED
@@ -212,7 +212,7 @@ async def test_cancel_faults(aster: SimVenue) -> None:
 
 @pytest.mark.parametrize("method", READS)
 async def test_fault_error_makes_a_read_raise(aster: SimVenue, method: str) -> None:
-    aster.faults.arm(method, "error")
+    aster.faults.arm(method, "error_5xx")
     with pytest.raises(VenueError):
         await call_read(aster, method)
     await call_read(aster, method)  # one call only
@@ -239,7 +239,7 @@ async def test_fault_latency_delays_the_call(aster: SimVenue) -> None:
 
 async def test_latency_combines_with_another_fault(aster: SimVenue) -> None:
     aster.faults.arm("place", "latency", seconds=0.01)
-    aster.faults.arm("place", "ambiguous_after_accept")
+    aster.faults.arm("place", "accept_then_timeout")
     assert await aster.place(buy("both")) == Ambiguous("timeout")
     assert await aster.query(ASTER_SYMBOL, "both") is not None
 
@@ -276,10 +276,11 @@ async def test_fault_stale_silences_the_stream_while_armed(world: World, aster: 
 def test_faults_only_arm_where_they_make_sense(aster: SimVenue) -> None:
     for method, kind in [
         ("query", "reject"),
-        ("place", "error"),
+        ("place", "error_5xx"),
         ("cancel", "partial"),
         ("quote", "stale"),
         ("nonsense", "latency"),
+        ("place", "rate_limit"),  # an HTTP answer: wire only
     ]:
         with pytest.raises(ValueError):
             aster.faults.arm(method, kind)

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hedged import store as store_module
+from hedged.ids import SCHEMES
 from hedged.model import Fill, OrderState, OrderStatus, OrderType, Side
-from hedged.sim.client_ids import SCHEMES
 from hedged.store import (
     INTENT,
     SCHEMA_VERSION,
@@ -321,7 +321,7 @@ def test_an_intent_is_visible_to_other_connections_once_add_intents_returns(
 CRASH_AFTER_INTENT = """
 import os, signal, sys
 from decimal import Decimal
-from hedged.sim.client_ids import SCHEMES
+from hedged.ids import SCHEMES
 from hedged.store import OrderRow, Store
 store = Store(sys.argv[1])
 r = store.create_round("SOLUSDT", "SOL_USDC_PERP")

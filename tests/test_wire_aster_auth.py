@@ -16,30 +16,23 @@ from test_wire_aster_kit import (
     make_world,
     open_sim,
 )
+from vectors import (
+    V1_MIXED_BODY,
+    V1_MIXED_QUERY,
+    V1_MIXED_SIGNATURE,
+    V1_PAYLOAD,
+    V1_SECRET,
+    V1_SIGNATURE,
+    V3_MSG,
+    V3_NONCE,
+    V3_SIGNATURE,
+)
 
 from hedged.adapters import aster_signing as signing
 from hedged.sim.world import World
 
 # docs/venues/aster.md#test-vectors
-V1_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
-V1_PAYLOAD = (
-    "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC"
-    "&recvWindow=5000&timestamp=1591702613943"
-)
-V1_SIGNATURE = "3c661234138461fcc7a7d8746c6558c9842d4e10870d2ecbedf7777cad694af9"
-V1_MIXED_QUERY = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC"
-V1_MIXED_BODY = "quantity=1&price=9000&recvWindow=5000&timestamp=1591702613943"
-V1_MIXED_SIGNATURE = "30baaf0fab549bbeda7f5ef201898b34122da25fd23c646cac2c529aebe670a4"
 V1_TIME = 1591702613.943
-V3_NONCE = 1_750_000_000_000_000
-V3_MSG = (
-    "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.010&newClientOrderId=hedge-1"
-    f"&nonce={V3_NONCE}&user={USER}&signer={AGENT}"
-)
-V3_SIGNATURE = (
-    "923973af12188b245ee0c1563ee72f1597008c8985571e2fe53710ddbe8f9e94"
-    "4635b7362b3d1a1566d2c470c50e541962adf3d473b3efd33194ef5d27729a7e1b"
-)
 VECTOR_KEY = "vectorKey"
 ORDER = [("symbol", "SOLUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.1")]
 

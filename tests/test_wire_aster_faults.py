@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from test_wire_aster_kit import ALICE, STREAM, SYMBOL, D, Sim, next_json, open_sim
 
-from hedged.sim.wire import WireFaultKind
+from hedged.sim.faults import FaultKind
 
 ORDER_PATH = "/fapi/v1/order"
 
@@ -36,7 +36,7 @@ async def lookup(sim: Sim, client_id: str) -> dict[str, object]:
 
 async def test_latency_delays_the_answer() -> None:
     async with open_sim() as sim:
-        sim.faults.arm(WireFaultKind.LATENCY, "/fapi/v1/time", seconds=0.1)
+        sim.faults.arm(FaultKind.LATENCY, "/fapi/v1/time", seconds=0.1)
         started = time.monotonic()
         slow = await sim.public("/time")
         slow_took = time.monotonic() - started
@@ -49,7 +49,7 @@ async def test_latency_delays_the_answer() -> None:
 
 async def test_503_says_execution_status_unknown_and_does_not_act() -> None:
     async with open_sim() as sim:
-        sim.faults.arm(WireFaultKind.ERROR_5XX, "/fapi/*", method="POST")
+        sim.faults.arm(FaultKind.ERROR_5XX, "/fapi/*", method="POST")
         answer = await sim.v3(
             "POST",
             "/order",
@@ -69,7 +69,7 @@ async def test_503_says_execution_status_unknown_and_does_not_act() -> None:
 
 async def test_injected_429_has_aster_body_and_retry_after() -> None:
     async with open_sim() as sim:
-        sim.faults.arm(WireFaultKind.RATE_LIMIT, ORDER_PATH, method="POST")
+        sim.faults.arm(FaultKind.RATE_LIMIT, ORDER_PATH, method="POST")
         answer = await sim.v1(
             "POST",
             "/order",
@@ -83,7 +83,7 @@ async def test_injected_429_has_aster_body_and_retry_after() -> None:
 
 async def test_drop_is_a_connection_error_and_nothing_happened() -> None:
     async with open_sim() as sim:
-        sim.faults.arm(WireFaultKind.DROP, ORDER_PATH)
+        sim.faults.arm(FaultKind.DROP, ORDER_PATH)
         with pytest.raises(aiohttp.ClientConnectionError):
             await sell(sim, "d-1")
         found = await lookup(sim, "d-1")
@@ -92,7 +92,7 @@ async def test_drop_is_a_connection_error_and_nothing_happened() -> None:
 
 async def test_accept_then_timeout_gives_no_answer_but_the_order_exists() -> None:
     async with open_sim() as sim:
-        sim.faults.arm(WireFaultKind.ACCEPT_THEN_TIMEOUT, ORDER_PATH)
+        sim.faults.arm(FaultKind.ACCEPT_THEN_TIMEOUT, ORDER_PATH)
         with pytest.raises(aiohttp.ClientConnectionError):
             await sell(sim, "t-1")
         found = await lookup(sim, "t-1")
@@ -103,7 +103,7 @@ async def test_accept_then_timeout_gives_no_answer_but_the_order_exists() -> Non
 
 async def test_reject_is_a_definite_margin_refusal() -> None:
     async with open_sim() as sim:
-        sim.faults.arm(WireFaultKind.REJECT, ORDER_PATH)
+        sim.faults.arm(FaultKind.REJECT, ORDER_PATH)
         answer = await sim.v1(
             "POST",
             "/order",
@@ -122,7 +122,7 @@ async def test_reject_is_a_definite_margin_refusal() -> None:
 
 async def test_partial_fills_only_the_fraction() -> None:
     async with open_sim() as sim:
-        sim.faults.arm(WireFaultKind.PARTIAL, ORDER_PATH, fraction="0.4")
+        sim.faults.arm(FaultKind.PARTIAL, ORDER_PATH, fraction="0.4")
         assert await sell(sim, "p-1") == 200
         found = await lookup(sim, "p-1")
     assert (found["executedQty"], found["origQty"], found["status"]) == ("0.4", "1", "EXPIRED")
@@ -132,7 +132,7 @@ async def test_partial_fills_only_the_fraction() -> None:
 async def test_stale_stops_price_pushes_until_cleared() -> None:
     async with open_sim() as sim:
         ws = await sim.ws(f"/ws/{STREAM}@bookTicker")
-        sim.faults.arm(WireFaultKind.STALE, times=None)
+        sim.faults.arm(FaultKind.STALE, times=None)
         sim.world.set_price(D(151))
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(ws.receive_json(), 0.1)
@@ -164,7 +164,7 @@ async def test_admin_faults_over_http_and_price() -> None:
 
 async def test_late_delivery_is_not_found_while_held_then_fills() -> None:
     async with open_sim() as sim:
-        sim.faults.arm(WireFaultKind.LATE, ORDER_PATH, seconds=60)
+        sim.faults.arm(FaultKind.LATE, ORDER_PATH, seconds=60)
         with pytest.raises(aiohttp.ClientConnectionError):
             await sell(sim, "l-1")
         during = await lookup(sim, "l-1")
@@ -180,7 +180,7 @@ async def test_late_delivery_is_not_found_while_held_then_fills() -> None:
 
 async def test_late_delivery_past_the_recv_window_is_refused() -> None:
     async with open_sim() as sim:
-        sim.faults.arm(WireFaultKind.LATE, ORDER_PATH, seconds=60)
+        sim.faults.arm(FaultKind.LATE, ORDER_PATH, seconds=60)
         with pytest.raises(aiohttp.ClientConnectionError):
             await sell(sim, "l-2")  # recvWindow 5000
         sim.clock.now += 5.001  # processed once timestamp + recvWindow has passed

@@ -16,11 +16,12 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from hedged.adapters import aster_signing as signing
-from hedged.sim.aster_api import aster_app
+from hedged.sim.accounts import Accounts, AsterAgent, AsterV1Key
+from hedged.sim.aster.app import aster_app
 from hedged.sim.exchange import SimExchange
+from hedged.sim.faults import WireFaults
 from hedged.sim.pricepath import ScriptedPath
 from hedged.sim.records import MarketSpec
-from hedged.sim.wire import Accounts, AsterAgent, AsterV1Key, WireFaults
 from hedged.sim.world import World
 
 D = Decimal

@@ -21,9 +21,9 @@ from test_wire_aster_kit import (
     open_sim,
 )
 
-from hedged.sim.aster_api import AsterFilters
-from hedged.sim.aster_auth import Security
-from hedged.sim.aster_rest import ROUTES, Route
+from hedged.sim.aster.app import AsterFilters
+from hedged.sim.aster.auth import Security
+from hedged.sim.aster.routes import ROUTES, Route
 from hedged.sim.exchange import SimExchange
 from hedged.sim.pricepath import ScriptedPath
 from hedged.sim.world import World

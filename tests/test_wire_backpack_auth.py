@@ -16,6 +16,7 @@ from test_wire_backpack_kit import (
 )
 
 from hedged.adapters import backpack_signing as bp
+from hedged.sim.backpack import signing as venue_signing
 
 # docs/venues/backpack.md#test-vectors
 CANCEL_MESSAGE = (
@@ -51,7 +52,7 @@ def vector_headers(signature: str, timestamp: int, window: str | None = "5000") 
 
 async def test_order_execute_vector_verifies_and_places_the_order() -> None:
     message = bp.signing_string("orderExecute", EXECUTE_BODY, VECTOR_MS, 5000)
-    assert bp.verify(API_KEY, message, EXECUTE_SIGNATURE)
+    assert venue_signing.verify(API_KEY, message, EXECUTE_SIGNATURE)
     async with serve(clock=Clock(VECTOR_MS / 1000 + 0.2)) as server:
         headers = vector_headers(EXECUTE_SIGNATURE, VECTOR_MS)
         reply = await server.alice.send("POST", "/api/v1/order", headers, EXECUTE_BODY)
@@ -61,7 +62,7 @@ async def test_order_execute_vector_verifies_and_places_the_order() -> None:
 
 
 async def test_order_cancel_vector_passes_authentication() -> None:
-    assert bp.verify(API_KEY, CANCEL_MESSAGE, CANCEL_SIGNATURE)
+    assert venue_signing.verify(API_KEY, CANCEL_MESSAGE, CANCEL_SIGNATURE)
     async with serve(clock=Clock(1_614_550_000.2)) as server:
         headers = vector_headers(CANCEL_SIGNATURE, 1_614_550_000_000)
         body = {"orderId": 28, "symbol": "BTC_USDT"}

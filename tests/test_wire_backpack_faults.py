@@ -10,8 +10,8 @@ import pytest
 from test_wire_backpack_kit import SYMBOL, Clock, frames, push, serve
 
 from hedged.adapters.backpack_signing import DEFAULT_WINDOW_MS
-from hedged.sim.backpack_api import BackpackLimits
-from hedged.sim.wire import WireFaultKind
+from hedged.sim.backpack.app import BackpackLimits
+from hedged.sim.faults import FaultKind
 
 ORDER = "/api/v1/order"
 TOO_MANY = {"code": "TOO_MANY_REQUESTS", "message": "Too many requests"}
@@ -19,7 +19,7 @@ TOO_MANY = {"code": "TOO_MANY_REQUESTS", "message": "Too many requests"}
 
 async def test_latency_delays_the_answer() -> None:
     async with serve() as server:
-        server.faults.arm(WireFaultKind.LATENCY, "/api/v1/ping", seconds=0.3)
+        server.faults.arm(FaultKind.LATENCY, "/api/v1/ping", seconds=0.3)
         started = time.monotonic()
         slow = await server.alice.public("/api/v1/ping")
         slow_seconds = time.monotonic() - started
@@ -31,7 +31,7 @@ async def test_latency_delays_the_answer() -> None:
 
 async def test_a_503_answers_without_acting() -> None:
     async with serve() as server:
-        server.faults.arm(WireFaultKind.ERROR_5XX, ORDER, method="POST")
+        server.faults.arm(FaultKind.ERROR_5XX, ORDER, method="POST")
         reply = await server.alice.limit("Bid", "1", "140", clientId=1)
         open_orders = await server.alice.signed("GET", "/api/v1/orders", "orderQueryAll")
     assert reply.status == 503
@@ -44,7 +44,7 @@ async def test_a_503_answers_without_acting() -> None:
 
 async def test_an_injected_429_has_the_venue_body() -> None:
     async with serve() as server:
-        server.faults.arm(WireFaultKind.RATE_LIMIT, "/api/v1/*")
+        server.faults.arm(FaultKind.RATE_LIMIT, "/api/v1/*")
         limited = await server.alice.public("/api/v1/status")
         after = await server.alice.public("/api/v1/status")
     assert (limited.status, limited.body) == (429, TOO_MANY)
@@ -66,7 +66,7 @@ async def test_requests_beyond_the_rate_limit_get_429_per_key() -> None:
 
 async def test_a_drop_closes_the_connection_without_acting() -> None:
     async with serve() as server:
-        server.faults.arm(WireFaultKind.DROP, ORDER, method="POST")
+        server.faults.arm(FaultKind.DROP, ORDER, method="POST")
         with pytest.raises(aiohttp.ClientError):
             await server.alice.limit("Bid", "1", "140", clientId=2)
         query = await server.alice.query(clientId=2)
@@ -77,7 +77,7 @@ async def test_a_drop_closes_the_connection_without_acting() -> None:
 
 async def test_accept_then_timeout_places_the_order_but_never_answers() -> None:
     async with serve() as server:
-        server.faults.arm(WireFaultKind.ACCEPT_THEN_TIMEOUT, ORDER, method="POST")
+        server.faults.arm(FaultKind.ACCEPT_THEN_TIMEOUT, ORDER, method="POST")
         with pytest.raises(aiohttp.ClientError):
             await server.alice.limit("Bid", "1", "140", clientId=3)
         query = await server.alice.query(clientId=3)
@@ -88,7 +88,7 @@ async def test_accept_then_timeout_places_the_order_but_never_answers() -> None:
 
 async def test_an_injected_reject_is_a_definite_invalid_order() -> None:
     async with serve() as server:
-        server.faults.arm(WireFaultKind.REJECT, ORDER, method="POST")
+        server.faults.arm(FaultKind.REJECT, ORDER, method="POST")
         reply = await server.alice.market("Bid", "1", clientId=4)
         position = await server.alice.position()
     assert (reply.status, reply.error) == (400, ("INVALID_ORDER", "Invalid order"))
@@ -97,7 +97,7 @@ async def test_an_injected_reject_is_a_definite_invalid_order() -> None:
 
 async def test_a_partial_fault_fills_a_fraction_and_expires_the_rest() -> None:
     async with serve() as server:
-        server.faults.arm(WireFaultKind.PARTIAL, ORDER, method="POST", fraction="0.4")
+        server.faults.arm(FaultKind.PARTIAL, ORDER, method="POST", fraction="0.4")
         reply = await server.alice.market("Bid", "1", clientId=5)
         history = await server.alice.signed(
             "GET", "/wapi/v1/history/orders", "orderHistoryQueryAll", {"clientId": "5"}
@@ -110,7 +110,7 @@ async def test_a_partial_fault_fills_a_fraction_and_expires_the_rest() -> None:
 
 async def test_a_stale_feed_stops_the_price_pushes_until_cleared() -> None:
     async with serve() as server:
-        server.faults.arm(WireFaultKind.STALE, "*", times=None)
+        server.faults.arm(FaultKind.STALE, "*", times=None)
         ws = await server.ws()
         assert await server.subscribe(ws, f"bookTicker.{SYMBOL}", f"markPrice.{SYMBOL}") == []
         server.world.set_price(Decimal(151))
@@ -141,7 +141,7 @@ async def test_faults_are_armed_and_cleared_over_http() -> None:
 
 async def test_a_fault_on_the_websocket_path_refuses_the_handshake() -> None:
     async with serve() as server:
-        server.faults.arm(WireFaultKind.ERROR_5XX, "/", method="GET")
+        server.faults.arm(FaultKind.ERROR_5XX, "/", method="GET")
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await server.ws()
         healthy = await server.ws()
@@ -151,7 +151,7 @@ async def test_a_fault_on_the_websocket_path_refuses_the_handshake() -> None:
 
 async def test_a_late_delivery_is_not_found_while_held_then_rests() -> None:
     async with serve(clock=Clock(pinned=time.time())) as server:
-        server.faults.arm(WireFaultKind.LATE, ORDER, method="POST", seconds=60)
+        server.faults.arm(FaultKind.LATE, ORDER, method="POST", seconds=60)
         with pytest.raises(aiohttp.ClientError):
             await server.alice.limit("Bid", "1", "140", clientId=6)
         during = await server.alice.query(clientId=6)
@@ -168,7 +168,7 @@ async def test_a_late_delivery_is_not_found_while_held_then_rests() -> None:
 async def test_a_late_delivery_past_its_window_is_refused() -> None:
     clock = Clock(pinned=time.time())
     async with serve(clock=clock) as server:
-        server.faults.arm(WireFaultKind.LATE, ORDER, method="POST", seconds=60)
+        server.faults.arm(FaultKind.LATE, ORDER, method="POST", seconds=60)
         with pytest.raises(aiohttp.ClientError):
             await server.alice.limit("Bid", "1", "140", clientId=7)
         assert clock.pinned is not None

@@ -17,8 +17,9 @@ import aiohttp
 from aiohttp import web
 
 from hedged.adapters import backpack_signing as bp
-from hedged.sim.backpack_api import BackpackLimits, backpack_app
-from hedged.sim.wire import Accounts, BackpackKey, WireFaults
+from hedged.sim.accounts import Accounts, BackpackKey
+from hedged.sim.backpack.app import BackpackLimits, backpack_app
+from hedged.sim.faults import WireFaults
 from hedged.sim.world import BACKPACK_SYMBOL, World, default_world
 
 D = Decimal

@@ -18,7 +18,7 @@ from test_wire_backpack_kit import (
     settle,
 )
 
-from hedged.sim.backpack_api import BackpackLimits
+from hedged.sim.backpack.app import BackpackLimits
 
 D = Decimal
 NOW_US = 1_750_000_000_500_000

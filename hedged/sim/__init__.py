@@ -1,6 +1,7 @@
 """The venue simulator (docs/architecture.md#the-simulator): a matching core on a shared price path,
-served in process through the Venue port. Wire-compatible HTTP/WebSocket APIs build on
-this core."""
+served in process through the Venue port. The wire-compatible HTTP/WebSocket servers, one
+package per venue (`aster/`, `backpack/`), build on this core and on the pieces they share
+here: faults, middleware, limits, hub, admin, accounts."""
 
 from hedged.sim.exchange import SimExchange
 from hedged.sim.faults import FaultKind, Faults

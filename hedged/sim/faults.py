@@ -1,88 +1,153 @@
-"""Faults a test arms on a simulated venue for its next calls."""
+"""The simulators' one fault vocabulary, and the faults armed on a venue for its next calls.
+
+A fault is armed for a target and its next N matching calls (None: until cleared). In
+process (`SimVenue`) the target is a port call (`place`, `quote`, ...); over the wire it is an
+HTTP path (exact, or a prefix ending in `*`) and optionally a method.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+
+from hedged.model import ZERO
 
 log = logging.getLogger(__name__)
 
 
 class FaultKind(StrEnum):
-    REJECT = "reject"  # a definite refusal, code INJECTED
-    AMBIGUOUS_AFTER_ACCEPT = "ambiguous_after_accept"  # the venue acted, the reply was lost
-    AMBIGUOUS_BEFORE = "ambiguous_before"  # the request never arrived
+    LATENCY = "latency"  # the call takes `seconds` longer, then proceeds
+    ERROR_5XX = "error_5xx"  # the venue answers an error without acting (in process: reads)
+    RATE_LIMIT = "rate_limit"  # 429 with the venue's headers, without acting (wire only)
+    DROP = "drop"  # the request never arrives: nothing done, nothing answered
+    ACCEPT_THEN_TIMEOUT = "accept_then_timeout"  # the venue acts, the answer is lost
     # No answer; the venue acts `seconds` later, if the request's signature window allows.
     LATE = "late"
-    ERROR = "error"  # a read raises VenueError
+    REJECT = "reject"  # the venue's definite refusal, without acting
     PARTIAL = "partial"  # a taker order fills only `fraction` of its quantity
-    LATENCY = "latency"  # the call takes `seconds` longer
-    STALE = "stale"  # the quote stream swallows updates
+    STALE = "stale"  # price streams stop pushing while armed
 
 
-WRITES = frozenset({"place", "cancel"})
-READS = frozenset({"rules", "quote", "query", "open_orders", "position", "fills"})
-STREAMS = frozenset({"quotes"})
-METHODS_OF = {
-    FaultKind.REJECT: WRITES,
-    FaultKind.AMBIGUOUS_AFTER_ACCEPT: WRITES,
-    FaultKind.AMBIGUOUS_BEFORE: WRITES,
-    FaultKind.LATE: WRITES,
-    FaultKind.ERROR: READS,
-    FaultKind.PARTIAL: frozenset({"place"}),
-    FaultKind.LATENCY: WRITES | READS | STREAMS,
-    FaultKind.STALE: STREAMS,
-}
+ALL_KINDS = frozenset(FaultKind)
 
 
 @dataclass(slots=True)
 class Fault:
     kind: FaultKind
-    remaining: int | None  # calls left; None: until cleared
-    fraction: Decimal = Decimal(0)
+    target: str = "*"  # a port call, or an HTTP path (exact, or a prefix ending in `*`)
+    method: str | None = None  # the HTTP method; None: any
+    remaining: int | None = 1  # calls left; None: until cleared
     seconds: float = 0.0
+    fraction: Decimal = ZERO
+
+    def matches(self, target: str, method: str | None) -> bool:
+        if self.method is not None and (method is None or self.method.upper() != method.upper()):
+            return False
+        if self.target.endswith("*"):
+            return target.startswith(self.target[:-1])
+        return target == self.target
 
 
-class Faults:
-    """Armed faults per venue method. Each call consumes one use of every fault armed on its
-    method; for `quotes`, each book update counts as a call."""
+@dataclass
+class ArmedFaults:
+    """The faults armed on one venue; each matching call uses one of every fault it hits."""
 
-    def __init__(self) -> None:
-        self._armed: dict[str, list[Fault]] = {}
+    armed: list[Fault] = field(default_factory=list)
+
+    def add(self, fault: Fault) -> Fault:
+        self.armed.append(fault)
+        return fault
+
+    def clear(self, target: str | None = None) -> None:
+        self.armed = [f for f in self.armed if target is not None and f.target != target]
+
+    def consume(
+        self, target: str, method: str | None = None, kinds: Collection[FaultKind] = ALL_KINDS
+    ) -> list[Fault]:
+        """The faults of `kinds` that hit this call, each used once."""
+        hit = [f for f in self.armed if f.kind in kinds and f.matches(target, method)]
+        for f in hit:
+            if f.remaining is not None:
+                f.remaining -= 1
+        self.armed = [f for f in self.armed if f.remaining is None or f.remaining > 0]
+        return hit
+
+    def armed_kind(self, kind: FaultKind) -> bool:
+        return any(f.kind is kind for f in self.armed)
+
+
+WRITES = frozenset({"place", "cancel"})
+READS = frozenset({"rules", "quote", "query", "open_orders", "position", "fills"})
+STREAMS = frozenset({"quotes"})
+CALLS_OF = {  # the port calls each kind applies to in process
+    FaultKind.REJECT: WRITES,
+    FaultKind.ACCEPT_THEN_TIMEOUT: WRITES,
+    FaultKind.DROP: WRITES,
+    FaultKind.LATE: WRITES,
+    FaultKind.ERROR_5XX: READS,
+    FaultKind.PARTIAL: frozenset({"place"}),
+    FaultKind.LATENCY: WRITES | READS | STREAMS,
+    FaultKind.STALE: STREAMS,
+    FaultKind.RATE_LIMIT: frozenset(),
+}
+
+
+class Faults(ArmedFaults):
+    """Faults on the port calls of an in-process venue; for `quotes`, each book update counts
+    as a call."""
 
     def arm(
         self,
-        method: str,
+        call: str,
         kind: FaultKind | str,
         times: int | None = 1,
         *,
-        fraction: Decimal = Decimal(0),
+        fraction: Decimal = ZERO,
         seconds: float = 0.0,
-    ) -> None:
+    ) -> Fault:
         kind = FaultKind(kind)
-        if method not in METHODS_OF[kind]:
-            raise ValueError(f"fault {kind} does not apply to {method}")
-        self._armed.setdefault(method, []).append(Fault(kind, times, fraction, seconds))
+        if call not in CALLS_OF[kind]:
+            raise ValueError(f"fault {kind} does not apply to {call}")
+        return self.add(Fault(kind, call, None, times, seconds, fraction))
 
-    def clear(self, method: str | None = None) -> None:
-        if method is None:
-            self._armed.clear()
-        else:
-            self._armed.pop(method, None)
+    def take(self, call: str) -> list[Fault]:
+        return self.consume(call)
 
-    def take(self, method: str) -> list[Fault]:
-        """The faults that hit this call of `method`, each used once."""
-        faults = self._armed.get(method, [])
-        for fault in faults:
-            if fault.remaining is not None:
-                fault.remaining -= 1
-        self._armed[method] = [f for f in faults if f.remaining is None or f.remaining > 0]
-        return list(faults)
+
+REQUEST_KINDS = ALL_KINDS - {FaultKind.STALE}
+
+
+class WireFaults(ArmedFaults):
+    """Faults on the HTTP requests of a wire-compatible venue server; STALE holds its price
+    streams instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = HeldRequests()  # LATE requests not yet processed
+
+    def arm(
+        self,
+        kind: FaultKind | str,
+        path: str = "*",
+        *,
+        method: str | None = None,
+        times: int | None = 1,
+        seconds: float = 0.0,
+        fraction: Decimal | str = ZERO,
+    ) -> Fault:
+        return self.add(Fault(FaultKind(kind), path, method, times, seconds, Decimal(fraction)))
+
+    def take(self, method: str, path: str) -> list[Fault]:
+        return self.consume(path, method, REQUEST_KINDS)
+
+    @property
+    def stale(self) -> bool:
+        return self.armed_kind(FaultKind.STALE)
 
 
 class HeldRequests:

@@ -18,11 +18,12 @@ from typing import Any
 
 from aiohttp import web
 
-from hedged.sim.aster_api import aster_app
-from hedged.sim.backpack_api import backpack_app
+from hedged.sim.accounts import Accounts
+from hedged.sim.aster.app import aster_app
+from hedged.sim.backpack.app import backpack_app
 from hedged.sim.exchange import SimExchange
+from hedged.sim.faults import WireFaults
 from hedged.sim.pricepath import CsvPath, GbmPath, PricePath
-from hedged.sim.wire import Accounts, WireFaults
 from hedged.sim.world import FEE_PLACES, World, sol_market
 
 log = logging.getLogger(__name__)

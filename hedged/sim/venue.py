@@ -20,8 +20,8 @@ from hedged.adapters.base import (
     VenueError,
     always,
 )
+from hedged.ids import SCHEMES
 from hedged.model import Fill, OrderRequest, OrderState, Position, Quote, SymbolRules, floor_to
-from hedged.sim.client_ids import SCHEMES
 from hedged.sim.faults import Fault, FaultKind, Faults, HeldRequests
 from hedged.sim.records import Book, MarketSpec, OrderRefused, SimFill, SimOrder
 from hedged.sim.world import World
@@ -164,7 +164,7 @@ class SimVenue:
         kind = fault.kind if fault else None
         if kind is FaultKind.REJECT:
             return Rejected(INJECTED, f"{self.name}: injected rejection")
-        if kind is FaultKind.AMBIGUOUS_BEFORE:
+        if kind is FaultKind.DROP:
             return Ambiguous("connection reset")
         if fault is not None and fault.kind is FaultKind.LATE:
             self._deliver_late(fault.seconds, act)
@@ -173,7 +173,7 @@ class SimVenue:
             order = act()
         except OrderRefused as refused:
             return Rejected(refused.code.value, refused.message)
-        if kind is FaultKind.AMBIGUOUS_AFTER_ACCEPT:
+        if kind is FaultKind.ACCEPT_THEN_TIMEOUT:
             return Ambiguous("timeout")
         return Accepted(order_state(order))
 

@@ -1,0 +1,95 @@
+"""The simulator's own control surface beside each venue's API (`/_admin/...`): faults, the
+price, WebSocket drops, and what order requests arrived."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from aiohttp import web
+
+from hedged.sim.arrivals import Arrivals
+from hedged.sim.faults import WireFaults
+from hedged.sim.hub import Hub
+from hedged.sim.world import World
+
+PREFIX = "/_admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Controls:
+    """What the admin API of one venue server reaches."""
+
+    world: World
+    faults: WireFaults
+    hub: Hub
+    submissions: Counter[str]  # client id -> order requests with it that reached placement
+    arrivals: Arrivals
+
+
+CONTROLS = web.AppKey("admin_controls", Controls)
+
+
+def add_admin_routes(app: web.Application, controls: Controls) -> None:
+    app[CONTROLS] = controls
+    router = app.router
+    for method in ("GET", "POST", "DELETE"):
+        router.add_route(method, f"{PREFIX}/faults", faults)
+    router.add_post(f"{PREFIX}/ws/disconnect", ws_disconnect)
+    router.add_post(f"{PREFIX}/price", set_price)
+    router.add_get(f"{PREFIX}/submissions", submissions)
+    router.add_get(f"{PREFIX}/arrivals", arrivals)
+
+
+async def faults(request: web.Request) -> web.Response:
+    """POST: arm {"kind", "path", "method", "times", "seconds", "fraction"}; DELETE: clear;
+    GET: how many faults are armed and how many late requests are still held."""
+    armed = request.app[CONTROLS].faults
+    if request.method == "GET":
+        return web.json_response({"armed": len(armed.armed), "held": len(armed.held)})
+    if request.method == "DELETE":
+        armed.clear()
+        return web.json_response({"armed": 0})
+    spec = await request.json()
+    try:
+        armed.arm(
+            spec["kind"],
+            spec.get("path", "*"),
+            method=spec.get("method"),
+            times=spec.get("times", 1),
+            seconds=float(spec.get("seconds", 0)),
+            fraction=str(spec.get("fraction", "0")),
+        )
+    except (KeyError, ValueError) as e:
+        return web.json_response({"error": f"bad fault spec: {e}"}, status=400)
+    return web.json_response({"armed": len(armed.armed)})
+
+
+async def ws_disconnect(request: web.Request) -> web.Response:
+    """Close every WebSocket of this venue (clients must reconnect and resubscribe)."""
+    closed = await request.app[CONTROLS].hub.close_all()
+    return web.json_response({"closed": closed})
+
+
+async def set_price(request: web.Request) -> web.Response:
+    """`{"price": "151.2"}` moves the world's underlying; every venue's book follows."""
+    world = request.app[CONTROLS].world
+    try:
+        price = Decimal(str((await request.json())["price"]))
+        if not price.is_finite() or price <= 0:
+            raise InvalidOperation
+    except (KeyError, ValueError, TypeError, InvalidOperation):
+        return web.json_response({"error": 'expected {"price": "<positive decimal>"}'}, status=400)
+    world.set_price(price)
+    return web.json_response({"price": str(world.price)})
+
+
+async def submissions(request: web.Request) -> web.Response:
+    """{client id: how many order requests with it reached placement}."""
+    return web.json_response(dict(request.app[CONTROLS].submissions))
+
+
+async def arrivals(request: web.Request) -> web.Response:
+    """Every order request (place, cancel): when, which key, which client id."""
+    return web.json_response(request.app[CONTROLS].arrivals.entries)
