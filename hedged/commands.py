@@ -1,5 +1,5 @@
 """Operator commands: what `hedgectl pause|resume|close|flatten` queue in the store and the
-leading daemon applies between steps (docs/architecture.md#commands)."""
+leading daemon applies between steps (docs/architecture.md#operator-commands)."""
 
 from __future__ import annotations
 

@@ -64,8 +64,9 @@ def test_diagram_follows_a_changed_table() -> None:
     changed = [*TABLE, (Trigger.TIME_LIMIT, [State.OPENING], State.CLOSING)]
     drawn = diagram.mermaid(changed)
     assert drawn != _diagram_in_docs()
-    assert "OPENING --> CLOSING: entry_failed, operator_close, shutdown_flatten, time_limit" in (
-        drawn
+    assert (
+        "OPENING --> CLOSING: entry_failed, operator_close, shutdown_flatten, unprotected, time_limit"
+        in (drawn)
     )
 
 
