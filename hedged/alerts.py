@@ -2,8 +2,9 @@
 
 Each alert is one JSON object: {"event", "round", "reason", "at", ...}, money as exact decimal
 strings, never a secret. Events: round_halted, stop_loss (MONITORING -> LIMIT_SET),
-round_done, daily_loss_limit, venue_down / venue_up (no price, or every call failing, for
-longer than `venue_down_seconds`), reconcile_unclean.
+unprotected (a venue refused a leg's backstop: the round closes), round_done,
+daily_loss_limit, venue_down / venue_up (no price, or every call failing, for longer than
+`venue_down_seconds`), reconcile_unclean.
 
 The trading loop only ever puts an alert in a bounded queue (`Webhook.post`, which never
 waits; when the queue is full the oldest alert is dropped and logged). A background task
@@ -26,6 +27,7 @@ import aiohttp
 
 from hedged.config import Config
 from hedged.observe import AMBIGUOUS, ERROR, NOT_SENT_OUTCOME
+from hedged.states.machine import Trigger
 from hedged.store import RoundRow, Store, utc_day_start
 
 if TYPE_CHECKING:
@@ -180,12 +182,14 @@ class Alerts:
         self._failing_since: dict[str, float] = {}  # venue -> first call failure in a row
         self._loss_day: date | None = None  # the UTC day the loss-limit alert went out
 
-    def round_moved(self, round_: RoundRow, source: str, reason: str) -> None:
+    def round_moved(self, round_: RoundRow, source: str, trigger: str, reason: str) -> None:
         post = self.webhook.post
         if round_.state == "HALTED":
             post("round_halted", round_.id, reason, **{"from": source, "to": round_.state})
         elif source == "MONITORING" and round_.state == "LIMIT_SET":
             post("stop_loss", round_.id, reason, **{"from": source, "to": round_.state})
+        elif trigger == Trigger.UNPROTECTED:
+            post("unprotected", round_.id, reason, **{"from": source, "to": round_.state})
         elif round_.state == "DONE":
             post(
                 "round_done",

@@ -726,7 +726,8 @@ class Engine:
             move.reason or move.trigger.value,
             extra={"round_id": r.id, "state": dest.value},
         )
-        self.observer.round_moved(row, source, move.reason or move.trigger.value)
+        trigger = move.trigger.value
+        self.observer.round_moved(row, source, trigger, move.reason or trigger)
         self.triggers.discard(r.id)  # levels belong to the state it left
         self._deadlines.pop(r.id, None)
         if dest in LIVE:

@@ -175,7 +175,7 @@ class Metrics:
 
     # -- observer ------------------------------------------------------------------------
 
-    def round_moved(self, round_: RoundRow, source: str, reason: str) -> None:
+    def round_moved(self, round_: RoundRow, source: str, trigger: str, reason: str) -> None:
         self.transitions.labels(source, round_.state).inc()
         if round_.state != "DONE":
             return

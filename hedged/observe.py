@@ -43,9 +43,9 @@ OK, ERROR = "ok", "error"
 
 
 class Observer(Protocol):
-    def round_moved(self, round_: RoundRow, source: str, reason: str) -> None:
+    def round_moved(self, round_: RoundRow, source: str, trigger: str, reason: str) -> None:
         """`round_` as committed after the move: id, new state and, on DONE, its realized
-        PnL, fees and volume. `reason` is the move's reason, or its trigger."""
+        PnL, fees and volume; `trigger` fired it; `reason` is its reason, or the trigger."""
         ...
 
     def venue_call(self, venue: str, call: str, outcome: str, seconds: float) -> None:
@@ -65,7 +65,7 @@ class Observer(Protocol):
 
 
 class NullObserver:
-    def round_moved(self, round_: RoundRow, source: str, reason: str) -> None:
+    def round_moved(self, round_: RoundRow, source: str, trigger: str, reason: str) -> None:
         return None
 
     def venue_call(self, venue: str, call: str, outcome: str, seconds: float) -> None:
@@ -97,8 +97,8 @@ class Observers:
             except Exception:  # an observer's bug must never stop a round
                 log.exception("observer %s failed", type(o).__name__)
 
-    def round_moved(self, round_: RoundRow, source: str, reason: str) -> None:
-        self._each(lambda o: o.round_moved(round_, source, reason))
+    def round_moved(self, round_: RoundRow, source: str, trigger: str, reason: str) -> None:
+        self._each(lambda o: o.round_moved(round_, source, trigger, reason))
 
     def venue_call(self, venue: str, call: str, outcome: str, seconds: float) -> None:
         self._each(lambda o: o.venue_call(venue, call, outcome, seconds))

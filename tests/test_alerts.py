@@ -162,6 +162,29 @@ async def test_halted_round_alerts(tmp_path: Path, receiver: Receiver) -> None:
     assert "aster SOLUSDT position -1.24, rounds expect -0.24" in halted["reason"]
 
 
+async def test_a_refused_backstop_alerts_unprotected(tmp_path: Path, receiver: Receiver) -> None:
+    rig = Rig(tmp_path, mode="single")
+    webhook = Webhook(receiver.url)
+    try:
+        await start_alerted(rig, webhook)
+        await rig.tick()
+        await rig.until("MONITORING")
+        exchange, account = rig.world.venues[ASTER], rig.venues[ASTER].account
+        (backstop,) = exchange.open_orders(account, rig.world.symbols[ASTER])
+        exchange.cancel(account, backstop.symbol, client_id=backstop.client_id)
+        rig.venues[ASTER].faults.arm("place", "reject")  # the one placed again is refused
+        await rig.until("DONE", ticks=100)
+        await until(lambda: "round_done" in receiver.events)
+    finally:
+        await webhook.close()
+        await rig.stop()
+    assert receiver.events == ["unprotected", "round_done"]
+    unprotected = receiver.bodies[0]
+    check_shape(unprotected)
+    assert (unprotected["from"], unprotected["to"]) == ("MONITORING", "CLOSING")
+    assert unprotected["reason"].startswith("aster refused the backstop")
+
+
 async def run_round(rig: Rig) -> None:
     """Open, stop the short, take profit on the long: DONE, within a bounded time."""
     async with asyncio.timeout(60):

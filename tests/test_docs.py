@@ -64,10 +64,8 @@ def test_diagram_follows_a_changed_table() -> None:
     changed = [*TABLE, (Trigger.TIME_LIMIT, [State.OPENING], State.CLOSING)]
     drawn = diagram.mermaid(changed)
     assert drawn != _diagram_in_docs()
-    assert (
-        "OPENING --> CLOSING: entry_failed, operator_close, shutdown_flatten, unprotected, time_limit"
-        in (drawn)
-    )
+    drawn_line = "OPENING --> CLOSING: entry_failed, operator_close, shutdown_flatten, unprotected"
+    assert f"{drawn_line}, time_limit" in drawn
 
 
 def _tracked_files() -> list[Path]:

@@ -251,7 +251,7 @@ def test_money_is_decimal_until_the_metrics_boundary() -> None:
         fees=Decimal("0.0100"),
         volume=Decimal("100"),
     )
-    metrics.round_moved(row, "CLOSING", "time limit")
+    metrics.round_moved(row, "CLOSING", "flat", "time limit")
     assert isinstance(row.realized_pnl, Decimal)
     assert metrics.registry.get_sample_value("hedged_realized_pnl_usdt") == pytest.approx(-0.1234)
     assert metrics.registry.get_sample_value(
