@@ -86,6 +86,16 @@ class Intent:
     price: Decimal | None = None
     reduce_only: bool = False
     trigger_price: Decimal | None = None
+    decision_price: Decimal | None = None  # a market order's touch when it was decided
+
+    @property
+    def decided_at(self) -> Decimal | None:
+        """The price this order was decided on: its limit, its trigger, or the touch."""
+        if self.type is OrderType.LIMIT:
+            return self.price
+        if self.type is OrderType.STOP_MARKET:
+            return self.trigger_price
+        return self.decision_price
 
 
 class OrderDesk:
@@ -115,6 +125,7 @@ class OrderDesk:
                     price=i.price,
                     reduce_only=i.reduce_only,
                     trigger_price=i.trigger_price,
+                    decision_price=i.decided_at,
                 )
                 for i in intents
             ],

@@ -50,6 +50,7 @@ from hedged.states.machine import ACTIVE
 log = logging.getLogger(__name__)
 
 # 2: leases and daemons (an older hedged would ignore the lease); 3: stop orders (backstops)
+# and each order's decision price (slippage)
 SCHEMA_VERSION = 3
 
 # Order statuses of our own, besides the venue's (hedged.model.OrderStatus).
@@ -126,6 +127,9 @@ class OrderRow(SQLModel, table=True):
     price: Decimal | None = _money()
     reduce_only: bool = False
     trigger_price: Decimal | None = _money()  # a stop order's trigger
+    # The price the decision was taken on (the touch for a market order, the limit, the
+    # trigger): the fills' distance from it is the order's slippage.
+    decision_price: Decimal | None = _money()
     client_id: str | None = Field(default=None, max_length=40)
     status: str = Field(default=INTENT, index=True, max_length=20)
     venue_order_id: str | None = Field(default=None, max_length=64)
@@ -273,6 +277,7 @@ MIGRATIONS: dict[int, Sequence[str | Mapping[str, str]]] = {
     1: (),  # 2 adds tables only: create_all makes them
     2: (
         "ALTER TABLE orders ADD COLUMN trigger_price VARCHAR(64)",
+        "ALTER TABLE orders ADD COLUMN decision_price VARCHAR(64)",
         {"postgresql": "ALTER TABLE orders ALTER COLUMN type TYPE VARCHAR(16)"},
     ),
 }
@@ -1091,6 +1096,7 @@ def _order_detail(row: OrderRow) -> dict[str, Any]:
         "price": row.price,
         "reduce_only": row.reduce_only,
         **({"trigger_price": row.trigger_price} if row.trigger_price is not None else {}),
+        **({"decided_at": row.decision_price} if row.decision_price is not None else {}),
     }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from math import lcm
@@ -123,12 +123,21 @@ class RoundContext:
         return self.round.deadline_at is not None and self.now >= self.round.deadline_at
 
     async def submit(self, intents: Sequence[Intent], **round_fields: Any) -> list[OrderRow]:
-        """Commit the intents (and `round_fields`, in the same transaction), then send."""
+        """Commit the intents (and `round_fields`, in the same transaction), then send. A
+        market order records the touch it was decided on (its slippage is measured from it)."""
+        intents = [self._decided(i) for i in intents]
         rows = await self.desk.submit(self.id, intents, round_fields)
         for k, v in round_fields.items():
             setattr(self.round, k, v)
         self.reload()
         return rows
+
+    def _decided(self, intent: Intent) -> Intent:
+        quote = self.prices.fresh(intent.venue, intent.symbol)
+        if intent.type is not OrderType.MARKET or intent.decision_price or quote is None:
+            return intent
+        touch = quote.ask if intent.side is Side.BUY else quote.bid
+        return replace(intent, decision_price=touch)
 
     async def refresh_live(self, purpose: str | None = None) -> None:
         for o in self.live(purpose):
