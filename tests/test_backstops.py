@@ -5,6 +5,7 @@ passed it) and in a gap while it runs; refused; turned off."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from hedged.legs import VENUES, legs_of
 from hedged.model import OrderStatus, OrderType, Side
 from hedged.sim.records import SimOrder
 from hedged.states.context import BACKSTOP, STOP
+from hedged.store import utcnow
 
 # Entries at the rig's 99.99 / 100.01 book: the Aster short at 99.99, the Backpack long at
 # 100.01; backstops 2 % beyond, on the 0.01 tick, rounded toward the entry.
@@ -151,3 +153,20 @@ async def test_backstops_can_be_turned_off(tmp_path: Path) -> None:
         assert all(leg.is_open for leg in legs.values())
     finally:
         await rig.stop()
+
+
+async def test_closing_keeps_each_backstop_until_its_leg_is_flat(rig: Rig) -> None:
+    """The time limit closes the round; the venue refuses Aster's close once: while that
+    leg is still open it keeps its backstop, which goes once the leg is flat."""
+    await rig.tick()
+    r = await rig.until("MONITORING")
+    rig.venues[ASTER].faults.arm("place", "reject")
+    rig.store.update_round(1, deadline_at=utcnow() - timedelta(seconds=1))
+    await rig.tick()
+    assert rig.state() == "CLOSING"
+    assert await rig.position(ASTER) == -(r.qty or 0)  # its close was refused
+    assert stops_at_venues(rig)[ASTER] == [(Side.BUY, r.qty, ASTER_BACKSTOP)]
+    r = await rig.until("DONE", ticks=200)
+    assert r.reason == "time limit"
+    assert resting(rig, ASTER) == [] and resting(rig, BACKPACK) == []
+    await rig.check_invariants()

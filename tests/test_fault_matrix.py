@@ -171,9 +171,19 @@ async def rig(tmp_path: Path) -> AsyncIterator[HttpRig]:
 
 
 # The order steps of a round and the venue each one goes to, on this price script:
-# open at 100; up 0.9 % stops the Aster short; the Backpack long then rests its take-profit;
-# closing comes from the time limit (the take-profit is cancelled, the long sold at market).
-STEPS = ["entry_aster", "entry_backpack", "stop", "take_profit", "close"]
+# open at 100 (each leg's backstop placed); up 0.9 % stops the Aster short (its backstop is
+# cancelled); the Backpack long then rests its take-profit; closing comes from the time limit
+# (the take-profit is cancelled, the long sold at market, then its backstop cancelled).
+# `backstop` places Aster's backstop again after someone cancelled it at the venue.
+STEPS = [
+    "entry_aster",
+    "entry_backpack",
+    "backstop",
+    "stop",
+    "backstop_cancel",
+    "take_profit",
+    "close",
+]
 WIRE_FAULTS = [
     "accept_then_timeout",
     "error_5xx",
@@ -191,10 +201,11 @@ WIRE_FAULTS = [
 async def run_round(rig: HttpRig, step: str, fault: str) -> None:
     """Drive the scripted round, arming `fault` on the order request of `step`."""
 
-    def arm(venue: str) -> None:
+    def arm(venue: str, method: str = "POST") -> None:
         if fault == "ws_disconnect":
             return
-        rig.arm(venue, fault, fraction="0.5", seconds=0.7 if fault == "late" else 0.3)
+        seconds = 0.7 if fault == "late" else 0.3
+        rig.arm(venue, fault, method=method, fraction="0.5", seconds=seconds)
 
     async def streams_drop(venue: str) -> None:
         if fault == "ws_disconnect":
@@ -208,8 +219,23 @@ async def run_round(rig: HttpRig, step: str, fault: str) -> None:
     state = await rig.until("MONITORING", "DONE")
     if state == "DONE":  # an entry leg refused: the other was flattened
         return
+    if step == "backstop":  # cancelled behind the daemon's back: it places another
+        exchange, symbol = rig.world.venues[ASTER], rig.world.symbols[ASTER]
+        (mine,) = exchange.open_orders(ACCOUNT, symbol)
+        arm(ASTER)
+        await streams_drop(ASTER)
+        exchange.cancel(ACCOUNT, symbol, client_id=mine.client_id)
+        state = await rig.until("MONITORING", "CLOSING", "DONE")
+        for _ in range(5):  # the cancel is seen (stream or poll), the new one placed
+            await rig.tick()
+        if state != "MONITORING" or rig.state() != "MONITORING":  # refused: the round closed
+            await rig.until("DONE")
+            return
     if step == "stop":
         arm(ASTER)
+        await streams_drop(ASTER)
+    if step == "backstop_cancel":
+        arm(ASTER, "DELETE")
         await streams_drop(ASTER)
     if step == "take_profit":
         arm(BACKPACK)

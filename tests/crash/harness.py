@@ -82,8 +82,9 @@ assert {p for p, _ in CRASH_PLAN} == POINTS, "every crash point is in the plan"
 # Random kills: at a moment when a round is in a given state, during start-up (before or
 # inside the recovery), at a random time, right after a stream reconnect (mid-reconciliation),
 # shortly after a one-shot wire fault on order placement, while or after a late-delivered
-# order is held by its venue, while an operator's `hedgectl close` is being applied, or while
-# a SIGTERM with on_shutdown = "flatten" closes the rounds.
+# order is held by its venue, while an operator's `hedgectl close` is being applied, while
+# a SIGTERM with on_shutdown = "flatten" closes the rounds, or with legs open, after which the
+# price is driven past a backstop so that it fires while no daemon runs.
 RANDOM_KINDS: tuple[str, ...] = (
     "state:OPENING",
     "state:MONITORING",
@@ -96,6 +97,7 @@ RANDOM_KINDS: tuple[str, ...] = (
     "late",
     "operator",
     "shutdown",
+    "backstop",
 )
 # No answer; the venue places the order 1.5 s later, inside its window, by when a daemon that
 # took the "not found" for "never placed" would have acted on that.
@@ -447,6 +449,14 @@ class Peek:
     def states(self) -> Counter[str]:
         return Counter(s for (s,) in self._query("SELECT state FROM rounds"))
 
+    def resting_backstops(self) -> list[tuple[str, Decimal]]:
+        """(side, trigger) of the backstops the store has as resting at a venue."""
+        rows = self._query(
+            "SELECT side, trigger_price FROM orders WHERE purpose = 'BACKSTOP' "
+            "AND status IN ('NEW', 'PARTIALLY_FILLED')"
+        )
+        return [(side, Decimal(trigger)) for side, trigger in rows]
+
     def round_count(self) -> int:
         rows = self._query("SELECT COUNT(*) FROM rounds")
         return int(rows[0][0]) if rows else 0
@@ -508,6 +518,7 @@ class CampaignResult:
     kills: list[Kill] = field(default_factory=list)
     recoveries: list[float] = field(default_factory=list)  # spawn -> READY after a kill
     late_held: int = 0  # "late" episodes whose venue came to hold an order of the daemon
+    backstops_fired: int = 0  # backstops the price was driven through while no daemon ran
     verdict: Verdict = field(default_factory=Verdict)
     wall: float = 0.0
 
@@ -649,6 +660,9 @@ class Campaign:
                 time.sleep(rng.uniform(0.2, 2.0))
                 d.proc.send_signal(signal.SIGTERM)
                 time.sleep(rng.uniform(0, 0.5))
+            elif ep.kind == "backstop":
+                self._await_state(d, rng.choice(("MONITORING", "LIMIT_SET")))
+                time.sleep(rng.uniform(0, 0.5))
             exited = d.proc.poll()
             if exited is not None and exited != -signal.SIGKILL and ep.kind != "shutdown":
                 self._violation(f"daemon exited {exited} on its own ({ep.label}); see daemon.log")
@@ -661,7 +675,22 @@ class Campaign:
                 self._violation(f"daemon exited {exited} after SIGTERM ({ep.label})")
         finally:
             d.close()
+        if ep.kind == "backstop":
+            self.result.backstops_fired += self._fire_a_backstop()
         self._after_kill(ep)
+
+    def _fire_a_backstop(self) -> bool:
+        """With no daemon running: move the price 1 % past a resting backstop's trigger
+        (the venue fires it); whether there was one."""
+        resting = self.peek.resting_backstops()
+        if not resting:
+            return False
+        side, trigger = self.rng.choice(resting)
+        beyond = Decimal("1.01") if side == "BUY" else Decimal("0.99")
+        with contextlib.suppress(OSError):
+            self.sim.admin(ASTER, "/_admin/price", "POST", {"price": str(trigger * beyond)})
+            return True
+        return False
 
     def _await_point(self, d: Daemon, ep: Episode) -> None:
         deadline = time.monotonic() + POINT_TIMEOUT
@@ -842,6 +871,7 @@ def summary(results: Sequence[CampaignResult]) -> str:
             str(sum((r.verdict.orphan_exposure for r in results), ZERO)),
         ),
         ("late deliveries held by a venue", str(sum(r.late_held for r in results))),
+        ("backstops fired while down", str(sum(r.backstops_fired for r in results))),
         ("invariant violations", str(len(violations))),
         ("recoveries measured", str(len(recoveries))),
         ("recovery max (s)", f"{max(recoveries, default=0.0):.2f}"),
