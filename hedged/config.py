@@ -63,6 +63,13 @@ class StrategyConfig:
     # A reduce-only stop resting on the venue this far beyond each open leg's entry, so a
     # leg keeps a stop while no daemon runs; 0 = none.
     backstop_stop: Decimal = Decimal("0.02")
+    # Off by default (the original behaviour): the survivor's take-profit target moves from
+    # take_profit toward this fraction over the rest of the round, re-priced at most every
+    # reprice_seconds; exit_as_maker_seconds before the time limit it becomes a post-only
+    # limit at the touch.
+    take_profit_decay_to: Decimal | None = None
+    reprice_seconds: Decimal = Decimal("30")
+    exit_as_maker_seconds: int = 0
     max_round_seconds: int = 3600
     cooldown_seconds: int = 30
     mode: Mode = "continuous"
@@ -392,6 +399,9 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Rule]]] = {
             "stop_loss": _decimal(gt=0, lt="0.5"),
             "take_profit": _decimal(gt=0, lt=1),
             "backstop_stop": _decimal(ge=0, lt="0.5"),
+            "take_profit_decay_to": _decimal(gt="-0.5", lt=1),
+            "reprice_seconds": _decimal(ge=1, le=3600),
+            "exit_as_maker_seconds": _integer(ge=0, le=30 * _DAY),
             "max_round_seconds": _integer(ge=1, le=30 * _DAY),
             "cooldown_seconds": _integer(ge=0, le=7 * _DAY),
             "mode": _choice(Mode),
@@ -482,6 +492,26 @@ def _backstop_beyond_stop(c: Config) -> str | None:
     return None
 
 
+def _decay_within_take_profit(c: Config) -> str | None:
+    s, to = c.strategy, c.strategy.take_profit_decay_to
+    if to is not None and not -s.stop_loss < to <= s.take_profit:
+        return (
+            f"must be at most take_profit ({s.take_profit}) and above -stop_loss "
+            f"(-{s.stop_loss}), got {to}"
+        )
+    return None
+
+
+def _maker_exit_within_round(c: Config) -> str | None:
+    s = c.strategy
+    if s.exit_as_maker_seconds >= s.max_round_seconds:
+        return (
+            f"must be shorter than max_round_seconds ({s.max_round_seconds}), "
+            f"got {s.exit_as_maker_seconds}"
+        )
+    return None
+
+
 def _same_base_asset(c: Config) -> str | None:
     backpack_base = c.pair.backpack_symbol.removesuffix("_USDC_PERP")
     if backpack_base != c.pair.base_asset:
@@ -503,6 +533,8 @@ def _credentials_file_iff_file_source(c: Config) -> str | None:
 _CROSS_CHECKS: tuple[tuple[str, Callable[[Config], str | None]], ...] = (
     ("strategy.take_profit", _take_profit_beyond_stop),
     ("strategy.backstop_stop", _backstop_beyond_stop),
+    ("strategy.take_profit_decay_to", _decay_within_take_profit),
+    ("strategy.exit_as_maker_seconds", _maker_exit_within_round),
     ("pair.backpack_symbol", _same_base_asset),
     ("credentials.file", _credentials_file_iff_file_source),
 )

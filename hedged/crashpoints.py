@@ -18,6 +18,7 @@ POINTS = frozenset(
         "between_entry_legs",  # one entry leg answered, the other maybe not
         "after_stop_fill",  # losing leg closed, take-profit not yet placed
         "take_profit_resting",  # take-profit placed and stored
+        "take_profit_repriced",  # a take-profit cancelled to re-price it, the next not yet sent
         "closing_after_cancel",  # CLOSING cancelled orders, market close not yet sent
         "inside_reconcile",  # orders resolved, positions not yet compared
     }

@@ -87,6 +87,7 @@ class Intent:
     reduce_only: bool = False
     trigger_price: Decimal | None = None
     decision_price: Decimal | None = None  # a market order's touch when it was decided
+    post_only: bool = False
 
     @property
     def decided_at(self) -> Decimal | None:
@@ -124,6 +125,7 @@ class OrderDesk:
                     qty=i.qty,
                     price=i.price,
                     reduce_only=i.reduce_only,
+                    post_only=i.post_only,
                     trigger_price=i.trigger_price,
                     decision_price=i.decided_at,
                 )
@@ -154,6 +156,7 @@ class OrderDesk:
             qty=row.qty,
             price=row.price,
             reduce_only=row.reduce_only,
+            post_only=row.post_only,
             trigger_price=row.trigger_price,
         )
         bug: Exception | None = None

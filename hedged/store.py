@@ -49,8 +49,8 @@ from hedged.states.machine import ACTIVE
 
 log = logging.getLogger(__name__)
 
-# 2: leases and daemons (an older hedged would ignore the lease); 3: stop orders (backstops)
-# and each order's decision price (slippage)
+# 2: leases and daemons (an older hedged would ignore the lease); 3: stop orders (backstops),
+# post-only orders and each order's decision price (slippage)
 SCHEMA_VERSION = 3
 
 # Order statuses of our own, besides the venue's (hedged.model.OrderStatus).
@@ -126,6 +126,7 @@ class OrderRow(SQLModel, table=True):
     qty: Decimal = _money(nullable=False)
     price: Decimal | None = _money()
     reduce_only: bool = False
+    post_only: bool = False
     trigger_price: Decimal | None = _money()  # a stop order's trigger
     # The price the decision was taken on (the touch for a market order, the limit, the
     # trigger): the fills' distance from it is the order's slippage.
@@ -278,6 +279,7 @@ MIGRATIONS: dict[int, Sequence[str | Mapping[str, str]]] = {
     2: (
         "ALTER TABLE orders ADD COLUMN trigger_price VARCHAR(64)",
         "ALTER TABLE orders ADD COLUMN decision_price VARCHAR(64)",
+        "ALTER TABLE orders ADD COLUMN post_only BOOLEAN NOT NULL DEFAULT FALSE",
         {"postgresql": "ALTER TABLE orders ALTER COLUMN type TYPE VARCHAR(16)"},
     ),
 }
@@ -1095,6 +1097,7 @@ def _order_detail(row: OrderRow) -> dict[str, Any]:
         "qty": row.qty,
         "price": row.price,
         "reduce_only": row.reduce_only,
+        **({"post_only": True} if row.post_only else {}),
         **({"trigger_price": row.trigger_price} if row.trigger_price is not None else {}),
         **({"decided_at": row.decision_price} if row.decision_price is not None else {}),
     }

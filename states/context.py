@@ -93,7 +93,9 @@ class RoundContext:
         if not refused:
             return True
         last = refused[-1]
-        by_venue = [o for o in refused if o.reject_code != NOT_SENT]
+        # What the client held back says nothing; nor does a post-only order the touch
+        # crossed on its way (the maker exit follows a moving touch).
+        by_venue = [o for o in refused if o.reject_code != NOT_SENT and not o.post_only]
         if len(by_venue) >= MAX_REFUSALS:
             return Move(
                 Trigger.HALT,
@@ -147,22 +149,6 @@ class RoundContext:
     def close_intent(self, leg: Leg, purpose: str) -> Intent:
         """A reduce-only market order that takes `leg` flat."""
         return Intent(leg.venue, leg.symbol, leg.side.opposite, leg.qty, purpose, reduce_only=True)
-
-    def take_profit_intent(self, leg: Leg) -> Intent:
-        assert leg.entry_price is not None
-        side = leg.side.opposite
-        target = leg.entry_price * (1 + self.strategy.take_profit * leg.side.sign)
-        price = self.rules[leg.venue].price_toward(target, side)
-        return Intent(
-            leg.venue,
-            leg.symbol,
-            side,
-            leg.qty,
-            TAKE_PROFIT,
-            OrderType.LIMIT,
-            price,
-            reduce_only=True,
-        )
 
 
 def describe_pnl(leg: Leg, quote: Quote) -> str:

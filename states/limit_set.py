@@ -5,7 +5,7 @@ reaches the stop (or its backstop fires)."""
 from __future__ import annotations
 
 from hedged.crashpoints import crashpoint
-from hedged.states import backstop
+from hedged.states import backstop, take_profit
 from hedged.states.context import BACKSTOP, STOP, TAKE_PROFIT, Move, RoundContext, describe_pnl, log
 from hedged.states.machine import Trigger
 from hedged.triggers import Level, any_price, fill_level, stop_level
@@ -19,16 +19,17 @@ def watch(ctx: RoundContext) -> list[Level]:
         if leg.is_open:
             levels.append(stop_level(leg, ctx.strategy.stop_loss))
             levels += [fill_level(leg, o.price) for o in ctx.live(TAKE_PROFIT) if o.price]
-            if not ctx.quote(leg.venue):
-                levels.append(any_price(leg.venue, leg.symbol))
+            if not ctx.quote(leg.venue) or take_profit.maker_phase(ctx):
+                levels.append(any_price(leg.venue, leg.symbol))  # (the touch it follows)
     return levels
 
 
 def resting(ctx: RoundContext) -> bool:
-    """A take-profit rests beside the backstop, both known to the venue: only a price, a
-    fill or the deadline can move it now."""
+    """A take-profit rests beside the backstop, both known to the venue, and does not adapt:
+    only a price, a fill or the deadline can move it now."""
     return (
         bool(ctx.live(TAKE_PROFIT))
+        and not take_profit.adaptive(ctx)  # a moving target: the slow timer re-prices it
         and all(o.purpose in (TAKE_PROFIT, BACKSTOP) and not o.unresolved for o in ctx.live())
         and backstop.in_line(ctx)
     )
@@ -82,13 +83,31 @@ async def step(ctx: RoundContext) -> Move | None:
             extra=ctx.log_fields,
         )
         return Move(Trigger.SECOND_STOP, f"stop-loss on both legs ({leg.venue} last)")
+    where = take_profit.target(ctx, leg)
+    resting = ctx.live(TAKE_PROFIT)
+    if resting and take_profit.due(ctx, resting[0], where):
+        log.info(
+            "round %s: re-pricing the take-profit %s @ %s to %s%s",
+            ctx.id,
+            resting[0].client_id,
+            resting[0].price,
+            where.price,
+            " (post-only)" if where.post_only else "",
+            extra=ctx.log_fields,
+        )
+        await ctx.desk.cancel(resting[0])  # read back: a fill that beat the cancel counts
+        crashpoint("take_profit_repriced")
+        ctx.reload()
+        leg = ctx.legs[leg.venue]
+        if not leg.is_open:
+            return _flat(ctx)
     if not ctx.live(TAKE_PROFIT):
         verdict = ctx.may_send(TAKE_PROFIT, leg.venue)
         if isinstance(verdict, Move):
             return verdict
         if not verdict:
             return None
-        (tp,) = await ctx.submit([ctx.take_profit_intent(leg)])
+        (tp,) = await ctx.submit([take_profit.intent(ctx, leg, where)])
         log.info(
             "round %s: take-profit %s %s %s @ %s on %s (%s)",
             ctx.id,

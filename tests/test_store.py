@@ -184,17 +184,19 @@ def test_migrations_apply_in_order_once_and_keep_data(
         assert note.scalar_one() == "migrated"
 
 
-def test_a_version_2_database_gains_stop_orders_and_decision_prices(
+def test_a_version_2_database_gains_stop_post_only_and_decision_prices(
     store: Store, raw: sa.Engine, open_store: Callable[[], Store]
 ) -> None:
     """Version 3 adds the columns of stop orders (`trigger_price`, a `type` long enough for
-    STOP_MARKET) and each order's `decision_price`; a version-2 database is migrated."""
+    STOP_MARKET), `post_only` and each order's `decision_price`; a version-2 database is
+    migrated."""
     r = store.create_round("SOLUSDT", "SOL_USDC_PERP")
     assert r.id is not None
     store.close()
     with raw.begin() as c:  # back to version 2
         c.execute(sa.text("ALTER TABLE orders DROP COLUMN trigger_price"))
         c.execute(sa.text("ALTER TABLE orders DROP COLUMN decision_price"))
+        c.execute(sa.text("ALTER TABLE orders DROP COLUMN post_only"))
         if raw.dialect.name == "postgresql":
             c.execute(sa.text("ALTER TABLE orders ALTER COLUMN type TYPE VARCHAR(8)"))
         c.execute(sa.text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))
@@ -202,7 +204,10 @@ def test_a_version_2_database_gains_stop_orders_and_decision_prices(
     assert migrated.schema_version() == SCHEMA_VERSION == 3
     stop = intent(r.id)
     stop.type, stop.trigger_price, stop.decision_price = "STOP_MARKET", D("98.01"), D("98.01")
-    [stop] = migrated.add_intents([stop], CLIENT_IDS)
+    maker = intent(r.id, price=D("101.5"))
+    maker.type, maker.post_only = "LIMIT", True
+    [stop, maker] = migrated.add_intents([stop, maker], CLIENT_IDS)
+    assert maker.id is not None and migrated.get_order(maker.id).post_only
     assert stop.id is not None
     again = migrated.get_order(stop.id)
     assert (again.type, again.trigger_price, again.decision_price) == (

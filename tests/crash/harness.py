@@ -71,6 +71,8 @@ CRASH_PLAN: tuple[tuple[str, int], ...] = (
     ("after_stop_fill", 2),
     ("take_profit_resting", 1),
     ("take_profit_resting", 2),
+    ("take_profit_repriced", 1),
+    ("take_profit_repriced", 2),
     ("closing_after_cancel", 1),
     ("closing_after_cancel", 2),
     ("closing_after_cancel", 3),
@@ -404,6 +406,8 @@ def write_configs(
             f"max_round_seconds = {max_round_seconds}\ncooldown_seconds = 0\n"
             f"max_concurrent_rounds = {max_concurrent_rounds}\n"
             "daily_loss_limit_usdt = 1000000\npoll_interval_seconds = 1\n"
+            # the take-profit adapts: re-priced every second, post-only at the touch at the end
+            "take_profit_decay_to = 0.002\nreprice_seconds = 1\nexit_as_maker_seconds = 2\n"
             f"on_shutdown = '{on_shutdown}'\n"
             f"[pair]\naster_symbol = '{SYMBOLS[ASTER]}'\nbackpack_symbol = '{SYMBOLS[BACKPACK]}'\n"
             f"[aster]\nbase_url = '{urls[ASTER]}'\n"
