@@ -26,6 +26,10 @@ async def send(sim: Sim, method: str, path: str, **params: str) -> Any:
     return answer.body
 
 
+async def place(sim: Sim, **params: str) -> Any:
+    return await send(sim, "POST", "/order", **params)
+
+
 async def refused(sim: Sim, **params: str) -> tuple[int, str]:
     answer = await sim.v1("POST", "/order", [("symbol", SYMBOL), *params.items()])
     assert answer.status == 400, answer.body
@@ -34,7 +38,7 @@ async def refused(sim: Sim, **params: str) -> tuple[int, str]:
 
 async def short(sim: Sim, qty: str = "1") -> None:
     """Sell `qty` at the bid (149.98 at the start)."""
-    await send(sim, "POST", "/order", side="SELL", type="MARKET", quantity=qty)
+    await place(sim, side="SELL", type="MARKET", quantity=qty)
 
 
 async def move(sim: Sim, price: str) -> None:
@@ -44,8 +48,8 @@ async def move(sim: Sim, price: str) -> None:
 async def test_stop_market_is_placed_listed_queried_and_cancelled() -> None:
     async with open_sim() as sim:
         await short(sim)
-        placed = await send(
-            sim, "POST", "/order", side="BUY", type="STOP_MARKET", quantity="1",
+        placed = await place(
+            sim, side="BUY", type="STOP_MARKET", quantity="1",
             stopPrice="153", priceProtect="TRUE", newClientOrderId="stop-1", **STOP,
         )  # fmt: skip
         listed = await send(sim, "GET", "/openOrders")
@@ -80,8 +84,8 @@ async def test_a_stop_fires_on_the_mark_into_a_market_fill_under_its_own_ids() -
         ws = await sim.ws(f"/ws/{key}")
         await short(sim)
         await events_until(ws, "ACCOUNT_UPDATE")
-        placed = await send(
-            sim, "POST", "/order", side="BUY", type="STOP_MARKET", quantity="1",
+        placed = await place(
+            sim, side="BUY", type="STOP_MARKET", quantity="1",
             stopPrice="153", newClientOrderId="stop-1", **STOP,
         )  # fmt: skip
         [accepted] = order_updates([await next_json(ws)])
@@ -119,8 +123,8 @@ async def test_a_stop_fires_on_the_mark_into_a_market_fill_under_its_own_ids() -
 async def test_take_profit_market_fires_the_other_way_on_the_last_price() -> None:
     async with open_sim() as sim:
         await short(sim)
-        placed = await send(
-            sim, "POST", "/order", side="BUY", type="TAKE_PROFIT_MARKET", quantity="1",
+        placed = await place(
+            sim, side="BUY", type="TAKE_PROFIT_MARKET", quantity="1",
             stopPrice="148", reduceOnly="true", newClientOrderId="tp-1",
         )  # fmt: skip
         await move(sim, "152")  # a loss: a take-profit does not fire
@@ -148,8 +152,8 @@ async def test_a_trigger_already_reached_is_refused_with_2021() -> None:
         on_mark = await refused(
             sim, side="BUY", type="STOP_MARKET", quantity="1", stopPrice="149.99", **STOP
         )
-        on_last = await send(
-            sim, "POST", "/order", side="BUY", type="STOP_MARKET", quantity="1",
+        on_last = await place(
+            sim, side="BUY", type="STOP_MARKET", quantity="1",
             stopPrice="149.99", reduceOnly="true", workingType="CONTRACT_PRICE",
         )  # fmt: skip
         open_orders = await send(sim, "GET", "/openOrders")
@@ -161,8 +165,8 @@ async def test_a_trigger_already_reached_is_refused_with_2021() -> None:
 async def test_close_position_takes_no_quantity_and_closes_the_whole_position() -> None:
     async with open_sim() as sim:
         await short(sim)
-        placed = await send(
-            sim, "POST", "/order", side="BUY", type="STOP_MARKET", stopPrice="153",
+        placed = await place(
+            sim, side="BUY", type="STOP_MARKET", stopPrice="153",
             closePosition="true", workingType="MARK_PRICE", newClientOrderId="close-1",
         )  # fmt: skip
         await short(sim, "2")  # the position grows to -3 after the stop was placed
@@ -219,23 +223,27 @@ async def test_parameters_of_conditional_orders_are_checked() -> None:
     assert order_types == ["LIMIT", "MARKET", "STOP_MARKET", "TAKE_PROFIT_MARKET"]
 
 
+async def fire_with_fault(sim: Sim, fault: dict[str, str], qty: str) -> Any:
+    """Short `qty`, a stop ("stop-f") for all of it, `fault` armed on `triggered`, the price
+    through the stop: the user stream, the stop's acceptance already read."""
+    key = await sim.listen_key()
+    ws = await sim.ws(f"/ws/{key}")
+    await short(sim, qty)
+    await events_until(ws, "ACCOUNT_UPDATE")
+    await place(sim, side="BUY", type="STOP_MARKET", quantity=qty, stopPrice="153",
+                newClientOrderId="stop-f", **STOP)  # fmt: skip
+    await next_json(ws)
+    await sim.admin("POST", "/faults", {"path": "triggered", **fault})
+    await move(sim, "153.5")
+    return ws
+
+
 async def test_a_partial_fault_fills_the_fired_order_partly_and_the_rest_expires() -> None:
     async with open_sim() as sim:
-        key = await sim.listen_key()
-        ws = await sim.ws(f"/ws/{key}")
-        await short(sim, "2")
-        await events_until(ws, "ACCOUNT_UPDATE")
-        await send(
-            sim, "POST", "/order", side="BUY", type="STOP_MARKET", quantity="2",
-            stopPrice="153", newClientOrderId="stop-p", **STOP,
-        )  # fmt: skip
-        await next_json(ws)
-        partial = {"kind": "partial", "path": "triggered", "fraction": "0.5"}
-        await sim.admin("POST", "/faults", partial)
-        await move(sim, "153.5")
+        ws = await fire_with_fault(sim, {"kind": "partial", "fraction": "0.5"}, "2")
         events = await events_until(ws, "ACCOUNT_UPDATE")
         events += [await next_json(ws)]
-        queried = await send(sim, "GET", "/order", origClientOrderId="stop-p")
+        queried = await send(sim, "GET", "/order", origClientOrderId="stop-f")
         armed = await sim.admin("GET", "/faults")
     triggered, filled, expired = order_updates(events)
     assert (triggered["x"], filled["x"], filled["X"], filled["l"]) == (
@@ -249,19 +257,9 @@ async def test_a_partial_fault_fills_the_fired_order_partly_and_the_rest_expires
 
 async def test_a_reject_fault_expires_the_fired_order_without_a_fill() -> None:
     async with open_sim() as sim:
-        key = await sim.listen_key()
-        ws = await sim.ws(f"/ws/{key}")
-        await short(sim)
-        await events_until(ws, "ACCOUNT_UPDATE")
-        await send(
-            sim, "POST", "/order", side="BUY", type="STOP_MARKET", quantity="1",
-            stopPrice="153", newClientOrderId="stop-r", **STOP,
-        )  # fmt: skip
-        await next_json(ws)
-        await sim.admin("POST", "/faults", {"kind": "reject", "path": "triggered"})
-        await move(sim, "153.5")
+        ws = await fire_with_fault(sim, {"kind": "reject"}, "1")
         [expired] = order_updates([await next_json(ws)])
-        queried = await send(sim, "GET", "/order", origClientOrderId="stop-r")
+        queried = await send(sim, "GET", "/order", origClientOrderId="stop-f")
         open_orders = await send(sim, "GET", "/openOrders")
     assert (expired["x"], expired["X"], expired["o"], expired["z"]) == (
         "EXPIRED", "EXPIRED", "MARKET", "0",

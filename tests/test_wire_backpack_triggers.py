@@ -192,17 +192,23 @@ async def test_cancel_all_selects_conditional_or_resting_orders() -> None:
     assert [(o["clientId"], o["status"]) for o in left] == [(2, "New")]
 
 
+async def fire_with_fault(server: Server, fault: dict[str, str], qty: str) -> tuple[Any, Any]:
+    """Long `qty`, a stop (client id 3) for all of it, `fault` armed on `triggered`, the price
+    through the stop: the stop's Order and the order stream, its acceptance already read."""
+    await server.alice.market("Bid", qty)
+    ws = await server.ws()
+    await server.subscribe(ws, ORDERS, signed=True)
+    placed = await stop(server.alice, "147", qty, clientId=3)
+    await push(ws, ORDERS)
+    armed = await server.admin("POST", "/_admin/faults", {"path": "triggered", **fault})
+    assert armed.status == 200
+    await move(server, "146.9")
+    return placed.body, ws
+
+
 async def test_a_partial_fault_fills_the_fired_order_partly_and_the_rest_expires() -> None:
     async with serve() as server:
-        alice = server.alice
-        await alice.market("Bid", "2")
-        ws = await server.ws()
-        await server.subscribe(ws, ORDERS, signed=True)
-        await stop(alice, "147", "2", clientId=3)
-        await push(ws, ORDERS)
-        partial = {"kind": "partial", "path": "triggered", "fraction": "0.5"}
-        assert (await server.admin("POST", "/_admin/faults", partial)).status == 200
-        await move(server, "146.9")
+        _, ws = await fire_with_fault(server, {"kind": "partial", "fraction": "0.5"}, "2")
         events = [await push(ws, ORDERS) for _ in range(3)]
         await ws.close()
     assert [(e["e"], e["X"], e["z"]) for e in events] == [
@@ -216,21 +222,13 @@ async def test_a_partial_fault_fills_the_fired_order_partly_and_the_rest_expires
 
 async def test_a_reject_fault_fails_the_trigger() -> None:
     async with serve() as server:
-        alice = server.alice
-        await alice.market("Bid", "1")
-        ws = await server.ws()
-        await server.subscribe(ws, ORDERS, signed=True)
-        placed = await stop(alice, "147", clientId=4)
-        await push(ws, ORDERS)
-        reject = {"kind": "reject", "path": "triggered"}
-        assert (await server.admin("POST", "/_admin/faults", reject)).status == 200
-        await move(server, "146.9")
+        placed, ws = await fire_with_fault(server, {"kind": "reject"}, "1")
         failed = await push(ws, ORDERS)
-        item = await history(alice, placed.body["id"])
-        left = await open_orders(alice)
+        item = await history(server.alice, placed["id"])
+        left = await open_orders(server.alice)
         await ws.close()
     assert (failed["e"], failed["X"], failed["c"], failed["z"]) == (
-        "triggerFailed", "TriggerFailed", 4, "0",
+        "triggerFailed", "TriggerFailed", 3, "0",
     )  # fmt: skip
     assert (item["status"], item["executedQuantity"]) == ("TriggerFailed", "0")
     assert isinstance(item["triggeredAt"], str)
