@@ -89,14 +89,18 @@ class SimExchange:
         book = self._books[symbol] = Book(bid, ask)
         self._marks[symbol] = book.mid if mark is None else mark
         self._indexes[symbol] = self._marks[symbol] if index is None else index
-        for order_id in list(self._open_ids):
-            order = self._orders[order_id]
-            if not (order.is_open and order.symbol == symbol):
-                continue
-            if order.crosses(book):
-                self._fill_resting(order)
-            elif order.fires(self.price(symbol, order.trigger_by) or ZERO):
-                self._fire(order, book)
+        fired = True
+        while fired:  # a fired order's fill moves the last price, which may fire another
+            fired = False
+            for order_id in list(self._open_ids):
+                order = self._orders[order_id]
+                if not (order.is_open and order.symbol == symbol):
+                    continue
+                if order.crosses(book):
+                    self._fill_resting(order)
+                elif order.fires(self.price(symbol, order.trigger_by) or ZERO):
+                    self._fire(order, book)
+                    fired = True
 
     def mark(self, symbol: str) -> Decimal | None:
         return self._marks.get(symbol)
