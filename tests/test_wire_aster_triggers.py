@@ -267,3 +267,18 @@ async def test_a_reject_fault_expires_the_fired_order_without_a_fill() -> None:
     assert (queried["status"], queried["executedQty"]) == ("EXPIRED", "0")
     assert open_orders == []
     assert sim.exchange.position("alice", SYMBOL).qty == D(-1)
+
+
+async def test_at_most_max_num_algo_orders_conditional_orders_wait() -> None:
+    async with open_sim() as sim:
+        await short(sim)
+        for n in range(10):
+            await place(sim, side="BUY", type="STOP_MARKET", quantity="1",
+                        stopPrice=str(160 + n), **STOP)  # fmt: skip
+        eleventh = await refused(
+            sim, side="BUY", type="STOP_MARKET", quantity="1", stopPrice="171", **STOP
+        )
+        plain = await place(sim, side="BUY", type="LIMIT", timeInForce="GTC", quantity="1",
+                            price="140", reduceOnly="true")  # fmt: skip
+    assert eleventh == (-4045, "Reach max stop order limit.")
+    assert plain["status"] == "NEW"

@@ -148,8 +148,12 @@ def place(state: AsterState, account: str, new: NewOrder, partial: Decimal | Non
     if state.find(account, client_id=client_id) is not None:
         raise AsterError(-4116, "ClientOrderId is duplicated.")  # Binance's code, UNCONFIRMED
     check_filters(new, state.filters, state.mark())
-    if len(state.open_orders(account)) >= state.filters.max_num_orders:
+    resting = state.open_orders(account)
+    if len(resting) >= state.filters.max_num_orders:
         raise AsterError(-2025, "Reach max open order limit.")
+    waiting = sum(1 for order in resting if order.waiting)
+    if new.trigger is not None and waiting >= state.filters.max_num_algo_orders:
+        raise AsterError(-4045, "Reach max stop order limit.")  # MAX_NUM_ALGO_ORDERS; Binance's
     core = core_account(account, new.position_side)
     if new.reduces:
         if state.exchange.position(core, state.symbol).reducible(new.side) == 0:
