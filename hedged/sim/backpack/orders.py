@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from hedged.model import ZERO, OrderRequest, OrderType, Side, floor_to
+from hedged.sim.backpack import shapes
 from hedged.sim.backpack.errors import bad_request, duplicate_client_id, not_found, refusal_error
 from hedged.sim.backpack.ids import OrderMeta
 from hedged.sim.backpack.params import (
@@ -24,25 +25,14 @@ from hedged.sim.backpack.params import (
     uint32,
 )
 from hedged.sim.backpack.state import BackpackState
-from hedged.sim.records import (
-    MarketSpec,
-    OrderRefused,
-    PriceSource,
-    SimOrder,
-    TriggerTerms,
-    crosses,
-)
+from hedged.sim.records import MarketSpec, OrderRefused, SimOrder, TriggerTerms, crosses
 
 SIDES = {"Bid": Side.BUY, "Ask": Side.SELL}
 ORDER_TYPES = {"Market": OrderType.MARKET, "Limit": OrderType.LIMIT}
 TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 SELF_TRADE_PREVENTION = ("RejectTaker", "RejectMaker", "RejectBoth", "Allow")
 EXPIRES_UNFILLED = {"IOC": "ImmediateOrCancel", "FOK": "FillOrKill"}
-TRIGGER_BY = {
-    "MarkPrice": PriceSource.MARK,
-    "LastPrice": PriceSource.LAST,
-    "IndexPrice": PriceSource.INDEX,
-}
+TRIGGER_BY = {name: source for source, name in shapes.TRIGGER_BY.items()}
 DEFAULT_TRIGGER_BY = "MarkPrice"
 CANCEL_KINDS = ("RestingLimitOrder", "ConditionalOrder")  # what `orderCancelAll` can select
 UNSUPPORTED = (
