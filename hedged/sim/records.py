@@ -157,10 +157,6 @@ class SimOrder:
         return not self.status.terminal
 
     @property
-    def terms(self) -> TriggerTerms:
-        return TriggerTerms(self.trigger_by, self.take_profit, self.position_share)
-
-    @property
     def waiting(self) -> bool:
         """A trigger order that has not fired yet."""
         return self.type is OrderType.STOP_MARKET and self.triggered_at is None
