@@ -6,7 +6,16 @@ import pytest
 
 from hedged.model import OrderRequest, OrderStatus, OrderType, Side
 from hedged.sim.exchange import SimExchange
-from hedged.sim.records import MarketSpec, OrderRefused, RejectCode, SimFill, SimOrder
+from hedged.sim.records import (
+    Firing,
+    MarketSpec,
+    OrderRefused,
+    PriceSource,
+    RejectCode,
+    SimFill,
+    SimOrder,
+    TriggerTerms,
+)
 
 SYMBOL = "SOLUSDT"
 ALICE = "alice"
@@ -420,3 +429,120 @@ def test_a_resting_stop_survives_the_state_round_trip() -> None:
     restored.set_book(SYMBOL, D("103.00"), D("103.10"))
     fired = restored.order(ALICE, SYMBOL, client_id="backstop")
     assert fired is not None and fired.status is OrderStatus.FILLED
+
+
+def test_a_take_profit_trigger_fires_the_other_way() -> None:
+    exchange = make_exchange()  # mark 100.05
+    exchange.place(ALICE, market("entry", Side.SELL, "1"))  # short 1 at 100.00
+    take_profit = TriggerTerms(take_profit=True)
+    late = stop("late", Side.BUY, "1", "100.10")  # a buy take-profit above the mark: reached
+    with pytest.raises(OrderRefused) as caught:
+        exchange.place(ALICE, late, trigger=take_profit)
+    assert caught.value.code is RejectCode.WOULD_TRIGGER
+    exchange.place(ALICE, stop("tp", Side.BUY, "1", "99.00"), trigger=take_profit)
+    exchange.set_book(SYMBOL, D("101.00"), D("101.10"))  # a loss: it waits
+    waiting = exchange.order(ALICE, SYMBOL, client_id="tp")
+    assert waiting is not None and waiting.waiting and waiting.take_profit
+    exchange.set_book(SYMBOL, D("98.90"), D("99.00"))  # mark 98.95: fires at the ask
+    fired = exchange.order(ALICE, SYMBOL, client_id="tp")
+    assert fired is not None
+    assert (fired.status, fired.avg_price, fired.triggered_at) == (
+        OrderStatus.FILLED, D("99.00"), 1000.0,
+    )  # fmt: skip
+
+
+def test_a_trigger_watches_the_last_trade_in_the_book_or_the_index() -> None:
+    exchange = make_exchange()  # book 100.00 / 100.10, mark 100.05, no trade yet
+    assert exchange.price(SYMBOL, PriceSource.LAST) == D("100.05")
+    exchange.place(ALICE, market("entry", Side.BUY, "2"))  # long 2 at 100.10
+    assert exchange.price(SYMBOL, PriceSource.LAST) == D("100.10")
+    on_last, on_index = TriggerTerms(PriceSource.LAST), TriggerTerms(PriceSource.INDEX)
+    exchange.place(ALICE, stop("last", Side.SELL, "1", "100.05"), trigger=on_last)
+    exchange.place(ALICE, stop("index", Side.SELL, "1", "99.00"), trigger=on_index)
+    # The mark stays up, the index falls: the index stop sells at the bid, 100.06.
+    exchange.set_book(SYMBOL, D("100.06"), D("100.16"), mark=D("100.11"), index=D("98.99"))
+    index = exchange.order(ALICE, SYMBOL, client_id="index")
+    assert index is not None and (index.status, index.avg_price) == (
+        OrderStatus.FILLED, D("100.06"),
+    )  # fmt: skip
+    assert exchange.price(SYMBOL, PriceSource.LAST) == D("100.06")
+    assert [o.client_id for o in exchange.open_orders(ALICE)] == ["last"]
+    exchange.set_book(SYMBOL, D("99.90"), D("100.00"), mark=D("100.11"))  # last: 100.00
+    last = exchange.order(ALICE, SYMBOL, client_id="last")
+    assert last is not None and (last.status, last.avg_price) == (OrderStatus.FILLED, D("99.90"))
+    assert exchange.position(ALICE, SYMBOL).qty == 0
+
+
+def test_a_fired_orders_fill_fires_a_stop_on_the_last_price_it_moved() -> None:
+    exchange = make_exchange()
+    exchange.place(ALICE, market("entry", Side.BUY, "2"))  # long 2 at 100.10: the last trade
+    exchange.place(
+        ALICE, stop("last", Side.SELL, "1", "100.07"), trigger=TriggerTerms(PriceSource.LAST)
+    )
+    exchange.place(
+        ALICE, stop("index", Side.SELL, "1", "99.00"), trigger=TriggerTerms(PriceSource.INDEX)
+    )
+    exchange.set_book(SYMBOL, D("100.06"), D("100.16"), mark=D("100.11"), index=D("98.99"))
+    assert exchange.open_orders(ALICE) == []  # the index stop's fill at 100.06 fired the other
+    assert exchange.position(ALICE, SYMBOL).qty == 0
+
+
+def test_a_position_share_sizes_the_order_when_it_fires() -> None:
+    exchange = make_exchange()
+    exchange.place(ALICE, market("entry", Side.SELL, "1"))  # short 1
+    close = TriggerTerms(position_share=D(1))
+    opening = OrderRequest(
+        "open", SYMBOL, Side.BUY, OrderType.STOP_MARKET, D(0), trigger_price=D(102)
+    )
+    with pytest.raises(OrderRefused) as caught:
+        exchange.place(ALICE, opening, trigger=close)
+    assert caught.value.code is RejectCode.REDUCE_ONLY
+    resting = exchange.place(ALICE, stop("close", Side.BUY, "0", "102.00"), trigger=close)
+    assert (resting.qty, resting.position_share) == (D(0), D(1))
+    exchange.place(ALICE, market("add", Side.SELL, "2"))  # short 3
+    exchange.set_book(SYMBOL, D("102.00"), D("102.10"))
+    fired = exchange.order(ALICE, SYMBOL, client_id="close")
+    assert fired is not None and (fired.status, fired.qty, fired.filled_qty) == (
+        OrderStatus.FILLED, D(3), D(3),
+    )  # fmt: skip
+    assert exchange.position(ALICE, SYMBOL).qty == 0
+
+
+def test_the_firing_gate_can_refuse_or_thin_the_fired_order() -> None:
+    exchange = make_exchange()
+    exchange.place(ALICE, market("entry", Side.SELL, "2"))
+    changes: list[tuple[str, OrderStatus, float | None, bool]] = []
+    exchange.add_listener(
+        lambda o, f: changes.append((o.client_id, o.status, o.triggered_at, f is not None))
+    )
+    gates = iter([Firing(refused=True), Firing(fill_fraction=D("0.5"))])
+    exchange.firing_gate = lambda order: next(gates)
+    exchange.place(ALICE, stop("refused", Side.BUY, "1", "102.00"))
+    exchange.place(ALICE, stop("thinned", Side.BUY, "2", "103.00"))
+    exchange.set_book(SYMBOL, D("102.00"), D("102.10"))
+    exchange.set_book(SYMBOL, D("103.00"), D("103.10"))
+    assert changes == [
+        ("refused", OrderStatus.NEW, None, False),
+        ("thinned", OrderStatus.NEW, None, False),
+        ("refused", OrderStatus.REJECTED, 1000.0, False),
+        ("thinned", OrderStatus.NEW, 1000.0, False),  # fired: now a market order
+        ("thinned", OrderStatus.PARTIALLY_FILLED, 1000.0, True),
+        ("thinned", OrderStatus.EXPIRED, 1000.0, False),
+    ]
+    assert exchange.position(ALICE, SYMBOL).qty == D(-1)
+
+
+def test_trigger_terms_and_prices_survive_the_state_round_trip() -> None:
+    exchange = make_exchange()
+    exchange.place(ALICE, market("entry", Side.SELL, "1"))
+    terms = TriggerTerms(PriceSource.LAST, take_profit=True, position_share=D("0.5"))
+    exchange.place(ALICE, stop("tp", Side.BUY, "0", "99.00"), trigger=terms)
+    exchange.set_book(SYMBOL, D("100.00"), D("100.10"), index=D("100.02"))
+    restored = SimExchange.from_dict(json.loads(json.dumps(exchange.to_dict())))
+    order = restored.order(ALICE, SYMBOL, client_id="tp")
+    assert order is not None
+    assert (order.trigger_by, order.take_profit, order.position_share) == (
+        PriceSource.LAST, True, D("0.5"),
+    )  # fmt: skip
+    assert restored.price(SYMBOL, PriceSource.INDEX) == D("100.02")
+    assert restored.price(SYMBOL, PriceSource.LAST) == D("100.00")

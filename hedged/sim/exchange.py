@@ -9,22 +9,29 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from hedged.model import ZERO, OrderRequest, OrderStatus, OrderType
+from hedged.model import ZERO, OrderRequest, OrderStatus, OrderType, floor_to
 from hedged.sim.records import (
     Book,
+    Firing,
     MarketSpec,
     OrderRefused,
+    PriceSource,
     RejectCode,
     SimFill,
     SimOrder,
     SimPosition,
+    TriggerTerms,
     crosses,
     from_json,
+    reached,
     to_json,
 )
 
-# Called on every order change: acceptance, each fill (with that fill), cancel, expiry.
+# Called on every order change: acceptance, a trigger firing, each fill (with that fill),
+# cancel, expiry.
 OrderListener = Callable[[SimOrder, SimFill | None], None]
+# Asked as a trigger order fires (fault injection on the market order it becomes).
+FiringGate = Callable[[SimOrder], Firing]
 
 
 class SimExchange:
@@ -38,7 +45,9 @@ class SimExchange:
         self.markets = dict(markets)
         self._clock = clock
         self._books: dict[str, Book] = {}
-        self._marks: dict[str, Decimal] = {}  # what stops trigger on
+        self._marks: dict[str, Decimal] = {}
+        self._indexes: dict[str, Decimal] = {}
+        self._last_trades: dict[str, Decimal] = {}  # by symbol: the price of the last fill
         self._balances: dict[str, Decimal] = {}
         self._orders: dict[str, SimOrder] = {}  # by venue order id, in arrival order
         self._by_client_id: dict[tuple[str, str], str] = {}  # every client id ever accepted
@@ -48,6 +57,7 @@ class SimExchange:
         self._last_order_id = 0
         self._last_trade_id = 0
         self._listeners: list[OrderListener] = []
+        self.firing_gate: FiringGate = lambda order: Firing()
 
     # Accounts and market data
 
@@ -62,27 +72,50 @@ class SimExchange:
         return self._books.get(symbol)
 
     def set_book(
-        self, symbol: str, bid: Decimal, ask: Decimal, mark: Decimal | None = None
+        self,
+        symbol: str,
+        bid: Decimal,
+        ask: Decimal,
+        mark: Decimal | None = None,
+        index: Decimal | None = None,
     ) -> None:
-        """Move the top of book (and the mark price, by default its middle); resting limit
-        orders it crosses fill at their own price, stops whose trigger the mark reaches fire."""
+        """Move the top of book, the mark price (by default its middle) and the index (by
+        default the mark); resting limit orders it crosses fill at their own price, trigger
+        orders whose price reaches their trigger fire."""
         if symbol not in self.markets:
             raise KeyError(f"{self.name}: unknown symbol {symbol}")
         if not bid < ask:
             raise ValueError(f"{self.name} {symbol}: bid {bid} must be below ask {ask}")
         book = self._books[symbol] = Book(bid, ask)
         self._marks[symbol] = book.mid if mark is None else mark
-        for order_id in list(self._open_ids):
-            order = self._orders[order_id]
-            if not (order.is_open and order.symbol == symbol):
-                continue
-            if order.crosses(book):
-                self._fill_resting(order)
-            elif order.fires(self._marks[symbol]):
-                self._fire(order, book)
+        self._indexes[symbol] = self._marks[symbol] if index is None else index
+        fired = True
+        while fired:  # a fired order's fill moves the last price, which may fire another
+            fired = False
+            for order_id in list(self._open_ids):
+                order = self._orders[order_id]
+                if not (order.is_open and order.symbol == symbol):
+                    continue
+                if order.crosses(book):
+                    self._fill_resting(order)
+                elif order.fires(self.price(symbol, order.trigger_by) or ZERO):
+                    self._fire(order, book)
+                    fired = True
 
     def mark(self, symbol: str) -> Decimal | None:
         return self._marks.get(symbol)
+
+    def price(self, symbol: str, source: PriceSource) -> Decimal | None:
+        """The price a trigger on `source` watches; the last trade is kept within the book
+        (other traders trade at its touch), the middle of the book before any trade."""
+        if source is PriceSource.MARK:
+            return self._marks.get(symbol)
+        if source is PriceSource.INDEX:
+            return self._indexes.get(symbol, self._marks.get(symbol))
+        book = self._books.get(symbol)
+        if book is None:
+            return None
+        return min(max(self._last_trades.get(symbol, book.mid), book.bid), book.ask)
 
     def add_listener(self, listener: OrderListener) -> None:
         self._listeners.append(listener)
@@ -93,12 +126,19 @@ class SimExchange:
     # Orders
 
     def place(
-        self, account: str, request: OrderRequest, *, max_fill: Decimal | None = None
+        self,
+        account: str,
+        request: OrderRequest,
+        *,
+        max_fill: Decimal | None = None,
+        trigger: TriggerTerms | None = None,
     ) -> SimOrder:
         """Accept `request` and match it, or raise OrderRefused. `max_fill` caps what it takes
-        from the book this time (fault injection: a thinner book than the market's depth)."""
+        from the book this time (fault injection: a thinner book than the market's depth);
+        `trigger` is what a STOP_MARKET watches and how it fires (default: a stop on the mark)."""
         market = self._market(request.symbol)
-        qty = self._admitted_qty(account, market, request)
+        terms = trigger or TriggerTerms()
+        qty = self._admitted_qty(account, market, request, terms)
         now = self._clock()
         self._last_order_id += 1
         order = SimOrder(
@@ -117,6 +157,13 @@ class SimExchange:
             updated_at=now,
             trigger_price=request.trigger_price,
         )
+        if request.type is OrderType.STOP_MARKET:
+            order = replace(
+                order,
+                trigger_by=terms.source,
+                take_profit=terms.take_profit,
+                position_share=terms.position_share,
+            )
         self._by_client_id[(account, order.client_id)] = order.order_id
         self._save(order)
         book = self._books.get(order.symbol)
@@ -188,6 +235,8 @@ class SimExchange:
             "markets": [to_json(market) for market in self.markets.values()],
             "books": {symbol: to_json(book) for symbol, book in self._books.items()},
             "marks": {symbol: str(mark) for symbol, mark in self._marks.items()},
+            "indexes": {symbol: str(index) for symbol, index in self._indexes.items()},
+            "last_trades": {symbol: str(last) for symbol, last in self._last_trades.items()},
             "balances": {account: str(amount) for account, amount in self._balances.items()},
             "orders": [to_json(order) for order in self._orders.values()],
             "fills": [to_json(fill) for fills in self._fills.values() for fill in fills],
@@ -204,6 +253,8 @@ class SimExchange:
         exchange = cls(data["name"], {market.symbol: market for market in markets}, clock)
         exchange._books = {s: from_json(Book, book) for s, book in data["books"].items()}
         exchange._marks = {s: Decimal(m) for s, m in data.get("marks", {}).items()}
+        exchange._indexes = {s: Decimal(i) for s, i in data.get("indexes", {}).items()}
+        exchange._last_trades = {s: Decimal(p) for s, p in data.get("last_trades", {}).items()}
         exchange._balances = {a: Decimal(amount) for a, amount in data["balances"].items()}
         for order in (from_json(SimOrder, item) for item in data["orders"]):
             exchange._orders[order.order_id] = order
@@ -226,14 +277,21 @@ class SimExchange:
             raise OrderRefused(RejectCode.UNKNOWN_SYMBOL, f"{self.name}: unknown symbol {symbol}")
         return market
 
-    def _admitted_qty(self, account: str, market: MarketSpec, request: OrderRequest) -> Decimal:
+    def _admitted_qty(
+        self, account: str, market: MarketSpec, request: OrderRequest, terms: TriggerTerms
+    ) -> Decimal:
         """The quantity the order is accepted with (a reduce-only order is trimmed to the
-        position), or OrderRefused; checks run in the order a real venue runs them."""
+        position; one sized by a position share is 0 until it fires), or OrderRefused; checks
+        run in the order a real venue runs them."""
         symbol, qty = market.symbol, request.qty
         if (account, request.client_id) in self._by_client_id:
             raise _refusal(market, RejectCode.DUPLICATE_CLIENT_ID, f"{request.client_id} is taken")
-        _check_qty(market, qty)
-        price = self._reference_price(market, request)
+        sized_later = request.type is OrderType.STOP_MARKET and terms.position_share is not None
+        if sized_later and not request.reduce_only:
+            raise _refusal(market, RejectCode.REDUCE_ONLY, "a position share must reduce")
+        if not sized_later:
+            _check_qty(market, qty)
+        price = self._reference_price(market, request, terms)
         if not request.reduce_only and qty * price < market.min_notional:
             notional = f"notional {qty * price} ({qty} x {price})"
             raise _refusal(market, RejectCode.MIN_NOTIONAL, f"{notional} < {market.min_notional}")
@@ -246,11 +304,13 @@ class SimExchange:
         reducible = self.position(account, symbol).reducible(request.side)
         if reducible == 0:
             raise _refusal(market, RejectCode.REDUCE_ONLY, f"{request.side} would not reduce")
-        return min(qty, reducible)
+        return ZERO if sized_later else min(qty, reducible)
 
-    def _reference_price(self, market: MarketSpec, request: OrderRequest) -> Decimal:
-        """The price the minimum notional is checked at: the limit, a stop's trigger, or
-        the touch. A stop the mark has already passed is refused (it would fire at once)."""
+    def _reference_price(
+        self, market: MarketSpec, request: OrderRequest, terms: TriggerTerms
+    ) -> Decimal:
+        """The price the minimum notional is checked at: the limit, a trigger, or the touch.
+        A trigger order its price has already reached is refused (it would fire at once)."""
         if request.type is OrderType.MARKET:
             book = self._books.get(market.symbol)
             if book is None:
@@ -264,9 +324,10 @@ class SimExchange:
             raise _refusal(
                 market, RejectCode.BAD_TICK, f"{what} price {price} is off tick {market.tick}"
             )
-        mark = self._marks.get(market.symbol)
-        if stop and mark is not None and (mark - price) * request.side.sign >= 0:
-            raise _refusal(market, RejectCode.WOULD_TRIGGER, f"mark {mark} is past {price}")
+        watched = self.price(market.symbol, terms.source) if stop else None
+        if watched is not None and reached(request.side, terms.take_profit, price, watched):
+            message = f"{terms.source} price {watched} is past {price}"
+            raise _refusal(market, RejectCode.WOULD_TRIGGER, message)
         return price
 
     def _take(
@@ -292,12 +353,24 @@ class SimExchange:
             self._close(order, OrderStatus.EXPIRED)
 
     def _fire(self, order: SimOrder, book: Book) -> None:
-        """A stop whose trigger is reached becomes a market order under its own id: what the
-        book and (reduce-only) the position allow fills, the rest expires."""
-        cap = None
-        if order.reduce_only:
-            cap = self.position(order.account, order.symbol).reducible(order.side)
-        order = self._take(order, self.markets[order.symbol], book, cap)
+        """A trigger order whose price is reached becomes a market order under its own id
+        (one change, `triggered_at` set, unless the firing gate refuses it: REJECTED). What
+        the book, the gate and (reduce-only) the position allow fills; the rest expires."""
+        market = self.markets[order.symbol]
+        now = self._clock()
+        reducible = self.position(order.account, order.symbol).reducible(order.side)
+        if order.position_share is not None:
+            order = replace(order, qty=floor_to(reducible * order.position_share, market.step))
+        order = replace(order, triggered_at=now, updated_at=now)
+        firing = self.firing_gate(order)
+        if firing.refused:
+            self._close(order, OrderStatus.REJECTED)
+            return
+        self._save(order)
+        caps = [reducible] if order.reduce_only else []
+        if firing.fill_fraction is not None:
+            caps.append(floor_to(order.qty * firing.fill_fraction, market.step))
+        order = self._take(order, market, book, min(caps, default=None))
         if order.is_open:
             self._close(order, OrderStatus.EXPIRED)
 
@@ -327,6 +400,7 @@ class SimExchange:
             at=now,
         )
         self._fills.setdefault(order.order_id, []).append(fill)
+        self._last_trades[order.symbol] = price
         filled = order.filled_qty + qty
         order = replace(
             order,

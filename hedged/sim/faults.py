@@ -2,7 +2,8 @@
 
 A fault is armed for a target and its next N matching calls (None: until cleared). In
 process (`SimVenue`) the target is a port call (`place`, `quote`, ...); over the wire it is an
-HTTP path (exact, or a prefix ending in `*`) and optionally a method.
+HTTP path (exact, or a prefix ending in `*`) and optionally a method, or `triggered`: the
+market order a trigger order becomes when it fires (REJECT and PARTIAL only).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from hedged.model import ZERO
+from hedged.sim.records import Firing, SimOrder
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,8 @@ class Faults(ArmedFaults):
 
 
 REQUEST_KINDS = ALL_KINDS - {FaultKind.STALE}
+TRIGGERED = "triggered"  # the wire target of a trigger order as it fires (no request of its own)
+FIRING_KINDS = frozenset({FaultKind.REJECT, FaultKind.PARTIAL})
 
 
 class WireFaults(ArmedFaults):
@@ -144,6 +148,13 @@ class WireFaults(ArmedFaults):
 
     def take(self, method: str, path: str) -> list[Fault]:
         return self.consume(path, method, REQUEST_KINDS)
+
+    def firing(self, order: SimOrder) -> Firing:
+        """What the faults armed for `triggered` (without a method) do to a firing order."""
+        hit = self.consume(TRIGGERED, None, FIRING_KINDS)
+        partial = [f.fraction for f in hit if f.kind is FaultKind.PARTIAL]
+        refused = any(f.kind is FaultKind.REJECT for f in hit)
+        return Firing(refused, min(partial, default=None))
 
     @property
     def stale(self) -> bool:

@@ -36,6 +36,35 @@ class RejectCode(StrEnum):
     ORDER_CLOSED = "ORDER_CLOSED"
 
 
+class PriceSource(StrEnum):
+    """The price a trigger order watches."""
+
+    MARK = "mark"
+    LAST = "last"  # the last trade, kept within the book (other traders trade at the touch)
+    INDEX = "index"
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerTerms:
+    """What a trigger order adds to its trigger price. A stop fires when the price moves
+    against a position the order would close (a buy at or above the trigger, a sell at or
+    below); a take-profit fires the other way. `position_share` (Aster's closePosition: 1,
+    Backpack's `triggerQuantity` "50%": 0.5) sizes the order from the position when it fires."""
+
+    source: PriceSource = PriceSource.MARK
+    take_profit: bool = False
+    position_share: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """The fault injection's say on a trigger order as it fires: refused outright, or its
+    market order capped at `fill_fraction` of its quantity (the rest expires)."""
+
+    refused: bool = False
+    fill_fraction: Decimal | None = None
+
+
 class OrderRefused(Exception):
     """The exchange refused a request; nothing changed."""
 
@@ -109,7 +138,11 @@ class SimOrder:
     updated_at: float
     filled_qty: Decimal = ZERO
     filled_notional: Decimal = ZERO  # sum of qty x price over the fills, for the average price
-    trigger_price: Decimal | None = None  # STOP_MARKET: rests until the mark reaches it
+    trigger_price: Decimal | None = None  # STOP_MARKET: rests until its price reaches it
+    trigger_by: PriceSource = PriceSource.MARK
+    take_profit: bool = False
+    position_share: Decimal | None = None  # see TriggerTerms; qty is 0 until it fires
+    triggered_at: float | None = None  # when the trigger fired and the order became a market
 
     @property
     def remaining(self) -> Decimal:
@@ -123,18 +156,28 @@ class SimOrder:
     def is_open(self) -> bool:
         return not self.status.terminal
 
+    @property
+    def waiting(self) -> bool:
+        """A trigger order that has not fired yet."""
+        return self.type is OrderType.STOP_MARKET and self.triggered_at is None
+
     def crosses(self, book: Book) -> bool:
         """Whether this order would trade against `book` right now (a stop only once fired)."""
         if self.type is OrderType.STOP_MARKET:
             return False
         return self.type is OrderType.MARKET or crosses(self.side, self.price, book)
 
-    def fires(self, mark: Decimal) -> bool:
-        """Whether a resting stop's trigger is reached: a buy stop at or above it, a sell
-        stop at or below."""
-        if self.type is not OrderType.STOP_MARKET or self.trigger_price is None:
+    def fires(self, price: Decimal) -> bool:
+        """Whether a waiting trigger order's trigger is reached by `price` (of its source)."""
+        if not self.waiting or self.trigger_price is None:
             return False
-        return (mark - self.trigger_price) * self.side.sign >= 0
+        return reached(self.side, self.take_profit, self.trigger_price, price)
+
+
+def reached(side: Side, take_profit: bool, trigger: Decimal, price: Decimal) -> bool:
+    """A stop buys at or above its trigger and sells at or below; a take-profit the reverse."""
+    direction = -side.sign if take_profit else side.sign
+    return (price - trigger) * direction >= 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,7 +89,7 @@ class World:
         for venue, exchange in self.venues.items():
             symbol = self.symbols[venue]
             book = self.book(venue)
-            exchange.set_book(symbol, book.bid, book.ask, mark=self.mid(venue))
+            exchange.set_book(symbol, book.bid, book.ask, mark=self.mid(venue), index=self.price)
             for listener in list(self._listeners):
                 listener(venue, symbol, book)
 

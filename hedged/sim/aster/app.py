@@ -62,6 +62,7 @@ def aster_app(
     state = AsterState(world, venue, filters or AsterFilters.for_market(market), clock)
     limits = Limits(clock, weight_limit, order_limit)
     auth = Authenticator(accounts, clock, chain_id=chain_id, nonces=NonceGuard(nonce_window_s))
+    state.exchange.firing_gate = faults.firing
     hub = Hub()
     stop_feeds = feeds.start(state, hub, faults)
 

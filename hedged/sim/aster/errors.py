@@ -78,6 +78,11 @@ def no_listen_key() -> AsterError:
     return AsterError(-1125, "This listenKey does not exist.")
 
 
+def not_required(name: str) -> AsterError:
+    """A parameter the order's other parameters exclude (closePosition with quantity...)."""
+    return AsterError(-1106, f"Parameter '{name}' sent when not required.")
+
+
 def bad_value(name: str) -> AsterError:
     return AsterError(-1130, f"Data sent for parameter '{name}' is not valid.")
 
@@ -137,6 +142,7 @@ _REFUSALS: dict[RejectCode, tuple[int, str]] = {
         -5022,
         "Due to the order could not be executed as maker, the Post Only order will be rejected.",
     ),
+    RejectCode.WOULD_TRIGGER: (-2021, "Order would immediately trigger."),
     RejectCode.REDUCE_ONLY: (-2022, "ReduceOnly Order is rejected."),
     RejectCode.UNKNOWN_ORDER: (-2011, "Unknown order sent."),
     RejectCode.ORDER_CLOSED: (-2011, "Unknown order sent."),

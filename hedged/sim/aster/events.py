@@ -7,23 +7,32 @@ from decimal import Decimal
 from typing import Any
 
 from hedged.model import ZERO, Side
-from hedged.sim.aster.shapes import ASSET, WORKING_TYPE, OrderView, PositionRow, ms, num
+from hedged.sim.aster.shapes import (
+    ASSET,
+    OrderView,
+    PositionRow,
+    ms,
+    num,
+    placed_type,
+    working_type,
+)
 from hedged.sim.records import Book, SimFill
 
 
 def order_trade_update(view: OrderView, fill: SimFill | None, now: float) -> dict[str, Any]:
+    """`o` is MARKET once a conditional order fired; `ot` keeps the type it was placed as."""
     order = view.order
     execution = "TRADE" if fill is not None else view.status
     body: dict[str, Any] = {
         "s": order.symbol,
         "c": order.client_id,
         "S": order.side.value,
-        "o": order.type.value,
+        "o": "MARKET" if order.triggered_at is not None else placed_type(order),
         "f": view.time_in_force,
         "q": num(order.qty),
         "p": num(order.price or ZERO),
         "ap": num(order.avg_price or ZERO),
-        "sp": "0",
+        "sp": num(order.trigger_price or ZERO),
         "x": execution,
         "X": view.status,
         "i": int(order.order_id),
@@ -36,10 +45,10 @@ def order_trade_update(view: OrderView, fill: SimFill | None, now: float) -> dic
         "a": "0",
         "m": fill.maker if fill else False,
         "R": view.reduce_only,
-        "wt": WORKING_TYPE,
-        "ot": order.type.value,
+        "wt": working_type(order),
+        "ot": placed_type(order),
         "ps": view.position_side,
-        "cp": False,
+        "cp": order.position_share is not None,
         "rp": num(fill.realized_pnl if fill else ZERO),
     }
     if fill is not None:

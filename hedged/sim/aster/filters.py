@@ -74,8 +74,10 @@ class AsterFilters:
 
 
 def check_filters(order: NewOrder, filters: AsterFilters, mark: Decimal) -> None:
-    """PRICE_FILTER, LOT_SIZE (MARKET_LOT_SIZE), MIN_NOTIONAL, PERCENT_PRICE, in that order."""
-    price = order.price
+    """PRICE_FILTER, LOT_SIZE (MARKET_LOT_SIZE), MIN_NOTIONAL, PERCENT_PRICE, in that order.
+    A conditional order's stopPrice passes PRICE_FILTER and prices its notional; it is market
+    sized, and closePosition (no quantity) skips the quantity filters."""
+    price = order.price if order.price is not None else order.stop_price
     if price is not None:
         if price <= 0:
             raise AsterError(-4001, "Price less than 0.")
@@ -85,10 +87,12 @@ def check_filters(order: NewOrder, filters: AsterFilters, mark: Decimal) -> None
             raise AsterError(-4002, "Price greater than max price.")
         if (price - filters.min_price) % filters.tick != 0:
             raise AsterError(-4014, "Price not increased by tick size.")
-    market = order.type is OrderType.MARKET
+    market = order.type in (OrderType.MARKET, OrderType.STOP_MARKET)
     step = filters.market_step if market else filters.step
     min_qty = filters.market_min_qty if market else filters.min_qty
     max_qty = filters.market_max_qty if market else filters.max_qty
+    if order.close_position:
+        return
     if order.qty <= 0:
         raise AsterError(-4003, "Quantity less than or equal to zero.")
     if (order.qty - min_qty) % step != 0:
@@ -99,6 +103,7 @@ def check_filters(order: NewOrder, filters: AsterFilters, mark: Decimal) -> None
         raise AsterError(-4005, "Quantity greater than max quantity.")
     if not order.reduces and order.qty * (price or mark) < filters.min_notional:
         raise min_notional(filters.min_notional)
+    price = order.price
     if price is None:
         return
     highest, lowest = mark * filters.multiplier_up, mark * filters.multiplier_down

@@ -7,7 +7,7 @@ from typing import Any
 
 from hedged.sim.aster.call import Call, Reply
 from hedged.sim.aster.errors import bad_value
-from hedged.sim.aster.orders import TIME_IN_FORCE
+from hedged.sim.aster.orders import SERVED_TYPES, TIME_IN_FORCE
 from hedged.sim.aster.params import check_symbol, int_param
 from hedged.sim.aster.shapes import ASSET, ms, num
 
@@ -59,7 +59,7 @@ def exchange_info(call: Call) -> Reply:
                     "liquidationFee": "0.015000",
                     "marketTakeBound": "0.05",
                     "filters": state.filters.to_json(),
-                    "orderTypes": ["LIMIT", "MARKET"],
+                    "orderTypes": list(SERVED_TYPES),
                     "timeInForce": list(TIME_IN_FORCE),
                 }
             ],

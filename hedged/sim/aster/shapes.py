@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from hedged.model import ZERO, Side
-from hedged.sim.records import SimFill, SimOrder, SimPosition
+from hedged.model import ZERO, OrderType, Side
+from hedged.sim.records import PriceSource, SimFill, SimOrder, SimPosition
 
 ASSET = "USDT"
-WORKING_TYPE = "CONTRACT_PRICE"
 _PLACES = Decimal("0.00000001")
 
 
@@ -25,16 +24,33 @@ def ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
+def placed_type(order: SimOrder) -> str:
+    """The type the order was placed as (`origType`): a core STOP_MARKET is Aster's
+    STOP_MARKET or TAKE_PROFIT_MARKET."""
+    if order.type is OrderType.STOP_MARKET and order.take_profit:
+        return "TAKE_PROFIT_MARKET"
+    return order.type.value
+
+
+def working_type(order: SimOrder) -> str:
+    """The price a conditional order watches: the mark, or the last trade (the default)."""
+    if order.type is OrderType.STOP_MARKET and order.trigger_by is PriceSource.MARK:
+        return "MARK_PRICE"
+    return "CONTRACT_PRICE"
+
+
 @dataclass(frozen=True, slots=True)
 class OrderView:
-    """A core order as Aster shows it: an IOC/FOK remainder cancelled by the simulator shows
-    EXPIRED; `reduce_only` is false for hedge-mode orders, which reduce by position side."""
+    """A core order as Aster shows it: an IOC/FOK remainder cancelled by the simulator, and a
+    fired conditional order the fault injection refused, show EXPIRED; `reduce_only` is false
+    for hedge-mode orders, which reduce by position side."""
 
     order: SimOrder
     status: str
     time_in_force: str
     position_side: str
     reduce_only: bool
+    price_protect: bool = False
 
 
 def order_json(view: OrderView, *, ack: bool = False, with_time: bool = False) -> dict[str, Any]:
@@ -55,15 +71,15 @@ def order_json(view: OrderView, *, ack: bool = False, with_time: bool = False) -
         "cumQty": num(filled),
         "cumQuote": num(quote),
         "timeInForce": view.time_in_force,
-        "type": order.type.value,
+        "type": placed_type(order),
         "reduceOnly": view.reduce_only,
-        "closePosition": False,
+        "closePosition": order.position_share is not None,
         "side": order.side.value,
         "positionSide": view.position_side,
-        "stopPrice": "0",
-        "workingType": WORKING_TYPE,
-        "priceProtect": False,
-        "origType": order.type.value,
+        "stopPrice": num(order.trigger_price or ZERO),
+        "workingType": working_type(order),
+        "priceProtect": view.price_protect,
+        "origType": placed_type(order),
         "updateTime": ms(order.created_at if ack else order.updated_at),
     }
     if with_time:

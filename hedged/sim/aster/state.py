@@ -76,6 +76,7 @@ class AsterState:
         self._listen_keys: dict[str, ListenKey] = {}  # by account
         self._tif: dict[str, str] = {}  # by order id
         self._expired: set[str] = set()  # order ids the simulator closed as EXPIRED
+        self.price_protected: set[str] = set()  # order ids placed with priceProtect=true
         self.pending_tif = "GTC"  # the time in force of the order being placed (orders.place)
         self._order_ids: dict[str, list[str]] = {}  # by core account, in arrival order
         self._known: set[str] = set()
@@ -181,7 +182,9 @@ class AsterState:
 
     def view(self, order: SimOrder) -> OrderView:
         status = order.status.value
-        if order.status is OrderStatus.CANCELED and order.order_id in self._expired:
+        expired = order.status is OrderStatus.CANCELED and order.order_id in self._expired
+        # A fired order the venue cannot execute expires (Binance's behaviour).
+        if expired or order.status is OrderStatus.REJECTED:
             status = OrderStatus.EXPIRED.value
         _, side = split_core(order.account)
         return OrderView(
@@ -190,6 +193,7 @@ class AsterState:
             time_in_force=self._tif.get(order.order_id, "GTC"),
             position_side=side,
             reduce_only=order.reduce_only and side == "BOTH",
+            price_protect=order.order_id in self.price_protected,
         )
 
     def find(

@@ -41,6 +41,7 @@ def backpack_app(
     """The Backpack server of `world.venues[venue]`, trading `world.symbols[venue]`.
     `clock` (seconds) is the server's: signature windows, `E` stamps, `/time`."""
     state = BackpackState.create(world, venue, accounts, faults, clock, limits or BackpackLimits())
+    state.exchange.firing_gate = faults.firing
     app = web.Application(
         middlewares=[
             fault_middleware(faults, ANSWERS),

@@ -58,6 +58,7 @@ _REFUSALS: dict[RejectCode, tuple[str, str]] = {
     RejectCode.MIN_NOTIONAL: (BAD_REQUEST, "Order value is below the minimum allowed value"),
     RejectCode.POST_ONLY_CROSS: (INVALID_ORDER, "Order would immediately match and take"),
     RejectCode.REDUCE_ONLY: (INVALID_ORDER, "Reduce only order not reduced"),
+    RejectCode.WOULD_TRIGGER: (INVALID_ORDER, "Trigger price would trigger immediately"),
 }
 
 

@@ -11,7 +11,9 @@ from hedged.sim.backpack.ids import OrderMeta
 from hedged.sim.backpack.shapes import (
     IMF,
     MMF,
+    ORDER_TYPES,
     SIDES,
+    TRIGGER_BY,
     Json,
     dec,
     expiry_reason,
@@ -30,8 +32,10 @@ def order_event_kind(order: SimOrder, fill: SimFill | None, meta: OrderMeta) -> 
     if fill is not None:
         return "orderFill"
     status = status_of(order, meta)
-    if order.status is OrderStatus.NEW:
-        return "orderAccepted"
+    if status == "TriggerFailed":
+        return "triggerFailed"
+    if order.status is OrderStatus.NEW:  # accepted, or its trigger fired (one change each)
+        return "orderAccepted" if order.triggered_at is None else "triggerPlaced"
     if status == "Expired":
         return "orderExpired"
     if status == "Cancelled":
@@ -47,7 +51,7 @@ def order_update(order: SimOrder, fill: SimFill | None, meta: OrderMeta, event_u
         "s": order.symbol,
         "i": order.order_id,
         "S": SIDES[order.side],
-        "o": order.type.value,  # UPPERCASE on the stream, unlike REST
+        "o": ORDER_TYPES[order.type].upper(),  # UPPERCASE on the stream, unlike REST
         "f": meta.time_in_force,
         "q": dec(order.qty),
         "X": status_of(order, meta),
@@ -64,6 +68,10 @@ def order_update(order: SimOrder, fill: SimFill | None, meta: OrderMeta, event_u
         data["p"] = dec(order.price)
     if meta.quote_quantity is not None:
         data["Q"] = dec(meta.quote_quantity)
+    if order.trigger_price is not None:
+        data["P"] = dec(order.trigger_price)
+        data["B"] = TRIGGER_BY[order.trigger_by]
+        data["Y"] = meta.trigger_quantity
     if meta.client_id is not None:
         data["c"] = meta.client_id
     if fill is not None:

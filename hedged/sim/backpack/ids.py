@@ -26,6 +26,7 @@ class OrderMeta:
     self_trade_prevention: str = "RejectTaker"
     quote_quantity: Decimal | None = None
     expiry_reason: str | None = None  # why Backpack would expire it (IOC, FOK), if it does
+    trigger_quantity: str | None = None  # as sent: a quantity, or a percentage of the position
 
 
 # Called after every order change with the order's wire details.

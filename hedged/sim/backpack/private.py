@@ -12,7 +12,14 @@ from aiohttp import web
 from hedged.sim.backpack.auth import ACCOUNT, PARAMS
 from hedged.sim.backpack.errors import not_found
 from hedged.sim.backpack.ids import wire_client_id
-from hedged.sim.backpack.orders import cancel, cancel_all, execute, find_open, parse_order
+from hedged.sim.backpack.orders import (
+    CANCEL_KINDS,
+    cancel,
+    cancel_all,
+    execute,
+    find_open,
+    parse_order,
+)
 from hedged.sim.backpack.params import (
     Params,
     choice,
@@ -94,7 +101,8 @@ async def orders_query(request: web.Request) -> web.Response:
 
 async def orders_cancel(request: web.Request) -> web.Response:
     venue, account, params = _context(request)
-    cancelled = cancel_all(venue, account, required_text(params, "symbol"))
+    kind = choice(params, "orderType", CANCEL_KINDS, None)
+    cancelled = cancel_all(venue, account, required_text(params, "symbol"), kind)
     return web.json_response([_order_body(venue, order) for order in cancelled])
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from hedged.model import ZERO, OrderStatus, OrderType, Side
 from hedged.sim.backpack.ids import OrderMeta
-from hedged.sim.records import Book, MarketSpec, SimFill, SimOrder, SimPosition
+from hedged.sim.records import Book, MarketSpec, PriceSource, SimFill, SimOrder, SimPosition
 
 Json = dict[str, object]
 
@@ -23,7 +23,17 @@ TOUCH_QTY = Decimal(1000)  # size shown at the touch when the market caps no tak
 MARKET_CREATED_AT = "2024-02-01T00:00:00"
 
 SIDES = {Side.BUY: "Bid", Side.SELL: "Ask"}
-ORDER_TYPES = {OrderType.MARKET: "Market", OrderType.LIMIT: "Limit"}
+# A trigger order is a market order waiting for its trigger.
+ORDER_TYPES = {
+    OrderType.MARKET: "Market",
+    OrderType.LIMIT: "Limit",
+    OrderType.STOP_MARKET: "Market",
+}
+TRIGGER_BY = {
+    PriceSource.MARK: "MarkPrice",
+    PriceSource.LAST: "LastPrice",
+    PriceSource.INDEX: "IndexPrice",
+}
 STATUSES = {
     OrderStatus.NEW: "New",
     OrderStatus.PARTIALLY_FILLED: "PartiallyFilled",
@@ -91,9 +101,14 @@ def touch_qty(market: MarketSpec) -> Decimal:
 
 
 def status_of(order: SimOrder, meta: OrderMeta) -> str:
-    """A cancel the wire made for IOC/FOK is an expiry on Backpack."""
+    """A cancel the wire made for IOC/FOK is an expiry on Backpack; a trigger order waits as
+    TriggerPending, and one whose fired order the venue refused is TriggerFailed."""
     if order.status is OrderStatus.CANCELED and meta.expiry_reason is not None:
         return "Expired"
+    if order.is_open and order.waiting:
+        return "TriggerPending"
+    if order.status is OrderStatus.REJECTED and order.triggered_at is not None:
+        return "TriggerFailed"
     return STATUSES[order.status]
 
 
@@ -104,9 +119,10 @@ def expiry_reason(order: SimOrder, meta: OrderMeta) -> str | None:
         return meta.expiry_reason
     if order.status is OrderStatus.REJECTED:
         return "Unknown"
-    # The core expires a market order's unfilled rest, and a resting reduce-only order that
-    # would have flipped the position.
-    return "InsufficientLiquidity" if order.type is OrderType.MARKET else "ReduceOnlyNotReduced"
+    # The core expires a (fired) market order's unfilled rest, and a resting reduce-only order
+    # that would have flipped the position.
+    taker = order.type is OrderType.MARKET or order.triggered_at is not None
+    return "InsufficientLiquidity" if taker else "ReduceOnlyNotReduced"
 
 
 def order_json(order: SimOrder, meta: OrderMeta, *, history: bool = False) -> Json:
@@ -133,6 +149,13 @@ def order_json(order: SimOrder, meta: OrderMeta, *, history: bool = False) -> Js
         quote = meta.quote_quantity
         body["quoteQuantity"] = dec(quote) if quote is not None else None
     body.update(dict.fromkeys(_NULL_ORDER_FIELDS))
+    if order.trigger_price is not None:
+        fired = order.triggered_at
+        body["triggerPrice"] = dec(order.trigger_price)
+        body["triggerQuantity"] = meta.trigger_quantity
+        body["triggerBy"] = TRIGGER_BY[order.trigger_by]
+        if fired is not None:
+            body["triggeredAt"] = naive_utc(fired) if history else ms(fired)
     if history:
         body["expiryReason"] = expiry_reason(order, meta)
         body["systemOrderType"] = None

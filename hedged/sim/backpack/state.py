@@ -20,7 +20,7 @@ from hedged.sim.exchange import SimExchange
 from hedged.sim.faults import WireFaults
 from hedged.sim.hub import Hub
 from hedged.sim.limits import Clock
-from hedged.sim.records import Book, MarketSpec, SimPosition
+from hedged.sim.records import Book, MarketSpec, PriceSource, SimPosition
 from hedged.sim.world import World
 
 
@@ -90,10 +90,14 @@ class BackpackState:
         return book
 
     def mark(self, symbol: str) -> Decimal:
-        return book_mark(self.book(symbol))
+        """The mark trigger orders watch; the middle of the book where the world sets none."""
+        mark = self.exchange.mark(self.market(symbol).symbol)
+        return mark if mark is not None else book_mark(self.book(symbol))
 
     def index(self, symbol: str) -> Decimal:
-        return self.world.mid(self.name) if symbol == self.symbol else self.mark(symbol)
+        """The index trigger orders watch (the world's underlying), else the mark."""
+        index = self.exchange.price(self.market(symbol).symbol, PriceSource.INDEX)
+        return index if index is not None else self.mark(symbol)
 
     def positions(self, account: str, symbol: str | None = None) -> list[SimPosition]:
         """The account's open positions, on `symbol` or on every market."""
