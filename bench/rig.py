@@ -30,18 +30,18 @@ from typing import Any
 import aiohttp
 from sqlmodel import col, select
 
-import hedged.adapters.aster_stream as aster_stream
-import hedged.adapters.backpack as backpack_client
+import hedged.adapters.aster.stream as aster_stream
+import hedged.adapters.backpack.client as backpack_client
 from bench import machine, simproc
 from hedged import config as config_mod
-from hedged.adapters.aster import AsterVenue
-from hedged.adapters.aster_http import Tuning
-from hedged.adapters.aster_signing import new_agent_key
-from hedged.adapters.aster_wire import book_quote as aster_book_quote
-from hedged.adapters.backpack import BackpackVenue
-from hedged.adapters.backpack_http import HttpPolicy
-from hedged.adapters.backpack_signing import new_keypair
-from hedged.adapters.backpack_wire import parse_book_ticker as backpack_parse_book_ticker
+from hedged.adapters.aster.client import AsterVenue
+from hedged.adapters.aster.http import Tuning
+from hedged.adapters.aster.signing import new_agent_key
+from hedged.adapters.aster.wire import book_quote as aster_book_quote
+from hedged.adapters.backpack.client import BackpackVenue
+from hedged.adapters.backpack.http import HttpPolicy
+from hedged.adapters.backpack.signing import new_keypair
+from hedged.adapters.backpack.wire import parse_book_ticker as backpack_parse_book_ticker
 from hedged.adapters.base import Venue
 from hedged.config import AsterAuth
 from hedged.engine import Engine

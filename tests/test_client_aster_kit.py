@@ -15,9 +15,9 @@ from typing import Any, Literal
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hedged.adapters.aster import AsterVenue
-from hedged.adapters.aster_http import Tuning
-from hedged.adapters.aster_stream import StreamTuning
+from hedged.adapters.aster.client import AsterVenue
+from hedged.adapters.aster.http import Tuning
+from hedged.adapters.aster.stream import StreamTuning
 from hedged.config import AsterConfig
 from hedged.secrets import AsterCredentials, Secret
 

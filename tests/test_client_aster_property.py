@@ -26,9 +26,9 @@ from test_client_aster_kit import (
     order_json,
 )
 
-from hedged.adapters.aster import AsterVenue
-from hedged.adapters.aster_http import Tuning
-from hedged.adapters.aster_wire import REJECT_CODES, WireError, book_quote, order_update
+from hedged.adapters.aster.client import AsterVenue
+from hedged.adapters.aster.http import Tuning
+from hedged.adapters.aster.wire import REJECT_CODES, WireError, book_quote, order_update
 from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected, VenueError
 from hedged.model import OrderRequest, OrderState, OrderType, Quote, Side
 

@@ -15,10 +15,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 from aiohttp.web import Application
 
-from hedged.adapters.aster import AsterVenue
-from hedged.adapters.aster_http import Tuning
-from hedged.adapters.aster_signing import new_agent_key
-from hedged.adapters.aster_stream import StreamTuning
+from hedged.adapters.aster.client import AsterVenue
+from hedged.adapters.aster.http import Tuning
+from hedged.adapters.aster.signing import new_agent_key
+from hedged.adapters.aster.stream import StreamTuning
 from hedged.adapters.base import Accepted, Ambiguous, Rejected
 from hedged.config import AsterConfig
 from hedged.model import (

@@ -17,9 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_client_aster_kit import Clock, make_venue
 
-from hedged.adapters import aster_ids
-from hedged.adapters.aster_stream import ReconnectHooks
-from hedged.adapters.aster_wire import (
+from hedged.adapters.aster import ids as aster_ids
+from hedged.adapters.aster.stream import ReconnectHooks
+from hedged.adapters.aster.wire import (
     WireError,
     book_quote,
     dec,

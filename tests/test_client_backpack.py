@@ -34,10 +34,10 @@ from test_client_backpack_kit import (
     venue_on,
 )
 
-from hedged.adapters import backpack_ids
-from hedged.adapters.backpack import BackpackVenue
-from hedged.adapters.backpack_signing import signing_string, verify
-from hedged.adapters.backpack_wire import AMBIGUOUS_CODES, DEFINITE_CODES
+from hedged.adapters.backpack import ids as backpack_ids
+from hedged.adapters.backpack.client import BackpackVenue
+from hedged.adapters.backpack.signing import signing_string, verify
+from hedged.adapters.backpack.wire import AMBIGUOUS_CODES, DEFINITE_CODES
 from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected, Venue, VenueError
 from hedged.config import BackpackConfig
 from hedged.model import OrderRequest, OrderStatus, OrderType, Side

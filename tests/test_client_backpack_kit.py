@@ -16,9 +16,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
-from hedged.adapters.backpack import BackpackVenue
-from hedged.adapters.backpack_http import HttpPolicy
-from hedged.adapters.backpack_stream import StreamPolicy
+from hedged.adapters.backpack.client import BackpackVenue
+from hedged.adapters.backpack.http import HttpPolicy
+from hedged.adapters.backpack.stream import StreamPolicy
 from hedged.config import BackpackConfig
 from hedged.secrets import BackpackCredentials, Secret
 

@@ -26,8 +26,8 @@ from test_client_backpack_kit import (
     venue_on,
 )
 
-from hedged.adapters import backpack_wire as wire
-from hedged.adapters.backpack import DEFAULT_MIN_NOTIONAL, BackpackVenue
+from hedged.adapters.backpack import wire
+from hedged.adapters.backpack.client import DEFAULT_MIN_NOTIONAL, BackpackVenue
 from hedged.adapters.base import Accepted, Ambiguous, Rejected, VenueError
 from hedged.model import OrderRequest, OrderStatus, OrderType, Side, SymbolRules
 

@@ -14,10 +14,10 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from test_client_backpack_kit import WAIT, PinnedClock, eventually
 
-from hedged.adapters.backpack import BackpackVenue
-from hedged.adapters.backpack_http import HttpPolicy
-from hedged.adapters.backpack_signing import new_keypair
-from hedged.adapters.backpack_stream import StreamPolicy
+from hedged.adapters.backpack.client import BackpackVenue
+from hedged.adapters.backpack.http import HttpPolicy
+from hedged.adapters.backpack.signing import new_keypair
+from hedged.adapters.backpack.stream import StreamPolicy
 from hedged.adapters.base import Accepted, Ambiguous, Rejected
 from hedged.config import BackpackConfig
 from hedged.model import OrderRequest, OrderStatus, OrderType, Side

@@ -24,7 +24,7 @@ from test_client_backpack_kit import (
     venue_on,
 )
 
-from hedged.adapters.backpack_stream import StreamPolicy
+from hedged.adapters.backpack.stream import StreamPolicy
 from hedged.adapters.base import VenueError
 from hedged.model import OrderStatus, OrderType, Quote, Side
 

@@ -1,7 +1,7 @@
 """Client side of Aster authentication: the venue's clock, never-repeating V3 nonces, and the
 signer (V1 HMAC or V3 EIP-712 agent) that turns business params into the exact wire string.
 
-The cryptography is `hedged.adapters.aster_signing`; nothing here re-implements it. Secrets
+The cryptography is `hedged.adapters.aster.signing`; nothing here re-implements it. Secrets
 stay inside `Secret` until the moment of signing and never appear in a repr or an error.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from hedged.adapters.aster_signing import (
+from hedged.adapters.aster.signing import (
     CHAIN_ID_MAINNET,
     CHAIN_ID_TESTNET,
     V3Key,

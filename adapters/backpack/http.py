@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from hedged.adapters.backpack_signing import headers as auth_headers
-from hedged.adapters.backpack_signing import public_key_b64, render_value
-from hedged.adapters.backpack_wire import (
+from hedged.adapters.backpack.signing import headers as auth_headers
+from hedged.adapters.backpack.signing import public_key_b64, render_value
+from hedged.adapters.backpack.wire import (
     Param,
     WireError,
     is_auth_error,

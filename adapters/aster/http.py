@@ -22,8 +22,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 from yarl import URL
 
-from hedged.adapters.aster_auth import TIME_PATH, Params, ServerClock, Signer
-from hedged.adapters.aster_wire import (
+from hedged.adapters.aster.auth import TIME_PATH, Params, ServerClock, Signer
+from hedged.adapters.aster.wire import (
     CLOCK_SKEW,
     WireError,
     parse_json,

@@ -16,10 +16,10 @@ from collections.abc import AsyncGenerator, Callable
 from decimal import Decimal
 from typing import ParamSpec, TypeVar
 
-from hedged.adapters.backpack_http import BackpackHttp, Clock, HttpPolicy, NotSent, Unanswered
-from hedged.adapters.backpack_ids import backpack_client_id, backpack_owns, wire_client_id
-from hedged.adapters.backpack_stream import BackpackStream, StreamPolicy
-from hedged.adapters.backpack_wire import (
+from hedged.adapters.backpack.http import BackpackHttp, Clock, HttpPolicy, NotSent, Unanswered
+from hedged.adapters.backpack.ids import backpack_client_id, backpack_owns, wire_client_id
+from hedged.adapters.backpack.stream import BackpackStream, StreamPolicy
+from hedged.adapters.backpack.wire import (
     Market,
     Param,
     WireError,

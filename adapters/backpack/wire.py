@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from hedged.adapters.backpack_ids import wire_client_id
-from hedged.adapters.backpack_signing import render_value
+from hedged.adapters.backpack.ids import wire_client_id
+from hedged.adapters.backpack.signing import render_value
 from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected
 from hedged.model import (
     ZERO,

@@ -21,8 +21,8 @@ from typing import Any
 
 import aiohttp
 
-from hedged.adapters.aster_http import ApiError, AsterHttp, Security
-from hedged.adapters.aster_wire import (
+from hedged.adapters.aster.http import ApiError, AsterHttp, Security
+from hedged.adapters.aster.wire import (
     INVALID_LISTEN_KEY,
     WireError,
     book_quote,

@@ -22,14 +22,14 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from hedged.adapters.aster_auth import (
+from hedged.adapters.aster.auth import (
     BOOK_TICKER_PATH,
     EXCHANGE_INFO_PATH,
     Params,
     ServerClock,
     make_signer,
 )
-from hedged.adapters.aster_http import (
+from hedged.adapters.aster.http import (
     ApiError,
     AsterHttp,
     NotSent,
@@ -37,14 +37,14 @@ from hedged.adapters.aster_http import (
     TransportError,
     Tuning,
 )
-from hedged.adapters.aster_ids import aster_client_id, aster_owns
-from hedged.adapters.aster_stream import (
+from hedged.adapters.aster.ids import aster_client_id, aster_owns
+from hedged.adapters.aster.stream import (
     ReconnectHooks,
     StreamTuning,
     UserStream,
     quote_stream,
 )
-from hedged.adapters.aster_wire import (
+from hedged.adapters.aster.wire import (
     NO_NEED_TO_CHANGE_MARGIN_TYPE,
     NO_SUCH_ORDER,
     WireError,

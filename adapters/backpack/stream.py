@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from hedged.adapters.backpack_wire import snippet
+from hedged.adapters.backpack.wire import snippet
 from hedged.adapters.base import ReconnectHook, VenueError
 
 log = logging.getLogger(__name__)
