@@ -18,16 +18,11 @@ from hypothesis import strategies as st
 from test_client_aster_kit import Clock, make_venue
 
 from hedged.adapters.aster import ids as aster_ids
-from hedged.adapters.aster.stream import ReconnectHooks
-from hedged.adapters.aster.wire import (
-    WireError,
-    book_quote,
-    dec,
-    order_update,
-    parse_json,
-    symbol_rules,
-)
+from hedged.adapters.aster.wire import book_quote, order_update, symbol_rules
 from hedged.adapters.base import Venue
+from hedged.adapters.errors import WireError
+from hedged.adapters.fields import decimal, decode
+from hedged.adapters.ws import ReconnectHooks
 from hedged.model import OrderState, OrderStatus, OrderType, Quote, Side, SymbolRules
 
 D = Decimal
@@ -122,15 +117,15 @@ def test_unusable_exchange_info_is_a_wire_error(document: dict[str, Any]) -> Non
 @pytest.mark.parametrize("value", [True, 1.5, None, "NaN", "Infinity", "-inf", "1e", "", [], {}])
 def test_decimals_are_strict(value: object) -> None:
     with pytest.raises(WireError):
-        dec(value, "x")
+        decimal(value, "x")
 
 
 def test_json_numbers_never_become_floats() -> None:
-    parsed = parse_json(b'{"a": 0.1, "b": 7, "c": "0.30"}')
+    parsed = decode(b'{"a": 0.1, "b": 7, "c": "0.30"}')
     assert parsed == {"a": D("0.1"), "b": 7, "c": "0.30"}
     assert isinstance(parsed["a"], Decimal)
     with pytest.raises(WireError):
-        parse_json(b'{"a": NaN}')
+        decode(b'{"a": NaN}')
 
 
 def test_book_quotes_from_rest_and_stream_shapes() -> None:
@@ -245,7 +240,7 @@ async def user_stream_server(frames: list[str]) -> AsyncIterator[str]:
 
 
 async def test_reconnect_hooks_survive_failing_hooks(caplog: pytest.LogCaptureFixture) -> None:
-    hooks = ReconnectHooks()
+    hooks = ReconnectHooks("aster")
     calls: list[str] = []
 
     def broken(stream: str) -> None:

@@ -16,7 +16,6 @@ Outcome classes (docs/venues/aster.md#errors), per new-order and cancel reply:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -29,25 +28,12 @@ from hedged.adapters.aster.auth import (
     ServerClock,
     make_signer,
 )
-from hedged.adapters.aster.http import (
-    ApiError,
-    AsterHttp,
-    NotSent,
-    Security,
-    TransportError,
-    Tuning,
-)
+from hedged.adapters.aster.http import DEFAULT_POLICY, AsterHttp, Security
 from hedged.adapters.aster.ids import aster_client_id, aster_owns
-from hedged.adapters.aster.stream import (
-    ReconnectHooks,
-    StreamTuning,
-    UserStream,
-    quote_stream,
-)
+from hedged.adapters.aster.stream import DEFAULT_STREAM_POLICY, UserStream, quote_stream
 from hedged.adapters.aster.wire import (
     NO_NEED_TO_CHANGE_MARGIN_TYPE,
     NO_SUCH_ORDER,
-    WireError,
     book_quote,
     classify_write,
     dual_side,
@@ -69,6 +55,9 @@ from hedged.adapters.base import (
     Rejected,
     VenueError,
 )
+from hedged.adapters.errors import ApiError, NotSent, TransportError, WireError
+from hedged.adapters.http import HttpPolicy, Retry
+from hedged.adapters.ws import ReconnectHooks, StreamPolicy
 from hedged.config import AsterConfig
 from hedged.model import (
     Fill,
@@ -104,8 +93,8 @@ class AsterVenue:
         *,
         name: str = "aster",
         clock: Callable[[], float] = time.time,
-        tuning: Tuning | None = None,
-        stream_tuning: StreamTuning | None = None,
+        http_policy: HttpPolicy = DEFAULT_POLICY,
+        stream_policy: StreamPolicy = DEFAULT_STREAM_POLICY,
         chain_id: int | None = None,
         margin_type: str = "CROSSED",
     ) -> None:
@@ -118,13 +107,13 @@ class AsterVenue:
         self.auth = signer.version
         self.signature_window: float = signer.window_s
         self._paths = signer.paths
-        self._http = AsterHttp(config.base_url, signer, self.clock, tuning)
+        self._http = AsterHttp(config.base_url, signer, self.clock, http_policy)
         self._ws_url = config.ws_url
-        self._stream_tuning = stream_tuning or StreamTuning()
-        self._hooks = ReconnectHooks()
+        self._stream_policy = stream_policy
+        self._hooks = ReconnectHooks(name)
         self._closed = False
         self._user = UserStream(
-            self._http, config.ws_url, self._stream_tuning, self._hooks, self._is_closed
+            self._http, config.ws_url, self._stream_policy, self._hooks, self._is_closed
         )
         self._rules: dict[str, SymbolRules] = {}
         self._hedge_mode: bool | None = None
@@ -193,15 +182,17 @@ class AsterVenue:
         return self._closed
 
     async def _sync_time(self) -> None:
-        tuning = self._http.tuning
-        for attempt in range(tuning.read_attempts):
+        async def attempt() -> Retry | None:
             try:
                 await self._http.sync_time()
-                return
             except VenueError as e:
-                if attempt + 1 == tuning.read_attempts:
-                    raise VenueError(f"{self.name}: cannot read the server time: {e}") from None
-                await asyncio.sleep(min(tuning.backoff * 2**attempt, tuning.backoff_max))
+                return Retry(str(e))
+            return None
+
+        try:
+            await self._http.retry("clock sync", attempt)
+        except VenueError as e:
+            raise VenueError(f"{self.name}: cannot read the server time: {e}") from None
 
     async def _set_margin_type(self) -> None:
         params = [("symbol", self.symbol), ("marginType", self.margin_type)]
@@ -243,7 +234,7 @@ class AsterVenue:
             self._ws_url,
             self.name,
             symbol,
-            self._stream_tuning,
+            self._stream_policy,
             self._hooks,
             self._is_closed,
             lambda: self.quote(symbol),

@@ -16,17 +16,15 @@ from collections.abc import AsyncGenerator, Callable
 from decimal import Decimal
 from typing import ParamSpec, TypeVar
 
-from hedged.adapters.backpack.http import BackpackHttp, Clock, HttpPolicy, NotSent, Unanswered
+from hedged.adapters.backpack.http import DEFAULT_POLICY, BackpackHttp
 from hedged.adapters.backpack.ids import backpack_client_id, backpack_owns, wire_client_id
-from hedged.adapters.backpack.stream import BackpackStream, StreamPolicy
+from hedged.adapters.backpack.stream import DEFAULT_STREAM_POLICY, BackpackStream
 from hedged.adapters.backpack.wire import (
     Market,
     Param,
-    WireError,
     classify_write,
     history_match,
     is_clock_error,
-    loads,
     order_params,
     parse_book_ticker,
     parse_depth,
@@ -47,6 +45,10 @@ from hedged.adapters.base import (
     Rejected,
     VenueError,
 )
+from hedged.adapters.errors import NotSent, TransportError, WireError
+from hedged.adapters.fields import decode
+from hedged.adapters.http import Clock, HttpPolicy
+from hedged.adapters.ws import StreamPolicy
 from hedged.config import BackpackConfig
 from hedged.model import Fill, OrderRequest, OrderState, Position, Quote, SymbolRules
 from hedged.secrets import BackpackCredentials
@@ -74,8 +76,8 @@ class BackpackVenue:
         *,
         name: str = "backpack",
         clock: Clock = time.time,
-        http_policy: HttpPolicy | None = None,
-        stream_policy: StreamPolicy | None = None,
+        http_policy: HttpPolicy = DEFAULT_POLICY,
+        stream_policy: StreamPolicy = DEFAULT_STREAM_POLICY,
         min_notional: Decimal = DEFAULT_MIN_NOTIONAL,
     ) -> None:
         self.name = name
@@ -84,13 +86,13 @@ class BackpackVenue:
         self.min_notional = min_notional
         self._credentials = credentials
         self._http = BackpackHttp(
-            config.base_url, credentials, config.window_ms, clock, http_policy or HttpPolicy()
+            config.base_url, credentials, config.window_ms, clock, http_policy
         )
         self._stream = BackpackStream(
             config.ws_url,
             lambda: self._http.session,
             self._ws_signature,
-            stream_policy or StreamPolicy(),
+            stream_policy,
             on_auth_error=self._http.sync_time,
             scrub=self._http.scrub,
             label=name,
@@ -114,7 +116,7 @@ class BackpackVenue:
     async def start(self) -> None:
         """Open the session, measure the clock offset, load the market and check it is a perp."""
         self._http.check_credentials()
-        await self._http.start()
+        await self._http.open()
         await self._http.sync_time()
         market = await self._market(self.symbol)
         if market.market_type != PERP:
@@ -216,8 +218,8 @@ class BackpackVenue:
             "orderQuery",
             not_found_ok=True,
         )
-        if 200 <= response.status < 300:
-            state = parsed("order", parse_order, parsed("order", loads, response.text))
+        if response.ok:
+            state = parsed("order", parse_order, parsed("order", decode, response.text))
             if state.client_id == client_id:
                 return state
             raise VenueError(f"backpack: order query for {client_id} answered another order")
@@ -231,9 +233,9 @@ class BackpackVenue:
         response = await self._http.read(
             "GET", "/api/v1/position", {"symbol": symbol}, "positionQuery", not_found_ok=True
         )
-        if not 200 <= response.status < 300:
+        if not response.ok:
             return Position(self.name, symbol, Decimal(0))
-        body = parsed("position", loads, response.text)
+        body = parsed("position", decode, response.text)
         qty, entry = parsed("position", parse_position, body, symbol)
         return Position(self.name, symbol, qty, entry)
 
@@ -290,7 +292,7 @@ class BackpackVenue:
         except NotSent as e:
             log.warning("backpack %s not sent: %s", what, e)
             return Rejected(NOT_SENT, str(e))
-        except Unanswered as e:
+        except TransportError as e:
             return Ambiguous(f"no answer: {e}")
         outcome = classify_write(response.status, response.text, client_id=client_id, symbol=symbol)
         if isinstance(outcome, Rejected) and is_clock_error(parse_error(response.text)):
@@ -312,9 +314,9 @@ class BackpackVenue:
                 "orderHistoryQueryAll",
                 not_found_ok=True,
             )
-            if not 200 <= response.status < 300:
+            if not response.ok:
                 return None
-            body = parsed("order history", loads, response.text)
+            body = parsed("order history", decode, response.text)
             count, state = parsed("order history", history_match, body, client_id)
             if state is not None:
                 return state
@@ -334,7 +336,7 @@ class BackpackVenue:
         self, method: str, path: str, params: dict[str, Param], instruction: str | None = None
     ) -> object:
         response = await self._http.read(method, path, params, instruction)
-        return parsed(path, loads, response.text)
+        return parsed(path, decode, response.text)
 
     def _ws_signature(self) -> list[str]:
         try:

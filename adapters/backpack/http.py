@@ -1,5 +1,6 @@
-"""Backpack REST transport: signed requests, the server-time offset, pacing under the rate
-limit, and retries for reads. Orders are sent exactly once (`write`); the caller classifies.
+"""Backpack over REST, on the shared transport (`hedged.adapters.http`): signed requests, the
+server-time offset, pacing under the rate limit, and the reading of Backpack's error body.
+Reads retry; orders are sent exactly once (`write`) and the caller classifies the reply.
 
 Nothing here puts a credential in a log line, an exception or a repr: errors carry the
 method, path, status and the venue's code and message only.
@@ -10,27 +11,26 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-
-import aiohttp
+from dataclasses import dataclass, replace
+from urllib.parse import urlencode
 
 from hedged.adapters.backpack.signing import headers as auth_headers
 from hedged.adapters.backpack.signing import public_key_b64, render_value
 from hedged.adapters.backpack.wire import (
     Param,
-    WireError,
     is_auth_error,
     is_clock_error,
     is_not_found,
     is_unknown_symbol,
     parse_error,
     parse_server_time,
-    snippet,
 )
-from hedged.adapters.base import CredentialsRefused, MaySend, SymbolNotListed, VenueError, always
+from hedged.adapters.base import CredentialsRefused, SymbolNotListed, VenueError
+from hedged.adapters.errors import NotSent, WireError
+from hedged.adapters.fields import snippet
+from hedged.adapters.http import Clock, Http, HttpPolicy, Reply, Retry
 from hedged.secrets import BackpackCredentials
 
 log = logging.getLogger(__name__)
@@ -38,23 +38,15 @@ log = logging.getLogger(__name__)
 TIME_PATH = "/api/v1/time"
 BODY_METHODS = frozenset({"POST", "DELETE", "PATCH"})
 JSON_CONTENT = "application/json; charset=utf-8"
-Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class HttpPolicy:
-    """Timeouts, read retries and pacing. 10 requests/s is 600/min, under a third of the
-    venue's 2000/min budget (docs/venues/backpack.md#rate-limits)."""
-
-    timeout: float = 10.0
-    connect_timeout: float = 5.0
-    read_attempts: int = 4
-    backoff: float = 0.25
-    max_backoff: float = 4.0
-    rate_limited_pause: float = 2.0  # after a 429 without Retry-After
-    max_rate_limited_pause: float = 60.0
-    requests_per_second: float = 10.0
+# 10 requests/s is 600/min, under a third of the venue's 2000/min budget
+# (docs/venues/backpack.md#rate-limits).
+DEFAULT_POLICY = HttpPolicy(
+    connect_timeout=5.0,
+    rate_limited_pause=2.0,  # doubling while a read keeps meeting 429s
+    rate_limited_pause_max=60.0,
+    requests_per_second=10.0,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,29 +60,12 @@ class Prepared:
     headers: Mapping[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    text: str
-    retry_after: float | None
-    sent_at: float  # our clock, seconds
-    received_at: float
-
-
 class AuthRefused(CredentialsRefused):
     venue = "backpack"
 
 
 class UnknownMarket(SymbolNotListed):
     venue = "backpack"
-
-
-class Unanswered(Exception):
-    """No complete answer: the request may or may not have reached the venue."""
-
-
-class NotSent(Exception):
-    """The request was not sent at all (the pacer could not fit it in its signature window)."""
 
 
 class Pacer:
@@ -123,48 +98,23 @@ def render_params(params: Mapping[str, Param]) -> dict[str, str]:
     return {key: render_value(value) for key, value in params.items()}
 
 
-class BackpackHttp:
+class BackpackHttp(Http):
     def __init__(
         self,
         base_url: str,
         credentials: BackpackCredentials,
         window_ms: int,
         clock: Clock = time.time,
-        policy: HttpPolicy = HttpPolicy(),
+        policy: HttpPolicy = DEFAULT_POLICY,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self._credentials = credentials
+        super().__init__("backpack", base_url, policy, clock, self.scrub)
         self.window_ms = window_ms
-        self.clock = clock
-        self.policy = policy
         self.offset_ms = 0  # venue time minus our time
         self.pacer = Pacer(policy.requests_per_second)
-        self.may_send: MaySend = always
-        self._credentials = credentials
-        self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
         return f"BackpackHttp({self.base_url!r}, window_ms={self.window_ms})"
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            raise VenueError("backpack: not started")
-        return self._session
-
-    async def start(self) -> None:
-        if self._session is None or self._session.closed:
-            timeout = aiohttp.ClientTimeout(
-                total=self.policy.timeout, sock_connect=self.policy.connect_timeout
-            )
-            self._session = aiohttp.ClientSession(timeout=timeout)
-            # aiohttp silently resends an idempotent method (our cancel's DELETE) once when a
-            # pooled connection drops; a write must go out exactly once (a test guards this).
-            self._session._retry_connection = False
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     def scrub(self, text: str) -> str:
         for value in (self._credentials.api_key.reveal(), self._credentials.api_secret.reveal()):
@@ -173,7 +123,7 @@ class BackpackHttp:
         return text
 
     def timestamp_ms(self) -> int:
-        return int(self.clock() * 1000) + self.offset_ms
+        return int(self.wall_clock() * 1000) + self.offset_ms
 
     def check_credentials(self) -> None:
         """VenueError unless the API key is the public key of the secret
@@ -223,43 +173,32 @@ class BackpackHttp:
         query = tuple(sorted(render_params(params).items()))
         return Prepared(method, path, query, None, headers)
 
-    async def send(self, request: Prepared) -> Response:
-        """One attempt; Unanswered when no complete answer came back."""
-        sent_at = self.clock()
-        try:
-            async with self.session.request(
-                request.method,
-                self.base_url + request.path,
-                params=request.query or None,
-                data=request.body.encode() if request.body is not None else None,
-                headers=request.headers,
-                allow_redirects=False,
-            ) as response:
-                raw = await response.read()
-                retry_after = _seconds(response.headers.get("Retry-After"))
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as e:
-            raise Unanswered(self.scrub(_describe(e))) from None
-        # A venue (or a proxy) echoing our headers must not carry a credential into our errors.
-        text = self.scrub(raw.decode("utf-8", errors="replace"))
-        log.debug("%s %s -> %s", request.method, request.path, status)
-        return Response(status, text, retry_after, sent_at, self.clock())
+    async def send(self, request: Prepared, *, fenced: bool = False) -> Reply:
+        """One attempt: see `Http.exchange`. A venue (or a proxy) echoing our headers must not
+        carry a credential into our errors: the body comes back scrubbed."""
+        reply = await self.exchange(
+            request.method,
+            request.path,
+            query=urlencode(request.query),
+            body=request.body.encode() if request.body is not None else None,
+            headers=request.headers,
+            fenced=fenced,
+        )
+        return replace(reply, body=self.scrub(reply.text).encode())
 
     async def write(
         self, method: str, path: str, params: Mapping[str, Param], instruction: str
-    ) -> Response:
+    ) -> Reply:
         """Send a state-changing request once. Signed before any wait, so the venue stops
         accepting it one window after this call began, whatever the pacer does. Raises
-        Unanswered (maybe acted on) or NotSent (certainly not)."""
+        TransportError (maybe acted on) or NotSent (certainly not)."""
         request = self.prepare(method, path, params, instruction)
         if not await self.pacer.wait(limit=self.window_ms / 2000, write=True):
             raise NotSent("rate-limit cooldown longer than half the signature window")
-        if not self.may_send():
-            raise NotSent("not sent: this daemon does not hold the lease")
-        response = await self.send(request)
-        if response.status == 429:
-            self._rate_limited(response, 0)
-        return response
+        reply = await self.send(request, fenced=True)
+        if reply.status == 429:
+            self._rate_limited(reply, 0)
+        return reply
 
     async def read(
         self,
@@ -269,46 +208,37 @@ class BackpackHttp:
         instruction: str | None = None,
         *,
         not_found_ok: bool = False,
-    ) -> Response:
+    ) -> Reply:
         """A 2xx answer (or the not-found answer when `not_found_ok`), retrying transport
         trouble, 5xx, 408 and 429 with backoff; VenueError when it cannot get one."""
         what = f"{method} {path}"
         resynced = False
-        last = "no attempt"
-        attempt = 0
-        while attempt < self.policy.read_attempts:
+        attempts = 0
+
+        async def attempt() -> Reply | Retry:
+            nonlocal resynced, attempts
+            attempts += 1
             await self.pacer.wait()
             try:
                 request = self.prepare(method, path, params, instruction)
             except NotSent as e:
                 raise VenueError(f"backpack {what}: {e}") from None
-            attempt += 1
-            try:
-                response = await self.send(request)
-            except Unanswered as e:
-                last = str(e)
-                await self._backoff(attempt)
-                continue
-            status = response.status
-            if 200 <= status < 300:
-                return response
-            error = parse_error(response.text)
-            if not_found_ok and is_not_found(status, error):
-                return response
+            reply = await self.send(request)
+            status = reply.status
+            error = None if reply.ok else parse_error(reply.text)
+            if reply.ok or (not_found_ok and is_not_found(status, error)):
+                return reply
             if status == 429:
-                last = "rate limited (HTTP 429)"
-                self._rate_limited(response, attempt)
-                continue
+                self._rate_limited(reply, attempts)
+                return Retry("rate limited (HTTP 429)", pause=False)
             if status >= 500 or status == 408 or status < 200:
-                last = f"HTTP {status}"
-                await self._backoff(attempt)
-                continue
+                return Retry(f"HTTP {status}")
             if instruction is not None and is_clock_error(error) and not resynced:
-                resynced = True
-                attempt -= 1  # the clock, not the venue, was at fault
+                resynced = True  # the clock, not the venue, was at fault: resync, ask again
                 await self.sync_time()
-                continue
-            detail = f"{error.code}: {error.message}" if error else snippet(response.text)
+                attempts -= 1
+                return await attempt()
+            detail = f"{error.code}: {error.message}" if error else snippet(reply.text)
             refused = (
                 AuthRefused
                 if is_auth_error(status, error)
@@ -317,49 +247,26 @@ class BackpackHttp:
                 else VenueError
             )
             raise refused(f"backpack {what}: HTTP {status} ({detail})")
-        raise VenueError(f"backpack {what}: {last} (after {attempt} attempts)")
+
+        return await self.retry(what, attempt)
 
     async def sync_time(self) -> None:
         """Measure the venue's clock against ours (`/api/v1/time`, at the round trip's middle)."""
-        response = await self.read("GET", TIME_PATH, {})
+        reply = await self.read("GET", TIME_PATH, {})
         try:
-            server_ms = parse_server_time(response.text)
+            server_ms = parse_server_time(reply.text)
         except WireError as e:
             raise VenueError(f"backpack GET {TIME_PATH}: {e}") from None
-        midpoint_ms = (response.sent_at + response.received_at) * 500
+        midpoint_ms = (reply.sent_at + reply.received_at) * 500
         self.offset_ms = round(server_ms - midpoint_ms)
         log.info("backpack clock offset %+d ms", self.offset_ms)
 
-    def _rate_limited(self, response: Response, attempt: int) -> None:
+    def _rate_limited(self, reply: Reply, attempt: int) -> None:
         p = self.policy
-        pause = response.retry_after
+        pause = reply.retry_after()
         if pause is None:
             pause = p.rate_limited_pause * 2 ** max(attempt - 1, 0)
-        pause = min(pause, p.max_rate_limited_pause)
+        if p.rate_limited_pause_max is not None:
+            pause = min(pause, p.rate_limited_pause_max)
         log.warning("backpack rate limited (HTTP 429); pausing requests for %.1fs", pause)
         self.pacer.cool_down(pause)
-
-    async def _backoff(self, attempt: int) -> None:
-        if attempt >= self.policy.read_attempts:
-            return
-        p = self.policy
-        delay = min(p.backoff * 2 ** (attempt - 1), p.max_backoff)
-        await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-
-
-def _seconds(value: str | None) -> float | None:
-    """Retry-After in seconds (the HTTP-date form is not used by APIs; ignored)."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds < 3600 else None
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, TimeoutError):
-        return "timed out"
-    text = snippet(str(error))
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
