@@ -1,12 +1,12 @@
 """The Aster venue client: the `Venue` port over Aster's REST API and WebSockets.
 
-One concern per module: signing and the venue clock (aster_auth, over aster_signing), HTTP
-transport and rate limits (aster_http), JSON <-> model mapping and the error table
-(aster_wire), WebSockets (aster_stream). This module wires them into the port.
+One concern per module: signing and the venue clock (`auth`, over `signing`), REST and rate
+limits (`http`), JSON <-> model mapping and the error table (`wire`), WebSockets (`stream`).
+This module wires them into the port.
 
 Outcome classes (docs/venues/aster.md#errors), per new-order and cancel reply:
   Accepted   2xx whose body is our order (same client id and symbol).
-  Rejected   4xx with a code in `aster_wire.REJECT_CODES`, incl. 429/418 with -1003/-1015
+  Rejected   4xx with a code in `wire.REJECT_CODES`, incl. 429/418 with -1003/-1015
              (the venue refuses those before acting; 4xx means "the sender's side"), and
              requests this client refused to send (invalid request, rate-limit back-off).
   Ambiguous  everything else: timeout, reset, truncated or unreadable body, any 5xx (503 is
@@ -83,7 +83,7 @@ START_SLACK_MS = 1000
 
 class AsterVenue:
     """`Venue` for one Aster account. `signature_window`: `recv_window_ms` / 1000 with V1;
-    with V3, the nonce window (60 s, `aster_auth.V3_NONCE_WINDOW_S`)."""
+    with V3, the nonce window (60 s, `auth.V3_NONCE_WINDOW_S`)."""
 
     def __init__(
         self,

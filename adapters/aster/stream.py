@@ -66,12 +66,14 @@ async def quote_stream(
         async for ws in sockets:
             if connections.count > 1:
                 hooks.fire(label)
-            watchdog = None if policy.silence is None else Watchdog(ws, policy.silence, label)
+            watchdog = None
             try:
                 try:
                     yield await asyncio.wait_for(snapshot(), policy.connect_timeout)
                 except (VenueError, TimeoutError) as e:
                     log.warning("aster: %s: no snapshot after connecting (%s)", label, e)
+                if policy.silence is not None:
+                    watchdog = Watchdog(ws, policy.silence, f"aster: {label}")
                 async for frame in frames(ws, label):
                     if watchdog is not None:
                         watchdog.heard()

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from hedged.adapters import fields
-from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected, SymbolNotListed
+from hedged.adapters.base import Ambiguous, Outcome, Rejected, SymbolNotListed
 from hedged.adapters.errors import WireError
+from hedged.adapters.outcomes import answered_order
 from hedged.model import (
     ZERO,
     Fill,
@@ -196,13 +197,7 @@ def open_orders(value: object) -> list[OrderState]:
 def classify_write(status: int, body: bytes, client_id: str, symbol: str) -> Outcome:
     """The outcome of a new-order or cancel reply. Total: never raises."""
     if 200 <= status < 300:
-        try:
-            order = order_state(fields.decode(body))
-        except WireError as e:
-            return Ambiguous(f"HTTP {status} with an unreadable order: {e}")
-        if order.client_id != client_id or order.symbol != symbol:
-            return Ambiguous(f"HTTP {status} with an order that is not {client_id} on {symbol}")
-        return Accepted(order)
+        return answered_order(status, body, order_state, client_id, symbol)
     if status >= 500:
         # 503 is "execution status UNKNOWN"; any 5xx may follow an execution.
         return Ambiguous(f"HTTP {status}: execution status unknown")

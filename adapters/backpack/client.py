@@ -1,6 +1,6 @@
 """The Backpack venue (the long leg): `Venue` over Backpack's REST and WebSocket APIs.
 
-Orders are sent once and classified (see `backpack_wire` for the table); an ambiguous one is
+Orders are sent once and classified (see `wire` for the table); an ambiguous one is
 resolved by `query`, which looks at the book first and then at the order history, because
 `GET /api/v1/order` only knows resting orders. `signature_window` is `window_ms`: a request
 is signed when `place`/`cancel` is called, and the venue refuses it one window later.

@@ -28,8 +28,9 @@ from typing import Any
 from hedged.adapters import fields
 from hedged.adapters.backpack.ids import wire_client_id
 from hedged.adapters.backpack.signing import render_value
-from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected
+from hedged.adapters.base import Ambiguous, Outcome, Rejected
 from hedged.adapters.errors import WireError
+from hedged.adapters.outcomes import answered_order
 from hedged.model import (
     ZERO,
     Fill,
@@ -415,13 +416,7 @@ def is_not_found(status: int, error: ErrorBody | None) -> bool:
 def classify_write(status: int, text: str, *, client_id: str, symbol: str) -> Outcome:
     """The outcome of an order placement or cancellation answered with `status` and `text`."""
     if 200 <= status < 300:
-        try:
-            order = parse_order(fields.decode(text))
-        except WireError as e:
-            return Ambiguous(f"HTTP {status} with an unreadable order: {e}")
-        if order.client_id != client_id or order.symbol != symbol:
-            return Ambiguous(f"HTTP {status} answered with another order ({order.client_id})")
-        return Accepted(order)
+        return answered_order(status, text, parse_order, client_id, symbol)
     if 400 <= status < 500 and status not in (408, 429):
         error = parse_error(text)
         if error is not None and error.code in DEFINITE_CODES:
