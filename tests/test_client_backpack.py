@@ -471,7 +471,7 @@ async def test_credentials_never_show(caplog: pytest.LogCaptureFixture) -> None:
 
     async with canned_server() as canned, venue_on(canned) as venue:
         texts += [repr(venue), str(venue), repr(venue._http), repr(venue.stream)]
-        texts += [repr(venue._credentials), str(vars(venue))]
+        texts += [repr(venue._auth), str(vars(venue._auth)), str(vars(venue))]
         canned.on("POST", ORDER, echo, drop(), reply(503, text=SECRET))
         for _ in range(3):
             texts.append(repr(await venue.place(MARKET_BUY)))

@@ -25,7 +25,6 @@ from hedged.adapters.aster.auth import (
     BOOK_TICKER_PATH,
     EXCHANGE_INFO_PATH,
     Params,
-    ServerClock,
     make_signer,
 )
 from hedged.adapters.aster.http import DEFAULT_POLICY, AsterHttp, Security
@@ -55,6 +54,7 @@ from hedged.adapters.base import (
     Rejected,
     VenueError,
 )
+from hedged.adapters.clock import ServerClock
 from hedged.adapters.errors import ApiError, NotSent, TransportError, WireError
 from hedged.adapters.http import HttpPolicy, Retry
 from hedged.adapters.ws import ReconnectHooks, StreamPolicy

@@ -15,9 +15,10 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlencode
 
-from hedged.adapters.aster.auth import TIME_PATH, Params, ServerClock, Signer
+from hedged.adapters.aster.auth import TIME_PATH, Params, Signer
 from hedged.adapters.aster.wire import CLOCK_SKEW, server_time_ms, venue_error
 from hedged.adapters.base import CredentialsRefused, VenueError
+from hedged.adapters.clock import ServerClock
 from hedged.adapters.errors import ApiError, NotSent, WireError
 from hedged.adapters.http import Http, HttpPolicy, Reply, Retry, retry_after
 

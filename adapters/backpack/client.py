@@ -16,6 +16,7 @@ from collections.abc import AsyncGenerator, Callable
 from decimal import Decimal
 from typing import ParamSpec, TypeVar
 
+from hedged.adapters.backpack.auth import Signer
 from hedged.adapters.backpack.http import DEFAULT_POLICY, BackpackHttp
 from hedged.adapters.backpack.ids import backpack_client_id, backpack_owns, wire_client_id
 from hedged.adapters.backpack.stream import DEFAULT_STREAM_POLICY, BackpackStream
@@ -45,6 +46,7 @@ from hedged.adapters.base import (
     Rejected,
     VenueError,
 )
+from hedged.adapters.clock import ServerClock
 from hedged.adapters.errors import NotSent, TransportError, WireError
 from hedged.adapters.fields import decode
 from hedged.adapters.http import Clock, HttpPolicy
@@ -84,17 +86,15 @@ class BackpackVenue:
         self.symbol = symbol
         self.signature_window = config.window_ms / 1000
         self.min_notional = min_notional
-        self._credentials = credentials
-        self._http = BackpackHttp(
-            config.base_url, credentials, config.window_ms, clock, http_policy
-        )
+        self._auth = Signer(credentials, config.window_ms, ServerClock(clock))
+        self._http = BackpackHttp(config.base_url, self._auth, http_policy)
         self._stream = BackpackStream(
             config.ws_url,
             lambda: self._http.session,
-            self._ws_signature,
+            self._auth.subscription,
             stream_policy,
             on_auth_error=self._http.sync_time,
-            scrub=self._http.scrub,
+            scrub=self._auth.scrub,
             label=name,
         )
         self._markets: dict[str, Market] = {}
@@ -115,7 +115,7 @@ class BackpackVenue:
 
     async def start(self) -> None:
         """Open the session, measure the clock offset, load the market and check it is a perp."""
-        self._http.check_credentials()
+        self._auth.check()
         await self._http.open()
         await self._http.sync_time()
         market = await self._market(self.symbol)
@@ -142,7 +142,7 @@ class BackpackVenue:
 
     @property
     def clock_offset_ms(self) -> int:
-        return self._http.offset_ms
+        return self._auth.clock.offset_us // 1000
 
     # -- market data -----------------------------------------------------------------------
 
@@ -337,18 +337,6 @@ class BackpackVenue:
     ) -> object:
         response = await self._http.read(method, path, params, instruction)
         return parsed(path, decode, response.text)
-
-    def _ws_signature(self) -> list[str]:
-        try:
-            signed = self._http.sign("subscribe", {}, self._http.timestamp_ms())
-        except NotSent as e:
-            raise VenueError(f"backpack stream: {e}") from None
-        return [
-            signed["X-API-Key"],
-            signed["X-Signature"],
-            signed["X-Timestamp"],
-            signed["X-Window"],
-        ]
 
 
 def parsed(what: str, parse: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

@@ -1,5 +1,6 @@
-"""Backpack over REST, on the shared transport (`hedged.adapters.http`): signed requests, the
-server-time offset, pacing under the rate limit, and the reading of Backpack's error body.
+"""Backpack over REST, on the shared transport (`hedged.adapters.http`): requests signed by
+`auth`, the server-time offset, pacing under the rate limit, and the reading of Backpack's
+error body.
 Reads retry; orders are sent exactly once (`write`) and the caller classifies the reply.
 
 Nothing here puts a credential in a log line, an exception or a repr: errors carry the
@@ -16,8 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
-from hedged.adapters.backpack.signing import headers as auth_headers
-from hedged.adapters.backpack.signing import public_key_b64, render_value
+from hedged.adapters.backpack.auth import Signer
+from hedged.adapters.backpack.signing import render_value
 from hedged.adapters.backpack.wire import (
     Param,
     is_auth_error,
@@ -30,8 +31,7 @@ from hedged.adapters.backpack.wire import (
 from hedged.adapters.base import CredentialsRefused, SymbolNotListed, VenueError
 from hedged.adapters.errors import NotSent, WireError
 from hedged.adapters.fields import snippet
-from hedged.adapters.http import Clock, Http, HttpPolicy, Reply, Retry
-from hedged.secrets import BackpackCredentials
+from hedged.adapters.http import Http, HttpPolicy, Reply, Retry
 
 log = logging.getLogger(__name__)
 
@@ -99,57 +99,13 @@ def render_params(params: Mapping[str, Param]) -> dict[str, str]:
 
 
 class BackpackHttp(Http):
-    def __init__(
-        self,
-        base_url: str,
-        credentials: BackpackCredentials,
-        window_ms: int,
-        clock: Clock = time.time,
-        policy: HttpPolicy = DEFAULT_POLICY,
-    ) -> None:
-        self._credentials = credentials
-        super().__init__("backpack", base_url, policy, clock, self.scrub)
-        self.window_ms = window_ms
-        self.offset_ms = 0  # venue time minus our time
+    def __init__(self, base_url: str, signer: Signer, policy: HttpPolicy = DEFAULT_POLICY) -> None:
+        super().__init__("backpack", base_url, policy, signer.clock.local, signer.scrub)
+        self.signer = signer
         self.pacer = Pacer(policy.requests_per_second)
 
     def __repr__(self) -> str:
-        return f"BackpackHttp({self.base_url!r}, window_ms={self.window_ms})"
-
-    def scrub(self, text: str) -> str:
-        for value in (self._credentials.api_key.reveal(), self._credentials.api_secret.reveal()):
-            if value:
-                text = text.replace(value, "***")
-        return text
-
-    def timestamp_ms(self) -> int:
-        return int(self.wall_clock() * 1000) + self.offset_ms
-
-    def check_credentials(self) -> None:
-        """VenueError unless the API key is the public key of the secret
-        (docs/venues/backpack.md#authentication)."""
-        try:
-            public = public_key_b64(self._credentials.api_secret.reveal())
-        except ValueError as e:  # its message names the problem, never the value
-            raise VenueError(f"backpack api secret: {e}") from None
-        if public != self._credentials.api_key.reveal():
-            raise VenueError("backpack api key is not the public key of the api secret")
-
-    def sign(
-        self, instruction: str, params: Mapping[str, Param], timestamp_ms: int
-    ) -> dict[str, str]:
-        """The auth headers; NotSent if they cannot be made."""
-        try:
-            return auth_headers(
-                self._credentials.api_key.reveal(),
-                self._credentials.api_secret.reveal(),
-                instruction,
-                params,
-                timestamp_ms,
-                self.window_ms,
-            )
-        except (ValueError, TypeError) as e:
-            raise NotSent(f"cannot sign: {e}") from None
+        return f"BackpackHttp({self.base_url!r}, window_ms={self.signer.window_ms})"
 
     def prepare(
         self,
@@ -164,8 +120,7 @@ class BackpackHttp(Http):
         method = method.upper()
         headers: dict[str, str] = {}
         if instruction is not None:
-            stamp = self.timestamp_ms() if timestamp_ms is None else timestamp_ms
-            headers.update(self.sign(instruction, params, stamp))
+            headers.update(self.signer.headers(instruction, params, timestamp_ms))
         if method in BODY_METHODS:
             body = json.dumps(dict(sorted(params.items())), separators=(",", ":"))
             headers["Content-Type"] = JSON_CONTENT
@@ -184,7 +139,7 @@ class BackpackHttp(Http):
             headers=request.headers,
             fenced=fenced,
         )
-        return replace(reply, body=self.scrub(reply.text).encode())
+        return replace(reply, body=self.signer.scrub(reply.text).encode())
 
     async def write(
         self, method: str, path: str, params: Mapping[str, Param], instruction: str
@@ -193,7 +148,7 @@ class BackpackHttp(Http):
         accepting it one window after this call began, whatever the pacer does. Raises
         TransportError (maybe acted on) or NotSent (certainly not)."""
         request = self.prepare(method, path, params, instruction)
-        if not await self.pacer.wait(limit=self.window_ms / 2000, write=True):
+        if not await self.pacer.wait(limit=self.signer.window_ms / 2000, write=True):
             raise NotSent("rate-limit cooldown longer than half the signature window")
         reply = await self.send(request, fenced=True)
         if reply.status == 429:
@@ -257,9 +212,8 @@ class BackpackHttp(Http):
             server_ms = parse_server_time(reply.text)
         except WireError as e:
             raise VenueError(f"backpack GET {TIME_PATH}: {e}") from None
-        midpoint_ms = (reply.sent_at + reply.received_at) * 500
-        self.offset_ms = round(server_ms - midpoint_ms)
-        log.info("backpack clock offset %+d ms", self.offset_ms)
+        self.signer.clock.measure(reply.sent_at, reply.received_at, server_ms)
+        log.info("backpack clock offset %+d ms", self.signer.clock.offset_us // 1000)
 
     def _rate_limited(self, reply: Reply, attempt: int) -> None:
         p = self.policy
