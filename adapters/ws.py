@@ -184,5 +184,9 @@ class Connections:
 
 
 def broke(label: str, error: BaseException, scrub: Callable[[str], str] = lambda t: t) -> None:
-    """Log why a connection ended; a stream must never die silently."""
-    log.warning("%s: broke (%s); reconnecting", label, scrub(describe(error)))
+    """Log why a connection ended (with the traceback when it was not the network's doing);
+    a stream must never die silently."""
+    expected = isinstance(error, aiohttp.ClientError | OSError | VenueError)
+    log.warning(
+        "%s: broke (%s); reconnecting", label, scrub(describe(error)), exc_info=not expected
+    )

@@ -76,7 +76,6 @@ class BackpackStream:
     ) -> None:
         self.url = url
         self.policy = policy
-        self.connections = 0  # sockets opened so far
         self.connected = asyncio.Event()
         self._session = session
         self._signer = signer
@@ -92,9 +91,15 @@ class BackpackStream:
         self._runner: asyncio.Task[None] | None = None
         self._wanted = asyncio.Event()
         self._closed = False
+        self._connections = Connections(label, policy, lambda: self._closed)
 
     def __repr__(self) -> str:
         return f"BackpackStream({self.url!r}, streams={sorted(self._subs)})"
+
+    @property
+    def connections(self) -> int:
+        """Sockets opened so far."""
+        return self._connections.count
 
     def on_reconnect(self, hook: ReconnectHook) -> None:
         self._hooks.add(hook)
@@ -155,11 +160,10 @@ class BackpackStream:
     # -- the connection loop ---------------------------------------------------------------
 
     async def _run(self) -> None:
-        connections = Connections(self._label, self.policy, lambda: self._closed)
-        async with aclosing(connections.run(self._connect)) as sockets:
+        async with aclosing(self._connections.run(self._connect)) as sockets:
             async for ws in sockets:
                 try:
-                    await self._connection(ws, connections)
+                    await self._connection(ws)
                 except Exception as e:  # whatever broke it, a stream must never die silently
                     broke(self._label, e, self._scrub)
 
@@ -171,7 +175,7 @@ class BackpackStream:
                 raise VenueError("backpack stream is closed")
         return await connect(self._session(), self.url, self.policy)
 
-    async def _connection(self, ws: Socket, connections: Connections) -> None:
+    async def _connection(self, ws: Socket) -> None:
         self._ws = ws  # before listing the streams: see subscribe()
         silence = self.policy.silence
         watchdog = None if silence is None else Watchdog(ws, silence, self._label, self._public)
@@ -179,13 +183,12 @@ class BackpackStream:
         try:
             streams = list(self._subs)
             await self._send_subscribe(ws, streams)
-            self.connections += 1
-            if connections.count > 1:
+            if self.connections > 1:
                 self._hooks.fire(f"{self._label} {'+'.join(sorted(streams))}")
             self.connected.set()
             resubscribed = False
             async for frame in frames(ws, self._label):
-                if self._dispatch(frame, connections) and not resubscribed:
+                if self._dispatch(frame) and not resubscribed:
                     resubscribed = True
                     self._spawn(self._fix_auth(ws))
         finally:
@@ -207,13 +210,13 @@ class BackpackStream:
             frame = {"method": "SUBSCRIBE", "params": private, "signature": self._signer()}
             await ws.send_str(json.dumps(frame))
 
-    def _dispatch(self, frame: Any, connections: Connections) -> bool:
+    def _dispatch(self, frame: Any) -> bool:
         """Hand a frame to its subscribers; True when the venue refused our signature."""
         if not isinstance(frame, dict):
             return False
         stream = frame.get("stream")
         if isinstance(stream, str) and "data" in frame:
-            connections.healthy()
+            self._connections.healthy()
             if stream not in self._private and self._watchdog is not None:
                 self._watchdog.heard()
             for sub in self._subs.get(stream, ()):
