@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_client_aster_kit import Clock, make_venue
 
-from hedged.adapters.aster import ids as aster_ids
+from hedged import ids
 from hedged.adapters.aster.wire import book_quote, order_update, symbol_rules
 from hedged.adapters.base import Venue
 from hedged.adapters.errors import WireError
@@ -34,19 +34,19 @@ D = Decimal
 @given(st.integers(0, 2**48), st.integers(0, 2**100))
 def test_client_ids_are_hd_namespace_seq_within_the_venue_s_rule(namespace: int, seq: int) -> None:
     try:
-        made = aster_ids.aster_client_id(namespace, seq)
+        made = ids.aster_client_id(namespace, seq)
     except ValueError:
         assert len(f"hd{namespace:08x}-{seq}") > 36
         return
     assert made == f"hd{namespace:08x}-{seq}"
-    assert aster_ids.PATTERN.fullmatch(made)
-    assert aster_ids.aster_owns(namespace, made)
-    assert not aster_ids.aster_owns(namespace + 1, made)
+    assert ids.ASTER_CLIENT_ID.fullmatch(made)
+    assert ids.aster_owns(namespace, made)
+    assert not ids.aster_owns(namespace + 1, made)
 
 
 @given(st.integers(0, 2**36), st.text(max_size=40))
 def test_ownership_needs_our_prefix_and_a_sequence_number(namespace: int, suffix: str) -> None:
-    owned = aster_ids.aster_owns(namespace, f"hd{namespace:08x}-{suffix}")
+    owned = ids.aster_owns(namespace, f"hd{namespace:08x}-{suffix}")
     assert owned == (suffix.isascii() and suffix.isdigit())
 
 

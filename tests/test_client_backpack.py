@@ -34,7 +34,7 @@ from test_client_backpack_kit import (
     venue_on,
 )
 
-from hedged.adapters.backpack import ids as backpack_ids
+from hedged import ids
 from hedged.adapters.backpack.client import BackpackVenue
 from hedged.adapters.backpack.signing import signing_string, verify
 from hedged.adapters.backpack.wire import AMBIGUOUS_CODES, DEFINITE_CODES
@@ -437,10 +437,10 @@ async def test_cancel_of_an_impossible_client_id_sends_nothing() -> None:
 
 @given(st.integers(0, 2**12), st.integers(0, 2**24))
 def test_client_ids_are_uint32_and_owned(namespace: int, seq: int) -> None:
-    made = backpack_ids.backpack_client_id(namespace, seq)
+    made = ids.backpack_client_id(namespace, seq)
     assert 0 <= int(made) < 2**32
-    assert backpack_ids.backpack_owns(namespace, made)
-    assert not backpack_ids.backpack_owns(namespace + 1, made)
+    assert ids.backpack_owns(namespace, made)
+    assert not ids.backpack_owns(namespace + 1, made)
 
 
 def test_the_venue_makes_and_recognises_its_ids() -> None:

@@ -28,7 +28,6 @@ from hedged.adapters.aster.auth import (
     make_signer,
 )
 from hedged.adapters.aster.http import DEFAULT_POLICY, AsterHttp, Security
-from hedged.adapters.aster.ids import aster_client_id, aster_owns
 from hedged.adapters.aster.stream import DEFAULT_STREAM_POLICY, UserStream, quote_stream
 from hedged.adapters.aster.wire import (
     NO_NEED_TO_CHANGE_MARGIN_TYPE,
@@ -59,6 +58,7 @@ from hedged.adapters.errors import ApiError, NotSent, TransportError, WireError
 from hedged.adapters.http import HttpPolicy, Retry
 from hedged.adapters.ws import ReconnectHooks, StreamPolicy
 from hedged.config import AsterConfig
+from hedged.ids import aster_client_id, aster_owns
 from hedged.model import (
     Fill,
     OrderRequest,

@@ -18,7 +18,6 @@ from typing import ParamSpec, TypeVar
 
 from hedged.adapters.backpack.auth import Signer
 from hedged.adapters.backpack.http import DEFAULT_POLICY, BackpackHttp
-from hedged.adapters.backpack.ids import backpack_client_id, backpack_owns, wire_client_id
 from hedged.adapters.backpack.stream import DEFAULT_STREAM_POLICY, BackpackStream
 from hedged.adapters.backpack.wire import (
     Market,
@@ -36,6 +35,7 @@ from hedged.adapters.backpack.wire import (
     parse_order_update,
     parse_orders,
     parse_position,
+    wire_client_id,
 )
 from hedged.adapters.base import (
     NOT_SENT,
@@ -52,6 +52,7 @@ from hedged.adapters.fields import decode
 from hedged.adapters.http import Clock, HttpPolicy
 from hedged.adapters.ws import StreamPolicy
 from hedged.config import BackpackConfig
+from hedged.ids import backpack_client_id, backpack_owns
 from hedged.model import Fill, OrderRequest, OrderState, Position, Quote, SymbolRules
 from hedged.secrets import BackpackCredentials
 

@@ -26,11 +26,11 @@ from decimal import Decimal
 from typing import Any
 
 from hedged.adapters import fields
-from hedged.adapters.backpack.ids import wire_client_id
 from hedged.adapters.backpack.signing import render_value
 from hedged.adapters.base import Ambiguous, Outcome, Rejected
 from hedged.adapters.errors import WireError
 from hedged.adapters.outcomes import answered_order
+from hedged.ids import UINT32_LIMIT
 from hedged.model import (
     ZERO,
     Fill,
@@ -101,6 +101,13 @@ class ErrorBody:
 
 
 # -- decoding ------------------------------------------------------------------------------
+
+
+def wire_client_id(client_id: str) -> int:
+    """The uint32 sent as `clientId`; ValueError for anything else."""
+    if not client_id.isascii() or not client_id.isdigit() or int(client_id) >= UINT32_LIMIT:
+        raise ValueError(f"Backpack clientId must be a uint32, got {client_id!r}")
+    return int(client_id)
 
 
 def _client_id(value: Any) -> str | None:
