@@ -135,10 +135,10 @@ def venue_error(value: object) -> tuple[int, str] | None:
 def order_state(value: object) -> OrderState:
     """The order object of new/query/cancel/openOrders replies."""
     obj = fields.obj(value, "order")
-    qty = fields.decimal(obj.get("origQty"), "origQty")
-    filled = fields.decimal(obj.get("executedQty", "0"), "executedQty")
-    average = fields.decimal(obj.get("avgPrice", "0"), "avgPrice")
-    price = fields.decimal(obj.get("price", "0"), "price")
+    qty = fields.dec(obj, "origQty")
+    filled = fields.dec(obj, "executedQty", "0")
+    average = fields.dec(obj, "avgPrice", "0")
+    price = fields.dec(obj, "price", "0")
     if qty <= 0 or not ZERO <= filled <= qty or average < 0 or price < 0:
         raise WireError("order: quantities or prices out of range")
     return OrderState(
@@ -164,10 +164,10 @@ def order_update(event: object) -> OrderState | None:
     o = fields.obj(event.get("o"), "ORDER_TRADE_UPDATE.o")
     if o.get("o") not in tuple(OrderType) or o.get("X") not in tuple(OrderStatus):
         return None
-    qty = fields.decimal(o.get("q"), "q")
-    filled = fields.decimal(o.get("z", "0"), "z")
-    average = fields.decimal(o.get("ap", "0"), "ap")
-    price = fields.decimal(o.get("p", "0"), "p")
+    qty = fields.dec(o, "q")
+    filled = fields.dec(o, "z", "0")
+    average = fields.dec(o, "ap", "0")
+    price = fields.dec(o, "p", "0")
     if qty <= 0 or not ZERO <= filled <= qty or average < 0 or price < 0:
         raise WireError("ORDER_TRADE_UPDATE: quantities or prices out of range")
     return OrderState(
@@ -232,14 +232,14 @@ def symbol_rules(info: object, symbol: str) -> SymbolRules:
     lots = [f for f in (filters.get("LOT_SIZE"), filters.get("MARKET_LOT_SIZE")) if f is not None]
     if price is None or not lots:
         raise WireError(f"{symbol}: exchangeInfo lacks PRICE_FILTER or LOT_SIZE")
-    tick = fields.decimal(price.get("tickSize"), "tickSize")
-    steps = [s for s in (fields.decimal(f.get("stepSize"), "stepSize") for f in lots) if s > 0]
+    tick = fields.dec(price, "tickSize")
+    steps = [s for s in (fields.dec(f, "stepSize") for f in lots) if s > 0]
     if tick <= 0 or not steps:
         raise WireError(f"{symbol}: tickSize and stepSize must be positive")
     # Where the two lot filters differ, the coarser step and the tighter bounds fit both.
     step = max(steps)
-    min_qty = max([step, *(fields.decimal(f.get("minQty", "0"), "minQty") for f in lots)])
-    max_qtys = [q for q in (fields.decimal(f.get("maxQty", "0"), "maxQty") for f in lots) if q > 0]
+    min_qty = max([step, *(fields.dec(f, "minQty", "0") for f in lots)])
+    max_qtys = [q for q in (fields.dec(f, "maxQty", "0") for f in lots) if q > 0]
     notional = filters.get("MIN_NOTIONAL", {})
     min_notional = fields.decimal(
         notional.get("notional", notional.get("minNotional", "0")), "notional"
@@ -258,11 +258,11 @@ def book_quote(venue: str, value: object, at: float) -> Quote:
     """A Quote from REST ticker/bookTicker (`bidPrice`) or the `@bookTicker` stream (`b`)."""
     obj = fields.obj(value, "bookTicker")
     if "b" in obj:
-        bid, ask = fields.decimal(obj.get("b"), "b"), fields.decimal(obj.get("a"), "a")
+        bid, ask = fields.dec(obj, "b"), fields.dec(obj, "a")
     else:
         bid, ask = (
-            fields.decimal(obj.get("bidPrice"), "bidPrice"),
-            fields.decimal(obj.get("askPrice"), "askPrice"),
+            fields.dec(obj, "bidPrice"),
+            fields.dec(obj, "askPrice"),
         )
     if bid <= 0 or ask <= 0 or bid > ask:
         raise WireError("bookTicker: no two-sided book")
@@ -275,7 +275,7 @@ def position(venue: str, symbol: str, rows: object) -> Position:
     a short's positionAmt is negative)."""
     every = (fields.obj(r, "position") for r in fields.array(rows, "positionRisk"))
     mine = [r for r in every if r.get("symbol") == symbol]
-    amounts = [(fields.decimal(r.get("positionAmt"), "positionAmt"), r) for r in mine]
+    amounts = [(fields.dec(r, "positionAmt"), r) for r in mine]
     net = sum((qty for qty, _ in amounts), ZERO)
     open_rows = [(qty, r) for qty, r in amounts if qty != 0]
     entry: Decimal | None = None
@@ -299,9 +299,9 @@ def fills(venue: str, client_id: str, order_id: str, rows: object) -> list[Fill]
                 client_id=client_id,
                 trade_id=fields.ident(row, "id"),
                 side=fields.member(Side, row.get("side"), "side"),
-                qty=fields.decimal(row.get("qty"), "qty"),
-                price=fields.decimal(row.get("price"), "price"),
-                fee=fields.decimal(row.get("commission", "0"), "commission"),
+                qty=fields.dec(row, "qty"),
+                price=fields.dec(row, "price"),
+                fee=fields.dec(row, "commission", "0"),
                 maker=fields.flag(row, "maker"),
             )
         )
