@@ -41,7 +41,7 @@ from bench.rig import ENTRY_PRICE, START, SYMBOLS, Rig
 from bench.simproc import order_client_id
 from bench.standby import Standby
 from bench.stats import summary
-from hedged.adapters import backpack_signing as bp_signing
+from hedged.adapters.backpack import signing as bp_signing
 from hedged.config import AsterAuth
 from hedged.legs import ASTER, BACKPACK, VENUES
 

@@ -30,18 +30,18 @@ from typing import Any
 import aiohttp
 from sqlmodel import col, select
 
-import hedged.adapters.aster_stream as aster_stream
-import hedged.adapters.backpack as backpack_client
+import hedged.adapters.aster.stream as aster_stream
+import hedged.adapters.backpack.client as backpack_client
 from bench import machine, simproc
 from hedged import config as config_mod
-from hedged.adapters.aster import AsterVenue
-from hedged.adapters.aster_http import Tuning
-from hedged.adapters.aster_signing import new_agent_key
-from hedged.adapters.aster_wire import book_quote as aster_book_quote
-from hedged.adapters.backpack import BackpackVenue
-from hedged.adapters.backpack_http import HttpPolicy
-from hedged.adapters.backpack_signing import new_keypair
-from hedged.adapters.backpack_wire import parse_book_ticker as backpack_parse_book_ticker
+from hedged.adapters.aster.client import AsterVenue
+from hedged.adapters.aster.http import DEFAULT_POLICY as ASTER_POLICY
+from hedged.adapters.aster.signing import new_agent_key
+from hedged.adapters.aster.wire import book_quote as aster_book_quote
+from hedged.adapters.backpack.client import BackpackVenue
+from hedged.adapters.backpack.http import DEFAULT_POLICY as BACKPACK_POLICY
+from hedged.adapters.backpack.signing import new_keypair
+from hedged.adapters.backpack.wire import parse_book_ticker as backpack_parse_book_ticker
 from hedged.adapters.base import Venue
 from hedged.config import AsterAuth
 from hedged.engine import Engine
@@ -267,11 +267,11 @@ def clients(cfg: config_mod.Config, sims: Sims, keys: Keys, *, unpaced: bool) ->
         cfg.aster, base_url=sims.url(ASTER), ws_url=sims.url(ASTER, "ws"), auth=keys.auth
     )
     bp_cfg = replace(cfg.backpack, base_url=sims.url(BACKPACK), ws_url=sims.url(BACKPACK, "ws"))
-    tuning = Tuning(weight_budget=10**9) if unpaced else None
-    policy = HttpPolicy(requests_per_second=0) if unpaced else None
+    aster = replace(ASTER_POLICY, weight_budget=10**9) if unpaced else ASTER_POLICY
+    backpack = replace(BACKPACK_POLICY, requests_per_second=0) if unpaced else BACKPACK_POLICY
     return {
-        ASTER: AsterVenue(aster_cfg, keys.aster, SYMBOLS[ASTER], tuning=tuning),
-        BACKPACK: BackpackVenue(bp_cfg, keys.backpack, SYMBOLS[BACKPACK], http_policy=policy),
+        ASTER: AsterVenue(aster_cfg, keys.aster, SYMBOLS[ASTER], http_policy=aster),
+        BACKPACK: BackpackVenue(bp_cfg, keys.backpack, SYMBOLS[BACKPACK], http_policy=backpack),
     }
 
 

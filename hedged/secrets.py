@@ -193,8 +193,8 @@ def _check_values(
 ) -> None:
     """Refuse, before any venue is contacted, a value no venue could accept; the error names
     the credential and never shows its value."""
-    from hedged.adapters.aster_signing import address_of
-    from hedged.adapters.backpack_signing import public_key_b64
+    from hedged.adapters.aster.signing import address_of
+    from hedged.adapters.backpack.signing import public_key_b64
 
     def refuse(name: str, problem: str) -> ConfigError:
         return ConfigError(where, label(name), problem)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from hedged.adapters.aster import AsterVenue
-from hedged.adapters.aster_signing import new_agent_key
-from hedged.adapters.backpack import BackpackVenue
-from hedged.adapters.backpack_signing import new_keypair
+from hedged.adapters.aster.client import AsterVenue
+from hedged.adapters.aster.signing import new_agent_key
+from hedged.adapters.backpack.client import BackpackVenue
+from hedged.adapters.backpack.signing import new_keypair
 from hedged.adapters.base import CredentialsRefused, SymbolNotListed, Venue, VenueError
 from hedged.config import Config, ConfigError, sqlite_file
 from hedged.legs import ASTER, BACKPACK

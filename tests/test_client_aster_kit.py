@@ -15,9 +15,9 @@ from typing import Any, Literal
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hedged.adapters.aster import AsterVenue
-from hedged.adapters.aster_http import Tuning
-from hedged.adapters.aster_stream import StreamTuning
+from hedged.adapters.aster.client import AsterVenue
+from hedged.adapters.http import HttpPolicy
+from hedged.adapters.ws import StreamPolicy
 from hedged.config import AsterConfig
 from hedged.secrets import AsterCredentials, Secret
 
@@ -34,17 +34,17 @@ V3_SIGNER = "0x21cF8Ae13Bb72632562c6Fff438652Ba1a151bb0"
 V3_USER = "0x63DD5aCC6b1aa0f563956C0e534DD30B6dcF7C4e"
 SECRET_VALUES = (V1_API_KEY, V1_SECRET, V3_KEY, V3_KEY.removeprefix("0x"))
 
-FAST = Tuning(
+FAST = HttpPolicy(
     timeout=0.5,
     read_attempts=3,
     backoff=0.01,
     backoff_max=0.05,
     max_wait=2.0,
     write_wait=0.5,
-    retry_after_429=0.05,
-    retry_after_418=0.05,
+    rate_limited_pause=0.05,
+    banned_pause=0.05,
 )
-FAST_STREAMS = StreamTuning(connect_timeout=1.0, heartbeat=5.0, backoff=0.02, backoff_max=0.2)
+FAST_STREAMS = StreamPolicy(connect_timeout=1.0, heartbeat=5.0, backoff=0.02, backoff_max=0.2)
 
 Mode = Literal["answer", "drop", "truncate", "slow"]
 
@@ -275,7 +275,7 @@ def make_venue(
     *,
     auth: Literal["v1", "v3"] = "v3",
     clock: Callable[[], float],
-    tuning: Tuning = FAST,
+    http_policy: HttpPolicy = FAST,
     recv_window_ms: int = 5000,
     symbol: str = SYMBOL,
 ) -> AsterVenue:
@@ -286,7 +286,12 @@ def make_venue(
         recv_window_ms=recv_window_ms,
     )
     return AsterVenue(
-        config, credentials(), symbol, clock=clock, tuning=tuning, stream_tuning=FAST_STREAMS
+        config,
+        credentials(),
+        symbol,
+        clock=clock,
+        http_policy=http_policy,
+        stream_policy=FAST_STREAMS,
     )
 
 

@@ -29,8 +29,8 @@ from test_client_aster_kit import (
     order_json,
 )
 
-from hedged.adapters.aster import AsterVenue
-from hedged.adapters.aster_wire import AMBIGUOUS_CODES, REJECT_CODES
+from hedged.adapters.aster.client import AsterVenue
+from hedged.adapters.aster.wire import AMBIGUOUS_CODES, REJECT_CODES
 from hedged.adapters.base import NOT_SENT, Accepted, Ambiguous, Rejected, VenueError
 from hedged.model import (
     Fill,

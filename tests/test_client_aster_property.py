@@ -26,22 +26,23 @@ from test_client_aster_kit import (
     order_json,
 )
 
-from hedged.adapters.aster import AsterVenue
-from hedged.adapters.aster_http import Tuning
-from hedged.adapters.aster_wire import REJECT_CODES, WireError, book_quote, order_update
+from hedged.adapters.aster.client import AsterVenue
+from hedged.adapters.aster.wire import REJECT_CODES, book_quote, order_update
 from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected, VenueError
+from hedged.adapters.errors import WireError
+from hedged.adapters.http import HttpPolicy
 from hedged.model import OrderRequest, OrderState, OrderType, Quote, Side
 
 T = TypeVar("T")
 NOW = 1_750_000_000.0
 MARKET_SELL = OrderRequest(CLIENT_ID, SYMBOL, Side.SELL, OrderType.MARKET, Decimal("0.010"))
-TUNING = Tuning(
+TUNING = HttpPolicy(
     timeout=1.0,
     read_attempts=2,
     backoff=0.001,
     backoff_max=0.001,
-    retry_after_429=0.0,
-    retry_after_418=0.0,
+    rate_limited_pause=0.0,
+    banned_pause=0.0,
     weight_budget=10**9,  # the clock stands still, so the venue's minute never ends
 )
 
@@ -53,7 +54,9 @@ class Harness:
         self.loop = asyncio.new_event_loop()
         self._server_cm = canned_server(Clock(NOW))
         self.server: CannedServer = self.run(self._server_cm.__aenter__())
-        self.venue: AsterVenue = make_venue(self.server.url, clock=self.server.clock, tuning=TUNING)
+        self.venue: AsterVenue = make_venue(
+            self.server.url, clock=self.server.clock, http_policy=TUNING
+        )
         self.run(self.venue.start())
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:

@@ -36,9 +36,10 @@ from vectors import (
     V3_USER,
 )
 
-from hedged.adapters.aster_auth import Nonces, ServerClock, make_signer
-from hedged.adapters.aster_http import AsterHttp, Security
+from hedged.adapters.aster.auth import Nonces, make_signer
+from hedged.adapters.aster.http import AsterHttp, Security
 from hedged.adapters.base import Accepted
+from hedged.adapters.clock import ServerClock
 from hedged.config import AsterConfig
 from hedged.model import OrderRequest, OrderType, Side
 from hedged.secrets import AsterCredentials, Secret

@@ -15,11 +15,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from aiohttp.web import Application
 
-from hedged.adapters.aster import AsterVenue
-from hedged.adapters.aster_http import Tuning
-from hedged.adapters.aster_signing import new_agent_key
-from hedged.adapters.aster_stream import StreamTuning
+from hedged.adapters.aster.client import AsterVenue
+from hedged.adapters.aster.signing import new_agent_key
 from hedged.adapters.base import Accepted, Ambiguous, Rejected
+from hedged.adapters.http import HttpPolicy
+from hedged.adapters.ws import StreamPolicy
 from hedged.config import AsterConfig
 from hedged.model import (
     OrderRequest,
@@ -95,7 +95,7 @@ async def open_sim(
     *,
     dual: bool = False,
     client_clock: Callable[[], float] | None = None,
-    stream_tuning: StreamTuning | None = None,
+    stream_policy: StreamPolicy | None = None,
 ) -> AsyncIterator[Sim]:
     clock = SimClock()
     world = default_world(clock=clock)
@@ -127,9 +127,9 @@ async def open_sim(
         credentials,
         SYMBOL,
         clock=client_clock or clock,
-        tuning=Tuning(timeout=2.0, backoff=0.02, backoff_max=0.1, max_wait=5.0),
-        stream_tuning=stream_tuning
-        or StreamTuning(connect_timeout=2.0, heartbeat=5.0, backoff=0.02, backoff_max=0.2),
+        http_policy=HttpPolicy(timeout=2.0, backoff=0.02, backoff_max=0.1, max_wait=5.0),
+        stream_policy=stream_policy
+        or StreamPolicy(connect_timeout=2.0, heartbeat=5.0, backoff=0.02, backoff_max=0.2),
     )
     try:
         await venue.start()
@@ -432,8 +432,8 @@ async def test_a_price_change_while_the_stream_is_down_is_not_missed() -> None:
 
 
 async def test_a_silent_quote_stream_is_reconnected() -> None:
-    tuning = StreamTuning(connect_timeout=2.0, backoff=0.02, backoff_max=0.2, quote_silence=0.3)
-    async with open_sim(stream_tuning=tuning) as sim:
+    tuning = StreamPolicy(connect_timeout=2.0, backoff=0.02, backoff_max=0.2, silence=0.3)
+    async with open_sim(stream_policy=tuning) as sim:
         reconnected: list[str] = []
 
         async def hook(stream: str) -> None:
@@ -455,8 +455,8 @@ async def test_a_silent_quote_stream_is_reconnected() -> None:
 
 
 async def test_listen_key_is_kept_alive(monkeypatch: pytest.MonkeyPatch) -> None:
-    tuning = StreamTuning(connect_timeout=2.0, backoff=0.02, backoff_max=0.2, keepalive=0.05)
-    async with open_sim(stream_tuning=tuning) as sim:
+    tuning = StreamPolicy(connect_timeout=2.0, backoff=0.02, backoff_max=0.2, keepalive=0.05)
+    async with open_sim(stream_policy=tuning) as sim:
         kept: list[str | None] = []
         keep_alive = sim.state.keep_alive
 

@@ -17,17 +17,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_client_aster_kit import Clock, make_venue
 
-from hedged.adapters import aster_ids
-from hedged.adapters.aster_stream import ReconnectHooks
-from hedged.adapters.aster_wire import (
-    WireError,
-    book_quote,
-    dec,
-    order_update,
-    parse_json,
-    symbol_rules,
-)
+from hedged import ids
+from hedged.adapters.aster.wire import book_quote, order_update, symbol_rules
 from hedged.adapters.base import Venue
+from hedged.adapters.errors import WireError
+from hedged.adapters.fields import decimal, decode
+from hedged.adapters.ws import ReconnectHooks
 from hedged.model import OrderState, OrderStatus, OrderType, Quote, Side, SymbolRules
 
 D = Decimal
@@ -39,19 +34,19 @@ D = Decimal
 @given(st.integers(0, 2**48), st.integers(0, 2**100))
 def test_client_ids_are_hd_namespace_seq_within_the_venue_s_rule(namespace: int, seq: int) -> None:
     try:
-        made = aster_ids.aster_client_id(namespace, seq)
+        made = ids.aster_client_id(namespace, seq)
     except ValueError:
         assert len(f"hd{namespace:08x}-{seq}") > 36
         return
     assert made == f"hd{namespace:08x}-{seq}"
-    assert aster_ids.PATTERN.fullmatch(made)
-    assert aster_ids.aster_owns(namespace, made)
-    assert not aster_ids.aster_owns(namespace + 1, made)
+    assert ids.ASTER_CLIENT_ID.fullmatch(made)
+    assert ids.aster_owns(namespace, made)
+    assert not ids.aster_owns(namespace + 1, made)
 
 
 @given(st.integers(0, 2**36), st.text(max_size=40))
 def test_ownership_needs_our_prefix_and_a_sequence_number(namespace: int, suffix: str) -> None:
-    owned = aster_ids.aster_owns(namespace, f"hd{namespace:08x}-{suffix}")
+    owned = ids.aster_owns(namespace, f"hd{namespace:08x}-{suffix}")
     assert owned == (suffix.isascii() and suffix.isdigit())
 
 
@@ -122,15 +117,15 @@ def test_unusable_exchange_info_is_a_wire_error(document: dict[str, Any]) -> Non
 @pytest.mark.parametrize("value", [True, 1.5, None, "NaN", "Infinity", "-inf", "1e", "", [], {}])
 def test_decimals_are_strict(value: object) -> None:
     with pytest.raises(WireError):
-        dec(value, "x")
+        decimal(value, "x")
 
 
 def test_json_numbers_never_become_floats() -> None:
-    parsed = parse_json(b'{"a": 0.1, "b": 7, "c": "0.30"}')
+    parsed = decode(b'{"a": 0.1, "b": 7, "c": "0.30"}')
     assert parsed == {"a": D("0.1"), "b": 7, "c": "0.30"}
     assert isinstance(parsed["a"], Decimal)
     with pytest.raises(WireError):
-        parse_json(b'{"a": NaN}')
+        decode(b'{"a": NaN}')
 
 
 def test_book_quotes_from_rest_and_stream_shapes() -> None:
@@ -245,7 +240,7 @@ async def user_stream_server(frames: list[str]) -> AsyncIterator[str]:
 
 
 async def test_reconnect_hooks_survive_failing_hooks(caplog: pytest.LogCaptureFixture) -> None:
-    hooks = ReconnectHooks()
+    hooks = ReconnectHooks("aster")
     calls: list[str] = []
 
     def broken(stream: str) -> None:

@@ -34,10 +34,10 @@ from test_client_backpack_kit import (
     venue_on,
 )
 
-from hedged.adapters import backpack_ids
-from hedged.adapters.backpack import BackpackVenue
-from hedged.adapters.backpack_signing import signing_string, verify
-from hedged.adapters.backpack_wire import AMBIGUOUS_CODES, DEFINITE_CODES
+from hedged import ids
+from hedged.adapters.backpack.client import BackpackVenue
+from hedged.adapters.backpack.signing import signing_string, verify
+from hedged.adapters.backpack.wire import AMBIGUOUS_CODES, DEFINITE_CODES
 from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected, Venue, VenueError
 from hedged.config import BackpackConfig
 from hedged.model import OrderRequest, OrderStatus, OrderType, Side
@@ -437,10 +437,10 @@ async def test_cancel_of_an_impossible_client_id_sends_nothing() -> None:
 
 @given(st.integers(0, 2**12), st.integers(0, 2**24))
 def test_client_ids_are_uint32_and_owned(namespace: int, seq: int) -> None:
-    made = backpack_ids.backpack_client_id(namespace, seq)
+    made = ids.backpack_client_id(namespace, seq)
     assert 0 <= int(made) < 2**32
-    assert backpack_ids.backpack_owns(namespace, made)
-    assert not backpack_ids.backpack_owns(namespace + 1, made)
+    assert ids.backpack_owns(namespace, made)
+    assert not ids.backpack_owns(namespace + 1, made)
 
 
 def test_the_venue_makes_and_recognises_its_ids() -> None:
@@ -471,7 +471,7 @@ async def test_credentials_never_show(caplog: pytest.LogCaptureFixture) -> None:
 
     async with canned_server() as canned, venue_on(canned) as venue:
         texts += [repr(venue), str(venue), repr(venue._http), repr(venue.stream)]
-        texts += [repr(venue._credentials), str(vars(venue))]
+        texts += [repr(venue._auth), str(vars(venue._auth)), str(vars(venue))]
         canned.on("POST", ORDER, echo, drop(), reply(503, text=SECRET))
         for _ in range(3):
             texts.append(repr(await venue.place(MARKET_BUY)))

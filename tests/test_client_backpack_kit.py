@@ -16,9 +16,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
-from hedged.adapters.backpack import BackpackVenue
-from hedged.adapters.backpack_http import HttpPolicy
-from hedged.adapters.backpack_stream import StreamPolicy
+from hedged.adapters.backpack.client import BackpackVenue
+from hedged.adapters.http import HttpPolicy
+from hedged.adapters.ws import StreamPolicy
 from hedged.config import BackpackConfig
 from hedged.secrets import BackpackCredentials, Secret
 
@@ -35,11 +35,11 @@ FAST = HttpPolicy(
     connect_timeout=1.0,
     read_attempts=3,
     backoff=0.01,
-    max_backoff=0.02,
+    backoff_max=0.02,
     rate_limited_pause=0.05,
     requests_per_second=1000.0,
 )
-FAST_STREAM = StreamPolicy(heartbeat=5.0, connect_timeout=1.0, backoff=0.02, max_backoff=0.1)
+FAST_STREAM = StreamPolicy(heartbeat=5.0, connect_timeout=1.0, backoff=0.02, backoff_max=0.1)
 
 MARKET: dict[str, Any] = {
     "symbol": SYMBOL,

@@ -26,9 +26,10 @@ from test_client_backpack_kit import (
     venue_on,
 )
 
-from hedged.adapters import backpack_wire as wire
-from hedged.adapters.backpack import DEFAULT_MIN_NOTIONAL, BackpackVenue
+from hedged.adapters.backpack import wire
+from hedged.adapters.backpack.client import DEFAULT_MIN_NOTIONAL, BackpackVenue
 from hedged.adapters.base import Accepted, Ambiguous, Rejected, VenueError
+from hedged.adapters.errors import WireError
 from hedged.model import OrderRequest, OrderStatus, OrderType, Side, SymbolRules
 
 D = Decimal
@@ -435,7 +436,7 @@ STATUSES = st.sampled_from([200, 201, 202, 204, 302, 400, 401, 404, 408, 418, 42
 def _is_our_order(text: str) -> bool:
     try:
         order = wire.parse_order(json.loads(text, parse_float=Decimal))
-    except (ValueError, wire.WireError):
+    except (ValueError, WireError):
         return False
     return order.client_id == "42" and order.symbol == SYMBOL
 
@@ -468,7 +469,7 @@ def test_parsers_raise_only_wire_errors(body: Any) -> None:
         ),
     ]
     for parse in parsers:
-        with contextlib.suppress(wire.WireError):
+        with contextlib.suppress(WireError):
             parse(body)
 
 

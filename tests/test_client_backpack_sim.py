@@ -14,11 +14,11 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from test_client_backpack_kit import WAIT, PinnedClock, eventually
 
-from hedged.adapters.backpack import BackpackVenue
-from hedged.adapters.backpack_http import HttpPolicy
-from hedged.adapters.backpack_signing import new_keypair
-from hedged.adapters.backpack_stream import StreamPolicy
+from hedged.adapters.backpack.client import BackpackVenue
+from hedged.adapters.backpack.signing import new_keypair
 from hedged.adapters.base import Accepted, Ambiguous, Rejected
+from hedged.adapters.http import HttpPolicy
+from hedged.adapters.ws import StreamPolicy
 from hedged.config import BackpackConfig
 from hedged.model import OrderRequest, OrderStatus, OrderType, Side
 from hedged.secrets import BackpackCredentials, Secret
@@ -38,11 +38,11 @@ POLICY = HttpPolicy(
     connect_timeout=2.0,
     read_attempts=6,
     backoff=0.01,
-    max_backoff=0.05,
+    backoff_max=0.05,
     rate_limited_pause=0.2,
     requests_per_second=1000.0,
 )
-STREAMS = StreamPolicy(heartbeat=5.0, connect_timeout=1.0, backoff=0.02, max_backoff=0.1)
+STREAMS = StreamPolicy(heartbeat=5.0, connect_timeout=1.0, backoff=0.02, backoff_max=0.1)
 
 
 @dataclass

@@ -24,8 +24,8 @@ from test_client_backpack_kit import (
     venue_on,
 )
 
-from hedged.adapters.backpack_stream import StreamPolicy
 from hedged.adapters.base import VenueError
+from hedged.adapters.ws import StreamPolicy
 from hedged.model import OrderStatus, OrderType, Quote, Side
 
 D = Decimal
@@ -112,7 +112,7 @@ async def test_quotes_come_from_book_ticker() -> None:
 
 
 async def test_a_slow_quote_reader_gets_the_newest_prices() -> None:
-    policy = StreamPolicy(latest_only_size=2, backoff=0.02, max_backoff=0.1)
+    policy = StreamPolicy(latest_only_size=2, backoff=0.02, backoff_max=0.1)
     async with canned_server() as canned, venue_on(canned, stream_policy=policy) as venue:
         quotes = venue.quotes(SYMBOL)
         first = asyncio.ensure_future(next_of(quotes))
@@ -230,7 +230,7 @@ async def test_keeps_trying_while_the_venue_is_unreachable() -> None:
 
 async def test_a_socket_without_market_data_is_reopened() -> None:
     """Pings answered, but no bookTicker: the feed died quietly (docs/architecture.md#streams)."""
-    policy = StreamPolicy(silence=0.3, backoff=0.02, max_backoff=0.1)
+    policy = StreamPolicy(silence=0.3, backoff=0.02, backoff_max=0.1)
     hooked: list[str] = []
     async with canned_server() as canned, venue_on(canned, stream_policy=policy) as venue:
         venue.on_reconnect(hooked.append)
@@ -245,7 +245,7 @@ async def test_a_socket_without_market_data_is_reopened() -> None:
 
 
 async def test_quiet_private_streams_are_left_alone() -> None:
-    policy = StreamPolicy(silence=0.2, backoff=0.02, max_backoff=0.1)
+    policy = StreamPolicy(silence=0.2, backoff=0.02, backoff_max=0.1)
     async with canned_server() as canned, venue_on(canned, stream_policy=policy) as venue:
         updates = venue.order_updates()
         pending = asyncio.ensure_future(next_of(updates))
@@ -269,7 +269,7 @@ async def test_pings_are_answered() -> None:
 
 async def test_our_own_heartbeat_drops_a_dead_socket() -> None:
     """A server that stops answering pings: the client notices and reconnects."""
-    policy = StreamPolicy(heartbeat=0.2, backoff=0.02, max_backoff=0.1)
+    policy = StreamPolicy(heartbeat=0.2, backoff=0.02, backoff_max=0.1)
     async with canned_server() as canned, venue_on(canned, stream_policy=policy) as venue:
         quotes = venue.quotes(SYMBOL)
         pending = asyncio.ensure_future(next_of(quotes, timeout=10))

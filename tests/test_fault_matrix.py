@@ -18,9 +18,9 @@ from invariants import VenueRecords, check_invariants
 from roundkit import make_config
 
 from hedged import orders
-from hedged.adapters.aster import AsterVenue
-from hedged.adapters.backpack import BackpackVenue
-from hedged.adapters.backpack_signing import new_keypair
+from hedged.adapters.aster.client import AsterVenue
+from hedged.adapters.backpack.client import BackpackVenue
+from hedged.adapters.backpack.signing import new_keypair
 from hedged.adapters.base import Venue
 from hedged.engine import Engine
 from hedged.legs import ASTER, BACKPACK, VENUES

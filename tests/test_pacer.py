@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hedged.adapters.backpack_http import Pacer
+from hedged.adapters.backpack.http import Pacer
 
 
 async def test_a_write_takes_a_pacer_slot_without_waiting_behind_reads() -> None:

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from hedged.adapters.aster_signing import new_agent_key
-from hedged.adapters.backpack_signing import new_keypair
+from hedged.adapters.aster.signing import new_agent_key
+from hedged.adapters.backpack.signing import new_keypair
 
 DEADLINE_SECONDS = 120
 

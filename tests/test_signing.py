@@ -40,8 +40,8 @@ from vectors import (
     V3_USER,
 )
 
-from hedged.adapters import aster_signing as aster
-from hedged.adapters import backpack_signing as bp
+from hedged.adapters.aster import signing as aster
+from hedged.adapters.backpack import signing as bp
 from hedged.sim.aster import signing as venue_aster
 from hedged.sim.backpack import signing as venue_bp
 

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import text
 
 from hedged import cli, config
-from hedged.adapters.aster_signing import new_agent_key
-from hedged.adapters.backpack_signing import new_keypair
+from hedged.adapters.aster.signing import new_agent_key
+from hedged.adapters.backpack.signing import new_keypair
 from hedged.config import EX_CONFIG
 
 PAIR = "[pair]\naster_symbol = 'SOLUSDT'\nbackpack_symbol = 'SOL_USDC_PERP'\n"

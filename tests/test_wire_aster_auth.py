@@ -28,7 +28,7 @@ from vectors import (
     V3_SIGNATURE,
 )
 
-from hedged.adapters import aster_signing as signing
+from hedged.adapters.aster import signing as signing
 from hedged.sim.world import World
 
 # docs/venues/aster.md#test-vectors

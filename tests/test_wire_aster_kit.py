@@ -1,4 +1,4 @@
-"""A plain Aster client for the wire tests: aiohttp plus `hedged.adapters.aster_signing`,
+"""A plain Aster client for the wire tests: aiohttp plus `hedged.adapters.aster.signing`,
 against `aster_app` on 127.0.0.1. No project venue client is involved."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from hedged.adapters import aster_signing as signing
+from hedged.adapters.aster import signing as signing
 from hedged.sim.accounts import Accounts, AsterAgent, AsterV1Key
 from hedged.sim.aster.app import aster_app
 from hedged.sim.exchange import SimExchange

@@ -15,7 +15,7 @@ from test_wire_backpack_kit import (
     settle,
 )
 
-from hedged.adapters import backpack_signing as bp
+from hedged.adapters.backpack import signing as bp
 from hedged.sim.backpack import signing as venue_signing
 
 # docs/venues/backpack.md#test-vectors

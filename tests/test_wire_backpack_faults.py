@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from test_wire_backpack_kit import SYMBOL, Clock, frames, push, serve
 
-from hedged.adapters.backpack_signing import DEFAULT_WINDOW_MS
+from hedged.adapters.backpack.signing import DEFAULT_WINDOW_MS
 from hedged.sim.backpack.app import BackpackLimits
 from hedged.sim.faults import FaultKind
 

@@ -1,5 +1,5 @@
 """A Backpack server on 127.0.0.1 and a plain aiohttp client that signs with
-`hedged.adapters.backpack_signing`, for the `test_wire_backpack_*` tests (no tests here)."""
+`hedged.adapters.backpack.signing`, for the `test_wire_backpack_*` tests (no tests here)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from hedged.adapters import backpack_signing as bp
+from hedged.adapters.backpack import signing as bp
 from hedged.sim.accounts import Accounts, BackpackKey
 from hedged.sim.backpack.app import BackpackLimits, backpack_app
 from hedged.sim.faults import WireFaults

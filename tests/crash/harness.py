@@ -36,8 +36,8 @@ from typing import IO, Any
 
 from invariants import VenueRecords, Verdict, check_invariants, check_submissions
 
-from hedged.adapters.aster_signing import sign_v1
-from hedged.adapters.backpack_signing import new_keypair
+from hedged.adapters.aster.signing import sign_v1
+from hedged.adapters.backpack.signing import new_keypair
 from hedged.crashpoints import POINTS
 from hedged.store import Store
 

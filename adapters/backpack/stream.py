@@ -1,46 +1,40 @@
-"""Backpack WebSocket (docs/venues/backpack.md#streams): one connection carries every stream,
-opened by SUBSCRIBE frames (private `account.*` ones signed), kept alive by answering the
-server's pings and sending our own, and reopened with backoff when it drops. Streams do not
-replay what was missed, so every reopening runs the reconnect hooks (the engine reconciles
-there)."""
+"""Backpack WebSocket (docs/venues/backpack.md#streams), on the shared transport
+(`hedged.adapters.ws`): one connection carries every stream, opened by SUBSCRIBE frames
+(private `account.*` ones signed), kept alive by answering the server's pings and sending our
+own, and reopened with backoff when it drops. Streams do not replay what was missed, so every
+reopening runs the reconnect hooks (the engine reconciles there)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import logging
-import random
-import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
-from decimal import Decimal
+from contextlib import aclosing
 from typing import Any
 
 import aiohttp
 
-from hedged.adapters.backpack_wire import snippet
 from hedged.adapters.base import ReconnectHook, VenueError
+from hedged.adapters.fields import snippet
+from hedged.adapters.ws import (
+    Connections,
+    ReconnectHooks,
+    Socket,
+    StreamPolicy,
+    Watchdog,
+    broke,
+    connect,
+    frames,
+)
 
 log = logging.getLogger(__name__)
 
 INVALID_SIGNATURE = 4003
 Signer = Callable[[], list[str]]  # a fresh `signature` array for a private SUBSCRIBE
 _CLOSED = object()
-_DECODER = json.JSONDecoder(parse_float=Decimal)  # one for every frame, not one per frame
-
-
-@dataclass(frozen=True, slots=True)
-class StreamPolicy:
-    heartbeat: float = 20.0  # our ping period; no pong within half of it drops the socket
-    connect_timeout: float = 10.0
-    backoff: float = 0.5
-    max_backoff: float = 30.0
-    latest_only_size: int = 64  # price streams keep the newest updates, dropping the oldest
-    # A socket that answers pings but brings no market data this long is reopened (a liquid
-    # perp's bookTicker moves many times a second); private streams may be quiet for hours.
-    silence: float | None = 60.0
+DEFAULT_STREAM_POLICY = StreamPolicy(heartbeat=20.0, backoff=0.5, backoff_max=30.0)
 
 
 class Subscription:
@@ -74,7 +68,7 @@ class BackpackStream:
         url: str,
         session: Callable[[], aiohttp.ClientSession],
         signer: Signer,
-        policy: StreamPolicy = StreamPolicy(),
+        policy: StreamPolicy = DEFAULT_STREAM_POLICY,
         *,
         on_auth_error: Callable[[], Awaitable[None]] | None = None,
         scrub: Callable[[str], str] = lambda text: text,
@@ -82,29 +76,33 @@ class BackpackStream:
     ) -> None:
         self.url = url
         self.policy = policy
-        self.connections = 0  # sockets opened so far
         self.connected = asyncio.Event()
         self._session = session
         self._signer = signer
         self._on_auth_error = on_auth_error
         self._scrub = scrub
         self._label = label
-        self._last_public = time.monotonic()
         self._subs: dict[str, list[Subscription]] = {}
         self._private: set[str] = set()
-        self._hooks: list[ReconnectHook] = []
+        self._hooks = ReconnectHooks(label)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: Socket | None = None
+        self._watchdog: Watchdog | None = None
         self._runner: asyncio.Task[None] | None = None
         self._wanted = asyncio.Event()
-        self._healthy = False
         self._closed = False
+        self._connections = Connections(label, policy, lambda: self._closed)
 
     def __repr__(self) -> str:
         return f"BackpackStream({self.url!r}, streams={sorted(self._subs)})"
 
+    @property
+    def connections(self) -> int:
+        """Sockets opened so far."""
+        return self._connections.count
+
     def on_reconnect(self, hook: ReconnectHook) -> None:
-        self._hooks.append(hook)
+        self._hooks.add(hook)
 
     async def subscribe(
         self, stream: str, *, private: bool = False, latest_only: bool = False
@@ -116,8 +114,8 @@ class BackpackStream:
         self._subs.setdefault(stream, []).append(sub)
         if private:
             self._private.add(stream)
-        elif first:
-            self._last_public = time.monotonic()  # its silence counts from now
+        elif first and self._watchdog is not None:
+            self._watchdog.heard()  # its silence counts from now
         if self._runner is None:
             self._runner = asyncio.create_task(self._run())
         self._wanted.set()
@@ -150,6 +148,7 @@ class BackpackStream:
         if self._ws is not None:
             with contextlib.suppress(aiohttp.ClientError, ConnectionError, RuntimeError):
                 await self._ws.close()
+        self._hooks.cancel()
         tasks = [t for t in (self._runner, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -161,75 +160,48 @@ class BackpackStream:
     # -- the connection loop ---------------------------------------------------------------
 
     async def _run(self) -> None:
-        attempt = 0
-        while not self._closed:
-            if not self._subs:
-                self._wanted.clear()
-                await self._wanted.wait()
-                continue
-            self._healthy = False
-            try:
-                await self._connection()
-            except Exception as e:  # whatever broke it, a stream must never die silently
-                log.warning("backpack stream broke: %s", self._scrub(_describe(e)))
-            if self._closed:
-                return
-            if self._healthy:
-                attempt = 0
-            delay = min(self.policy.backoff * 2**attempt, self.policy.max_backoff)
-            attempt += 1
-            log.info("backpack stream down; reconnecting in %.1fs", delay)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+        async with aclosing(self._connections.run(self._connect)) as sockets:
+            async for ws in sockets:
+                try:
+                    await self._connection(ws)
+                except Exception as e:  # whatever broke it, a stream must never die silently
+                    broke(self._label, e, self._scrub)
 
-    async def _connection(self) -> None:
-        ws = await asyncio.wait_for(
-            self._session().ws_connect(
-                self.url,
-                heartbeat=self.policy.heartbeat,
-                autoping=True,
-                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
-            ),
-            self.policy.connect_timeout,
-        )
+    async def _connect(self) -> Socket:
+        while not self._subs:  # nothing to carry: no socket until something is subscribed
+            self._wanted.clear()
+            await self._wanted.wait()
+            if self._closed:
+                raise VenueError("backpack stream is closed")
+        return await connect(self._session(), self.url, self.policy)
+
+    async def _connection(self, ws: Socket) -> None:
         self._ws = ws  # before listing the streams: see subscribe()
-        watchdog = asyncio.create_task(self._watch_silence(ws))
+        silence = self.policy.silence
+        watchdog = None if silence is None else Watchdog(ws, silence, self._label, self._public)
+        self._watchdog = watchdog
         try:
             streams = list(self._subs)
             await self._send_subscribe(ws, streams)
-            self._last_public = time.monotonic()
-            self.connections += 1
             if self.connections > 1:
-                self._run_hooks(f"{self._label} {'+'.join(sorted(streams))}")
+                self._hooks.fire(f"{self._label} {'+'.join(sorted(streams))}")
             self.connected.set()
             resubscribed = False
-            async for message in ws:
-                if message.type is aiohttp.WSMsgType.TEXT:
-                    if self._dispatch(message.data) and not resubscribed:
-                        resubscribed = True
-                        self._spawn(self._fix_auth(ws))
-                elif message.type is aiohttp.WSMsgType.ERROR:
-                    break
+            async for frame in frames(ws, self._label):
+                if self._dispatch(frame) and not resubscribed:
+                    resubscribed = True
+                    self._spawn(self._fix_auth(ws))
         finally:
-            watchdog.cancel()
+            self._watchdog = None
+            if watchdog is not None:
+                await watchdog.stop()
             self._ws = None
             self.connected.clear()
-            await ws.close()
 
-    async def _watch_silence(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        limit = self.policy.silence
-        if limit is None:
-            return
-        while not ws.closed:
-            await asyncio.sleep(limit / 4)
-            public = any(stream not in self._private for stream in self._subs)
-            if public and time.monotonic() - self._last_public > limit:
-                log.warning("backpack stream: no market data for %.1fs; reconnecting", limit)
-                await ws.close()
-                return
+    def _public(self) -> bool:
+        return any(stream not in self._private for stream in self._subs)
 
-    async def _send_subscribe(
-        self, ws: aiohttp.ClientWebSocketResponse, streams: list[str]
-    ) -> None:
+    async def _send_subscribe(self, ws: Socket, streams: list[str]) -> None:
         public = [s for s in streams if s not in self._private]
         private = [s for s in streams if s in self._private]
         if public:
@@ -238,20 +210,15 @@ class BackpackStream:
             frame = {"method": "SUBSCRIBE", "params": private, "signature": self._signer()}
             await ws.send_str(json.dumps(frame))
 
-    def _dispatch(self, text: str) -> bool:
+    def _dispatch(self, frame: Any) -> bool:
         """Hand a frame to its subscribers; True when the venue refused our signature."""
-        try:
-            frame = _DECODER.decode(text)
-        except (ValueError, RecursionError):
-            log.debug("backpack stream: not JSON: %r", self._scrub(snippet(text)))
-            return False
         if not isinstance(frame, dict):
             return False
         stream = frame.get("stream")
         if isinstance(stream, str) and "data" in frame:
-            self._healthy = True
-            if stream not in self._private:
-                self._last_public = time.monotonic()
+            self._connections.healthy()
+            if stream not in self._private and self._watchdog is not None:
+                self._watchdog.heard()
             for sub in self._subs.get(stream, ()):
                 sub.put(frame["data"])
             return False
@@ -263,7 +230,7 @@ class BackpackStream:
             return code == INVALID_SIGNATURE and bool(self._private)
         return False
 
-    async def _fix_auth(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    async def _fix_auth(self, ws: Socket) -> None:
         """A refused private subscription: the clock may have drifted; resync, sign again
         (once per socket, so a wrong key does not loop)."""
         if self._on_auth_error is not None:
@@ -276,33 +243,7 @@ class BackpackStream:
             with contextlib.suppress(aiohttp.ClientError, ConnectionError, RuntimeError):
                 await self._send_subscribe(ws, private)
 
-    def _run_hooks(self, label: str) -> None:
-        """Every hook, with the streams the new socket carries; a coroutine runs as a task so
-        the stream keeps flowing meanwhile."""
-        log.info("%s reconnected", label)
-        for hook in list(self._hooks):
-            try:
-                result = hook(label)
-            except Exception:
-                log.exception("backpack reconnect hook failed")
-                continue
-            if inspect.isawaitable(result):
-                self._spawn(self._await_hook(result))
-
-    async def _await_hook(self, result: Awaitable[None]) -> None:
-        try:
-            await result
-        except Exception:
-            log.exception("backpack reconnect hook failed")
-
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, TimeoutError):
-        return "timed out"
-    text = snippet(str(error))
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__

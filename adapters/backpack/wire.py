@@ -21,15 +21,16 @@ Outcome of a state-changing call (docs/venues/backpack.md#errors), decided by `c
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from hedged.adapters.backpack_ids import wire_client_id
-from hedged.adapters.backpack_signing import render_value
-from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected
+from hedged.adapters import fields
+from hedged.adapters.backpack.signing import render_value
+from hedged.adapters.base import Ambiguous, Outcome, Rejected
+from hedged.adapters.errors import WireError
+from hedged.adapters.outcomes import answered_order
+from hedged.ids import UINT32_LIMIT
 from hedged.model import (
     ZERO,
     Fill,
@@ -41,7 +42,6 @@ from hedged.model import (
     SymbolRules,
 )
 
-Json = Mapping[str, Any]
 Param = str | int | bool
 Params = dict[str, Param]
 
@@ -92,15 +92,10 @@ AMBIGUOUS_CODES = frozenset(
 )
 PAYLOAD_ERROR = "parse request payload error"
 NOT_FOUND_CODE = "RESOURCE_NOT_FOUND"
-MAX_MESSAGE = 300
-
-
-class WireError(ValueError):
-    """A body without the documented shape."""
 
 
 @dataclass(frozen=True, slots=True)
-class ApiError:
+class ErrorBody:
     code: str
     message: str
 
@@ -108,74 +103,11 @@ class ApiError:
 # -- decoding ------------------------------------------------------------------------------
 
 
-def loads(text: str) -> Any:
-    try:
-        return json.loads(text, parse_float=Decimal)
-    except (ValueError, RecursionError):
-        raise WireError(f"not JSON: {snippet(text)!r}") from None
-
-
-def snippet(text: str) -> str:
-    """A bounded, printable excerpt of a venue's text for an error message."""
-    clean = "".join(ch if ch.isprintable() else " " for ch in text.strip())
-    return clean if len(clean) <= MAX_MESSAGE else clean[:MAX_MESSAGE] + "..."
-
-
-def _obj(value: Any, what: str) -> Json:
-    if not isinstance(value, dict):
-        raise WireError(f"{what}: expected an object")
-    return value
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise WireError(f"{what}: expected an array")
-    return value
-
-
-def _text(obj: Json, key: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not value:
-        raise WireError(f"{key}: expected a string")
-    return value
-
-
-def _id(obj: Json, key: str) -> str:
-    """An id the venue writes as a string of digits or as a number."""
-    value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-        raise WireError(f"{key}: expected an id")
-    return str(value)
-
-
-def _decimal(value: Any, key: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise WireError(f"{key}: expected a decimal")
-    try:
-        number = Decimal(value)
-    except (InvalidOperation, ValueError):
-        raise WireError(f"{key}: expected a decimal") from None
-    if not number.is_finite():
-        raise WireError(f"{key}: expected a finite decimal")
-    return number
-
-
-def _dec(obj: Json, key: str) -> Decimal:
-    return _decimal(obj.get(key), key)
-
-
-def _opt_dec(obj: Json, key: str) -> Decimal | None:
-    value = obj.get(key)
-    return None if value is None else _decimal(value, key)
-
-
-def _flag(obj: Json, key: str) -> bool:
-    value = obj.get(key)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise WireError(f"{key}: expected a boolean")
-    return value
+def wire_client_id(client_id: str) -> int:
+    """The uint32 sent as `clientId`; ValueError for anything else."""
+    if not client_id.isascii() or not client_id.isdigit() or int(client_id) >= UINT32_LIMIT:
+        raise ValueError(f"Backpack clientId must be a uint32, got {client_id!r}")
+    return int(client_id)
 
 
 def _client_id(value: Any) -> str | None:
@@ -194,12 +126,6 @@ def _has(item: Any, key: str, value: str) -> bool:
     """Whether a list item is about our order; other items (anyone's, any shape) are skipped
     unread, so an odd foreign entry cannot hide ours."""
     return isinstance(item, dict) and str(item.get(key)) == value
-
-
-def _lookup(table: Mapping[str, Any], value: Any, key: str) -> Any:
-    if not isinstance(value, str) or value not in table:
-        raise WireError(f"{key}: unknown value {snippet(str(value))!r}")
-    return table[value]
 
 
 # -- orders --------------------------------------------------------------------------------
@@ -226,11 +152,11 @@ def _order_state(
         client_id=client_id or "",
         venue_order_id=venue_id,
         symbol=symbol,
-        side=_lookup(SIDES, side, "side"),
-        type=_lookup(
+        side=fields.lookup(SIDES, side, "side"),
+        type=fields.lookup(
             ORDER_TYPES, order_type.upper() if isinstance(order_type, str) else None, "orderType"
         ),
-        status=_lookup(STATUSES, status, "status"),
+        status=fields.lookup(STATUSES, status, "status"),
         qty=qty if qty is not None else filled,
         filled_qty=filled,
         avg_price=avg,
@@ -241,38 +167,38 @@ def _order_state(
 
 def parse_order(body: Any) -> OrderState:
     """A REST Order (live or history item); `client_id` is "" when it has none."""
-    o = _obj(body, "order")
+    o = fields.obj(body, "order")
     return _order_state(
         client_id=_client_id(o.get("clientId")),
-        venue_id=_id(o, "id"),
-        symbol=_text(o, "symbol"),
+        venue_id=fields.ident(o, "id"),
+        symbol=fields.text(o, "symbol"),
         side=o.get("side"),
         order_type=o.get("orderType"),
         status=o.get("status"),
-        qty=_opt_dec(o, "quantity"),
-        filled=_dec(o, "executedQuantity"),
-        filled_quote=_opt_dec(o, "executedQuoteQuantity"),
-        price=_opt_dec(o, "price"),
-        reduce_only=_flag(o, "reduceOnly"),
+        qty=fields.opt_dec(o, "quantity"),
+        filled=fields.dec(o, "executedQuantity"),
+        filled_quote=fields.opt_dec(o, "executedQuoteQuantity"),
+        price=fields.opt_dec(o, "price"),
+        reduce_only=fields.flag(o, "reduceOnly"),
     )
 
 
 def parse_orders(body: Any) -> list[OrderState]:
-    return [parse_order(item) for item in _list(body, "orders")]
+    return [parse_order(item) for item in fields.array(body, "orders")]
 
 
 def history_match(body: Any, client_id: str) -> tuple[int, OrderState | None]:
     """(items on the page, the newest order of the page with this clientId). A uint32 client
     id is only unique among open orders, so the history may hold older orders with it."""
-    items = _list(body, "order history")
+    items = fields.array(body, "order history")
     best: tuple[str, int, OrderState] | None = None
     for item in items:
         if not _has(item, "clientId", client_id):
             continue
-        o = _obj(item, "order")
+        o = fields.obj(item, "order")
         created = o.get("createdAt")
         key = str(created) if isinstance(created, str | int) else ""
-        venue_id = _id(o, "id")
+        venue_id = fields.ident(o, "id")
         rank = int(venue_id) if venue_id.isdigit() else 0
         if best is None or (key, rank) > (best[0], best[1]):
             best = (key, rank, parse_order(o))
@@ -281,22 +207,22 @@ def history_match(body: Any, client_id: str) -> tuple[int, OrderState | None]:
 
 def parse_order_update(data: Any) -> OrderState | None:
     """An `account.orderUpdate` payload; None for an order without a clientId."""
-    d = _obj(data, "orderUpdate")
+    d = fields.obj(data, "orderUpdate")
     client_id = _client_id(d.get("c"))
     if client_id is None:
         return None
     return _order_state(
         client_id=client_id,
-        venue_id=_id(d, "i"),
-        symbol=_text(d, "s"),
+        venue_id=fields.ident(d, "i"),
+        symbol=fields.text(d, "s"),
         side=d.get("S"),
         order_type=d.get("o"),
         status=d.get("X"),
-        qty=_opt_dec(d, "q"),
-        filled=_dec(d, "z"),
-        filled_quote=_opt_dec(d, "Z"),
-        price=_opt_dec(d, "p"),
-        reduce_only=_flag(d, "r"),
+        qty=fields.opt_dec(d, "q"),
+        filled=fields.dec(d, "z"),
+        filled_quote=fields.opt_dec(d, "Z"),
+        price=fields.opt_dec(d, "p"),
+        reduce_only=fields.flag(d, "r"),
     )
 
 
@@ -344,27 +270,27 @@ class Market:
 def parse_market(body: Any, default_min_notional: Decimal) -> Market:
     """A Market (`/api/v1/market`). Backpack publishes no minimum notional; a `minNotional` in the
     quantity filter is used if one ever appears."""
-    m = _obj(body, "market")
-    filters = _obj(m.get("filters"), "filters")
-    price = _obj(filters.get("price"), "filters.price")
-    quantity = _obj(filters.get("quantity"), "filters.quantity")
-    symbol = _text(m, "symbol")
-    tick, step = _dec(price, "tickSize"), _dec(quantity, "stepSize")
+    m = fields.obj(body, "market")
+    filters = fields.obj(m.get("filters"), "filters")
+    price = fields.obj(filters.get("price"), "filters.price")
+    quantity = fields.obj(filters.get("quantity"), "filters.quantity")
+    symbol = fields.text(m, "symbol")
+    tick, step = fields.dec(price, "tickSize"), fields.dec(quantity, "stepSize")
     if tick <= 0 or step <= 0:
         raise WireError("tickSize/stepSize: must be positive")
-    min_notional = _opt_dec(quantity, "minNotional")
+    min_notional = fields.opt_dec(quantity, "minNotional")
     rules = SymbolRules(
         symbol=symbol,
         tick=tick,
         step=step,
-        min_qty=_opt_dec(quantity, "minQuantity") or step,
+        min_qty=fields.opt_dec(quantity, "minQuantity") or step,
         min_notional=default_min_notional if min_notional is None else min_notional,
-        max_qty=_opt_dec(quantity, "maxQuantity"),
+        max_qty=fields.opt_dec(quantity, "maxQuantity"),
     )
     parts = symbol.split("_")
     return Market(
         rules=rules,
-        market_type=_text(m, "marketType"),
+        market_type=fields.text(m, "marketType"),
         base=m["baseSymbol"] if isinstance(m.get("baseSymbol"), str) else parts[0],
         quote=m["quoteSymbol"] if isinstance(m.get("quoteSymbol"), str) else parts[-1],
     )
@@ -372,17 +298,17 @@ def parse_market(body: Any, default_min_notional: Decimal) -> Market:
 
 def _levels(value: Any, key: str) -> list[Decimal]:
     prices = []
-    for level in _list(value, key):
+    for level in fields.array(value, key):
         if not isinstance(level, list) or len(level) < 2:
             raise WireError(f"{key}: expected [price, quantity] levels")
-        if _decimal(level[1], key) > 0:
-            prices.append(_decimal(level[0], key))
+        if fields.decimal(level[1], key) > 0:
+            prices.append(fields.decimal(level[0], key))
     return prices
 
 
 def parse_depth(body: Any) -> tuple[Decimal, Decimal]:
     """(best bid, best ask) of `/depth`: the extremes, whichever order the venue lists them."""
-    d = _obj(body, "depth")
+    d = fields.obj(body, "depth")
     bids, asks = _levels(d.get("bids"), "bids"), _levels(d.get("asks"), "asks")
     if not bids or not asks:
         raise WireError("depth: a side of the book is empty")
@@ -391,21 +317,21 @@ def parse_depth(body: Any) -> tuple[Decimal, Decimal]:
 
 def parse_book_ticker(data: Any) -> tuple[str, Decimal, Decimal]:
     """(symbol, bid, ask) of a `bookTicker` payload."""
-    d = _obj(data, "bookTicker")
-    bid, ask = _dec(d, "b"), _dec(d, "a")
+    d = fields.obj(data, "bookTicker")
+    bid, ask = fields.dec(d, "b"), fields.dec(d, "a")
     if bid <= 0 or ask <= 0:
         raise WireError("bookTicker: non-positive price")
-    return _text(d, "s"), bid, ask
+    return fields.text(d, "s"), bid, ask
 
 
 def parse_position(body: Any, symbol: str) -> tuple[Decimal, Decimal | None]:
     """(net quantity, entry price) on `symbol`; (0, None) when it is not listed (flat)."""
-    for item in _list(body, "positions"):
-        p = _obj(item, "position")
+    for item in fields.array(body, "positions"):
+        p = fields.obj(item, "position")
         if p.get("symbol") != symbol:
             continue
-        qty = _dec(p, "netQuantity")
-        return qty, (_opt_dec(p, "entryPrice") if qty != 0 else None)
+        qty = fields.dec(p, "netQuantity")
+        return qty, (fields.opt_dec(p, "entryPrice") if qty != 0 else None)
     return ZERO, None
 
 
@@ -413,29 +339,31 @@ def parse_fills(
     body: Any, *, order_id: str, client_id: str, base: str, quote: str, venue: str
 ) -> tuple[int, list[Fill]]:
     """(items on the page, the page's fills of `order_id`), fees converted to the quote asset."""
-    items = _list(body, "fills")
+    items = fields.array(body, "fills")
     fills = []
     for item in items:
         if not _has(item, "orderId", order_id):
             continue
-        f = _obj(item, "fill")
-        price, qty, fee = _dec(f, "price"), _dec(f, "quantity"), _dec(f, "fee")
+        f = fields.obj(item, "fill")
+        price, qty, fee = fields.dec(f, "price"), fields.dec(f, "quantity"), fields.dec(f, "fee")
         fee_asset = f.get("feeSymbol")
         if fee_asset == base:
             fee *= price
         elif fee_asset not in (quote, None):
-            raise WireError(f"feeSymbol: cannot convert a fee in {snippet(str(fee_asset))!r}")
+            raise WireError(
+                f"feeSymbol: cannot convert a fee in {fields.snippet(str(fee_asset))!r}"
+            )
         fills.append(
             Fill(
                 venue=venue,
-                symbol=_text(f, "symbol"),
+                symbol=fields.text(f, "symbol"),
                 client_id=client_id,
-                trade_id=_id(f, "tradeId"),
-                side=_lookup(SIDES, f.get("side"), "side"),
+                trade_id=fields.ident(f, "tradeId"),
+                side=fields.lookup(SIDES, f.get("side"), "side"),
                 qty=qty,
                 price=price,
                 fee=fee,
-                maker=_flag(f, "isMaker"),
+                maker=fields.flag(f, "isMaker"),
             )
         )
     return len(items), fills
@@ -445,26 +373,26 @@ def parse_server_time(text: str) -> int:
     """`/api/v1/time`: milliseconds as text."""
     stripped = text.strip()
     if not stripped.isdigit() or len(stripped) > 16:
-        raise WireError(f"time: expected milliseconds, got {snippet(text)!r}")
+        raise WireError(f"time: expected milliseconds, got {fields.snippet(text)!r}")
     return int(stripped)
 
 
 # -- errors and outcomes -------------------------------------------------------------------
 
 
-def parse_error(text: str) -> ApiError | None:
+def parse_error(text: str) -> ErrorBody | None:
     """`{"code", "message"}`, or None when the body is not such an object."""
     try:
-        body = loads(text)
+        body = fields.decode(text)
     except WireError:
         return None
     if not isinstance(body, dict) or not isinstance(body.get("code"), str):
         return None
     message = body.get("message")
-    return ApiError(body["code"], snippet(message if isinstance(message, str) else ""))
+    return ErrorBody(body["code"], fields.snippet(message if isinstance(message, str) else ""))
 
 
-def is_clock_error(error: ApiError | None) -> bool:
+def is_clock_error(error: ErrorBody | None) -> bool:
     """The venue refused our timestamp (stale, future or malformed): resync the clock."""
     if error is None:
         return False
@@ -472,19 +400,19 @@ def is_clock_error(error: ApiError | None) -> bool:
     return "expired" in message or "timestamp" in message
 
 
-def is_auth_error(status: int, error: ApiError | None) -> bool:
+def is_auth_error(status: int, error: ErrorBody | None) -> bool:
     """The venue refused our key (401) or our signature."""
     return status == 401 or (error is not None and "signature" in error.message.lower())
 
 
-def is_unknown_symbol(error: ApiError | None) -> bool:
+def is_unknown_symbol(error: ErrorBody | None) -> bool:
     """The venue does not list the market asked for."""
     if error is None:
         return False
     return error.code == "INVALID_MARKET" or "market symbol" in error.message.lower()
 
 
-def is_not_found(status: int, error: ApiError | None) -> bool:
+def is_not_found(status: int, error: ErrorBody | None) -> bool:
     """The venue does not know the order (404 RESOURCE_NOT_FOUND; older servers answered
     INVALID_CLIENT_REQUEST "Order not found", docs/venues/backpack.md#errors)."""
     if error is None or not 400 <= status < 500:
@@ -495,19 +423,13 @@ def is_not_found(status: int, error: ApiError | None) -> bool:
 def classify_write(status: int, text: str, *, client_id: str, symbol: str) -> Outcome:
     """The outcome of an order placement or cancellation answered with `status` and `text`."""
     if 200 <= status < 300:
-        try:
-            order = parse_order(loads(text))
-        except WireError as e:
-            return Ambiguous(f"HTTP {status} with an unreadable order: {e}")
-        if order.client_id != client_id or order.symbol != symbol:
-            return Ambiguous(f"HTTP {status} answered with another order ({order.client_id})")
-        return Accepted(order)
+        return answered_order(status, text, parse_order, client_id, symbol)
     if 400 <= status < 500 and status not in (408, 429):
         error = parse_error(text)
         if error is not None and error.code in DEFINITE_CODES:
             return Rejected(error.code, error.message)
         if error is None and status == 400 and text.lstrip().startswith(PAYLOAD_ERROR):
-            return Rejected("INVALID_CLIENT_REQUEST", snippet(text))
+            return Rejected("INVALID_CLIENT_REQUEST", fields.snippet(text))
     error = parse_error(text)
-    detail = f"{error.code}: {error.message}" if error else snippet(text) or "empty body"
+    detail = f"{error.code}: {error.message}" if error else fields.snippet(text) or "empty body"
     return Ambiguous(f"HTTP {status} ({detail})")

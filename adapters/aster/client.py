@@ -1,12 +1,12 @@
 """The Aster venue client: the `Venue` port over Aster's REST API and WebSockets.
 
-One concern per module: signing and the venue clock (aster_auth, over aster_signing), HTTP
-transport and rate limits (aster_http), JSON <-> model mapping and the error table
-(aster_wire), WebSockets (aster_stream). This module wires them into the port.
+One concern per module: signing and the venue clock (`auth`, over `signing`), REST and rate
+limits (`http`), JSON <-> model mapping and the error table (`wire`), WebSockets (`stream`).
+This module wires them into the port.
 
 Outcome classes (docs/venues/aster.md#errors), per new-order and cancel reply:
   Accepted   2xx whose body is our order (same client id and symbol).
-  Rejected   4xx with a code in `aster_wire.REJECT_CODES`, incl. 429/418 with -1003/-1015
+  Rejected   4xx with a code in `wire.REJECT_CODES`, incl. 429/418 with -1003/-1015
              (the venue refuses those before acting; 4xx means "the sender's side"), and
              requests this client refused to send (invalid request, rate-limit back-off).
   Ambiguous  everything else: timeout, reset, truncated or unreadable body, any 5xx (503 is
@@ -16,38 +16,22 @@ Outcome classes (docs/venues/aster.md#errors), per new-order and cancel reply:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from hedged.adapters.aster_auth import (
+from hedged.adapters.aster.auth import (
     BOOK_TICKER_PATH,
     EXCHANGE_INFO_PATH,
     Params,
-    ServerClock,
     make_signer,
 )
-from hedged.adapters.aster_http import (
-    ApiError,
-    AsterHttp,
-    NotSent,
-    Security,
-    TransportError,
-    Tuning,
-)
-from hedged.adapters.aster_ids import aster_client_id, aster_owns
-from hedged.adapters.aster_stream import (
-    ReconnectHooks,
-    StreamTuning,
-    UserStream,
-    quote_stream,
-)
-from hedged.adapters.aster_wire import (
+from hedged.adapters.aster.http import DEFAULT_POLICY, AsterHttp, Security
+from hedged.adapters.aster.stream import DEFAULT_STREAM_POLICY, UserStream, quote_stream
+from hedged.adapters.aster.wire import (
     NO_NEED_TO_CHANGE_MARGIN_TYPE,
     NO_SUCH_ORDER,
-    WireError,
     book_quote,
     classify_write,
     dual_side,
@@ -69,7 +53,12 @@ from hedged.adapters.base import (
     Rejected,
     VenueError,
 )
+from hedged.adapters.clock import ServerClock
+from hedged.adapters.errors import ApiError, NotSent, TransportError, WireError
+from hedged.adapters.http import HttpPolicy, Retry
+from hedged.adapters.ws import ReconnectHooks, StreamPolicy
 from hedged.config import AsterConfig
+from hedged.ids import aster_client_id, aster_owns
 from hedged.model import (
     Fill,
     OrderRequest,
@@ -94,7 +83,7 @@ START_SLACK_MS = 1000
 
 class AsterVenue:
     """`Venue` for one Aster account. `signature_window`: `recv_window_ms` / 1000 with V1;
-    with V3, the nonce window (60 s, `aster_auth.V3_NONCE_WINDOW_S`)."""
+    with V3, the nonce window (60 s, `auth.V3_NONCE_WINDOW_S`)."""
 
     def __init__(
         self,
@@ -104,8 +93,8 @@ class AsterVenue:
         *,
         name: str = "aster",
         clock: Callable[[], float] = time.time,
-        tuning: Tuning | None = None,
-        stream_tuning: StreamTuning | None = None,
+        http_policy: HttpPolicy = DEFAULT_POLICY,
+        stream_policy: StreamPolicy = DEFAULT_STREAM_POLICY,
         chain_id: int | None = None,
         margin_type: str = "CROSSED",
     ) -> None:
@@ -118,13 +107,13 @@ class AsterVenue:
         self.auth = signer.version
         self.signature_window: float = signer.window_s
         self._paths = signer.paths
-        self._http = AsterHttp(config.base_url, signer, self.clock, tuning)
+        self._http = AsterHttp(config.base_url, signer, self.clock, http_policy)
         self._ws_url = config.ws_url
-        self._stream_tuning = stream_tuning or StreamTuning()
-        self._hooks = ReconnectHooks()
+        self._stream_policy = stream_policy
+        self._hooks = ReconnectHooks(name)
         self._closed = False
         self._user = UserStream(
-            self._http, config.ws_url, self._stream_tuning, self._hooks, self._is_closed
+            self._http, config.ws_url, self._stream_policy, self._hooks, self._is_closed
         )
         self._rules: dict[str, SymbolRules] = {}
         self._hedge_mode: bool | None = None
@@ -193,15 +182,17 @@ class AsterVenue:
         return self._closed
 
     async def _sync_time(self) -> None:
-        tuning = self._http.tuning
-        for attempt in range(tuning.read_attempts):
+        async def attempt() -> Retry | None:
             try:
                 await self._http.sync_time()
-                return
             except VenueError as e:
-                if attempt + 1 == tuning.read_attempts:
-                    raise VenueError(f"{self.name}: cannot read the server time: {e}") from None
-                await asyncio.sleep(min(tuning.backoff * 2**attempt, tuning.backoff_max))
+                return Retry(str(e))
+            return None
+
+        try:
+            await self._http.retry("clock sync", attempt)
+        except VenueError as e:
+            raise VenueError(f"{self.name}: cannot read the server time: {e}") from None
 
     async def _set_margin_type(self) -> None:
         params = [("symbol", self.symbol), ("marginType", self.margin_type)]
@@ -243,7 +234,7 @@ class AsterVenue:
             self._ws_url,
             self.name,
             symbol,
-            self._stream_tuning,
+            self._stream_policy,
             self._hooks,
             self._is_closed,
             lambda: self.quote(symbol),

@@ -1,18 +1,18 @@
-"""Client side of Aster authentication: the venue's clock, never-repeating V3 nonces, and the
-signer (V1 HMAC or V3 EIP-712 agent) that turns business params into the exact wire string.
+"""Client side of Aster authentication: never-repeating V3 nonces and the signer (V1 HMAC or
+V3 EIP-712 agent) that turns business params into the exact wire string, timed by the
+venue's clock (`hedged.adapters.clock`).
 
-The cryptography is `hedged.adapters.aster_signing`; nothing here re-implements it. Secrets
+The cryptography is `hedged.adapters.aster.signing`; nothing here re-implements it. Secrets
 stay inside `Secret` until the moment of signing and never appear in a repr or an error.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from hedged.adapters.aster_signing import (
+from hedged.adapters.aster.signing import (
     CHAIN_ID_MAINNET,
     CHAIN_ID_TESTNET,
     V3Key,
@@ -20,6 +20,7 @@ from hedged.adapters.aster_signing import (
     sign_v1,
     sign_v3,
 )
+from hedged.adapters.clock import ServerClock
 from hedged.config import AsterConfig
 from hedged.secrets import AsterCredentials, Secret
 
@@ -29,31 +30,6 @@ Params = Sequence[tuple[str, str]]
 # (docs/venues/aster.md#the-signature-window). A delayed request can land until the wider
 # bound has passed, so the window we rely on to call "not found" final is the wider one.
 V3_NONCE_WINDOW_S = 60.0
-
-
-class ServerClock:
-    """The local wall clock plus the measured offset to the venue's clock, in microseconds."""
-
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-        self.offset_us = 0
-
-    def local(self) -> float:
-        return self._clock()
-
-    def now_us(self) -> int:
-        return round(self._clock() * 1_000_000) + self.offset_us
-
-    def now_ms(self) -> int:
-        return self.now_us() // 1000
-
-    def now(self) -> float:
-        return self.now_us() / 1_000_000
-
-    def measure(self, sent: float, received: float, server_ms: int) -> None:
-        """Set the offset from one round trip: the server read its clock mid-way."""
-        midpoint_us = round((sent + received) / 2 * 1_000_000)
-        self.offset_us = server_ms * 1000 - midpoint_us
 
 
 class Nonces:

@@ -7,12 +7,13 @@ and go through `dec`. Every parser raises WireError (a VenueError) on anything i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from decimal import Decimal
 
-from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected, SymbolNotListed, VenueError
+from hedged.adapters import fields
+from hedged.adapters.base import Ambiguous, Outcome, Rejected, SymbolNotListed
+from hedged.adapters.errors import WireError
+from hedged.adapters.outcomes import answered_order
 from hedged.model import (
     ZERO,
     Fill,
@@ -24,12 +25,6 @@ from hedged.model import (
     Side,
     SymbolRules,
 )
-
-_E = TypeVar("_E", Side, OrderType, OrderStatus)
-
-
-class WireError(VenueError):
-    """The venue answered something this client cannot read."""
 
 
 class UnknownSymbol(WireError, SymbolNotListed):
@@ -119,75 +114,6 @@ MAX_MESSAGE = 200
 # --- scalars -------------------------------------------------------------------------------
 
 
-def parse_json(body: bytes) -> Any:
-    """JSON with Decimal for non-integers; NaN/Infinity and bad UTF-8 are errors."""
-    try:
-        return json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise WireError("unparseable JSON body") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
-
-
-def dec(value: object, field: str) -> Decimal:
-    """A finite Decimal from a JSON string or number (never bool, never float)."""
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise WireError(f"{field}: expected a decimal string, got {type(value).__name__}")
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise WireError(f"{field}: not a decimal: {str(value)[:40]!r}") from None
-    if not number.is_finite():
-        raise WireError(f"{field}: not a finite number")
-    return number
-
-
-def _text(obj: Mapping[str, Any], field: str) -> str:
-    value = obj.get(field)
-    if not isinstance(value, str) or not value:
-        raise WireError(f"{field}: expected a non-empty string")
-    return value
-
-
-def _id(obj: Mapping[str, Any], field: str) -> str:
-    value = obj.get(field)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return str(value)
-    if isinstance(value, str) and value.isdigit():
-        return value
-    raise WireError(f"{field}: expected an id")
-
-
-def _flag(obj: Mapping[str, Any], field: str, default: bool = False) -> bool:
-    value = obj.get(field, default)
-    if isinstance(value, bool):
-        return value
-    if value in ("true", "false"):
-        return bool(value == "true")
-    raise WireError(f"{field}: expected a boolean")
-
-
-def _object(value: object, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise WireError(f"{what}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _array(value: object, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise WireError(f"{what}: expected an array, got {type(value).__name__}")
-    return value
-
-
-def _enum(kind: type[_E], value: object, field: str) -> _E:
-    try:
-        return kind(value if isinstance(value, str) else "")
-    except ValueError:
-        raise WireError(f"{field}: unexpected value {str(value)[:40]!r}") from None
-
-
 def fmt(value: Decimal) -> str:
     """A Decimal as a plain decimal string (never exponent notation)."""
     return format(value, "f")
@@ -208,25 +134,25 @@ def venue_error(value: object) -> tuple[int, str] | None:
 
 def order_state(value: object) -> OrderState:
     """The order object of new/query/cancel/openOrders replies."""
-    obj = _object(value, "order")
-    qty = dec(obj.get("origQty"), "origQty")
-    filled = dec(obj.get("executedQty", "0"), "executedQty")
-    average = dec(obj.get("avgPrice", "0"), "avgPrice")
-    price = dec(obj.get("price", "0"), "price")
+    obj = fields.obj(value, "order")
+    qty = fields.dec(obj, "origQty")
+    filled = fields.dec(obj, "executedQty", "0")
+    average = fields.dec(obj, "avgPrice", "0")
+    price = fields.dec(obj, "price", "0")
     if qty <= 0 or not ZERO <= filled <= qty or average < 0 or price < 0:
         raise WireError("order: quantities or prices out of range")
     return OrderState(
-        client_id=_text(obj, "clientOrderId"),
-        venue_order_id=_id(obj, "orderId"),
-        symbol=_text(obj, "symbol"),
-        side=_enum(Side, obj.get("side"), "side"),
-        type=_enum(OrderType, obj.get("type"), "type"),
-        status=_enum(OrderStatus, obj.get("status"), "status"),
+        client_id=fields.text(obj, "clientOrderId"),
+        venue_order_id=fields.ident(obj, "orderId"),
+        symbol=fields.text(obj, "symbol"),
+        side=fields.member(Side, obj.get("side"), "side"),
+        type=fields.member(OrderType, obj.get("type"), "type"),
+        status=fields.member(OrderStatus, obj.get("status"), "status"),
         qty=qty,
         filled_qty=filled,
         avg_price=average if average > 0 else None,
         price=price if price > 0 else None,
-        reduce_only=_flag(obj, "reduceOnly"),
+        reduce_only=fields.flag(obj, "reduceOnly"),
     )
 
 
@@ -235,27 +161,27 @@ def order_update(event: object) -> OrderState | None:
     are not plain MARKET/LIMIT orders (liquidations, ADL, conditional orders)."""
     if not isinstance(event, dict) or event.get("e") != "ORDER_TRADE_UPDATE":
         return None
-    o = _object(event.get("o"), "ORDER_TRADE_UPDATE.o")
+    o = fields.obj(event.get("o"), "ORDER_TRADE_UPDATE.o")
     if o.get("o") not in tuple(OrderType) or o.get("X") not in tuple(OrderStatus):
         return None
-    qty = dec(o.get("q"), "q")
-    filled = dec(o.get("z", "0"), "z")
-    average = dec(o.get("ap", "0"), "ap")
-    price = dec(o.get("p", "0"), "p")
+    qty = fields.dec(o, "q")
+    filled = fields.dec(o, "z", "0")
+    average = fields.dec(o, "ap", "0")
+    price = fields.dec(o, "p", "0")
     if qty <= 0 or not ZERO <= filled <= qty or average < 0 or price < 0:
         raise WireError("ORDER_TRADE_UPDATE: quantities or prices out of range")
     return OrderState(
-        client_id=_text(o, "c"),
-        venue_order_id=_id(o, "i"),
-        symbol=_text(o, "s"),
-        side=_enum(Side, o.get("S"), "S"),
+        client_id=fields.text(o, "c"),
+        venue_order_id=fields.ident(o, "i"),
+        symbol=fields.text(o, "s"),
+        side=fields.member(Side, o.get("S"), "S"),
         type=OrderType(o["o"]),
         status=OrderStatus(o["X"]),
         qty=qty,
         filled_qty=filled,
         avg_price=average if average > 0 else None,
         price=price if price > 0 else None,
-        reduce_only=_flag(o, "R"),
+        reduce_only=fields.flag(o, "R"),
     )
 
 
@@ -263,26 +189,20 @@ def open_orders(value: object) -> list[OrderState]:
     """Plain MARKET/LIMIT orders; conditional orders (STOP...) are none of ours."""
     return [
         order_state(row)
-        for row in _array(value, "openOrders")
-        if _object(row, "openOrders[]").get("type") in tuple(OrderType)
+        for row in fields.array(value, "openOrders")
+        if fields.obj(row, "openOrders[]").get("type") in tuple(OrderType)
     ]
 
 
 def classify_write(status: int, body: bytes, client_id: str, symbol: str) -> Outcome:
     """The outcome of a new-order or cancel reply. Total: never raises."""
     if 200 <= status < 300:
-        try:
-            order = order_state(parse_json(body))
-        except WireError as e:
-            return Ambiguous(f"HTTP {status} with an unreadable order: {e}")
-        if order.client_id != client_id or order.symbol != symbol:
-            return Ambiguous(f"HTTP {status} with an order that is not {client_id} on {symbol}")
-        return Accepted(order)
+        return answered_order(status, body, order_state, client_id, symbol)
     if status >= 500:
         # 503 is "execution status UNKNOWN"; any 5xx may follow an execution.
         return Ambiguous(f"HTTP {status}: execution status unknown")
     try:
-        error = venue_error(parse_json(body))
+        error = venue_error(fields.decode(body))
     except WireError:
         error = None
     if error is None:
@@ -299,29 +219,31 @@ def classify_write(status: int, body: bytes, client_id: str, symbol: str) -> Out
 def symbol_rules(info: object, symbol: str) -> SymbolRules:
     """SymbolRules from exchangeInfo: tick from PRICE_FILTER; step, min and max quantity that
     satisfy both LOT_SIZE and MARKET_LOT_SIZE; min notional from MIN_NOTIONAL."""
-    symbols = _array(_object(info, "exchangeInfo").get("symbols"), "exchangeInfo.symbols")
-    entries = (_object(s, "symbol") for s in symbols)
+    symbols = fields.array(fields.obj(info, "exchangeInfo").get("symbols"), "exchangeInfo.symbols")
+    entries = (fields.obj(s, "symbol") for s in symbols)
     entry = next((s for s in entries if s.get("symbol") == symbol), None)
     if entry is None:
         raise UnknownSymbol(f"exchangeInfo has no symbol {symbol}")
     filters = {
-        _object(f, "filter").get("filterType"): _object(f, "filter")
-        for f in _array(entry.get("filters"), "filters")
+        fields.obj(f, "filter").get("filterType"): fields.obj(f, "filter")
+        for f in fields.array(entry.get("filters"), "filters")
     }
     price = filters.get("PRICE_FILTER")
     lots = [f for f in (filters.get("LOT_SIZE"), filters.get("MARKET_LOT_SIZE")) if f is not None]
     if price is None or not lots:
         raise WireError(f"{symbol}: exchangeInfo lacks PRICE_FILTER or LOT_SIZE")
-    tick = dec(price.get("tickSize"), "tickSize")
-    steps = [s for s in (dec(f.get("stepSize"), "stepSize") for f in lots) if s > 0]
+    tick = fields.dec(price, "tickSize")
+    steps = [s for s in (fields.dec(f, "stepSize") for f in lots) if s > 0]
     if tick <= 0 or not steps:
         raise WireError(f"{symbol}: tickSize and stepSize must be positive")
     # Where the two lot filters differ, the coarser step and the tighter bounds fit both.
     step = max(steps)
-    min_qty = max([step, *(dec(f.get("minQty", "0"), "minQty") for f in lots)])
-    max_qtys = [q for q in (dec(f.get("maxQty", "0"), "maxQty") for f in lots) if q > 0]
+    min_qty = max([step, *(fields.dec(f, "minQty", "0") for f in lots)])
+    max_qtys = [q for q in (fields.dec(f, "maxQty", "0") for f in lots) if q > 0]
     notional = filters.get("MIN_NOTIONAL", {})
-    min_notional = dec(notional.get("notional", notional.get("minNotional", "0")), "notional")
+    min_notional = fields.decimal(
+        notional.get("notional", notional.get("minNotional", "0")), "notional"
+    )
     return SymbolRules(
         symbol=symbol,
         tick=tick,
@@ -334,28 +256,31 @@ def symbol_rules(info: object, symbol: str) -> SymbolRules:
 
 def book_quote(venue: str, value: object, at: float) -> Quote:
     """A Quote from REST ticker/bookTicker (`bidPrice`) or the `@bookTicker` stream (`b`)."""
-    obj = _object(value, "bookTicker")
+    obj = fields.obj(value, "bookTicker")
     if "b" in obj:
-        bid, ask = dec(obj.get("b"), "b"), dec(obj.get("a"), "a")
+        bid, ask = fields.dec(obj, "b"), fields.dec(obj, "a")
     else:
-        bid, ask = dec(obj.get("bidPrice"), "bidPrice"), dec(obj.get("askPrice"), "askPrice")
+        bid, ask = (
+            fields.dec(obj, "bidPrice"),
+            fields.dec(obj, "askPrice"),
+        )
     if bid <= 0 or ask <= 0 or bid > ask:
         raise WireError("bookTicker: no two-sided book")
-    name = _text(obj, "s" if "s" in obj else "symbol")
+    name = fields.text(obj, "s" if "s" in obj else "symbol")
     return Quote(venue=venue, symbol=name, bid=bid, ask=ask, at=at)
 
 
 def position(venue: str, symbol: str, rows: object) -> Position:
     """The net of every positionRisk row of `symbol` (BOTH, or LONG and SHORT in hedge mode;
     a short's positionAmt is negative)."""
-    every = (_object(r, "position") for r in _array(rows, "positionRisk"))
+    every = (fields.obj(r, "position") for r in fields.array(rows, "positionRisk"))
     mine = [r for r in every if r.get("symbol") == symbol]
-    amounts = [(dec(r.get("positionAmt"), "positionAmt"), r) for r in mine]
+    amounts = [(fields.dec(r, "positionAmt"), r) for r in mine]
     net = sum((qty for qty, _ in amounts), ZERO)
     open_rows = [(qty, r) for qty, r in amounts if qty != 0]
     entry: Decimal | None = None
     if len(open_rows) == 1:
-        price = dec(open_rows[0][1].get("entryPrice", "0"), "entryPrice")
+        price = fields.decimal(open_rows[0][1].get("entryPrice", "0"), "entryPrice")
         entry = price if price > 0 else None
     return Position(venue=venue, symbol=symbol, qty=net, entry_price=entry)
 
@@ -363,45 +288,47 @@ def position(venue: str, symbol: str, rows: object) -> Position:
 def fills(venue: str, client_id: str, order_id: str, rows: object) -> list[Fill]:
     """userTrades rows of one order; `commission` is the fee (negative for a rebate)."""
     out: list[Fill] = []
-    for raw in _array(rows, "userTrades"):
-        row = _object(raw, "trade")
-        if _id(row, "orderId") != order_id:
+    for raw in fields.array(rows, "userTrades"):
+        row = fields.obj(raw, "trade")
+        if fields.ident(row, "orderId") != order_id:
             continue
         out.append(
             Fill(
                 venue=venue,
-                symbol=_text(row, "symbol"),
+                symbol=fields.text(row, "symbol"),
                 client_id=client_id,
-                trade_id=_id(row, "id"),
-                side=_enum(Side, row.get("side"), "side"),
-                qty=dec(row.get("qty"), "qty"),
-                price=dec(row.get("price"), "price"),
-                fee=dec(row.get("commission", "0"), "commission"),
-                maker=_flag(row, "maker"),
+                trade_id=fields.ident(row, "id"),
+                side=fields.member(Side, row.get("side"), "side"),
+                qty=fields.dec(row, "qty"),
+                price=fields.dec(row, "price"),
+                fee=fields.dec(row, "commission", "0"),
+                maker=fields.flag(row, "maker"),
             )
         )
     return out
 
 
 def trade_ids(rows: object) -> list[int]:
-    return [int(_id(_object(r, "trade"), "id")) for r in _array(rows, "userTrades")]
+    return [
+        int(fields.ident(fields.obj(r, "trade"), "id")) for r in fields.array(rows, "userTrades")
+    ]
 
 
 def order_time_ms(value: object) -> int | None:
     """When the order was created (query replies carry `time`)."""
-    t = _object(value, "order").get("time", _object(value, "order").get("updateTime"))
+    t = fields.obj(value, "order").get("time", fields.obj(value, "order").get("updateTime"))
     return t if isinstance(t, int) and not isinstance(t, bool) and t > 0 else None
 
 
 def server_time_ms(value: object) -> int:
-    t = _object(value, "time").get("serverTime")
+    t = fields.obj(value, "time").get("serverTime")
     if isinstance(t, bool) or not isinstance(t, int) or t <= 0:
         raise WireError("serverTime: expected milliseconds")
     return t
 
 
 def dual_side(value: object) -> bool:
-    flag = _object(value, "positionSide/dual").get("dualSidePosition")
+    flag = fields.obj(value, "positionSide/dual").get("dualSidePosition")
     if isinstance(flag, bool):
         return flag
     if flag in ("true", "false"):
@@ -410,7 +337,7 @@ def dual_side(value: object) -> bool:
 
 
 def listen_key(value: object) -> str:
-    return _text(_object(value, "listenKey"), "listenKey")
+    return fields.text(fields.obj(value, "listenKey"), "listenKey")
 
 
 def stream_payload(value: object) -> object:

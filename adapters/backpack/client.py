@@ -1,6 +1,6 @@
 """The Backpack venue (the long leg): `Venue` over Backpack's REST and WebSocket APIs.
 
-Orders are sent once and classified (see `backpack_wire` for the table); an ambiguous one is
+Orders are sent once and classified (see `wire` for the table); an ambiguous one is
 resolved by `query`, which looks at the book first and then at the order history, because
 `GET /api/v1/order` only knows resting orders. `signature_window` is `window_ms`: a request
 is signed when `place`/`cancel` is called, and the venue refuses it one window later.
@@ -16,17 +16,15 @@ from collections.abc import AsyncGenerator, Callable
 from decimal import Decimal
 from typing import ParamSpec, TypeVar
 
-from hedged.adapters.backpack_http import BackpackHttp, Clock, HttpPolicy, NotSent, Unanswered
-from hedged.adapters.backpack_ids import backpack_client_id, backpack_owns, wire_client_id
-from hedged.adapters.backpack_stream import BackpackStream, StreamPolicy
-from hedged.adapters.backpack_wire import (
+from hedged.adapters.backpack.auth import Signer
+from hedged.adapters.backpack.http import DEFAULT_POLICY, BackpackHttp
+from hedged.adapters.backpack.stream import DEFAULT_STREAM_POLICY, BackpackStream
+from hedged.adapters.backpack.wire import (
     Market,
     Param,
-    WireError,
     classify_write,
     history_match,
     is_clock_error,
-    loads,
     order_params,
     parse_book_ticker,
     parse_depth,
@@ -37,6 +35,7 @@ from hedged.adapters.backpack_wire import (
     parse_order_update,
     parse_orders,
     parse_position,
+    wire_client_id,
 )
 from hedged.adapters.base import (
     NOT_SENT,
@@ -47,7 +46,13 @@ from hedged.adapters.base import (
     Rejected,
     VenueError,
 )
+from hedged.adapters.clock import ServerClock
+from hedged.adapters.errors import NotSent, TransportError, WireError
+from hedged.adapters.fields import decode
+from hedged.adapters.http import Clock, HttpPolicy
+from hedged.adapters.ws import StreamPolicy
 from hedged.config import BackpackConfig
+from hedged.ids import backpack_client_id, backpack_owns
 from hedged.model import Fill, OrderRequest, OrderState, Position, Quote, SymbolRules
 from hedged.secrets import BackpackCredentials
 
@@ -74,25 +79,23 @@ class BackpackVenue:
         *,
         name: str = "backpack",
         clock: Clock = time.time,
-        http_policy: HttpPolicy | None = None,
-        stream_policy: StreamPolicy | None = None,
+        http_policy: HttpPolicy = DEFAULT_POLICY,
+        stream_policy: StreamPolicy = DEFAULT_STREAM_POLICY,
         min_notional: Decimal = DEFAULT_MIN_NOTIONAL,
     ) -> None:
         self.name = name
         self.symbol = symbol
         self.signature_window = config.window_ms / 1000
         self.min_notional = min_notional
-        self._credentials = credentials
-        self._http = BackpackHttp(
-            config.base_url, credentials, config.window_ms, clock, http_policy or HttpPolicy()
-        )
+        self._auth = Signer(credentials, config.window_ms, ServerClock(clock))
+        self._http = BackpackHttp(config.base_url, self._auth, http_policy)
         self._stream = BackpackStream(
             config.ws_url,
             lambda: self._http.session,
-            self._ws_signature,
-            stream_policy or StreamPolicy(),
+            self._auth.subscription,
+            stream_policy,
             on_auth_error=self._http.sync_time,
-            scrub=self._http.scrub,
+            scrub=self._auth.scrub,
             label=name,
         )
         self._markets: dict[str, Market] = {}
@@ -113,8 +116,8 @@ class BackpackVenue:
 
     async def start(self) -> None:
         """Open the session, measure the clock offset, load the market and check it is a perp."""
-        self._http.check_credentials()
-        await self._http.start()
+        self._auth.check()
+        await self._http.open()
         await self._http.sync_time()
         market = await self._market(self.symbol)
         if market.market_type != PERP:
@@ -140,7 +143,7 @@ class BackpackVenue:
 
     @property
     def clock_offset_ms(self) -> int:
-        return self._http.offset_ms
+        return self._auth.clock.offset_us // 1000
 
     # -- market data -----------------------------------------------------------------------
 
@@ -216,8 +219,8 @@ class BackpackVenue:
             "orderQuery",
             not_found_ok=True,
         )
-        if 200 <= response.status < 300:
-            state = parsed("order", parse_order, parsed("order", loads, response.text))
+        if response.ok:
+            state = parsed("order", parse_order, parsed("order", decode, response.text))
             if state.client_id == client_id:
                 return state
             raise VenueError(f"backpack: order query for {client_id} answered another order")
@@ -231,9 +234,9 @@ class BackpackVenue:
         response = await self._http.read(
             "GET", "/api/v1/position", {"symbol": symbol}, "positionQuery", not_found_ok=True
         )
-        if not 200 <= response.status < 300:
+        if not response.ok:
             return Position(self.name, symbol, Decimal(0))
-        body = parsed("position", loads, response.text)
+        body = parsed("position", decode, response.text)
         qty, entry = parsed("position", parse_position, body, symbol)
         return Position(self.name, symbol, qty, entry)
 
@@ -290,7 +293,7 @@ class BackpackVenue:
         except NotSent as e:
             log.warning("backpack %s not sent: %s", what, e)
             return Rejected(NOT_SENT, str(e))
-        except Unanswered as e:
+        except TransportError as e:
             return Ambiguous(f"no answer: {e}")
         outcome = classify_write(response.status, response.text, client_id=client_id, symbol=symbol)
         if isinstance(outcome, Rejected) and is_clock_error(parse_error(response.text)):
@@ -312,9 +315,9 @@ class BackpackVenue:
                 "orderHistoryQueryAll",
                 not_found_ok=True,
             )
-            if not 200 <= response.status < 300:
+            if not response.ok:
                 return None
-            body = parsed("order history", loads, response.text)
+            body = parsed("order history", decode, response.text)
             count, state = parsed("order history", history_match, body, client_id)
             if state is not None:
                 return state
@@ -334,19 +337,7 @@ class BackpackVenue:
         self, method: str, path: str, params: dict[str, Param], instruction: str | None = None
     ) -> object:
         response = await self._http.read(method, path, params, instruction)
-        return parsed(path, loads, response.text)
-
-    def _ws_signature(self) -> list[str]:
-        try:
-            signed = self._http.sign("subscribe", {}, self._http.timestamp_ms())
-        except NotSent as e:
-            raise VenueError(f"backpack stream: {e}") from None
-        return [
-            signed["X-API-Key"],
-            signed["X-Signature"],
-            signed["X-Timestamp"],
-            signed["X-Window"],
-        ]
+        return parsed(path, decode, response.text)
 
 
 def parsed(what: str, parse: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

@@ -1,0 +1,72 @@
+"""Client side of Backpack authentication: the API key and secret, the signature window and
+the venue's clock, turned into the headers of a signed request or the `signature` array of a
+private stream subscription (docs/venues/backpack.md#authentication). The cryptography is
+`hedged.adapters.backpack.signing`.
+
+Credentials stay inside `Secret` until the moment of signing; nothing here puts one in a
+repr or an error, and `scrub` takes them out of any text a venue echoes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hedged.adapters.backpack.signing import headers, public_key_b64
+from hedged.adapters.backpack.wire import Param
+from hedged.adapters.base import VenueError
+from hedged.adapters.clock import ServerClock
+from hedged.adapters.errors import NotSent
+from hedged.secrets import BackpackCredentials
+
+SUBSCRIBE = "subscribe"
+
+
+class Signer:
+    def __init__(
+        self, credentials: BackpackCredentials, window_ms: int, clock: ServerClock
+    ) -> None:
+        self._credentials = credentials
+        self.window_ms = window_ms
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"Signer(window_ms={self.window_ms})"
+
+    def check(self) -> None:
+        """VenueError unless the API key is the public key of the secret."""
+        try:
+            public = public_key_b64(self._credentials.api_secret.reveal())
+        except ValueError as e:  # its message names the problem, never the value
+            raise VenueError(f"backpack api secret: {e}") from None
+        if public != self._credentials.api_key.reveal():
+            raise VenueError("backpack api key is not the public key of the api secret")
+
+    def headers(
+        self, instruction: str, params: Mapping[str, Param], timestamp_ms: int | None = None
+    ) -> dict[str, str]:
+        """The auth headers, stamped now unless `timestamp_ms`; NotSent if they cannot be made."""
+        try:
+            return headers(
+                self._credentials.api_key.reveal(),
+                self._credentials.api_secret.reveal(),
+                instruction,
+                params,
+                self.clock.now_ms() if timestamp_ms is None else timestamp_ms,
+                self.window_ms,
+            )
+        except (ValueError, TypeError) as e:
+            raise NotSent(f"cannot sign: {e}") from None
+
+    def subscription(self) -> list[str]:
+        """The `signature` array of a private SUBSCRIBE: key, signature, timestamp, window."""
+        try:
+            signed = self.headers(SUBSCRIBE, {})
+        except NotSent as e:
+            raise VenueError(f"backpack stream: {e}") from None
+        return [signed[h] for h in ("X-API-Key", "X-Signature", "X-Timestamp", "X-Window")]
+
+    def scrub(self, text: str) -> str:
+        for value in (self._credentials.api_key.reveal(), self._credentials.api_secret.reveal()):
+            if value:
+                text = text.replace(value, "***")
+        return text
