@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from hedged.leadership import STANDBY, STANDBY_SEEN_MS, lease_json
-from hedged.legs import ASTER, BACKPACK, VENUES, legs_of, symbol_of
+from hedged.legs import ASTER, BACKPACK, VENUES, Leg, legs_of, symbol_of
 from hedged.model import Quote, Side
+from hedged.states.context import CLOSE, STOP, TAKE_PROFIT, TRIM
 from hedged.store import (
     CommandRow,
     EventRow,
+    FillRow,
     OrderRow,
     QuoteRow,
     RoundRow,
@@ -37,6 +40,7 @@ class LegView:
     entry: Decimal | None
     price: Decimal | None  # a closed leg: its exit price; else the exit-side price now
     pnl_pct: Decimal | None
+    state: str  # leg_state(): entering, open, take_profit, closing, closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,10 @@ class RoundView:
     reason: str | None
     created_at: datetime
     ended_at: datetime | None
+    entry_price: Decimal | None  # the mean of the legs' entry prices
+    price: Decimal | None  # the mean of the venues' mids now
+    change_pct: Decimal | None  # price against entry_price, in %
+    gap: Decimal | None  # Backpack mid minus Aster mid, in the quote currency
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = _jsonable(asdict(self))
@@ -77,21 +85,43 @@ def _quote(row: QuoteRow | None, venue: str) -> Quote | None:
 
 def round_view(store: Store, r: RoundRow, quotes: dict[tuple[str, str], QuoteRow]) -> RoundView:
     assert r.id is not None
-    orders = store.orders_of(r.id)
-    legs = legs_of(r, orders)
     q = {v: _quote(quotes.get((v, symbol_of(r, v))), v) for v in VENUES}
+    return view_of(r, store.orders_of(r.id), store.fills_of(r.id), q)
+
+
+def leg_state(leg: Leg, orders: Sequence[OrderRow]) -> str:
+    """What a leg is doing, from its orders: entering, open, take_profit (a limit resting),
+    closing (a market close under way) or closed. English codes: `--json` shows them as is."""
+    pending = {o.purpose for o in orders if o.venue == leg.venue and not o.terminal}
+    if not leg.entered:
+        return "entering"
+    if not leg.is_open:
+        return "closed"
+    if pending & {STOP, CLOSE, TRIM}:
+        return "closing"
+    return "take_profit" if TAKE_PROFIT in pending else "open"
+
+
+def view_of(
+    r: RoundRow,
+    orders: Sequence[OrderRow],
+    fills: Iterable[FillRow],
+    q: Mapping[str, Quote | None],
+    now: datetime | None = None,
+) -> RoundView:
+    """A round as an operator sees it, from its orders and fills and the venues' latest
+    quotes: what `hedgectl` reads from the store and the daemon's monitor holds in memory."""
+    assert r.id is not None
+    legs = legs_of(r, orders)
     views = []
     # Cash from every fill so far, then the open legs valued at their exit price.
     cash = sum(
-        (
-            (f.qty * f.price) * (1 if f.side == Side.SELL.value else -1) - f.fee
-            for f in store.fills_of(r.id)
-        ),
+        ((f.qty * f.price) * (1 if f.side == Side.SELL.value else -1) - f.fee for f in fills),
         Decimal(0),
     )
     marked = True
     for v in VENUES:
-        leg, quote = legs[v], q[v]
+        leg, quote = legs[v], q.get(v)
         price: Decimal | None
         pnl: Decimal | None
         if leg.entered and not leg.is_open and leg.exit_price and leg.entry_price:
@@ -102,7 +132,15 @@ def round_view(store: Store, r: RoundRow, quotes: dict[tuple[str, str], QuoteRow
             pnl = leg.pnl_pct(quote) * 100 if quote and leg.is_open and leg.entry_price else None
         views.append(
             LegView(
-                v, leg.symbol, leg.side.value, leg.qty, leg.entered, leg.entry_price, price, pnl
+                v,
+                leg.symbol,
+                leg.side.value,
+                leg.qty,
+                leg.entered,
+                leg.entry_price,
+                price,
+                pnl,
+                leg_state(leg, orders),
             )
         )
         if leg.is_open:
@@ -110,9 +148,14 @@ def round_view(store: Store, r: RoundRow, quotes: dict[tuple[str, str], QuoteRow
                 marked = False
             else:
                 cash += leg.qty * price * leg.side.sign
-    aster, backpack = q[ASTER], q[BACKPACK]
-    spread = (backpack.mid - aster.mid) / aster.mid * BPS if aster and backpack else None
-    end = r.ended_at or utcnow()
+    aster, backpack = q.get(ASTER), q.get(BACKPACK)
+    gap = backpack.mid - aster.mid if aster and backpack else None
+    spread = None if gap is None or aster is None else gap / aster.mid * BPS
+    entries = [leg.entry_price for leg in legs.values() if leg.entry_price is not None]
+    entry = sum(entries, Decimal(0)) / len(entries) if entries else None
+    mids = [x.mid for x in (aster, backpack) if x is not None]
+    mid = sum(mids, Decimal(0)) / len(mids) if mids else None
+    end = r.ended_at or now or utcnow()
     return RoundView(
         id=r.id,
         pair=f"{r.aster_symbol}/{r.backpack_symbol}",
@@ -126,6 +169,10 @@ def round_view(store: Store, r: RoundRow, quotes: dict[tuple[str, str], QuoteRow
         reason=r.reason,
         created_at=r.created_at,
         ended_at=r.ended_at,
+        entry_price=entry,
+        price=mid,
+        change_pct=None if entry is None or mid is None else (mid - entry) / entry * 100,
+        gap=gap,
     )
 
 

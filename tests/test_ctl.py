@@ -46,8 +46,12 @@ STATUS_KEYS = {
     "reason",
     "created_at",
     "ended_at",
+    "entry_price",
+    "price",
+    "change_pct",
+    "gap",
 }
-LEG_KEYS = {"venue", "symbol", "side", "qty", "entered", "entry", "price", "pnl_pct"}
+LEG_KEYS = {"venue", "symbol", "side", "qty", "entered", "entry", "price", "pnl_pct", "state"}
 # The scenario every test starts from.
 TP_ROUND, REJECTED_ROUND, HALTED_ROUND, OPEN_ROUND = 1, 2, 3, 4
 
