@@ -143,7 +143,9 @@ def parser() -> argparse.ArgumentParser:
         "--backpack-symbol", default="SOL_USDC_PERP", help=_("Backpack symbol (SOL_USDC_PERP)")
     )
     sim.add_argument("--seed", type=int, default=7, help=_("price path seed (7)"))
-    sim.add_argument("--start-price", type=Decimal, default=Decimal(150), help=_("(150)"))
+    sim.add_argument(
+        "--start-price", type=Decimal, default=Decimal(150), help=_("starting price (150)")
+    )
     sim.add_argument(
         "--volatility",
         type=Decimal,

@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hedged import config as config_mod
 from hedged.config import EX_CONFIG, ConfigError
-from hedged.i18n import N_, _, add_lang_option, choose
+from hedged.i18n import N_, _, add_lang_option, choose, use
 from hedged.report import (
     command_json,
     daemon_view,
@@ -204,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser().parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2, message printed)
         return e.code if isinstance(e.code, int) else EXIT_USAGE
+    if args.json:
+        use("en")  # machine-readable: English throughout
     try:
         store = open_store(args)
     except (ConfigError, SchemaTooNew, SchemaTooOld) as e:

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from hedged.i18n import _
 from hedged.leadership import STANDBY, STANDBY_SEEN_MS, lease_json
 from hedged.legs import ASTER, BACKPACK, VENUES, Leg, legs_of, symbol_of
 from hedged.model import Quote, Side
@@ -374,49 +375,61 @@ def describe(kind: str, d: dict[str, Any], orders: dict[int | None, OrderRow]) -
     who = f"#{d.get('order')}" + (f" {order.venue} {order.purpose}" if order else "")
     match kind:
         case "round_created":
-            return f"round created ({d.get('state', 'OPENING')})"
+            return _("round created ({state})").format(state=d.get("state", "OPENING"))
         case "transition":
             text = f"{d.get('from')} -> {d.get('to')} ({d.get('trigger')})"
             if d.get("reason"):
                 text += f": {d['reason']}"
             if d.get("to") == "MONITORING" and d.get("qty") is not None:
-                text += f"; qty {d['qty']} per leg"
+                text += _("; qty {qty} per leg").format(qty=d["qty"])
             if d.get("realized_pnl") is not None:
-                text += (
-                    f"; realized PnL {d['realized_pnl']}, fees {d.get('fees')},"
-                    f" volume {d.get('volume')}"
+                text += _("; realized PnL {pnl}, fees {fees}, volume {volume}").format(
+                    pnl=d["realized_pnl"], fees=d.get("fees"), volume=d.get("volume")
                 )
             return text
         case "intent":
             price = f" @ {d['price']}" if d.get("price") is not None else ""
-            reduce = " reduce-only" if d.get("reduce_only") else ""
-            return (
-                f"intent #{d.get('order')} {d.get('venue')} {d.get('purpose')}: "
+            reduce = _(" reduce-only") if d.get("reduce_only") else ""
+            order_text = (
                 f"{d.get('side')} {d.get('qty')} {d.get('symbol')} {d.get('type')}{price}{reduce}"
-                f" (client id {d.get('client_id')})"
+            )
+            return _("intent #{id} {venue} {purpose}: {order} (client id {client_id})").format(
+                id=d.get("order"),
+                venue=d.get("venue"),
+                purpose=d.get("purpose"),
+                order=order_text,
+                client_id=d.get("client_id"),
             )
         case "order_state":
             parts = [str(d["status"])] if d.get("status") else []
             if d.get("filled_qty") is not None:
                 avg = f" @ {d['avg_price']}" if d.get("avg_price") is not None else ""
-                parts.append(f"filled {d['filled_qty']}{avg}")
+                parts.append(_("filled {qty}").format(qty=d["filled_qty"]) + avg)
             if d.get("venue_order_id"):
-                parts.append(f"venue id {d['venue_order_id']}")
-            return f"{who}: {', '.join(parts) or 'updated'}"
+                parts.append(_("venue id {id}").format(id=d["venue_order_id"]))
+            return f"{who}: {', '.join(parts) or _('updated')}"
         case "order_rejected":
-            return f"{who}: rejected {d.get('reject_code') or ''} {d.get('reject_message') or ''}"
+            reason = f"{d.get('reject_code') or ''} {d.get('reject_message') or ''}"
+            return _("{who}: rejected {reason}").format(who=who, reason=reason)
         case "order_ambiguous":
-            return f"{who}: outcome unknown ({d.get('reject_message')}); resolving by client id"
+            return _("{who}: outcome unknown ({why}); resolving by client id").format(
+                who=who, why=d.get("reject_message")
+            )
         case "order_never_placed":
-            return f"{who}: never placed (not found after the signature window)"
+            return _("{who}: never placed (not found after the signature window)").format(who=who)
         case "fill":
-            return (
-                f"{who}: fill {d.get('qty')} @ {d.get('price')}, fee {d.get('fee')}"
-                f" (trade {d.get('trade')})"
+            return _("{who}: fill {qty} @ {price}, fee {fee} (trade {trade})").format(
+                who=who,
+                qty=d.get("qty"),
+                price=d.get("price"),
+                fee=d.get("fee"),
+                trade=d.get("trade"),
             )
         case "command":
-            verdict = "done" if d.get("ok") else "FAILED"
-            return f"operator {d.get('command')}: {verdict}: {d.get('result')}"
+            verdict = _("done") if d.get("ok") else _("FAILED")
+            return _("operator {command}: {verdict}: {result}").format(
+                command=d.get("command"), verdict=verdict, result=d.get("result")
+            )
     return f"{kind}: " + ", ".join(f"{k}={v}" for k, v in d.items())
 
 

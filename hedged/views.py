@@ -421,7 +421,7 @@ def _round_block(v: RoundView) -> RenderableType:
 
 def render_frame(counter: int, s: Snapshot) -> RenderableType:
     """One screen of `hedgectl watch`: the daemon, the monitoring block, every round."""
-    title = Text(_("hedged") + "  ", style="bold").append(daemon_line(s.daemon))
+    title = Text("hedged  ", style="bold").append(daemon_line(s.daemon))
     quotes = [Quote(q.venue, q.symbol, q.bid, q.ask, 0.0) for q in s.quotes]
     parts: list[RenderableType] = [title, monitor_block(counter, s.at, quotes, s.rounds)]
     parts.append(status_table(s.rounds) if s.rounds else Text(_("no rounds yet")))
