@@ -115,11 +115,16 @@ def view_of(
     assert r.id is not None
     legs = legs_of(r, orders)
     views = []
-    # Cash from every fill so far, then the open legs valued at their exit price.
+    # Cash from every order's fills so far (the orders, like the legs: the venue's fill
+    # records may lag them) less the fees recorded, then the open legs at their exit price.
     cash = sum(
-        ((f.qty * f.price) * (1 if f.side == Side.SELL.value else -1) - f.fee for f in fills),
+        (
+            o.filled_qty * o.avg_price * (1 if o.side == Side.SELL.value else -1)
+            for o in orders
+            if o.filled_qty and o.avg_price is not None
+        ),
         Decimal(0),
-    )
+    ) - sum((f.fee for f in fills), Decimal(0))
     marked = True
     for v in VENUES:
         leg, quote = legs[v], q.get(v)
