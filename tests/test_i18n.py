@@ -42,10 +42,10 @@ def translations() -> dict[str, str]:
     for m in catalog:
         if not m.id or m.fuzzy:
             continue
-        ids = m.id if isinstance(m.id, tuple) else (m.id,)
-        strings = m.string if isinstance(m.string, tuple) else (m.string,)
+        ids = m.id if isinstance(m.id, tuple | list) else (m.id,)
+        strings = m.string if isinstance(m.string, tuple | list) else (m.string,)
         for text in ids:
-            table[text] = strings[0]
+            table[str(text)] = str(strings[0] or "")
     return table
 
 
