@@ -379,8 +379,10 @@ def cmd_steer(store: Store, args: argparse.Namespace, out: Console) -> int:
     command, queued_before = queue(store, kind, target)
     assert command.id is not None
     if not args.json:
-        queued = _("{label}: was already queued as command #{id}") if queued_before else None
-        queued = queued or _("{label}: queued as command #{id}")
+        if queued_before:
+            queued = _("{label}: was already queued as command #{id}")
+        else:
+            queued = _("{label}: queued as command #{id}")
         out.print(queued.format(label=label, id=command.id))
     waited = _("within {seconds}s").format(seconds=f"{args.timeout:g}")
     try:
