@@ -133,8 +133,10 @@ class Engine:
         """Start the clients and streams, then lead (as soon as the lease can be taken)."""
         if not self.strategy.backstop_stop:
             log.warning(
-                "strategy.backstop_stop = 0: no stop order rests on the venues, so an open "
-                "leg has no stop while no daemon runs"
+                _(
+                    "strategy.backstop_stop = 0: no stop order rests on the venues, so an open "
+                    "leg has no stop while no daemon runs"
+                )
             )
         await self.start_clients()
         report = await self.stand_by()
