@@ -43,11 +43,12 @@ def test_when_the_block_is_drawn(
 
 
 def config(tmp_path: Path) -> Path:
-    """Paper mode, a 0.5-s monitoring interval, the state in tmp_path."""
+    """Paper mode, a 0.5-s monitoring interval, the state in tmp_path; no backstop orders
+    (what the block shows does not depend on them)."""
     path = tmp_path / "hedged.toml"
     path.write_text(
         '[pair]\naster_symbol = "SOLUSDT"\nbackpack_symbol = "SOL_USDC_PERP"\n'
-        "[strategy]\nposition_size_usdt = 25\npoll_interval_seconds = 0.5\n"
+        "[strategy]\nposition_size_usdt = 25\npoll_interval_seconds = 0.5\nbackstop_stop = 0\n"
         f'[daemon]\nstate_dir = "{tmp_path}"\n'
     )
     return path
