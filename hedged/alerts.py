@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from hedged.config import Config
+from hedged.i18n import _
 from hedged.observe import AMBIGUOUS, ERROR, NOT_SENT_OUTCOME
 from hedged.states.machine import Trigger
 from hedged.store import RoundRow, Store, utc_day_start
@@ -92,7 +93,7 @@ class Webhook:
             self.queue.task_done()
             self.dropped += 1
             log.warning(
-                "webhook queue full (%d): dropped the oldest alert, %s of round %s at %s",
+                _("webhook queue full (%d): dropped the oldest alert, %s of round %s at %s"),
                 self.queue.maxsize,
                 old["event"],
                 old["round"],
@@ -112,7 +113,7 @@ class Webhook:
             await asyncio.wait_for(self.queue.join(), flush_seconds)
         except TimeoutError:
             left = self.queue.qsize() + self._in_flight
-            log.warning("webhook: %d alerts not delivered at shutdown", left)
+            log.warning(_("webhook: %d alerts not delivered at shutdown"), left)
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
@@ -126,7 +127,7 @@ class Webhook:
                 try:
                     await self._deliver(session, alert)
                 except Exception:  # never let one alert end the delivery task
-                    log.exception("webhook: delivering %s failed", alert["event"])
+                    log.exception(_("webhook: delivering %s failed"), alert["event"])
                 finally:
                     self._in_flight = False
                     self.queue.task_done()
@@ -162,7 +163,7 @@ class Webhook:
                 pause = min(pause * 2, self.max_backoff)
         self.failed += 1
         log.warning(
-            "webhook: gave up on %s alert of round %s after %d attempts: %s",
+            _("webhook: gave up on %s alert of round %s after %d attempts: %s"),
             alert["event"],
             alert["round"],
             attempt,

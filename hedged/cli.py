@@ -15,12 +15,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, get_args
 
+from rich.console import Console
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from hedged import config as config_mod
 from hedged.adapters.base import VenueError
 from hedged.config import EX_CONFIG, Config, ConfigError, LogFormat
+from hedged.i18n import _, add_lang_option, choose
 from hedged.journald import JournalHandler, record_fields, socket_path, under_journald
+from hedged.monitor import ConsoleHandler, Monitor, wanted
+from hedged.monitor import console as monitor_console
 from hedged.secrets import load_credentials
 from hedged.states.opening import NoFreshPrice, SizingRefused
 from hedged.store import SchemaTooNew, Store
@@ -56,15 +60,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def setup_logging(
-    level: str, fmt: str, environ: Mapping[str, str] = os.environ, stderr_fd: int = 2
-) -> None:
+def log_format(fmt: str, environ: Mapping[str, str] = os.environ, stderr_fd: int = 2) -> str:
     """fmt: "text", "json", "journal", or "auto": journal when stderr is journald's, else text."""
     if fmt == "auto":
-        fmt = "journal" if under_journald(environ, stderr_fd) else "text"
+        return "journal" if under_journald(environ, stderr_fd) else "text"
+    return fmt
+
+
+def setup_logging(
+    level: str,
+    fmt: str,
+    environ: Mapping[str, str] = os.environ,
+    stderr_fd: int = 2,
+    console: Console | None = None,
+) -> None:
+    """console: the terminal monitor's, which prints each (text) line above its block."""
+    fmt = log_format(fmt, environ, stderr_fd)
     handler: logging.Handler
     if fmt == "journal":
         handler = JournalHandler(socket_path(environ))
+    elif console is not None:
+        handler = ConsoleHandler(console)
+        handler.setFormatter(TextFormatter())
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
@@ -72,76 +89,92 @@ def setup_logging(
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hedged", description=__doc__)
+    p = argparse.ArgumentParser(prog="hedged", description=_("hedged: the daemon's command line."))
+    add_lang_option(p)
     sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the daemon")
-    run.add_argument("--config", type=Path, help="TOML configuration (default: embedded defaults)")
-    run.add_argument("--db", help="SQLAlchemy database URL (overrides store.url)")
+    run = sub.add_parser("run", help=_("run the daemon"))
+    run.add_argument(
+        "--config", type=Path, help=_("TOML configuration (default: embedded defaults)")
+    )
+    run.add_argument("--db", help=_("SQLAlchemy database URL (overrides store.url)"))
     run.add_argument(
         "--paper",
         action="store_true",
-        help="trade against the built-in venue simulator; no keys needed",
+        help=_("trade against the built-in venue simulator; no keys needed"),
     )
-    run.add_argument("--mode", choices=["continuous", "single"], help="overrides strategy.mode")
+    run.add_argument("--mode", choices=["continuous", "single"], help=_("overrides strategy.mode"))
     run.add_argument(
         "--log-format",
         choices=get_args(LogFormat),
-        help="overrides daemon.log_format (auto: journal under systemd, else text)",
+        help=_("overrides daemon.log_format (auto: journal under systemd, else text)"),
     )
+    run.add_argument(
+        "--monitor",
+        action=argparse.BooleanOptionalAction,
+        help=_(
+            "show the live monitoring block below the log (default: when stderr is a "
+            "terminal; never under systemd or with a json or journal log)"
+        ),
+    )
+    add_lang_option(run)
 
     sim = sub.add_parser(
         "sim",
-        help="serve the wire-compatible Aster and Backpack simulators on 127.0.0.1",
-        description="Serve Aster (Binance-USD-M-style REST + WebSocket, V1 HMAC and V3 EIP-712) "
-        "and Backpack (REST + WebSocket, ED25519) over one simulated price path until stopped. "
-        "Admin endpoints per venue: POST/DELETE /_admin/faults, POST /_admin/ws/disconnect, "
-        "POST /_admin/price, GET /_admin/submissions.",
+        help=_("serve the wire-compatible Aster and Backpack simulators on 127.0.0.1"),
+        description=_(
+            "Serve Aster (Binance-USD-M-style REST + WebSocket, V1 HMAC and V3 EIP-712) "
+            "and Backpack (REST + WebSocket, ED25519) over one simulated price path until "
+            "stopped. Admin endpoints per venue: POST/DELETE /_admin/faults, "
+            "POST /_admin/ws/disconnect, POST /_admin/price, GET /_admin/submissions."
+        ),
     )
     sim.add_argument(
         "--accounts",
         type=Path,
         required=True,
-        help="TOML accounts file: keys and starting balances (see README)",
+        help=_("TOML accounts file: keys and starting balances (see README)"),
     )
-    sim.add_argument("--aster-port", type=int, default=0, help="Aster port (0: any free port)")
+    sim.add_argument("--aster-port", type=int, default=0, help=_("Aster port (0: any free port)"))
     sim.add_argument(
-        "--backpack-port", type=int, default=0, help="Backpack port (0: any free port)"
+        "--backpack-port", type=int, default=0, help=_("Backpack port (0: any free port)")
     )
-    sim.add_argument("--aster-symbol", default="SOLUSDT", help="Aster symbol (SOLUSDT)")
+    sim.add_argument("--aster-symbol", default="SOLUSDT", help=_("Aster symbol (SOLUSDT)"))
     sim.add_argument(
-        "--backpack-symbol", default="SOL_USDC_PERP", help="Backpack symbol (SOL_USDC_PERP)"
+        "--backpack-symbol", default="SOL_USDC_PERP", help=_("Backpack symbol (SOL_USDC_PERP)")
     )
-    sim.add_argument("--seed", type=int, default=7, help="price path seed (7)")
-    sim.add_argument("--start-price", type=Decimal, default=Decimal(150), help="(150)")
+    sim.add_argument("--seed", type=int, default=7, help=_("price path seed (7)"))
+    sim.add_argument(
+        "--start-price", type=Decimal, default=Decimal(150), help=_("starting price (150)")
+    )
     sim.add_argument(
         "--volatility",
         type=Decimal,
         default=Decimal(12),
-        help="annualized volatility of the price path (12)",
+        help=_("annualized volatility of the price path (12)"),
     )
     sim.add_argument(
         "--basis-bps",
         type=Decimal,
         default=Decimal(3),
-        help="Backpack price over Aster's, basis points (3)",
+        help=_("Backpack price over Aster's, basis points (3)"),
     )
     sim.add_argument(
         "--spread-bps",
         type=Decimal,
         default=Decimal(2),
-        help="bid/ask spread on each venue, basis points (2)",
+        help=_("bid/ask spread on each venue, basis points (2)"),
     )
     sim.add_argument(
         "--tick-seconds",
         type=float,
         default=0.2,
-        help="how often the price moves (0.2; 0 = only by /_admin/price)",
+        help=_("how often the price moves (0.2; 0 = only by /_admin/price)"),
     )
-    sim.add_argument("--price-csv", type=Path, help="replay timestamp,price rows instead")
+    sim.add_argument("--price-csv", type=Path, help=_("replay timestamp,price rows instead"))
     sim.add_argument(
         "--state",
         type=Path,
-        help="keep exchange state (orders, fills, positions) in this file across restarts",
+        help=_("keep exchange state (orders, fills, positions) in this file across restarts"),
     )
     return p
 
@@ -224,7 +257,8 @@ def open_store(cfg: Config, paper: bool) -> Store:
     return store
 
 
-async def run(cfg: Config, paper: bool) -> int:
+async def run(cfg: Config, paper: bool, screen: Console | None = None) -> int:
+    """screen: the terminal's console, to draw the monitoring block on."""
     from hedged.engine import Engine
     from hedged.notify import systemd_notifier
     from hedged.observe import observed_venues, observing
@@ -251,9 +285,15 @@ async def run(cfg: Config, paper: bool) -> int:
         # SIGHUP (a closed terminal, or a reload request) stops cleanly too: no reload exists
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, on_signal, sig)
+        interval = float(cfg.strategy.poll_interval_seconds)
+        monitor = None if screen is None else Monitor(engine, screen, interval)
+        drawing = None if monitor is None else asyncio.create_task(monitor.run())
         try:
             return await engine.run()
         finally:
+            if drawing is not None:
+                drawing.cancel()
+                await asyncio.gather(drawing, return_exceptions=True)
             store.close()
 
 
@@ -264,7 +304,7 @@ async def serve_sim(args: argparse.Namespace) -> int:
     try:
         accounts = load_accounts(args.accounts)
     except AccountsError as e:
-        log.error("accounts: %s", e)
+        log.error(_("accounts: %s"), e)
         return EX_CONFIG
     spec = WorldSpec(
         symbols={"aster": args.aster_symbol, "backpack": args.backpack_symbol},
@@ -298,6 +338,7 @@ async def serve_sim(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    choose(argv)
     args = parser().parse_args(argv)
     if args.command == "sim":
         setup_logging("INFO", "text")
@@ -305,35 +346,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = load_config(args)
     except ConfigError as e:
-        print(f"hedged: configuration error: {e}", file=sys.stderr)
+        print("hedged: " + _("configuration error: {error}").format(error=e), file=sys.stderr)
         return EX_CONFIG
-    setup_logging(cfg.daemon.log_level, cfg.daemon.log_format)
+    fmt = log_format(cfg.daemon.log_format)
+    screen = None
+    if wanted(args.monitor, fmt, os.environ, sys.stderr.isatty()):
+        screen = monitor_console(forced=bool(args.monitor))
+    setup_logging(cfg.daemon.log_level, fmt, console=screen)
     logging.getLogger("transitions").setLevel(logging.WARNING)
     from hedged.crashpoints import arm_from_env
 
     arm_from_env()
     try:
-        return asyncio.run(run(cfg, args.paper))
+        return asyncio.run(run(cfg, args.paper, screen))
     except ConfigError as e:
-        log.error("configuration error: %s", e)
+        log.error(_("configuration error: %s"), e)
         return EX_CONFIG
     except NoFreshPrice as e:  # a venue without a price yet: systemd retries later
-        log.error("cannot start: %s", e)
+        log.error(_("cannot start: %s"), e)
         return 1
     except SizingRefused as e:
         key = "strategy.position_size_usdt"
-        log.error("configuration error: %s", ConfigError(cfg.source, key, str(e)))
+        log.error(_("configuration error: %s"), ConfigError(cfg.source, key, str(e)))
         return EX_CONFIG
     except VenueError as e:
         from hedged.venues import start_refusal
 
         if refusal := start_refusal(cfg, e):
-            log.error("configuration error: %s", refusal)
+            log.error(_("configuration error: %s"), refusal)
             return EX_CONFIG
-        log.error("cannot start: %s", e)  # unreachable or in trouble: systemd retries later
+        log.error(_("cannot start: %s"), e)  # unreachable or in trouble: systemd retries later
         return 1
     except StoreUnreachable as e:
-        log.error("cannot start: the database: %s", e)
+        log.error(_("cannot start: the database: %s"), e)
         return 1
     except SchemaTooNew as e:
         log.error("%s", e)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from hedged.i18n import _
 from hedged.states.machine import Trigger
 from hedged.store import Store
 
@@ -38,7 +39,7 @@ async def apply_pending(store: Store, helm: Helm, settled: Callable[[], Awaitabl
         try:
             result = execute(helm, c.kind, c.round_id)
         except Exception as e:  # a bad command must not stop the loop
-            log.warning("command %s %s failed: %s", c.kind, c.round_id or "", e)
+            log.warning(_("command %s %s failed: %s"), c.kind, c.round_id or "", e)
             store.finish_command(c.id, False, str(e))
         else:
             store.finish_command(c.id, True, result)

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from hedged.i18n import _
+
 if sys.version_info >= (3, 11):  # noqa: UP036 -- tomli fallback kept for older interpreters
     import tomllib
 else:  # pragma: no cover
@@ -220,8 +222,8 @@ Bound = int | str | None
 def _check_range(value: Decimal | int, bounds: dict[str, Bound]) -> None:
     limits = {op: Decimal(bound) for op, bound in bounds.items() if bound is not None}
     if not all(_COMPARE[op](Decimal(value), limit) for op, limit in limits.items()):
-        wanted = " and ".join(f"{op} {limit}" for op, limit in limits.items())
-        raise _Invalid(f"must be {wanted}, got {value}")
+        wanted = _(" and ").join(f"{op} {limit}" for op, limit in limits.items())
+        raise _Invalid(_("must be {wanted}, got {value}").format(wanted=wanted, value=value))
 
 
 # ASCII digits only: Decimal() would also take fullwidth or Arabic-Indic digits, and "1_000"
@@ -245,21 +247,27 @@ class _Number:
     @staticmethod
     def _integer(value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"expected an integer, got {_kind(value)}")
+            raise _Invalid(_("expected an integer, got {kind}").format(kind=_kind(value)))
         return value
 
     @staticmethod
     def _decimal(value: object) -> Decimal:
         if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-            raise _Invalid(f"expected a decimal number, got {_kind(value)}")
+            raise _Invalid(_("expected a decimal number, got {kind}").format(kind=_kind(value)))
         if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
-            raise _Invalid(f"expected a decimal number in ASCII digits, got {value[:40]!r}")
+            raise _Invalid(
+                _("expected a decimal number in ASCII digits, got {value!r}").format(
+                    value=value[:40]
+                )
+            )
         try:
             number = Decimal(value)
         except InvalidOperation:
-            raise _Invalid(f"expected a decimal number, got {value!r}") from None
+            raise _Invalid(
+                _("expected a decimal number, got {value!r}").format(value=value)
+            ) from None
         if not number.is_finite():
-            raise _Invalid(f"must be a finite number, got {value}")
+            raise _Invalid(_("must be a finite number, got {value}").format(value=value))
         return number
 
 
@@ -277,7 +285,7 @@ def _integer(*, ge: int, le: int) -> Rule:
 
 def _string(value: object) -> str:
     if not isinstance(value, str):
-        raise _Invalid(f"expected a string, got {_kind(value)}")
+        raise _Invalid(_("expected a string, got {kind}").format(kind=_kind(value)))
     return value
 
 
@@ -286,7 +294,8 @@ def _choice(literal: Any) -> Rule:
 
     def rule(value: object) -> str:
         if _string(value) not in allowed:
-            raise _Invalid(f"must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+            message = _("must be one of {allowed}, got {value!r}")
+            raise _Invalid(message.format(allowed=", ".join(map(repr, allowed)), value=value))
         return str(value)
 
     return rule
@@ -295,7 +304,8 @@ def _choice(literal: Any) -> Rule:
 def _symbol(pattern: str, example: str) -> Rule:
     def rule(value: object) -> str:
         if not re.fullmatch(pattern, _string(value)):
-            raise _Invalid(f"must look like {example!r} (pattern {pattern}), got {value!r}")
+            message = _("must look like {example!r} (pattern {pattern}), got {value!r}")
+            raise _Invalid(message.format(example=example, pattern=pattern, value=value))
         return str(value)
 
     return rule
@@ -305,7 +315,8 @@ def _url(*schemes: str) -> Rule:
     def rule(value: object) -> str:
         parts = urlsplit(_string(value))
         if parts.scheme not in schemes or not parts.netloc:
-            raise _Invalid(f"must be a {' or '.join(schemes)} URL, got {value!r}")
+            message = _("must be a {schemes} URL, got {value!r}")
+            raise _Invalid(message.format(schemes=_(" or ").join(schemes), value=value))
         return str(value)
 
     return rule
@@ -313,9 +324,9 @@ def _url(*schemes: str) -> Rule:
 
 def _path(value: object) -> Path:
     if not isinstance(value, str | os.PathLike):
-        raise _Invalid(f"expected a path string, got {_kind(value)}")
+        raise _Invalid(_("expected a path string, got {kind}").format(kind=_kind(value)))
     if not str(value):
-        raise _Invalid("must not be empty")
+        raise _Invalid(_("must not be empty"))
     return Path(value).expanduser()
 
 
@@ -324,7 +335,7 @@ def _webhook_url(value: object) -> str:
     text = _string(value)
     parts = urlsplit(text)
     if text and (parts.scheme not in ("http", "https") or not parts.netloc):
-        raise _Invalid("must be an http or https URL, or empty (no webhook)")
+        raise _Invalid(_("must be an http or https URL, or empty (no webhook)"))
     return text
 
 
@@ -337,15 +348,17 @@ def _store_url(value: object) -> str:
         url = make_url(_string(value))
     except ArgumentError:
         raise _Invalid(
-            "not a valid SQLAlchemy URL (e.g. sqlite:////var/lib/hedged/hedged.db)"
+            _("not a valid SQLAlchemy URL (e.g. sqlite:////var/lib/hedged/hedged.db)")
         ) from None
     backend = url.get_backend_name()
     if backend not in _STORE_BACKENDS:
-        raise _Invalid(f"unsupported database {backend!r}; use one of {', '.join(_STORE_BACKENDS)}")
+        message = _("unsupported database {backend!r}; use one of {known}")
+        raise _Invalid(message.format(backend=backend, known=", ".join(_STORE_BACKENDS)))
     try:
         url.get_dialect()
     except ArgumentError:
-        raise _Invalid(f"unknown SQLAlchemy driver {url.drivername!r}") from None
+        message = _("unknown SQLAlchemy driver {driver!r}")
+        raise _Invalid(message.format(driver=url.drivername)) from None
     if backend == "sqlite":
         _durable_sqlite(url)
     return str(value)
@@ -357,13 +370,17 @@ def _durable_sqlite(url: URL) -> None:
     database = url.database or ""
     if database in ("", ":memory:") or url.query.get("mode") == "memory" or "vfs" in url.query:
         raise _Invalid(
-            "an in-memory database is not durable; give a file, e.g. "
-            "sqlite:////var/lib/hedged/hedged.db"
+            _(
+                "an in-memory database is not durable; give a file, e.g. "
+                "sqlite:////var/lib/hedged/hedged.db"
+            )
         )
     if database.startswith("file:") or "uri" in url.query or "mode" in url.query:
         raise _Invalid(
-            "SQLite URI filenames and modes are not supported; give a plain file path, e.g. "
-            "sqlite:////var/lib/hedged/hedged.db"
+            _(
+                "SQLite URI filenames and modes are not supported; give a plain file path, "
+                "e.g. sqlite:////var/lib/hedged/hedged.db"
+            )
         )
 
 
@@ -481,7 +498,8 @@ _REQUIRED_IN_FILE = ("pair.aster_symbol", "pair.backpack_symbol", "strategy.posi
 def _take_profit_beyond_stop(c: Config) -> str | None:
     s = c.strategy
     if s.take_profit <= s.stop_loss:
-        return f"must be greater than stop_loss ({s.stop_loss}), got {s.take_profit}"
+        message = _("must be greater than stop_loss ({stop_loss}), got {take_profit}")
+        return message.format(stop_loss=s.stop_loss, take_profit=s.take_profit)
     return None
 
 
@@ -515,18 +533,18 @@ def _maker_exit_within_round(c: Config) -> str | None:
 def _same_base_asset(c: Config) -> str | None:
     backpack_base = c.pair.backpack_symbol.removesuffix("_USDC_PERP")
     if backpack_base != c.pair.base_asset:
-        return (
-            f"base asset {backpack_base!r} differs from {c.pair.base_asset!r} "
-            f"of pair.aster_symbol {c.pair.aster_symbol!r}"
-        )
+        return _(
+            "base asset {base!r} differs from {aster_base!r} of pair.aster_symbol {symbol!r}"
+        ).format(base=backpack_base, aster_base=c.pair.base_asset, symbol=c.pair.aster_symbol)
     return None
 
 
 def _credentials_file_iff_file_source(c: Config) -> str | None:
     if c.credentials.source == "file" and c.credentials.file is None:
-        return "required when credentials.source = 'file'"
+        return _("required when credentials.source = 'file'")
     if c.credentials.source != "file" and c.credentials.file is not None:
-        return f"only allowed when credentials.source = 'file' (it is {c.credentials.source!r})"
+        message = _("only allowed when credentials.source = 'file' (it is {source!r})")
+        return message.format(source=c.credentials.source)
     return None
 
 
@@ -555,19 +573,21 @@ def _read_toml(path: Path) -> dict[str, Any]:
         # stat first: opening a FIFO would block, and /dev/zero never ends
         st = path.stat()
         if stat.S_ISDIR(st.st_mode):
-            raise ConfigError(file, "<file>", "is a directory, not a regular file")
+            raise ConfigError(file, "<file>", _("is a directory, not a regular file"))
         if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(file, "<file>", "not a regular file")
+            raise ConfigError(file, "<file>", _("not a regular file"))
         with path.open("rb") as f:
             data = f.read(_MAX_FILE_BYTES + 1)
     except OSError as e:
         raise ConfigError(file, "<file>", e.strerror or str(e)) from None
     if len(data) > _MAX_FILE_BYTES:
-        raise ConfigError(file, "<file>", f"larger than {_MAX_FILE_BYTES} bytes")
+        message = _("larger than {limit} bytes").format(limit=_MAX_FILE_BYTES)
+        raise ConfigError(file, "<file>", message)
     try:
         text = data.decode("utf-8-sig")  # a leading byte order mark is dropped
     except UnicodeDecodeError as e:
-        raise ConfigError(file, "<toml>", f"not valid UTF-8 (byte {e.start})") from None
+        message = _("not valid UTF-8 (byte {at})").format(at=e.start)
+        raise ConfigError(file, "<toml>", message) from None
     try:
         return tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as e:
@@ -576,20 +596,21 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _known_section(origin: str, section: str) -> None:
     if section not in _SCHEMA:
-        raise ConfigError(origin, section, "unknown section" + _did_you_mean(section, _SCHEMA))
+        raise ConfigError(origin, section, _("unknown section") + _did_you_mean(section, _SCHEMA))
 
 
 def _put(raw: _Raw, origin: str, section: str, key: str, value: object) -> None:
     _known_section(origin, section)
     rules = _SCHEMA[section][1]
     if key not in rules:
-        raise ConfigError(origin, f"{section}.{key}", "unknown key" + _did_you_mean(key, rules))
+        dotted = f"{section}.{key}"
+        raise ConfigError(origin, dotted, _("unknown key") + _did_you_mean(key, rules))
     raw.setdefault(section, {})[key] = (value, origin)
 
 
 def _did_you_mean(name: str, known: Mapping[str, object]) -> str:
     close = difflib.get_close_matches(name, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return _(" (did you mean {name!r}?)").format(name=close[0]) if close else ""
 
 
 def _default_state_dir() -> Path:
@@ -630,22 +651,23 @@ def load(path: Path | None = None, *, overrides: Mapping[str, Any] | None = None
         for section, table in _read_toml(Path(path)).items():
             _known_section(source, section)
             if not isinstance(table, dict):
-                raise ConfigError(source, section, f"expected a table, got {_kind(table)}")
+                message = _("expected a table, got {kind}").format(kind=_kind(table))
+                raise ConfigError(source, section, message)
             for key, value in table.items():
                 _put(raw, source, section, key, value)
     for dotted, value in (overrides or {}).items():
         section, dot, key = dotted.partition(".")
         if not dot:
             raise ConfigError(
-                OVERRIDES_SOURCE, dotted, "expected a dotted key like 'strategy.mode'"
+                OVERRIDES_SOURCE, dotted, _("expected a dotted key like 'strategy.mode'")
             )
         if value is not None:
             _put(raw, OVERRIDES_SOURCE, section, key, value)
     if path is not None:
         for dotted in _REQUIRED_IN_FILE:
-            section, _, key = dotted.partition(".")
+            section, _dot, key = dotted.partition(".")
             if key not in raw.get(section, {}):
-                raise ConfigError(source, dotted, "missing required key")
+                raise ConfigError(source, dotted, _("missing required key"))
 
     file_dir = None if path is None else Path(path).absolute().parent
     raw.setdefault("daemon", {}).setdefault("state_dir", (_default_state_dir(), DEFAULTS_SOURCE))
@@ -657,8 +679,8 @@ def load(path: Path | None = None, *, overrides: Mapping[str, Any] | None = None
 
     for dotted, check in _CROSS_CHECKS:
         if problem := check(config):
-            section, _, key = dotted.partition(".")
-            _, origin = raw.get(section, {}).get(key, (None, source))
+            section, _dot, key = dotted.partition(".")
+            _value, origin = raw.get(section, {}).get(key, (None, source))
             raise ConfigError(origin, dotted, problem)
     return config
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hedged import commands
 from hedged.adapters.base import CredentialsRefused, SymbolNotListed, Venue, VenueError
 from hedged.config import Config
+from hedged.i18n import _
 from hedged.leadership import Lease, Taken, Timing, book_of, standby_status, this_process
 from hedged.legs import ASTER, BACKPACK, VENUES
 from hedged.model import OrderState, Quote, SymbolRules
@@ -132,8 +133,10 @@ class Engine:
         """Start the clients and streams, then lead (as soon as the lease can be taken)."""
         if not self.strategy.backstop_stop:
             log.warning(
-                "strategy.backstop_stop = 0: no stop order rests on the venues, so an open "
-                "leg has no stop while no daemon runs"
+                _(
+                    "strategy.backstop_stop = 0: no stop order rests on the venues, so an open "
+                    "leg has no stop while no daemon runs"
+                )
             )
         await self.start_clients()
         report = await self.stand_by()
@@ -182,7 +185,7 @@ class Engine:
         before = taken.before
         if taken.takeover and before is not None:
             log.warning(
-                "taking over %s from %s pid %s (its lease lapsed): epoch %s",
+                _("taking over %s from %s pid %s (its lease lapsed): epoch %s"),
                 self.lease.claim.book,
                 before.host,
                 before.pid,
@@ -214,7 +217,7 @@ class Engine:
         except (CredentialsRefused, SymbolNotListed):  # no retry can help: exit 78
             raise
         except (VenueError, Unresolved) as e:  # retried with back-off; no round opens meanwhile
-            log.warning("reconciliation on taking the lease failed: %s; retrying", e)
+            log.warning(_("reconciliation on taking the lease failed: %s; retrying"), e)
             report = Report()
             self._reconcile_due = True
         self._last_poll = time.monotonic()  # reconciliation has just read every order
@@ -227,7 +230,7 @@ class Engine:
     async def _step_down(self, why: str) -> None:
         """The lease is lost: every step stops (none could send or write any more) and what
         this daemon knew of the rounds is forgotten; it stands by."""
-        log.warning("no longer leading %s: %s", self.lease.claim.book, why)
+        log.warning(_("no longer leading %s: %s"), self.lease.claim.book, why)
         self.lease.lose(why)
         self.leading = False
         await self.stepper.cancel()
@@ -252,7 +255,7 @@ class Engine:
                 if r.state in LIVE_STATES and symbol in (r.aster_symbol, r.backpack_symbol):
                     self.apply(r, Move(Trigger.HALT, why))
         if self.blocked:
-            log.error("not opening rounds: %s", self.blocked)
+            log.error(_("not opening rounds: %s"), self.blocked)
         self.store.set_meta("blocked", self.blocked or "")  # so hedgectl can show why
         return report
 
@@ -322,7 +325,7 @@ class Engine:
                     pause = 0.5
             except VenueError as e:
                 log.warning(
-                    "%s %s stream broke: %s; reconnecting in %.1fs",
+                    _("%s %s stream broke: %s; reconnecting in %.1fs"),
                     venue,
                     what,
                     e,
@@ -331,7 +334,7 @@ class Engine:
                 )
             except Exception:
                 log.exception(
-                    "%s %s stream failed; reconnecting in %.1fs",
+                    _("%s %s stream failed; reconnecting in %.1fs"),
                     venue,
                     what,
                     pause,
@@ -341,7 +344,7 @@ class Engine:
             pause = min(pause * 2, 30.0)
 
     def _on_reconnect(self, stream: str) -> None:
-        log.warning("%s reconnected; catching up by reconciliation", stream)
+        log.warning(_("%s reconnected; catching up by reconciliation"), stream)
         self._reconcile_due = True
         self._wake()
 
@@ -364,10 +367,12 @@ class Engine:
                     self.prices.update(await self.venues[v].quote(self.symbols[v]))
                 except VenueError as e:
                     log.warning(
-                        "%s: no price (stream stale, poll failed): %s", v, e, extra={"venue": v}
+                        _("%s: no price (stream stale, poll failed): %s"), v, e, extra={"venue": v}
                     )
                 except Exception:  # a bug in reading a price must not stop the loop
-                    log.exception("%s: no price (stream stale, poll failed)", v, extra={"venue": v})
+                    log.exception(
+                        _("%s: no price (stream stale, poll failed)"), v, extra={"venue": v}
+                    )
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -405,7 +410,7 @@ class Engine:
         if any(r.state == State.HALTED for r in self.store.active_rounds()):
             return 1
         if self._blocked_for_good():
-            log.error("single mode: no round can open, exiting: %s", self.blocked)
+            log.error(_("single mode: no round can open, exiting: %s"), self.blocked)
             return EX_BLOCKED
         return 0
 
@@ -491,8 +496,10 @@ class Engine:
             long = failing >= float(self.config.alerts.venue_down_seconds)
             log.log(
                 logging.ERROR if long else logging.WARNING,
-                "catch-up reconciliation failed for %.0fs (%s); retrying in %.0fs, "
-                "rounds go on with what is known",
+                _(
+                    "catch-up reconciliation failed for %.0fs (%s); retrying in %.0fs, "
+                    "rounds go on with what is known"
+                ),
                 failing,
                 e,
                 self._catch_up_pause,
@@ -526,7 +533,7 @@ class Engine:
             try:
                 listed = await self.venues[venue].open_orders(self.symbols[venue])
             except VenueError as e:
-                log.warning("%s: cannot list open orders: %s", venue, e, extra={"venue": venue})
+                log.warning(_("%s: cannot list open orders: %s"), venue, e, extra={"venue": venue})
                 continue
             open_now = {s.client_id: s.filled_qty for s in listed}
             moved |= {
@@ -589,7 +596,7 @@ class Engine:
         ago = (utcnow() - last_ended).total_seconds()
         if ago < 0:
             log.warning(
-                "the last round ended %s, %.0fs in the future by this clock: counting it as now",
+                _("the last round ended %s, %.0fs in the future by this clock: counting it as now"),
                 last_ended.isoformat(),
                 -ago,
             )
@@ -637,7 +644,7 @@ class Engine:
     async def _settle(self, round_id: int, poll_due: bool) -> RoundContext | None:
         """The round at rest (no decision left on what is known now); None if it stopped
         being live or could not be stepped this time (the slow timer retries it)."""
-        for _ in range(MAX_MOVES_PER_STEP):
+        for _move in range(MAX_MOVES_PER_STEP):
             r = self.store.get_round(round_id)
             assert r is not None
             if r.state not in LIVE_STATES:
@@ -678,7 +685,7 @@ class Engine:
     def _halt_on_error(self, round_id: int, e: Exception) -> None:
         why = f"internal error: {type(e).__name__}: {e}"
         log.error(
-            "round %s: step failed, halting the round: %s",
+            _("round %s: step failed, halting the round: %s"),
             round_id,
             why,
             exc_info=e,
@@ -700,7 +707,7 @@ class Engine:
             level = logging.WARNING
         log.log(
             level,
-            "round %s: venue trouble, will retry: %s",
+            _("round %s: venue trouble, will retry: %s"),
             round_id,
             e,
             extra={"round_id": round_id},
@@ -719,7 +726,7 @@ class Engine:
         )
         log.log(  # once committed: a deposed daemon's refused move is not reported as made
             logging.ERROR if dest == State.HALTED else logging.INFO,
-            "round %s: %s -> %s (%s)",
+            _("round %s: %s -> %s (%s)"),
             r.id,
             source,
             dest.value,

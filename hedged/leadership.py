@@ -19,6 +19,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from hedged.i18n import _
 from hedged.store import Claim, Fence, LeaseRow, Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class Lease:
 
     def lose(self, why: str) -> None:
         if self.epoch is not None:
-            log.warning("lease of %s lost: %s", self.claim.book, why)
+            log.warning(_("lease of %s lost: %s"), self.claim.book, why)
         self.epoch = None
         self.lost = why
 
@@ -120,7 +121,7 @@ class Lease:
             started = self._clock()
             taken, before = await asyncio.to_thread(self.store.take_lease, self.claim, self.ttl_ms)
         except SQLAlchemyError as e:
-            log.warning("lease of %s: store unavailable: %s", self.claim.book, e)
+            log.warning(_("lease of %s: store unavailable: %s"), self.claim.book, e)
             return None
         if taken is None:
             return None
@@ -145,7 +146,7 @@ class Lease:
                 self.store.renew_lease, self.claim.book, self.claim.holder, epoch, self.ttl_ms
             )
         except SQLAlchemyError as e:
-            log.warning("lease of %s: renewal failed: %s", self.claim.book, e)
+            log.warning(_("lease of %s: renewal failed: %s"), self.claim.book, e)
             if not self.valid():
                 self.lose(f"not renewed in time ({e})")
             return self.valid()
@@ -166,7 +167,7 @@ class Lease:
                 self.store.release_lease, self.claim.book, self.claim.holder, epoch
             )
         except SQLAlchemyError as e:  # it lapses by itself
-            log.warning("lease of %s: release failed: %s", self.claim.book, e)
+            log.warning(_("lease of %s: release failed: %s"), self.claim.book, e)
 
     async def check_in(self, force: bool = False) -> None:
         """Tell the store we are alive and in which role, every `timing.check_in` seconds."""
@@ -178,13 +179,13 @@ class Lease:
         try:
             await asyncio.to_thread(self.store.check_in, self.claim, role)
         except SQLAlchemyError as e:
-            log.warning("check-in failed: %s", e)
+            log.warning(_("check-in failed: %s"), e)
 
     async def check_out(self) -> None:
         try:
             await asyncio.to_thread(self.store.check_out, self.claim.holder)
         except SQLAlchemyError as e:
-            log.warning("check-out failed: %s", e)
+            log.warning(_("check-out failed: %s"), e)
 
     async def keep(self, on_lost: Callable[[], None]) -> None:
         """Renew while held and check in, forever; `on_lost` wakes the loop when the lease

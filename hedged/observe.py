@@ -25,6 +25,7 @@ from hedged.adapters.base import (
     Rejected,
     Venue,
 )
+from hedged.i18n import _
 from hedged.model import Fill, OrderRequest, OrderState, Position, Quote, SymbolRules
 
 if TYPE_CHECKING:  # reconcile imports the order desk; keep this module a leaf at run time
@@ -95,7 +96,7 @@ class Observers:
             try:
                 call(o)
             except Exception:  # an observer's bug must never stop a round
-                log.exception("observer %s failed", type(o).__name__)
+                log.exception(_("observer %s failed"), type(o).__name__)
 
     def round_moved(self, round_: RoundRow, source: str, trigger: str, reason: str) -> None:
         self._each(lambda o: o.round_moved(round_, source, trigger, reason))
@@ -149,7 +150,7 @@ class ObservedVenue:
         try:
             self.observer.venue_call(self.name, call, outcome, time.monotonic() - started)
         except Exception:  # watching a call must never change its result
-            log.exception("observer %s failed", type(self.observer).__name__)
+            log.exception(_("observer %s failed"), type(self.observer).__name__)
 
     async def _read(self, call: str, work: Awaitable[T]) -> T:
         return await self._timed(call, work, lambda _: OK)
@@ -227,7 +228,7 @@ async def observing(config: Config, store: Store) -> AsyncIterator[Observer]:
         try:
             await server.start()
         except OSError as e:
-            log.error("metrics: cannot serve on port %d: %s; going on without", server.port, e)
+            log.error(_("metrics: cannot serve on port %d: %s; going on without"), server.port, e)
             server = None
         else:
             log.info("metrics: serving %s", server.url)

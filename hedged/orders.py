@@ -30,6 +30,7 @@ from typing import Any
 
 from hedged.adapters.base import Accepted, Ambiguous, Rejected, Venue, VenueError
 from hedged.crashpoints import crashpoint
+from hedged.i18n import _
 from hedged.model import OrderRequest, OrderType, Side
 from hedged.store import AMBIGUOUS, NEVER_PLACED, OrderRow, Store, as_utc
 
@@ -168,7 +169,7 @@ class OrderDesk:
             bug = e
             outcome = Ambiguous(f"bug: {type(e).__name__}: {e}")
             log.error(
-                "%s %s %s: placing raised %s (a bug); resolving it by client id",
+                _("%s %s %s: placing raised %s (a bug); resolving it by client id"),
                 row.venue,
                 row.purpose,
                 row.client_id,
@@ -191,7 +192,7 @@ class OrderDesk:
             case Rejected(code, message):
                 self._deadlines.pop(oid, None)
                 log.warning(
-                    "%s rejected %s %s: %s %s",
+                    _("%s rejected %s %s: %s %s"),
                     row.venue,
                     row.purpose,
                     row.client_id,
@@ -208,7 +209,7 @@ class OrderDesk:
                 ), bug
             case Ambiguous(reason):
                 log.warning(
-                    "%s %s %s: outcome unknown (%s); resolving by client id",
+                    _("%s %s %s: outcome unknown (%s); resolving by client id"),
                     row.venue,
                     row.purpose,
                     row.client_id,
@@ -242,7 +243,11 @@ class OrderDesk:
                 state = await venue.query(row.symbol, client_id)
             except VenueError as e:
                 log.warning(
-                    "%s: cannot look up %s yet: %s", row.venue, client_id, e, extra=log_fields(row)
+                    _("%s: cannot look up %s yet: %s"),
+                    row.venue,
+                    client_id,
+                    e,
+                    extra=log_fields(row),
                 )
             else:
                 if state is not None:

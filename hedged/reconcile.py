@@ -76,7 +76,7 @@ async def reconcile(
                 store.record_state(row.id, o)
             elif venues[venue].owns(store.namespace, o.client_id):
                 log.warning(
-                    "%s: cancelling orphan order %s %s",
+                    _("%s: cancelling orphan order %s %s"),
                     venue,
                     o.client_id,
                     symbol,
@@ -113,7 +113,7 @@ async def reconcile(
         if actual != expected:
             report.mismatches[(venue, symbol)] = (actual, expected)
             log.error(
-                "%s %s: venue position %s, open rounds expect %s",
+                _("%s %s: venue position %s, open rounds expect %s"),
                 venue,
                 symbol,
                 actual,

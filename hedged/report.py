@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from hedged.i18n import _
 from hedged.leadership import STANDBY, STANDBY_SEEN_MS, lease_json
-from hedged.legs import ASTER, BACKPACK, VENUES, legs_of, symbol_of
+from hedged.legs import ASTER, BACKPACK, VENUES, Leg, legs_of, symbol_of
 from hedged.model import Quote, Side
+from hedged.states.context import CLOSE, STOP, TAKE_PROFIT, TRIM
 from hedged.store import (
     CommandRow,
     EventRow,
+    FillRow,
     OrderRow,
     QuoteRow,
     RoundRow,
@@ -37,6 +41,7 @@ class LegView:
     entry: Decimal | None
     price: Decimal | None  # a closed leg: its exit price; else the exit-side price now
     pnl_pct: Decimal | None
+    state: str  # leg_state(): entering, open, take_profit, closing, closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,10 @@ class RoundView:
     reason: str | None
     created_at: datetime
     ended_at: datetime | None
+    entry_price: Decimal | None  # the mean of the legs' entry prices
+    price: Decimal | None  # the mean of the venues' mids now
+    change_pct: Decimal | None  # price against entry_price, in %
+    gap: Decimal | None  # Backpack mid minus Aster mid, in the quote currency
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = _jsonable(asdict(self))
@@ -77,21 +86,48 @@ def _quote(row: QuoteRow | None, venue: str) -> Quote | None:
 
 def round_view(store: Store, r: RoundRow, quotes: dict[tuple[str, str], QuoteRow]) -> RoundView:
     assert r.id is not None
-    orders = store.orders_of(r.id)
-    legs = legs_of(r, orders)
     q = {v: _quote(quotes.get((v, symbol_of(r, v))), v) for v in VENUES}
+    return view_of(r, store.orders_of(r.id), store.fills_of(r.id), q)
+
+
+def leg_state(leg: Leg, orders: Sequence[OrderRow]) -> str:
+    """What a leg is doing, from its orders: entering, open, take_profit (a limit resting),
+    closing (a market close under way) or closed. English codes: `--json` shows them as is."""
+    pending = {o.purpose for o in orders if o.venue == leg.venue and not o.terminal}
+    if not leg.entered:
+        return "entering"
+    if not leg.is_open:
+        return "closed"
+    if pending & {STOP, CLOSE, TRIM}:
+        return "closing"
+    return "take_profit" if TAKE_PROFIT in pending else "open"
+
+
+def view_of(
+    r: RoundRow,
+    orders: Sequence[OrderRow],
+    fills: Iterable[FillRow],
+    q: Mapping[str, Quote | None],
+    now: datetime | None = None,
+) -> RoundView:
+    """A round as an operator sees it, from its orders and fills and the venues' latest
+    quotes: what `hedgectl` reads from the store and the daemon's monitor holds in memory."""
+    assert r.id is not None
+    legs = legs_of(r, orders)
     views = []
-    # Cash from every fill so far, then the open legs valued at their exit price.
+    # Cash from every order's fills so far (the orders, like the legs: the venue's fill
+    # records may lag them) less the fees recorded, then the open legs at their exit price.
     cash = sum(
         (
-            (f.qty * f.price) * (1 if f.side == Side.SELL.value else -1) - f.fee
-            for f in store.fills_of(r.id)
+            o.filled_qty * o.avg_price * (1 if o.side == Side.SELL.value else -1)
+            for o in orders
+            if o.filled_qty and o.avg_price is not None
         ),
         Decimal(0),
-    )
+    ) - sum((f.fee for f in fills), Decimal(0))
     marked = True
     for v in VENUES:
-        leg, quote = legs[v], q[v]
+        leg, quote = legs[v], q.get(v)
         price: Decimal | None
         pnl: Decimal | None
         if leg.entered and not leg.is_open and leg.exit_price and leg.entry_price:
@@ -102,7 +138,15 @@ def round_view(store: Store, r: RoundRow, quotes: dict[tuple[str, str], QuoteRow
             pnl = leg.pnl_pct(quote) * 100 if quote and leg.is_open and leg.entry_price else None
         views.append(
             LegView(
-                v, leg.symbol, leg.side.value, leg.qty, leg.entered, leg.entry_price, price, pnl
+                v,
+                leg.symbol,
+                leg.side.value,
+                leg.qty,
+                leg.entered,
+                leg.entry_price,
+                price,
+                pnl,
+                leg_state(leg, orders),
             )
         )
         if leg.is_open:
@@ -110,9 +154,14 @@ def round_view(store: Store, r: RoundRow, quotes: dict[tuple[str, str], QuoteRow
                 marked = False
             else:
                 cash += leg.qty * price * leg.side.sign
-    aster, backpack = q[ASTER], q[BACKPACK]
-    spread = (backpack.mid - aster.mid) / aster.mid * BPS if aster and backpack else None
-    end = r.ended_at or utcnow()
+    aster, backpack = q.get(ASTER), q.get(BACKPACK)
+    gap = backpack.mid - aster.mid if aster and backpack else None
+    spread = None if gap is None or aster is None else gap / aster.mid * BPS
+    entries = [leg.entry_price for leg in legs.values() if leg.entry_price is not None]
+    entry = sum(entries, Decimal(0)) / len(entries) if entries else None
+    mids = [x.mid for x in (aster, backpack) if x is not None]
+    mid = sum(mids, Decimal(0)) / len(mids) if mids else None
+    end = r.ended_at or now or utcnow()
     return RoundView(
         id=r.id,
         pair=f"{r.aster_symbol}/{r.backpack_symbol}",
@@ -126,6 +175,10 @@ def round_view(store: Store, r: RoundRow, quotes: dict[tuple[str, str], QuoteRow
         reason=r.reason,
         created_at=r.created_at,
         ended_at=r.ended_at,
+        entry_price=entry,
+        price=mid,
+        change_pct=None if entry is None or mid is None else (mid - entry) / entry * 100,
+        gap=gap,
     )
 
 
@@ -327,49 +380,61 @@ def describe(kind: str, d: dict[str, Any], orders: dict[int | None, OrderRow]) -
     who = f"#{d.get('order')}" + (f" {order.venue} {order.purpose}" if order else "")
     match kind:
         case "round_created":
-            return f"round created ({d.get('state', 'OPENING')})"
+            return _("round created ({state})").format(state=d.get("state", "OPENING"))
         case "transition":
             text = f"{d.get('from')} -> {d.get('to')} ({d.get('trigger')})"
             if d.get("reason"):
                 text += f": {d['reason']}"
             if d.get("to") == "MONITORING" and d.get("qty") is not None:
-                text += f"; qty {d['qty']} per leg"
+                text += _("; qty {qty} per leg").format(qty=d["qty"])
             if d.get("realized_pnl") is not None:
-                text += (
-                    f"; realized PnL {d['realized_pnl']}, fees {d.get('fees')},"
-                    f" volume {d.get('volume')}"
+                text += _("; realized PnL {pnl}, fees {fees}, volume {volume}").format(
+                    pnl=d["realized_pnl"], fees=d.get("fees"), volume=d.get("volume")
                 )
             return text
         case "intent":
             price = f" @ {d['price']}" if d.get("price") is not None else ""
-            reduce = " reduce-only" if d.get("reduce_only") else ""
-            return (
-                f"intent #{d.get('order')} {d.get('venue')} {d.get('purpose')}: "
+            reduce = _(" reduce-only") if d.get("reduce_only") else ""
+            order_text = (
                 f"{d.get('side')} {d.get('qty')} {d.get('symbol')} {d.get('type')}{price}{reduce}"
-                f" (client id {d.get('client_id')})"
+            )
+            return _("intent #{id} {venue} {purpose}: {order} (client id {client_id})").format(
+                id=d.get("order"),
+                venue=d.get("venue"),
+                purpose=d.get("purpose"),
+                order=order_text,
+                client_id=d.get("client_id"),
             )
         case "order_state":
             parts = [str(d["status"])] if d.get("status") else []
             if d.get("filled_qty") is not None:
                 avg = f" @ {d['avg_price']}" if d.get("avg_price") is not None else ""
-                parts.append(f"filled {d['filled_qty']}{avg}")
+                parts.append(_("filled {qty}").format(qty=d["filled_qty"]) + avg)
             if d.get("venue_order_id"):
-                parts.append(f"venue id {d['venue_order_id']}")
-            return f"{who}: {', '.join(parts) or 'updated'}"
+                parts.append(_("venue id {id}").format(id=d["venue_order_id"]))
+            return f"{who}: {', '.join(parts) or _('updated')}"
         case "order_rejected":
-            return f"{who}: rejected {d.get('reject_code') or ''} {d.get('reject_message') or ''}"
+            reason = f"{d.get('reject_code') or ''} {d.get('reject_message') or ''}"
+            return _("{who}: rejected {reason}").format(who=who, reason=reason)
         case "order_ambiguous":
-            return f"{who}: outcome unknown ({d.get('reject_message')}); resolving by client id"
+            return _("{who}: outcome unknown ({why}); resolving by client id").format(
+                who=who, why=d.get("reject_message")
+            )
         case "order_never_placed":
-            return f"{who}: never placed (not found after the signature window)"
+            return _("{who}: never placed (not found after the signature window)").format(who=who)
         case "fill":
-            return (
-                f"{who}: fill {d.get('qty')} @ {d.get('price')}, fee {d.get('fee')}"
-                f" (trade {d.get('trade')})"
+            return _("{who}: fill {qty} @ {price}, fee {fee} (trade {trade})").format(
+                who=who,
+                qty=d.get("qty"),
+                price=d.get("price"),
+                fee=d.get("fee"),
+                trade=d.get("trade"),
             )
         case "command":
-            verdict = "done" if d.get("ok") else "FAILED"
-            return f"operator {d.get('command')}: {verdict}: {d.get('result')}"
+            verdict = _("done") if d.get("ok") else _("FAILED")
+            return _("operator {command}: {verdict}: {result}").format(
+                command=d.get("command"), verdict=verdict, result=d.get("result")
+            )
     return f"{kind}: " + ", ".join(f"{k}={v}" for k, v in d.items())
 
 

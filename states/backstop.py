@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from hedged.adapters.base import NOT_SENT
+from hedged.i18n import _
 from hedged.legs import Leg
 from hedged.model import OrderType
 from hedged.orders import Intent
@@ -131,7 +132,7 @@ def _refused(ctx: RoundContext, leg: Leg) -> Move | None:
         return None
     o = latest[0]
     why = f"{leg.venue} refused the backstop {o.client_id}: {o.reject_code} {o.reject_message}"
-    log.error("round %s: %s; closing the round", ctx.id, why, extra=ctx.log_fields)
+    log.error(_("round %s: %s; closing the round"), ctx.id, why, extra=ctx.log_fields)
     return Move(Trigger.UNPROTECTED, why)
 
 

@@ -5,6 +5,7 @@ reaches the stop (or its backstop fires)."""
 from __future__ import annotations
 
 from hedged.crashpoints import crashpoint
+from hedged.i18n import _
 from hedged.states import backstop, take_profit
 from hedged.states.context import BACKSTOP, STOP, TAKE_PROFIT, Move, RoundContext, describe_pnl, log
 from hedged.states.machine import Trigger
@@ -46,7 +47,7 @@ def _flat(ctx: RoundContext) -> Move:
     loser = stops[0].venue if stops else fired[0] if fired else None
     survivor = next((v for v in fired if v != loser), None)
     if survivor is not None:
-        log.warning("round %s: backstop fired on %s", ctx.id, survivor, extra=ctx.log_fields)
+        log.warning(_("round %s: backstop fired on %s"), ctx.id, survivor, extra=ctx.log_fields)
         return Move(Trigger.SECOND_STOP, f"backstop fired on {survivor}")
     return Move(Trigger.TP_FILLED, ctx.round.reason)
 

@@ -5,6 +5,7 @@ take-profit in LIMIT_SET."""
 from __future__ import annotations
 
 from hedged.crashpoints import crashpoint
+from hedged.i18n import _
 from hedged.legs import VENUES, symbol_of
 from hedged.states import backstop
 from hedged.states.context import BACKSTOP, STOP, Move, RoundContext, describe_pnl, log
@@ -77,5 +78,5 @@ async def step(ctx: RoundContext) -> Move | None:
 
 
 def _backstop_fired(ctx: RoundContext, venue: str) -> Move:
-    log.warning("round %s: backstop fired on %s", ctx.id, venue, extra=ctx.log_fields)
+    log.warning(_("round %s: backstop fired on %s"), ctx.id, venue, extra=ctx.log_fields)
     return Move(Trigger.LEG_STOPPED, f"backstop fired on {venue}")

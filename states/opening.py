@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from hedged.config import StrategyConfig
+from hedged.i18n import _
 from hedged.legs import ASTER, BACKPACK, VENUES, symbol_of
 from hedged.model import Quote, Side, SymbolRules, floor_to
 from hedged.orders import Intent
@@ -69,7 +70,7 @@ async def send_entries(ctx: RoundContext) -> Move | None:
     try:
         qty = size(ctx.strategy, ctx.rules, {v: ctx.quote(v) for v in VENUES})
     except SizingRefused as e:
-        log.error("round %s not opened: %s", ctx.id, e, extra=ctx.log_fields)
+        log.error(_("round %s not opened: %s"), ctx.id, e, extra=ctx.log_fields)
         return Move(Trigger.ENTRY_FAILED, f"not opened: {e}")
     ctx.update_round(qty=qty)
     log.info(
@@ -95,7 +96,7 @@ async def entries_settled(ctx: RoundContext) -> bool:
     for o in ctx.live(ENTRY):
         if ctx.since(o.created_at) > ENTRY_PATIENCE:
             log.warning(
-                "round %s: %s entry %s not filled in time; cancelling",
+                _("round %s: %s entry %s not filled in time; cancelling"),
                 ctx.id,
                 o.venue,
                 o.client_id,
@@ -118,7 +119,10 @@ def entry_failure(ctx: RoundContext) -> Move | None:
         if o.venue in unfilled
     )
     log.error(
-        "round %s: entry failed (%s); flattening the other leg", ctx.id, why, extra=ctx.log_fields
+        _("round %s: entry failed (%s); flattening the other leg"),
+        ctx.id,
+        why,
+        extra=ctx.log_fields,
     )
     return Move(Trigger.ENTRY_FAILED, f"entry failed: {why}")
 
@@ -147,10 +151,10 @@ async def equalize(ctx: RoundContext) -> Move | None:
     refusals = [ctx.rules[v].refusal(target, legs[v].entry_price or Decimal(0)) for v in VENUES]
     if target == 0 or any(refusals):
         why = f"legs filled {legs[ASTER].qty} / {legs[BACKPACK].qty}, too little to hedge"
-        log.error("round %s: %s; flattening", ctx.id, why, extra=ctx.log_fields)
+        log.error(_("round %s: %s; flattening"), ctx.id, why, extra=ctx.log_fields)
         return Move(Trigger.ENTRY_FAILED, why)
     log.warning(
-        "round %s: partial fill %s / %s, trimming to %s",
+        _("round %s: partial fill %s / %s, trimming to %s"),
         ctx.id,
         legs[ASTER].qty,
         legs[BACKPACK].qty,

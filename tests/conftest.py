@@ -1,4 +1,5 @@
-"""Shared fixtures: a store on each backend (a SQLite file, a fresh PostgreSQL database)."""
+"""Shared fixtures: a store on each backend (a SQLite file, a fresh PostgreSQL database);
+every test in English unless it chooses Chinese itself."""
 
 from __future__ import annotations
 
@@ -10,10 +11,24 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from hedged import i18n
 from hedged.store import Store
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The suite's assertions are in English whatever the locale it runs in; a test that
+    switches to Chinese (in process) leaves English behind it."""
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    i18n.use("en")
+    yield
+    i18n.use("en")
+
 
 # Why PostgreSQL could not be reached, once per session: a dead server costs one timeout.
 _pg_unreachable: list[str] = []

@@ -46,8 +46,12 @@ STATUS_KEYS = {
     "reason",
     "created_at",
     "ended_at",
+    "entry_price",
+    "price",
+    "change_pct",
+    "gap",
 }
-LEG_KEYS = {"venue", "symbol", "side", "qty", "entered", "entry", "price", "pnl_pct"}
+LEG_KEYS = {"venue", "symbol", "side", "qty", "entered", "entry", "price", "pnl_pct", "state"}
 # The scenario every test starts from.
 TP_ROUND, REJECTED_ROUND, HALTED_ROUND, OPEN_ROUND = 1, 2, 3, 4
 
@@ -297,6 +301,51 @@ def test_watch_once_renders_the_monitoring_lines(db: str) -> None:
     assert snap["daemon"]["paused"] is True
     assert {q["venue"] for q in snap["quotes"]} == {"aster", "backpack"}
     assert all(set(r) == STATUS_KEYS for r in snap["rounds"])
+
+
+def test_chinese_locale_gives_chinese_views(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    status = run_ctl("status", "--db", db)
+    assert status.code == 0
+    for word in (
+        "守护进程：",
+        "新轮次：已被运维人员暂停",
+        "交易对",
+        "对冲盈亏",
+        "监控中",
+        "已停止",
+    ):
+        assert word in status.out, word
+    assert "aster 空头" in status.out and "backpack 多头" in status.out
+
+    days = run_ctl("history", "--db", db).out
+    assert "日期（UTC）" in days and "2 轮" in days and "胜率" in days and "合计" in days
+
+    show = run_ctl("show", str(TP_ROUND), "--db", db).out
+    for word in ("时间线（UTC）", "已实现盈亏", "轮次已创建（OPENING）", "已成交", "订单"):
+        assert word in show, word
+
+    frame = run_ctl("watch", "--once", "--db", db).out
+    assert "第 1 次" in frame and f"轮次 {OPEN_ROUND} 监控中" in frame
+    assert "活跃轮次 2，持仓 4" in frame  # the open round and the halted one, two legs each
+    for word in (
+        "开仓价",
+        "开仓以来变化",
+        "买价",
+        "卖价",
+        "腿状态",
+        "持仓",
+        "两所价差 $",
+        "按 Ctrl-C 退出",
+    ):
+        assert word in frame, word
+
+    missing = run_ctl("show", "99", "--db", db)
+    assert missing.code == ctl.EXIT_NOT_FOUND and "没有轮次 99" in missing.err
+    english = run_ctl("status", "--lang", "en", "--db", db).out
+    assert "paused by operator" in english and "MONITORING" in english
+    machine = run_ctl("show", str(TP_ROUND), "--json", "--db", db).json()  # --json: English
+    assert machine["timeline"][0]["text"] == "round created (OPENING)"
 
 
 def test_watch_live_view_ends_cleanly_on_ctrl_c(db: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,429 @@
+"""How rounds look to an operator: `hedgectl`'s tables, its watch screen, and the monitoring
+block that `hedgectl watch` and the daemon's terminal monitor both draw. Rendering only:
+the figures come from `hedged.report`; every word goes through the catalog (`hedged.i18n`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from hedged.i18n import N_, _, ngettext
+from hedged.model import Quote
+from hedged.report import (
+    DaemonView,
+    HaltedView,
+    History,
+    LegView,
+    RoundDetail,
+    RoundView,
+    Snapshot,
+    Totals,
+)
+from hedged.store import ACTIVE_STATES, as_utc
+
+DOWN_AFTER_SECONDS = 60.0  # no price saved for this long: the daemon is most likely down
+
+STATE_STYLE = {
+    "OPENING": "magenta",
+    "MONITORING": "cyan",
+    "LIMIT_SET": "blue",
+    "CLOSING": "yellow",
+    "DONE": "green",
+    "HALTED": "bold red",
+}
+STATE_NAME = {
+    "OPENING": N_("OPENING"),
+    "MONITORING": N_("MONITORING"),
+    "LIMIT_SET": N_("LIMIT_SET"),
+    "CLOSING": N_("CLOSING"),
+    "DONE": N_("DONE"),
+    "HALTED": N_("HALTED"),
+}
+LEG_STATE = {  # report.leg_state()'s codes
+    "entering": N_("entering"),
+    "open": N_("open"),
+    "take_profit": N_("take-profit resting"),
+    "closing": N_("closing"),
+    "closed": N_("closed"),
+}
+
+
+def fmt(value: Decimal | None, places: str = "0.0001") -> str:
+    return "-" if value is None else str(value.quantize(Decimal(places)))
+
+
+def signed(value: Decimal | None, places: str = "0.0001", suffix: str = "") -> Text:
+    if value is None:
+        return Text("-")
+    style = "green" if value > 0 else "red" if value < 0 else ""
+    return Text(f"{value.quantize(Decimal(places)):+}{suffix}", style=style)
+
+
+def state_text(state: str) -> Text:
+    return Text(_(STATE_NAME.get(state, state)), style=STATE_STYLE.get(state, ""))
+
+
+def when(at: datetime | None, ms: bool = False) -> str:
+    if at is None:
+        return "-"
+    text = as_utc(at).strftime("%Y-%m-%d %H:%M:%S.%f" if ms else "%Y-%m-%d %H:%M:%S")
+    return text[:-3] if ms else text
+
+
+def age(total: float) -> str:
+    s = int(total)
+    if s < 60:
+        return _("{s}s").format(s=s)
+    if s < 3600:
+        return _("{m}m{s:02d}s").format(m=s // 60, s=s % 60)
+    if s < 86400:
+        return _("{h}h{m:02d}m").format(h=s // 3600, m=s % 3600 // 60)
+    return _("{d}d{h:02d}h").format(d=s // 86400, h=s % 86400 // 3600)
+
+
+def leg_name(leg: LegView) -> str:
+    return (_("{venue} short") if leg.side == "SELL" else _("{venue} long")).format(venue=leg.venue)
+
+
+def side_name(side: str) -> str:
+    return _("sell") if side == "SELL" else _("buy")
+
+
+def _table(*columns: tuple[str, bool], title: str | None = None) -> Table:
+    """A table of named columns, (name, right-justified)."""
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name, right in columns:
+        t.add_column(name, justify="right" if right else "left")
+    return t
+
+
+# -- the daemon, as far as the store shows it ----------------------------------------------
+
+
+def daemon_hint(d: DaemonView, queued_at: datetime) -> str:
+    """Why a command may be waiting: a running daemon saves prices every loop pass."""
+    seen = d.price_age()
+    if seen is None or d.last_price_at is None:
+        return _("the daemon has never saved a price in this database (has it run?)")
+    if as_utc(d.last_price_at) < as_utc(queued_at):
+        return _(
+            "the daemon looks down (no sign of it since the command was queued; "
+            "last price update {age} ago)"
+        ).format(age=age(seen))
+    return _(
+        "the daemon is running (last price update {age} ago) but has not applied it yet"
+    ).format(age=age(seen))
+
+
+def daemon_line(d: DaemonView) -> Text:
+    seen_ago = d.price_age()
+    if seen_ago is None:
+        seen = Text(_("no price saved yet"), style="yellow")
+    else:
+        down = seen_ago > DOWN_AFTER_SECONDS
+        text = _("last price update {age} ago").format(age=age(seen_ago))
+        seen = Text(text + (_(" (down?)") if down else ""), style="yellow" if down else "")
+    line = Text(_("daemon: ")).append(seen).append(_("  new rounds: "))
+    line.append(
+        _("paused by operator") if d.paused else _("not paused"),
+        style="yellow" if d.paused else "green",
+    )
+    if d.pending_commands:
+        line.append(_("  queued commands: {n}").format(n=d.pending_commands), style="yellow")
+    line.append("\n").append(leadership_line(d))
+    if d.blocked:
+        line.append("\n" + _("not opening rounds: {why}").format(why=d.blocked), style="red")
+    elif d.not_opening and not d.paused:
+        line.append("\n" + _("no new round: {why}").format(why=d.not_opening), style="yellow")
+    return line
+
+
+def leadership_line(d: DaemonView) -> Text:
+    leading = [x for x in d.leaders if x["leading"]]
+    if not leading:
+        line = Text(_("no daemon leading"), style="red")
+    else:
+        line = Text(_("leader: "))
+        for i, x in enumerate(leading):
+            line.append("; " if i else "").append(
+                _("{host} pid {pid} since {since} (epoch {epoch})").format(**x), style="green"
+            )
+    standbys = [_("{host} pid {pid}").format(**s) for s in d.standbys]
+    line.append(_("  standby: ") + (", ".join(standbys) if standbys else _("none")))
+    return line
+
+
+# -- hedgectl status, show, history, halted -------------------------------------------------
+
+
+def status_table(views: Sequence[RoundView]) -> Table:
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for name, right in [
+        (_("ID"), True),
+        (_("PAIR"), False),
+        (_("STATE"), False),
+        (_("LEG"), False),
+        (_("QTY"), True),
+        (_("ENTRY"), True),
+        (_("NOW"), True),
+        (_("PNL%"), True),
+        (_("HEDGE PNL"), True),
+        (_("SPREAD bp"), True),
+        (_("AGE"), True),
+        (_("REASON"), False),
+    ]:
+        t.add_column(name, justify="right" if right else "left", no_wrap=name != _("REASON"))
+    for v in views:
+        for i, leg in enumerate(v.legs):
+            first = i == 0
+            t.add_row(
+                str(v.id) if first else "",
+                v.pair if first else "",
+                state_text(v.state) if first else "",
+                leg_name(leg),
+                str(leg.qty if leg.qty else leg.entered),
+                fmt(leg.entry),
+                fmt(leg.price),
+                signed(leg.pnl_pct, "0.001"),
+                signed(v.hedge_pnl) if first else "",
+                fmt(v.spread_bps, "0.01") if first else "",
+                age(v.age_seconds) if first else "",
+                (v.reason or "") if first else "",
+                end_section=i == len(v.legs) - 1,
+            )
+    return t
+
+
+def legs_table(legs: Sequence[LegView]) -> Table:
+    t = _table(
+        (_("LEG"), False),
+        (_("SYMBOL"), False),
+        (_("ENTERED"), True),
+        (_("OPEN"), True),
+        (_("ENTRY"), True),
+        (_("NOW"), True),
+        (_("PNL%"), True),
+        title=_("legs"),
+    )
+    for leg in legs:
+        t.add_row(
+            leg_name(leg),
+            leg.symbol,
+            str(leg.entered),
+            str(leg.qty),
+            fmt(leg.entry),
+            fmt(leg.price),
+            signed(leg.pnl_pct, "0.001"),
+        )
+    return t
+
+
+def render_detail(d: RoundDetail) -> RenderableType:
+    v = d.view
+    head = Text(_("round {id}").format(id=v.id) + f"  {v.pair}  ", style="bold")
+    head.append(state_text(v.state))
+    if v.reason:
+        head.append(f"  {v.reason}")
+    facts = Table.grid(padding=(0, 2))
+    facts.add_row(_("created"), when(v.created_at), _("qty per leg"), str(d.qty or "-"))
+    facts.add_row(_("opened"), when(d.opened_at), _("hedge PnL"), signed(v.hedge_pnl))
+    facts.add_row(_("deadline"), when(d.deadline_at), _("realized PnL"), signed(v.realized_pnl))
+    facts.add_row(_("ended"), when(v.ended_at), _("fees"), fmt(v.fees))
+    facts.add_row(_("age"), age(v.age_seconds), _("volume"), fmt(d.volume))
+    halted_from = (_("halted from"), d.halted_from) if d.halted_from else ("", "")
+    facts.add_row(*halted_from, _("spread bp"), fmt(v.spread_bps, "0.01"))
+
+    orders = _table(
+        ("#", True),
+        (_("VENUE"), False),
+        (_("PURPOSE"), False),
+        (_("SIDE"), False),
+        (_("TYPE"), False),
+        (_("QTY"), True),
+        (_("PRICE"), True),
+        (_("STATUS"), False),
+        (_("FILLED"), False),
+        (_("AVG"), True),
+        title=_("orders"),
+    )
+    orders.add_column(_("CLIENT ID"), no_wrap=True)
+    orders.add_column(_("NOTE"))
+    for o in d.orders:
+        note = " ".join(x for x in (o.reject_code, o.reject_message) if x)
+        orders.add_row(
+            str(o.id),
+            o.venue,
+            o.purpose,
+            o.side,
+            o.type + (" RO" if o.reduce_only else ""),
+            str(o.qty),
+            "-" if o.price is None else str(o.price),
+            Text(o.status, style="red" if o.status in ("REJECTED", "AMBIGUOUS") else ""),
+            str(o.filled_qty),
+            "-" if o.avg_price is None else str(o.avg_price),
+            o.client_id or "-",
+            note,
+        )
+
+    events = Table(title=_("timeline (UTC)"), title_justify="left", box=box.SIMPLE_HEAD)
+    events.add_column(_("TIME"), no_wrap=True)
+    events.add_column(_("EVENT"), no_wrap=True)
+    events.add_column(_("WHAT"))
+    for e in d.timeline:
+        style = "bold" if e.kind in ("transition", "command") else ""
+        events.add_row(when(e.at, ms=True), e.kind, Text(e.text, style=style))
+    parts: list[RenderableType] = [head, facts, legs_table(v.legs), orders, events]
+    for c in d.commands:
+        if c.status == "PENDING":
+            queued = _("queued: {kind} (command #{id}, since {since})")
+            parts.append(
+                Text(queued.format(kind=c.kind, id=c.id, since=when(c.created_at)), "yellow")
+            )
+    return Group(*parts)
+
+
+def history_table(h: History) -> Table:
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_footer=True)
+    venues = list(h.total.volume)
+    cols = [_("DAY (UTC)"), _("ROUND"), _("ENDED"), _("TOOK"), _("REASON"), _("PNL"), _("FEES")]
+    cols += [_("VOL {venue}").format(venue=v) for v in venues]
+    footer = _totals_cells(_("total"), h.total, venues)
+    for i, (name, foot) in enumerate(zip(cols, footer, strict=True)):
+        left = i in (0, 4)  # the day and the reason
+        t.add_column(name, footer=foot, justify="left" if left else "right", no_wrap=not left)
+    for day in h.days:
+        for i, r in enumerate(day.rounds):
+            t.add_row(
+                day.day.isoformat() if i == 0 else "",
+                str(r.id),
+                as_utc(r.ended_at).strftime("%H:%M:%S"),
+                age(r.duration_seconds),
+                r.reason or "",
+                signed(r.realized_pnl),
+                fmt(r.fees),
+                *[fmt(r.volume.get(v), "0.01") for v in venues],
+            )
+        t.add_row(*_totals_cells("", day.totals, venues), style="bold", end_section=True)
+    return t
+
+
+def _totals_cells(title: str, x: Totals, venues: list[str]) -> list[Any]:
+    rate = "-" if x.win_rate is None else f"{x.win_rate * 100:.0f}%"
+    return [
+        title,
+        ngettext("{n} round", "{n} rounds", x.rounds).format(n=x.rounds),
+        "",
+        "",
+        _("win rate {rate} ({wins}/{rounds})").format(rate=rate, wins=x.wins, rounds=x.rounds),
+        signed(x.realized_pnl),
+        fmt(x.fees),
+        *[fmt(x.volume.get(v), "0.01") for v in venues],
+    ]
+
+
+def halted_table(views: Sequence[HaltedView]) -> Table:
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    names = (_("ID"), _("PAIR"), _("HALTED AT (UTC)"), _("FROM"), _("OPEN LEGS"), _("REASON"))
+    for i, name in enumerate(names):
+        t.add_column(name, justify="right" if i == 0 else "left", no_wrap=i != len(names) - 1)
+    for h in views:
+        v = h.view
+        open_legs = ", ".join(f"{leg_name(leg)} {leg.qty}" for leg in v.legs if leg.qty)
+        t.add_row(
+            str(v.id),
+            v.pair,
+            when(h.halted_at),
+            h.halted_from or "-",
+            open_legs or _("none"),
+            v.reason or "",
+        )
+    return t
+
+
+# -- the monitoring block: hedgectl watch and the daemon's terminal monitor ---------------
+
+
+def monitor_block(
+    counter: int, at: datetime, quotes: Sequence[Quote], rounds: Sequence[RoundView]
+) -> RenderableType:
+    """The original strategy's monitoring block: a counter; the venues' prices; the active
+    rounds and open positions; per round the entry price, the price now and the change since
+    opening, each leg's side, quantity, entry, current price, PnL % and state, the hedge's PnL,
+    the price gap between the venues in dollars and the spread in bp."""
+    active = [v for v in rounds if v.state in ACTIVE_STATES]
+    positions = sum(1 for v in active for leg in v.legs if leg.qty)
+    head = Text(_("#{n}").format(n=counter), style="bold")
+    head.append("  " + _("{at} UTC").format(at=when(at)))
+    head.append(
+        "  "
+        + _("active rounds {rounds}, open positions {positions}").format(
+            rounds=len(active), positions=positions
+        )
+    )
+    prices = Text()
+    for q in quotes:
+        prices.append(
+            _("{venue} {symbol} bid {bid} ask {ask}").format(
+                venue=q.venue, symbol=q.symbol, bid=q.bid, ask=q.ask
+            )
+            + "   "
+        )
+    parts: list[RenderableType] = [head, prices if quotes else Text(_("no prices yet"))]
+    parts += [_round_block(v) for v in active] or [Text(_("no open rounds"), style="dim")]
+    return Group(*parts)
+
+
+def _round_block(v: RoundView) -> RenderableType:
+    line = Text(_("round {id}").format(id=v.id) + " ", style="bold").append(state_text(v.state))
+    line.append(
+        "  "
+        + _("entry {entry}  now {now}  change ").format(entry=fmt(v.entry_price), now=fmt(v.price))
+    )
+    line.append(signed(v.change_pct, "0.001", "%"))
+    legs = _table(
+        (_("LEG"), False),
+        (_("SIDE"), False),
+        (_("QTY"), True),
+        (_("ENTRY"), True),
+        (_("NOW"), True),
+        (_("PNL%"), True),
+        (_("LEG STATE"), False),
+    )
+    for leg in v.legs:
+        legs.add_row(
+            leg_name(leg),
+            side_name(leg.side),
+            str(leg.qty if leg.qty else leg.entered),
+            fmt(leg.entry),
+            fmt(leg.price),
+            signed(leg.pnl_pct, "0.001", "%"),
+            _(LEG_STATE.get(leg.state, leg.state)),
+        )
+    totals = Text(_("hedge PnL") + " ").append(signed(v.hedge_pnl))
+    totals.append(
+        "  "
+        + _("price gap ${gap}  spread {spread} bp").format(
+            gap=fmt(v.gap), spread=fmt(v.spread_bps, "0.01")
+        )
+    )
+    if v.reason:
+        totals.append(f"  ({v.reason})", style="dim")
+    return Group(line, legs, totals)
+
+
+def render_frame(counter: int, s: Snapshot) -> RenderableType:
+    """One screen of `hedgectl watch`: the daemon, the monitoring block, every round."""
+    title = Text("hedged  ", style="bold").append(daemon_line(s.daemon))
+    quotes = [Quote(q.venue, q.symbol, q.bid, q.ask, 0.0) for q in s.quotes]
+    parts: list[RenderableType] = [title, monitor_block(counter, s.at, quotes, s.rounds)]
+    parts.append(status_table(s.rounds) if s.rounds else Text(_("no rounds yet")))
+    parts.append(Text(_("Ctrl-C to quit"), style="dim"))
+    return Group(*parts)
