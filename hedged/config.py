@@ -506,27 +506,27 @@ def _take_profit_beyond_stop(c: Config) -> str | None:
 def _backstop_beyond_stop(c: Config) -> str | None:
     s = c.strategy
     if 0 < s.backstop_stop <= s.stop_loss:
-        return f"must be greater than stop_loss ({s.stop_loss}) or 0 (none), got {s.backstop_stop}"
+        message = _("must be greater than stop_loss ({stop_loss}) or 0 (none), got {backstop}")
+        return message.format(stop_loss=s.stop_loss, backstop=s.backstop_stop)
     return None
 
 
 def _decay_within_take_profit(c: Config) -> str | None:
     s, to = c.strategy, c.strategy.take_profit_decay_to
     if to is not None and not -s.stop_loss < to <= s.take_profit:
-        return (
-            f"must be at most take_profit ({s.take_profit}) and above -stop_loss "
-            f"(-{s.stop_loss}), got {to}"
+        message = _(
+            "must be at most take_profit ({take_profit}) and above -stop_loss "
+            "(-{stop_loss}), got {decay_to}"
         )
+        return message.format(take_profit=s.take_profit, stop_loss=s.stop_loss, decay_to=to)
     return None
 
 
 def _maker_exit_within_round(c: Config) -> str | None:
     s = c.strategy
     if s.exit_as_maker_seconds >= s.max_round_seconds:
-        return (
-            f"must be shorter than max_round_seconds ({s.max_round_seconds}), "
-            f"got {s.exit_as_maker_seconds}"
-        )
+        message = _("must be shorter than max_round_seconds ({limit}), got {seconds}")
+        return message.format(limit=s.max_round_seconds, seconds=s.exit_as_maker_seconds)
     return None
 
 
