@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from hedged.adapters.base import Venue
 from hedged.crashpoints import crashpoint
+from hedged.i18n import _
 from hedged.legs import legs_of, symbol_of
 from hedged.model import ZERO
 from hedged.orders import OrderDesk, Unresolved
@@ -101,7 +102,7 @@ async def reconcile(
     #    a difference that an unchanged read-back confirms is real.
     for venue, symbol in sorted(pairs):
         expected = _expected(store, venue, symbol)
-        for _ in range(POSITION_READS):
+        for _read in range(POSITION_READS):
             report.venue_calls += 1
             actual = (await venues[venue].position(symbol)).qty
             if actual == expected:

@@ -463,20 +463,26 @@ async def test_position_nets_hedge_mode_rows(server: CannedServer) -> None:
         assert await venue.position(SYMBOL) == Position("aster", SYMBOL, D(0), None)
 
 
-async def test_open_orders_skips_conditional_orders(server: CannedServer) -> None:
+async def test_open_orders_lists_our_stops_and_skips_other_conditional_orders(
+    server: CannedServer,
+) -> None:
     server.script(
         "GET",
         "/fapi/v3/openOrders",
         canned(
             [
                 order_json(status="NEW", type_="LIMIT", price="59000"),
-                {**order_json("stop-1", status="NEW"), "type": "STOP_MARKET"},
+                {**order_json("stop-1", status="NEW"), "type": "STOP_MARKET", "stopPrice": "61200"},
+                {**order_json("tp-1", status="NEW"), "type": "TAKE_PROFIT_MARKET"},
             ]
         ),
     )
     async with started(server) as venue:
         orders = await venue.open_orders(SYMBOL)
-    assert [(o.client_id, o.price) for o in orders] == [(CLIENT_ID, D(59000))]
+    assert [(o.client_id, o.type, o.price, o.trigger_price) for o in orders] == [
+        (CLIENT_ID, OrderType.LIMIT, D(59000), None),
+        ("stop-1", OrderType.STOP_MARKET, None, D(61200)),
+    ]
 
 
 async def test_fills_are_the_order_s_trades_with_commission(server: CannedServer) -> None:

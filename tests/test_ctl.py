@@ -215,6 +215,8 @@ def test_show_gives_the_timeline_legs_and_orders(db: str) -> None:
     assert [(o["purpose"], o["venue"], o["status"]) for o in r["orders"]] == [
         ("ENTRY", "aster", "FILLED"),
         ("ENTRY", "backpack", "FILLED"),
+        ("BACKSTOP", "aster", "CANCELED"),  # cancelled once its leg was stopped out
+        ("BACKSTOP", "backpack", "CANCELED"),  # cancelled once the take-profit filled
         ("STOP", "aster", "FILLED"),
         ("TAKE_PROFIT", "backpack", "FILLED"),
     ]

@@ -73,7 +73,8 @@ class BuggyPlace(SimVenue):
 async def test_a_bug_in_one_round_halts_it_alone_and_the_others_go_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rig = Rig(tmp_path, mode="continuous", max_concurrent_rounds=2, max_rounds=2)
+    # No backstops: the second intent commit is then round 2's entries, not round 1's stops.
+    rig = Rig(tmp_path, mode="continuous", max_concurrent_rounds=2, max_rounds=2, backstop_stop="0")
     webhook = Webhook("http://127.0.0.1:9/never-delivered")  # not started: alerts stay queued
     await rig.start()
     assert rig.engine is not None

@@ -56,6 +56,21 @@ def test_every_marked_string_has_a_chinese_translation() -> None:
     assert not missing, f"untranslated (add them to {CATALOG.relative_to(ROOT)}): {missing}"
 
 
+def test_every_module_that_translates_imports_the_catalog() -> None:
+    """A module calling `_()` without importing it would call whatever else `_` is there (a
+    throwaway loop variable, say) only when that message is logged."""
+    root = Path(__file__).resolve().parent.parent
+    missing = [
+        str(path.relative_to(root))
+        for folder in ("hedged", "states", "adapters")
+        for path in (root / folder).rglob("*.py")
+        if path.name != "i18n.py"
+        and re.search(r"(?<![\w.])_\(", text := path.read_text())
+        and not re.search(r"^from hedged\.i18n import [^\n]*\b_\b", text, re.M)
+    ]
+    assert missing == []
+
+
 def test_translations_keep_their_placeholders() -> None:
     for text, chinese in translations().items():
         assert sorted(BRACES.findall(chinese)) == sorted(BRACES.findall(text)), text

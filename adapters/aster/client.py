@@ -287,9 +287,11 @@ class AsterVenue:
             return Rejected(NOT_SENT, f"{self.name}: not started")
         if order.qty <= 0 or not order.qty.is_finite():
             return Rejected(NOT_SENT, f"quantity must be positive, got {order.qty}")
-        limit = order.type is OrderType.LIMIT
+        limit, stop = order.type is OrderType.LIMIT, order.type is OrderType.STOP_MARKET
         if limit != (order.price is not None):
-            return Rejected(NOT_SENT, "a LIMIT order needs a price and a MARKET order none")
+            return Rejected(NOT_SENT, "a LIMIT order needs a price, and only a LIMIT order one")
+        if stop != (order.trigger_price is not None):
+            return Rejected(NOT_SENT, "a STOP_MARKET order needs a trigger price, others none")
         if order.post_only and not limit:
             return Rejected(NOT_SENT, "post-only applies to LIMIT orders")
         params = [
@@ -298,6 +300,11 @@ class AsterVenue:
             ("type", order.type.value),
             ("quantity", fmt(order.qty)),
         ]
+        if order.trigger_price is not None:
+            if order.trigger_price <= 0 or not order.trigger_price.is_finite():
+                return Rejected(NOT_SENT, f"trigger price must be positive: {order.trigger_price}")
+            # triggered by the mark price, as the daemon's own stops are judged
+            params += [("stopPrice", fmt(order.trigger_price)), ("workingType", "MARK_PRICE")]
         if order.price is not None:
             if order.price <= 0 or not order.price.is_finite():
                 return Rejected(NOT_SENT, f"price must be positive, got {order.price}")

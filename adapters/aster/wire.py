@@ -139,7 +139,8 @@ def order_state(value: object) -> OrderState:
     filled = fields.dec(obj, "executedQty", "0")
     average = fields.dec(obj, "avgPrice", "0")
     price = fields.dec(obj, "price", "0")
-    if qty <= 0 or not ZERO <= filled <= qty or average < 0 or price < 0:
+    stop = fields.dec(obj, "stopPrice", "0")
+    if qty <= 0 or not ZERO <= filled <= qty or min(average, price, stop) < 0:
         raise WireError("order: quantities or prices out of range")
     return OrderState(
         client_id=fields.text(obj, "clientOrderId"),
@@ -153,40 +154,46 @@ def order_state(value: object) -> OrderState:
         avg_price=average if average > 0 else None,
         price=price if price > 0 else None,
         reduce_only=fields.flag(obj, "reduceOnly"),
+        trigger_price=stop if stop > 0 else None,
     )
 
 
 def order_update(event: object) -> OrderState | None:
-    """The order in an ORDER_TRADE_UPDATE event; None for other events and for orders that
-    are not plain MARKET/LIMIT orders (liquidations, ADL, conditional orders)."""
+    """The order in an ORDER_TRADE_UPDATE event; None for other events and for orders of
+    other types than ours (liquidations, ADL, take-profit or trailing orders). A fired stop
+    reports `o` MARKET and its original type in `ot`."""
     if not isinstance(event, dict) or event.get("e") != "ORDER_TRADE_UPDATE":
         return None
     o = fields.obj(event.get("o"), "ORDER_TRADE_UPDATE.o")
-    if o.get("o") not in tuple(OrderType) or o.get("X") not in tuple(OrderStatus):
+    kind = o.get("ot") or o.get("o")
+    if kind not in tuple(OrderType) or o.get("X") not in tuple(OrderStatus):
         return None
     qty = fields.dec(o, "q")
     filled = fields.dec(o, "z", "0")
     average = fields.dec(o, "ap", "0")
     price = fields.dec(o, "p", "0")
-    if qty <= 0 or not ZERO <= filled <= qty or average < 0 or price < 0:
+    stop = fields.dec(o, "sp", "0")
+    if qty <= 0 or not ZERO <= filled <= qty or min(average, price, stop) < 0:
         raise WireError("ORDER_TRADE_UPDATE: quantities or prices out of range")
     return OrderState(
         client_id=fields.text(o, "c"),
         venue_order_id=fields.ident(o, "i"),
         symbol=fields.text(o, "s"),
         side=fields.member(Side, o.get("S"), "S"),
-        type=OrderType(o["o"]),
+        type=OrderType(kind),
         status=OrderStatus(o["X"]),
         qty=qty,
         filled_qty=filled,
         avg_price=average if average > 0 else None,
         price=price if price > 0 else None,
         reduce_only=fields.flag(o, "R"),
+        trigger_price=stop if stop > 0 else None,
     )
 
 
 def open_orders(value: object) -> list[OrderState]:
-    """Plain MARKET/LIMIT orders; conditional orders (STOP...) are none of ours."""
+    """Orders of the types we place (MARKET, LIMIT, STOP_MARKET); others (take-profit and
+    trailing orders) are none of ours."""
     return [
         order_state(row)
         for row in fields.array(value, "openOrders")

@@ -48,9 +48,14 @@ Params = dict[str, Param]
 SIDES = {"Bid": Side.BUY, "Ask": Side.SELL}
 WIRE_SIDES = {side: wire for wire, side in SIDES.items()}
 ORDER_TYPES = {"MARKET": OrderType.MARKET, "LIMIT": OrderType.LIMIT}  # REST Market, WS MARKET
-WIRE_ORDER_TYPES = {OrderType.MARKET: "Market", OrderType.LIMIT: "Limit"}
-# Trigger states only appear on conditional orders, which we never send; a foreign one in an
-# open-orders list must still parse.
+# a stop is a Market order with a trigger
+WIRE_ORDER_TYPES = {
+    OrderType.MARKET: "Market",
+    OrderType.LIMIT: "Limit",
+    OrderType.STOP_MARKET: "Market",
+}
+# A trigger order (our backstop) waits as TriggerPending; one that fired and could not be
+# placed ends TriggerFailed.
 STATUSES = {
     "New": OrderStatus.NEW,
     "PartiallyFilled": OrderStatus.PARTIALLY_FILLED,
@@ -144,24 +149,28 @@ def _order_state(
     filled_quote: Decimal | None,
     price: Decimal | None,
     reduce_only: bool,
+    trigger_price: Decimal | None,
 ) -> OrderState:
     if filled < 0 or (filled_quote is not None and filled_quote < 0):
         raise WireError("executed quantity: negative")
     avg = filled_quote / filled if filled > 0 and filled_quote is not None else None
+    kind = fields.lookup(
+        ORDER_TYPES, order_type.upper() if isinstance(order_type, str) else None, "orderType"
+    )
     return OrderState(
         client_id=client_id or "",
         venue_order_id=venue_id,
         symbol=symbol,
         side=fields.lookup(SIDES, side, "side"),
-        type=fields.lookup(
-            ORDER_TYPES, order_type.upper() if isinstance(order_type, str) else None, "orderType"
-        ),
+        # a market order with a trigger price is a stop
+        type=OrderType.STOP_MARKET if kind is OrderType.MARKET and trigger_price else kind,
         status=fields.lookup(STATUSES, status, "status"),
         qty=qty if qty is not None else filled,
         filled_qty=filled,
         avg_price=avg,
         price=price,
         reduce_only=reduce_only,
+        trigger_price=trigger_price,
     )
 
 
@@ -180,6 +189,7 @@ def parse_order(body: Any) -> OrderState:
         filled_quote=fields.opt_dec(o, "executedQuoteQuantity"),
         price=fields.opt_dec(o, "price"),
         reduce_only=fields.flag(o, "reduceOnly"),
+        trigger_price=fields.opt_dec(o, "triggerPrice"),
     )
 
 
@@ -223,6 +233,7 @@ def parse_order_update(data: Any) -> OrderState | None:
         filled_quote=fields.opt_dec(d, "Z"),
         price=fields.opt_dec(d, "p"),
         reduce_only=fields.flag(d, "r"),
+        trigger_price=fields.opt_dec(d, "P"),
     )
 
 
@@ -251,6 +262,13 @@ def order_params(order: OrderRequest) -> Params:
         params["timeInForce"] = "GTC"
         if order.post_only:
             params["postOnly"] = True
+    if order.type is OrderType.STOP_MARKET:
+        trigger = order.trigger_price
+        if trigger is None or not trigger.is_finite() or trigger <= 0:
+            raise ValueError(f"a stop order needs a positive trigger price, got {trigger}")
+        params["triggerPrice"] = plain(trigger)
+        params["triggerQuantity"] = plain(order.qty)
+        params["triggerBy"] = "MarkPrice"  # as the daemon's own stops are judged
     if order.reduce_only:
         params["reduceOnly"] = True
     return params
