@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from roundkit import ASTER, BACKPACK, D, Rig
+from test_fault_matrix import ACCOUNT, HttpRig
 
+from hedged.engine import Engine
 from hedged.legs import VENUES, legs_of
 from hedged.model import OrderStatus, OrderType, Side
 from hedged.sim.records import SimOrder
@@ -170,3 +172,37 @@ async def test_closing_keeps_each_backstop_until_its_leg_is_flat(rig: Rig) -> No
     assert r.reason == "time limit"
     assert resting(rig, ASTER) == [] and resting(rig, BACKPACK) == []
     await rig.check_invariants()
+
+
+@pytest.mark.parametrize(
+    ("venue", "past", "survivor"), [(ASTER, "102.5", BACKPACK), (BACKPACK, "97.5", ASTER)]
+)
+async def test_over_the_wire_a_backstop_fired_while_down_is_found_at_start(
+    tmp_path: Path, venue: str, past: str, survivor: str
+) -> None:
+    """Through the real clients and the wire simulators: the daemon stops in MONITORING, the
+    price runs through one leg's backstop, the venue fires it; the next daemon finds that
+    exit (no stop of its own), and the other leg, 2 % in profit by then, takes its profit."""
+    rig = HttpRig(tmp_path)
+    await rig.start()
+    try:
+        await rig.tick()
+        await rig.until("MONITORING")
+        assert rig.engine is not None
+        await rig.engine.stop()
+        rig.world.set_price(D(past))
+        assert rig.world.venues[venue].position(ACCOUNT, rig.world.symbols[venue]).qty == 0
+        rig.engine = Engine(rig.config, rig.store, rig.clients())
+        await rig.engine.start()
+        await rig.until("DONE")
+        moves = [e.detail for e in rig.store.events_of(1) if e.kind == "transition"]
+        assert any(f"backstop fired on {venue}" in m for m in moves), moves
+        orders = rig.store.orders_of(1)
+        assert not [o for o in orders if o.purpose == STOP]
+        exits = [o for o in orders if o.venue == venue and o.filled_qty and o.purpose != "ENTRY"]
+        assert [o.purpose for o in exits] == [BACKSTOP]
+        r = rig.store.get_round(1)
+        assert r is not None and r.reason == f"take-profit on {survivor}"
+        await rig.check_invariants()
+    finally:
+        await rig.stop()
