@@ -14,7 +14,7 @@ from hedged.i18n import _
 from hedged.leadership import STANDBY, STANDBY_SEEN_MS, lease_json
 from hedged.legs import ASTER, BACKPACK, VENUES, Leg, legs_of, symbol_of
 from hedged.model import Quote, Side
-from hedged.states.context import CLOSE, STOP, TAKE_PROFIT, TRIM
+from hedged.states.context import BACKSTOP, CLOSE, STOP, TAKE_PROFIT, TRIM
 from hedged.store import (
     CommandRow,
     EventRow,
@@ -42,6 +42,8 @@ class LegView:
     price: Decimal | None  # a closed leg: its exit price; else the exit-side price now
     pnl_pct: Decimal | None
     state: str  # leg_state(): entering, open, take_profit, closing, closed
+    backstop: Decimal | None = None  # the trigger of its latest backstop
+    backstop_state: str = "none"  # backstop_state(): none, placing, resting, fired, ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,27 @@ def leg_state(leg: Leg, orders: Sequence[OrderRow]) -> str:
     return "take_profit" if TAKE_PROFIT in pending else "open"
 
 
+def backstop_state(venue: str, orders: Sequence[OrderRow]) -> tuple[Decimal | None, str]:
+    """The leg's latest backstop: its trigger and what became of it: none, placing (its
+    answer not yet known), resting, fired, cancelled (or expired), refused or not_placed (it
+    never reached the venue; another follows). English codes: `--json` shows them as is."""
+    mine = [o for o in orders if o.venue == venue and o.purpose == BACKSTOP]
+    if not mine:
+        return None, "none"
+    latest = mine[-1]
+    if latest.unresolved:
+        state = "placing"
+    elif latest.filled_qty > 0:
+        state = "fired"
+    elif not latest.terminal:
+        state = "resting"
+    else:
+        state = {"REJECTED": "refused", "NEVER_PLACED": "not_placed"}.get(
+            latest.status, "cancelled"
+        )
+    return latest.trigger_price, state
+
+
 def view_of(
     r: RoundRow,
     orders: Sequence[OrderRow],
@@ -147,6 +170,7 @@ def view_of(
                 price,
                 pnl,
                 leg_state(leg, orders),
+                *backstop_state(v, orders),
             )
         )
         if leg.is_open:

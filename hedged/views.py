@@ -56,6 +56,23 @@ LEG_STATE = {  # report.leg_state()'s codes
 }
 
 
+BACKSTOP_STATE = {  # report.backstop_state()'s codes
+    "none": N_("none"),
+    "placing": N_("placing"),
+    "resting": N_("resting"),
+    "fired": N_("fired"),
+    "cancelled": N_("cancelled"),
+    "refused": N_("refused"),
+    "not_placed": N_("not placed"),
+}
+
+
+def backstop_text(leg: LegView) -> str:
+    """A leg's backstop as a cell: its trigger and its state ("101.98 resting")."""
+    state = _(BACKSTOP_STATE.get(leg.backstop_state, leg.backstop_state))
+    return state if leg.backstop is None else f"{leg.backstop} {state}"
+
+
 def fmt(value: Decimal | None, places: str = "0.0001") -> str:
     return "-" if value is None else str(value.quantize(Decimal(places)))
 
@@ -175,6 +192,7 @@ def status_table(views: Sequence[RoundView]) -> Table:
         (_("ENTRY"), True),
         (_("NOW"), True),
         (_("PNL%"), True),
+        (_("BACKSTOP"), True),
         (_("HEDGE PNL"), True),
         (_("SPREAD bp"), True),
         (_("AGE"), True),
@@ -193,6 +211,7 @@ def status_table(views: Sequence[RoundView]) -> Table:
                 fmt(leg.entry),
                 fmt(leg.price),
                 signed(leg.pnl_pct, "0.001"),
+                backstop_text(leg),
                 signed(v.hedge_pnl) if first else "",
                 fmt(v.spread_bps, "0.01") if first else "",
                 age(v.age_seconds) if first else "",
@@ -211,6 +230,7 @@ def legs_table(legs: Sequence[LegView]) -> Table:
         (_("ENTRY"), True),
         (_("NOW"), True),
         (_("PNL%"), True),
+        (_("BACKSTOP"), True),
         title=_("legs"),
     )
     for leg in legs:
@@ -222,6 +242,7 @@ def legs_table(legs: Sequence[LegView]) -> Table:
             fmt(leg.entry),
             fmt(leg.price),
             signed(leg.pnl_pct, "0.001"),
+            backstop_text(leg),
         )
     return t
 
@@ -396,6 +417,7 @@ def _round_block(v: RoundView) -> RenderableType:
         (_("NOW"), True),
         (_("PNL%"), True),
         (_("LEG STATE"), False),
+        (_("BACKSTOP"), True),
     )
     for leg in v.legs:
         legs.add_row(
@@ -406,6 +428,7 @@ def _round_block(v: RoundView) -> RenderableType:
             fmt(leg.price),
             signed(leg.pnl_pct, "0.001", "%"),
             _(LEG_STATE.get(leg.state, leg.state)),
+            backstop_text(leg),
         )
     totals = Text(_("hedge PnL") + " ").append(signed(v.hedge_pnl))
     totals.append(

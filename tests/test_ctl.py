@@ -51,7 +51,19 @@ STATUS_KEYS = {
     "change_pct",
     "gap",
 }
-LEG_KEYS = {"venue", "symbol", "side", "qty", "entered", "entry", "price", "pnl_pct", "state"}
+LEG_KEYS = {
+    "venue",
+    "symbol",
+    "side",
+    "qty",
+    "entered",
+    "entry",
+    "price",
+    "pnl_pct",
+    "state",
+    "backstop",
+    "backstop_state",
+}
 # The scenario every test starts from.
 TP_ROUND, REJECTED_ROUND, HALTED_ROUND, OPEN_ROUND = 1, 2, 3, 4
 
@@ -195,10 +207,18 @@ def test_status_json_keeps_its_shape_and_table_shows_every_round(db: str) -> Non
     assert by_id[TP_ROUND]["hedge_pnl"] == by_id[TP_ROUND]["realized_pnl"]
     assert by_id[HALTED_ROUND]["reason"] == "test: unexplained exposure"
     assert by_id[OPEN_ROUND]["state"] == "MONITORING" and by_id[OPEN_ROUND]["hedge_pnl"]
+    # each open leg's backstop: 2 % beyond its entry, resting; the finished round's cancelled
+    for leg in by_id[OPEN_ROUND]["legs"]:
+        entry, sign = Decimal(leg["entry"]), 1 if leg["side"] == "BUY" else -1
+        assert leg["backstop_state"] == "resting"
+        assert abs(Decimal(leg["backstop"]) - entry * (1 - Decimal("0.02") * sign)) < Decimal(
+            "0.01"
+        )
+    assert {leg["backstop_state"] for leg in by_id[TP_ROUND]["legs"]} == {"cancelled"}
 
     table = run_ctl("status", "--db", db)
     assert table.code == 0 and table.err == ""
-    for needle in ("aster short", "backpack long", "MONITORING", "HALTED", "DONE", "HEDGE PNL"):
+    for needle in ("aster short", "backpack long", "MONITORING", "DONE", "HEDGE PNL", "resting"):
         assert needle in table.out
     assert "new rounds: paused" in table.out
     assert "\x1b[" not in table.out  # no colour codes when not on a terminal
