@@ -174,7 +174,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[HttpRig]:
 # open at 100 (each leg's backstop placed); up 0.9 % stops the Aster short (its backstop is
 # cancelled); the Backpack long then rests its take-profit; closing comes from the time limit
 # (the take-profit is cancelled, the long sold at market, then its backstop cancelled).
-# `backstop` places Aster's backstop again after someone cancelled it at the venue.
+# `backstop` places Aster's backstop again after someone cancelled it at the venue; the
+# `reprice` steps run with a decaying take-profit: it is cancelled, then placed again lower.
 STEPS = [
     "entry_aster",
     "entry_backpack",
@@ -182,6 +183,8 @@ STEPS = [
     "stop",
     "backstop_cancel",
     "take_profit",
+    "reprice_cancel",
+    "reprice_place",
     "close",
 ]
 WIRE_FAULTS = [
@@ -242,6 +245,15 @@ async def run_round(rig: HttpRig, step: str, fault: str) -> None:
         await streams_drop(BACKPACK)
     await rig.move("100.9")
     state = await rig.until("LIMIT_SET", "CLOSING", "DONE")
+    if state == "LIMIT_SET" and step.startswith("reprice"):
+        await rig.move("100.2")  # back near the entry: the lower target still rests
+        first = next(o for o in rig.store.orders_of(1) if o.purpose == "TAKE_PROFIT")
+        rig.store.update_round(1, deadline_at=first.created_at + timedelta(seconds=3))
+        arm(BACKPACK, "DELETE" if step == "reprice_cancel" else "POST")
+        await streams_drop(BACKPACK)
+        await asyncio.sleep(1.1)  # the take-profit has rested `reprice_seconds`
+        await rig.tick()
+        state = await rig.until("LIMIT_SET", "CLOSING", "DONE")
     if state == "LIMIT_SET":
         if step == "close":
             arm(BACKPACK)
@@ -254,9 +266,18 @@ CASES = [(s, f) for s in STEPS for f in [*WIRE_FAULTS, "ws_disconnect"]]
 
 
 @pytest.mark.parametrize(("step", "fault"), CASES, ids=[f"{s}-{f}" for s, f in CASES])
-async def test_fault_at_order_step(rig: HttpRig, step: str, fault: str) -> None:
-    await run_round(rig, step, fault)
-    await rig.check_invariants()
+async def test_fault_at_order_step(tmp_path: Path, step: str, fault: str) -> None:
+    rig = HttpRig(tmp_path)
+    if step.startswith("reprice"):
+        rig.config = make_config(mode="single", take_profit_decay_to="0", reprice_seconds="1")
+    await rig.start()
+    try:
+        await run_round(rig, step, fault)
+        await rig.check_invariants()
+        if step.startswith("reprice"):  # the re-price's request met the fault
+            assert not rig.servers.faults[BACKPACK].armed
+    finally:
+        await rig.stop()
 
 
 async def test_stale_feed_falls_back_to_rest_and_still_stops(rig: HttpRig) -> None:
