@@ -18,7 +18,7 @@ from hedged.i18n import _
 from hedged.legs import Leg
 from hedged.model import OrderType
 from hedged.orders import Intent
-from hedged.states.context import BACKSTOP, Move, RoundContext, log
+from hedged.states.context import BACKSTOP, CLOSE, STOP, Move, RoundContext, log
 from hedged.states.machine import Trigger
 from hedged.store import OrderRow
 
@@ -98,9 +98,10 @@ async def align(ctx: RoundContext, *, place: bool = True) -> Move | None:
     if not place:
         return None
     needed = []
+    exiting = {o.venue for o in ctx.live() if o.purpose in (STOP, CLOSE)}
     for leg in ctx.legs.values():
-        if not leg.is_open or ctx.live(BACKSTOP, leg.venue):
-            continue
+        if not leg.is_open or ctx.live(BACKSTOP, leg.venue) or leg.venue in exiting:
+            continue  # (a leg whose market exit is under way gets none: it is about to close)
         refused = _refused(ctx, leg)
         if refused is not None:
             return refused
@@ -153,3 +154,18 @@ async def fired(ctx: RoundContext, leg: Leg) -> bool:
         await ctx.desk.refresh(o)
     ctx.reload()
     return not ctx.legs[leg.venue].is_open
+
+
+async def withdraw_before_exit(ctx: RoundContext, leg: Leg) -> bool:
+    """Before a market exit of `leg` while another round holds a position on its venue:
+    cancel its backstop first (and read it back). Left resting until after the exit, it could
+    fire before its cancel (the daemon killed in between, the price running) and reduce the
+    other round's position, the venue knowing only their sum. Whether the leg is still open
+    (the read-back may find that the backstop fired)."""
+    live = ctx.live(BACKSTOP, leg.venue)
+    if not live or not ctx.others_hold(leg.venue):
+        return True
+    for o in live:
+        await ctx.desk.cancel(o)
+    ctx.reload()
+    return ctx.legs[leg.venue].is_open

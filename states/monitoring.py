@@ -54,6 +54,8 @@ async def step(ctx: RoundContext) -> Move | None:
         assert q is not None
         if await backstop.fired(ctx, legs[loser]):
             return _backstop_fired(ctx, loser)
+        if not await backstop.withdraw_before_exit(ctx, legs[loser]):
+            return _backstop_fired(ctx, loser)
         log.info(
             "round %s: stop-loss on %s", ctx.id, describe_pnl(legs[loser], q), extra=ctx.log_fields
         )
@@ -70,7 +72,8 @@ async def step(ctx: RoundContext) -> Move | None:
         verdict = ctx.may_send(STOP, loser)
         if isinstance(verdict, Move):
             return verdict
-        if verdict:  # the rest of a partial fill, or again after a refusal
+        # the rest of a partial fill, or again after a refusal
+        if verdict and await backstop.withdraw_before_exit(ctx, leg):
             await ctx.submit([ctx.close_intent(leg, STOP)])
         return None
     crashpoint("after_stop_fill")
