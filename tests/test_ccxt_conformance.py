@@ -104,6 +104,30 @@ def dec(value: object) -> Decimal:
     return D(str(value))
 
 
+async def rest_cancel_and_cancel_all(client: Any, symbol: str, client_id: object) -> str:
+    """A reduce-only take-profit rests and is cancelled; two more go with cancel-all. The
+    take-profit's id."""
+    take = await client.create_order(
+        symbol, "limit", "sell", 0.5, 160, {"reduceOnly": True, "clientOrderId": client_id}
+    )
+    [resting] = await client.fetch_open_orders(symbol)
+    assert (resting["id"], resting["reduceOnly"], dec(resting["price"])) == (
+        take["id"],
+        True,
+        D(160),
+    )
+    assert resting["clientOrderId"] == str(client_id)
+    cancelled = await client.cancel_order(take["id"], symbol)
+    assert cancelled["status"] == "canceled"
+    await client.create_order(symbol, "limit", "sell", 0.5, 161, {"reduceOnly": True})
+    await client.create_order(symbol, "limit", "sell", 0.5, 162, {"reduceOnly": True})
+    assert len(await client.fetch_open_orders(symbol)) == 2
+    await client.cancel_all_orders(symbol)
+    assert await client.fetch_open_orders(symbol) == []
+    take_id: str = take["id"]
+    return take_id
+
+
 def settle_funding(sim: Sim) -> None:
     """An hour later on the exchanges' clock, and the price moves: funding settles."""
     sim.clock.offset += 3600
@@ -154,22 +178,7 @@ async def test_ccxt_aster_trader_flow(sim: Sim) -> None:
         assert (position["side"], dec(position["contracts"])) == ("long", D(1))
         assert dec(position["entryPrice"]) == D("150.02")
 
-        take = await client.create_order(
-            symbol, "limit", "sell", 0.5, 160, {"reduceOnly": True, "clientOrderId": "conf-tp-1"}
-        )
-        [resting] = await client.fetch_open_orders(symbol)
-        assert (resting["id"], resting["reduceOnly"], dec(resting["price"])) == (
-            take["id"],
-            True,
-            D(160),
-        )
-        cancelled = await client.cancel_order(take["id"], symbol)
-        assert cancelled["status"] == "canceled"
-        await client.create_order(symbol, "limit", "sell", 0.5, 161, {"reduceOnly": True})
-        await client.create_order(symbol, "limit", "sell", 0.5, 162, {"reduceOnly": True})
-        assert len(await client.fetch_open_orders(symbol)) == 2
-        await client.cancel_all_orders(symbol)
-        assert await client.fetch_open_orders(symbol) == []
+        await rest_cancel_and_cancel_all(client, symbol, "conf-tp-1")
 
         settle_funding(sim)
         rates = sim.world.venues["aster"].funding_rates(ASTER_SYMBOL)
@@ -246,26 +255,12 @@ async def test_ccxt_backpack_trader_flow(sim: Sim) -> None:
         assert (position["side"], dec(position["contracts"])) == ("long", D(1))
         assert dec(position["entryPrice"]) == D("150.07")
 
-        take = await client.create_order(
-            symbol, "limit", "sell", 0.5, 160, {"reduceOnly": True, "clientOrderId": 4243}
-        )
-        open_by_client = await client.privateGetApiV1Order(
+        take_id = await rest_cancel_and_cancel_all(client, symbol, 4243)
+        # The cancelled take-profit by its client id, in the order history.
+        [resting] = await client.privateGetWapiV1HistoryOrders(
             {"symbol": BACKPACK_SYMBOL, "clientId": 4243}
         )
-        assert open_by_client["id"] == take["id"]
-        [resting] = await client.fetch_open_orders(symbol)
-        assert (resting["id"], resting["reduceOnly"], dec(resting["price"])) == (
-            take["id"],
-            True,
-            D(160),
-        )
-        cancelled = await client.cancel_order(take["id"], symbol)
-        assert cancelled["status"] == "canceled"
-        await client.create_order(symbol, "limit", "sell", 0.5, 161, {"reduceOnly": True})
-        await client.create_order(symbol, "limit", "sell", 0.5, 162, {"reduceOnly": True})
-        assert len(await client.fetch_open_orders(symbol)) == 2
-        await client.cancel_all_orders(symbol)
-        assert await client.fetch_open_orders(symbol) == []
+        assert (resting["id"], resting["status"]) == (take_id, "Cancelled")
 
         settle_funding(sim)
         rates = sim.world.venues["backpack"].funding_rates(BACKPACK_SYMBOL)

@@ -6,18 +6,17 @@ commission rate, and the venue's answer to a path it does not serve."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from test_wire_aster_kit import (
     NOW,
     SYMBOL,
     VENUE,
     Clock,
-    Sim,
     events_until,
     make_world,
     open_sim,
 )
+from test_wire_aster_ws import order
 
 from hedged.sim.funding import FundingPlan, FundingSchedule
 from hedged.sim.world import World
@@ -32,13 +31,6 @@ def funded_world(clock: Clock) -> World:
     world = make_world(clock)
     schedule = FundingSchedule(FundingPlan(D(8), RATE), clock)
     return World(world.path, world.venues, world.symbols, funding={VENUE: schedule})
-
-
-async def order(sim: Sim, **params: str) -> dict[str, Any]:
-    answer = await sim.v1("POST", "/order", [("symbol", SYMBOL), *params.items()])
-    assert answer.status == 200, answer.body
-    body: dict[str, Any] = answer.body
-    return body
 
 
 async def test_klines_are_built_from_the_price_path_and_the_fills() -> None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from hedged.model import ZERO, Side
+from hedged.model import ZERO
 from hedged.sim.aster.call import Call, Reply
 from hedged.sim.aster.errors import AsterError, bad_value, mandatory
 from hedged.sim.aster.orders import SERVED_TYPES, TIME_IN_FORCE
@@ -271,7 +271,7 @@ def agg_trades(call: Call) -> Reply:
                 "f": int(f.trade_id),
                 "l": int(f.trade_id),
                 "T": ms(f.at),
-                "m": _buyer_is_maker(f),
+                "m": f.buyer_is_maker,
             }
             for f in fills
         ]
@@ -285,12 +285,8 @@ def _trade_row(fill: SimFill) -> dict[str, Any]:
         "qty": num(fill.qty),
         "quoteQty": num(fill.qty * fill.price),
         "time": ms(fill.at),
-        "isBuyerMaker": _buyer_is_maker(fill),
+        "isBuyerMaker": fill.buyer_is_maker,
     }
-
-
-def _buyer_is_maker(fill: SimFill) -> bool:
-    return fill.maker == (fill.side is Side.BUY)
 
 
 def open_interest(call: Call) -> Reply:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from hedged.model import Side
 from hedged.sim.backpack.errors import bad_request
 from hedged.sim.backpack.params import Params, choice, integer, required_text, text
 from hedged.sim.backpack.shapes import (
@@ -222,7 +221,7 @@ def _trade(fill: SimFill) -> Json:
         "quantity": dec(fill.qty),
         "quoteQuantity": dec(fill.qty * fill.price),
         "timestamp": ms(fill.at),
-        "isBuyerMaker": fill.maker == (fill.side is Side.BUY),
+        "isBuyerMaker": fill.buyer_is_maker,
     }
 
 
