@@ -170,7 +170,11 @@ def parser() -> argparse.ArgumentParser:
         default=0.2,
         help=_("how often the price moves (0.2; 0 = only by /_admin/price)"),
     )
-    sim.add_argument("--price-csv", type=Path, help=_("replay timestamp,price rows instead"))
+    sim.add_argument(
+        "--price-csv",
+        type=Path,
+        help=_("replay timestamp,price rows instead (a third column: the 8 h funding rate)"),
+    )
     sim.add_argument(
         "--no-funding", action="store_true", help="settle no funding (default: each venue's)"
     )

@@ -5,13 +5,14 @@ world settling on its price moves. Pure logic: no network."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from hedged.model import OrderRequest, OrderType, Side
 from hedged.sim.exchange import SimExchange
 from hedged.sim.funding import FundingPayment, FundingPlan, FundingSchedule, funding_view
-from hedged.sim.pricepath import ScriptedPath
+from hedged.sim.pricepath import CsvPath, ScriptedPath
 from hedged.sim.records import MarketSpec
 from hedged.sim.world import World
 
@@ -137,3 +138,23 @@ def test_the_world_settles_when_its_price_moves_past_a_boundary() -> None:
     [rate] = exchange.funding_rates(SYMBOL)
     assert (rate.rate, rate.mark, rate.at) == (D("0.0001"), D(160), BOUNDARY)
     assert [p.amount for p in exchange.funding_payments("alice")] == [D("-0.032")]
+
+
+def test_a_price_csv_column_sets_the_rate_scaled_to_each_interval(tmp_path: Path) -> None:
+    csv_file = tmp_path / "path.csv"
+    csv_file.write_text("timestamp,price,funding_rate\n0,150,0.0008\n60,151,-0.0004\n120,152,\n")
+    path = CsvPath(csv_file)
+    hourly = FundingSchedule(FundingPlan(D(1), D("0.00001")), Clock(), path.funding_rate)
+    eight = FundingSchedule(FundingPlan(D(8), D("0.00001")), Clock(), path.funding_rate)
+    assert (hourly.rate(SYMBOL), eight.rate(SYMBOL)) == (D("0.0001"), D("0.0008"))
+    path.advance(60)
+    assert (hourly.rate(SYMBOL), eight.rate(SYMBOL)) == (D("-0.00005"), D("-0.0004"))
+    path.advance(60)  # an empty cell: the plan's own rate
+    assert (path.funding_rate(), hourly.rate(SYMBOL)) == (None, D("0.00001"))
+
+
+def test_a_bad_funding_rate_in_the_csv_names_the_line(tmp_path: Path) -> None:
+    csv_file = tmp_path / "path.csv"
+    csv_file.write_text("0,150,0.0001\n60,151,2\n")
+    with pytest.raises(ValueError, match=r"path.csv:2: funding rate '2' is not a number"):
+        CsvPath(csv_file)

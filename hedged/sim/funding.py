@@ -57,13 +57,21 @@ class FundingPlan:
         return (self.intervals or {}).get(symbol, self.interval_hours)
 
 
+RateSource = Callable[[], Decimal | None]  # an 8-hour rate (a price CSV's column), or None
+RATE_HOURS = Decimal(8)
+
+
 class FundingSchedule:
     """When each symbol of one venue settles next and at which rate (the predicted rate the
-    venue shows until then). `settle` is called with each boundary reached."""
+    venue shows until then): `source`'s 8-hour rate scaled to the interval when it gives one,
+    else the plan's seeded draw."""
 
-    def __init__(self, plan: FundingPlan, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, plan: FundingPlan, clock: Callable[[], float], source: RateSource | None = None
+    ) -> None:
         self.plan = plan
         self._clock = clock
+        self._source = source
         self._random = random.Random(plan.seed)
         self._rates: dict[str, Decimal] = {}
         self._next: dict[str, float] = {}
@@ -73,6 +81,9 @@ class FundingSchedule:
 
     def rate(self, symbol: str) -> Decimal:
         """The rate the next settlement of `symbol` will apply."""
+        given = self._source() if self._source is not None else None
+        if given is not None:
+            return (given * self.plan.hours(symbol) / RATE_HOURS).quantize(RATE_QUANTUM)
         if symbol not in self._rates:
             self._rates[symbol] = self._draw()
         return self._rates[symbol]

@@ -102,8 +102,9 @@ def build_world(
         if spec.price_csv
         else GbmPath(Decimal(saved.get("price", spec.start_price)), spec.volatility, spec.seed)
     )
+    source = path.funding_rate if isinstance(path, CsvPath) else None
     funding = {
-        venue: FundingSchedule(plan, exchanges[venue].now)
+        venue: FundingSchedule(plan, exchanges[venue].now, source)
         for venue, plan in funding_plans(spec).items()
     }
     world = World(path, exchanges, spec.symbols, spec.basis_bps, spec.spread_bps, funding)
