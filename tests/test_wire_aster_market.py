@@ -188,7 +188,8 @@ async def test_account_in_every_version_brackets_and_commission() -> None:
         assert {k: v for k, v in v2.items() if k != "updateTime"} == {
             k: v for k, v in v4.items() if k != "updateTime"
         }
-        assert v3["totalWalletBalance"] == v2["totalWalletBalance"]
+        joined = (await sim.v3("GET", "/accountWithJoinMargin")).body
+        assert v3["totalWalletBalance"] == joined["totalWalletBalance"] == v2["totalWalletBalance"]
         fee = D("150.02") * D("0.00035")
         assert D(v2["totalWalletBalance"]) == D(100_000) - fee.quantize(D("1e-8"))
         assert (v2["totalUnrealizedProfit"], v2["totalInitialMargin"]) == ("-0.02", "7.5")

@@ -61,6 +61,7 @@ ROUTES = (
     Route("GET", "/positionRisk", private.position_risk, SIGNED, weight(5), legacy="v2"),
     Route("GET", "/balance", private.balance, SIGNED, weight(5), legacy="v2"),
     Route("GET", "/account", private.account, SIGNED, weight(5), legacy="v2", also=("v4",)),
+    Route("GET", "/accountWithJoinMargin", private.account, SIGNED, weight(5), legacy="v3"),
     Route("GET", "/leverageBracket", private.leverage_bracket, SIGNED, weight(1)),
     Route("GET", "/commissionRate", private.commission_rate, SIGNED, weight(20)),
     Route("GET", "/income", private.income, SIGNED, weight(30)),
