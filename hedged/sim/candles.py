@@ -1,7 +1,7 @@
 """Candles of one venue's symbol on every interval the venues offer, kept as the price path and
 the trades happen: last-price candles (the mark path plus each trade), mark-price and
-index-price candles. The 24 h tickers are read from the same candles, so klines, tickers
-and trades agree."""
+index-price candles. Aster's 24 h ticker is read from the same candles, so its klines,
+ticker and trades agree."""
 
 from __future__ import annotations
 

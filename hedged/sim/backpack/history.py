@@ -60,6 +60,8 @@ def funding_paid(venue: BackpackState, account: str, life: Life) -> Decimal:
 
 def funding_since_open(venue: BackpackState, account: str, symbol: str) -> Decimal:
     """The open position's funding so far (0 when flat)."""
+    if not venue.exchange.funding_payments(account, symbol):
+        return ZERO  # nothing paid: no need to replay the fills
     open_lives = [
         life for life in lives(venue, account) if life.symbol == symbol and life.closed_at is None
     ]
