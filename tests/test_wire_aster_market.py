@@ -9,11 +9,13 @@ from decimal import Decimal
 
 from test_wire_aster_kit import (
     NOW,
+    STREAM,
     SYMBOL,
     VENUE,
     Clock,
     events_until,
     make_world,
+    next_json,
     open_sim,
 )
 from test_wire_aster_ws import order
@@ -144,6 +146,10 @@ async def test_funding_shows_where_aster_shows_it_and_is_paid_at_the_boundary() 
         assert [(i["symbol"], i["fundingIntervalHours"], i["fundingFeeCap"]) for i in info] == [
             (SYMBOL, 8, "0.03")
         ]
+        marks = await sim.ws(f"/ws/{STREAM}@markPrice")
+        sim.world.set_price(D(150))
+        mark = await next_json(marks)
+        assert (mark["r"], mark["T"]) == ("0.0001", int(BOUNDARY * 1000))
         key = await sim.listen_key()
         ws = await sim.ws(f"/ws/{key}")
         await order(sim, side="SELL", type="MARKET", quantity="2")  # short 2 at 149.98

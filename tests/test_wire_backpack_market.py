@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from test_wire_backpack_kit import ASK, BID, SYMBOL, VENUE, serve
+from test_wire_backpack_kit import ASK, BID, SYMBOL, VENUE, push, serve
 
 from hedged.sim.funding import FundingPlan, FundingSchedule
 
@@ -104,6 +104,11 @@ async def test_funding_shows_in_mark_prices_history_and_positions() -> None:
         [mark] = (await server.alice.public("/api/v1/markPrices", symbol=SYMBOL)).body
         assert mark["fundingRate"] == "0.0000125"
         assert mark["nextFundingTimestamp"] == int(schedule.next_time(SYMBOL) * 1000)
+        ws = await server.ws()
+        await server.subscribe(ws, f"markPrice.{SYMBOL}")
+        world.set_price(D(150))
+        pushed = await push(ws, f"markPrice.{SYMBOL}")
+        assert (pushed["f"], pushed["n"]) == ("0.0000125", mark["nextFundingTimestamp"])
 
         await server.alice.market("Bid", "2")  # long 2
         exchange = world.venues[VENUE]
