@@ -176,13 +176,15 @@ def parser() -> argparse.ArgumentParser:
         help=_("replay timestamp,price rows instead (a third column: the 8 h funding rate)"),
     )
     sim.add_argument(
-        "--no-funding", action="store_true", help="settle no funding (default: each venue's)"
+        "--no-funding", action="store_true", help=_("settle no funding (default: each venue's)")
     )
     sim.add_argument(
         "--funding-hours",
         type=Decimal,
-        help="settle funding every this many hours on both venues, e.g. 0.01 for tests "
-        "(default: Aster 8 h, Backpack 1 h)",
+        help=_(
+            "settle funding every this many hours on both venues, e.g. 0.01 for tests "
+            "(default: Aster 8 h, Backpack 1 h)"
+        ),
     )
     sim.add_argument(
         "--state",
@@ -320,7 +322,7 @@ async def serve_sim(args: argparse.Namespace) -> int:
         log.error(_("accounts: %s"), e)
         return EX_CONFIG
     if args.funding_hours is not None and not args.funding_hours > 0:
-        log.error("--funding-hours: %s is not a positive number of hours", args.funding_hours)
+        log.error(_("--funding-hours: %s is not a positive number of hours"), args.funding_hours)
         return EX_CONFIG
     spec = WorldSpec(
         symbols={"aster": args.aster_symbol, "backpack": args.backpack_symbol},

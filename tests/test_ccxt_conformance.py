@@ -19,8 +19,8 @@ from typing import Any
 import ccxt.async_support as ccxt
 import pytest
 
-from hedged.adapters.aster_signing import new_agent_key
-from hedged.adapters.backpack_signing import new_keypair
+from hedged.adapters.aster.signing import new_agent_key
+from hedged.adapters.backpack.signing import new_keypair
 from hedged.sim.accounts import Accounts, AsterAgent, BackpackKey
 from hedged.sim.server import SimServers, WorldSpec, build_world
 from hedged.sim.world import World
