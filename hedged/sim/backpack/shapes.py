@@ -19,7 +19,6 @@ IMF = Decimal("0.02")
 MMF = Decimal("0.0125")
 IMF_FUNCTION: Json = {"base": "0.02", "factor": "0.0000935", "type": "sqrt"}
 MMF_FUNCTION: Json = {"base": "0.0125", "factor": "0.0000561", "type": "sqrt"}
-FUNDING_INTERVAL_MS = 3_600_000
 TOUCH_QTY = Decimal(1000)  # size shown at the touch when the market caps no taker depth
 MARKET_CREATED_AT = "2024-02-01T00:00:00"
 
@@ -218,7 +217,7 @@ def position_json(
     }
 
 
-def market_json(market: MarketSpec, funding_interval_ms: int = FUNDING_INTERVAL_MS) -> Json:
+def market_json(market: MarketSpec, funding_interval_ms: int) -> Json:
     base, quote, market_type = symbol_parts(market.symbol)
     perp = market_type == "PERP"
     return {

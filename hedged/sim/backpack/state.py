@@ -83,9 +83,6 @@ class BackpackState:
         schedule = self.world.funding.get(self.name)
         return funding_view(schedule, BACKPACK_FUNDING, symbol, self.clock())
 
-    def next_funding_ms(self, symbol: str) -> int:
-        return int(self.funding(symbol).next_at * 1000)
-
     def market(self, symbol: str) -> MarketSpec:
         market = self.exchange.markets.get(symbol)
         if market is None:
