@@ -49,6 +49,8 @@ T = TypeVar("T")
 HISTORY_LIMIT = 100
 HISTORY_MAX_LIMIT = 1000
 BPS = Decimal(10_000)
+DEFAULT_LEVERAGE = 10  # an account's leverageLimit until it sets one
+MAX_LEVERAGE = 50
 
 
 def _context(request: web.Request) -> tuple[BackpackState, str, Params]:
@@ -140,10 +142,6 @@ async def collateral_query(request: web.Request) -> web.Response:
     positions = [(p, venue.mark(p.symbol)) for p in venue.positions(account)]
     balance = venue.exchange.balance(account)
     return web.json_response(collateral_json(quote_asset(venue.symbol), balance, positions))
-
-
-DEFAULT_LEVERAGE = 10
-MAX_LEVERAGE = 50
 
 
 async def account_query(request: web.Request) -> web.Response:
