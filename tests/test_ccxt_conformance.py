@@ -187,12 +187,16 @@ async def test_ccxt_aster_trader_flow(sim: Sim) -> None:
         paid = [(-r.mark * r.rate).quantize(D("1e-8")) for r in rates]
         history = await client.fetch_funding_history(symbol)
         assert [dec(h["amount"]) for h in history] == paid
+        settled = await client.fetch_funding_rate_history(symbol)
+        assert [dec(r["fundingRate"]) for r in settled] == [r.rate for r in rates]
 
         close = await client.create_order(symbol, "market", "sell", 1, None, {"reduceOnly": True})
         closed = await client.fetch_order(close["id"], symbol)
         assert (closed["status"], dec(closed["average"])) == ("closed", D("149.98"))
         assert [p for p in await client.fetch_positions([symbol]) if p["contracts"]] == []
 
+        public = await client.fetch_trades(symbol)
+        assert [dec(t["price"]) for t in public] == [D("150.02"), D("149.98")]
         trades = await client.fetch_my_trades(symbol)
         assert [(t["side"], dec(t["price"]), dec(t["amount"])) for t in trades] == [
             ("buy", D("150.02"), D(1)),
@@ -268,11 +272,17 @@ async def test_ccxt_backpack_trader_flow(sim: Sim) -> None:
         paid = [-r.mark * r.rate for r in rates]
         history = await client.fetch_funding_history(symbol)
         assert sorted(dec(h["amount"]) for h in history) == sorted(paid)
+        settled = await client.fetch_funding_rate_history(symbol)
+        assert [dec(r["fundingRate"]) for r in settled] == [r.rate for r in rates]
+        interest = await client.fetch_open_interest(symbol)
+        assert interest["info"]["openInterest"] == "1"  # contracts (ccxt files it as value)
 
         close = await client.create_order(symbol, "market", "sell", 1, None, {"reduceOnly": True})
         assert (close["status"], dec(close["average"])) == ("closed", D("150.02"))
         assert await client.fetch_positions([symbol]) == []
 
+        public = await client.fetch_trades(symbol)
+        assert [dec(t["price"]) for t in public] == [D("150.07"), D("150.02")]
         trades = await client.fetch_my_trades(symbol)
         assert sorted((t["side"], dec(t["price"]), dec(t["amount"])) for t in trades) == [
             ("buy", D("150.07"), D(1)),
