@@ -227,3 +227,17 @@ async def test_a_path_aster_does_not_serve_answers_minus_5000() -> None:
         )
         spot = await sim.send("GET", "/api/v3/exchangeInfo")
         assert (spot.status, spot.body["symbols"]) == (200, [])
+
+
+async def test_funding_in_hedge_mode_is_paid_per_position_side() -> None:
+    clock = Clock()
+    async with open_sim(clock=clock, world=funded_world(clock)) as sim:
+        dual = await sim.v1("POST", "/positionSide/dual", [("dualSidePosition", "true")])
+        assert dual.status == 200, dual.body
+        await order(sim, side="BUY", type="MARKET", quantity="1", positionSide="LONG")
+        await order(sim, side="SELL", type="MARKET", quantity="3", positionSide="SHORT")
+        clock.now = BOUNDARY
+        sim.world.set_price(D(150))
+        income = (await sim.v1("GET", "/income", [("incomeType", "FUNDING_FEE")])).body
+        # LONG 1 pays 1 x 150 x 0.0001, SHORT 3 receives 3 x 150 x 0.0001
+        assert sorted(i["income"] for i in income) == ["-0.015", "0.045"]
