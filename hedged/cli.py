@@ -170,7 +170,22 @@ def parser() -> argparse.ArgumentParser:
         default=0.2,
         help=_("how often the price moves (0.2; 0 = only by /_admin/price)"),
     )
-    sim.add_argument("--price-csv", type=Path, help=_("replay timestamp,price rows instead"))
+    sim.add_argument(
+        "--price-csv",
+        type=Path,
+        help=_("replay timestamp,price rows instead (a third column: the 8 h funding rate)"),
+    )
+    sim.add_argument(
+        "--no-funding", action="store_true", help=_("settle no funding (default: each venue's)")
+    )
+    sim.add_argument(
+        "--funding-hours",
+        type=Decimal,
+        help=_(
+            "settle funding every this many hours on both venues, e.g. 0.01 for tests "
+            "(default: Aster 8 h, Backpack 1 h)"
+        ),
+    )
     sim.add_argument(
         "--state",
         type=Path,
@@ -306,6 +321,9 @@ async def serve_sim(args: argparse.Namespace) -> int:
     except AccountsError as e:
         log.error(_("accounts: %s"), e)
         return EX_CONFIG
+    if args.funding_hours is not None and not args.funding_hours > 0:
+        log.error(_("--funding-hours: %s is not a positive number of hours"), args.funding_hours)
+        return EX_CONFIG
     spec = WorldSpec(
         symbols={"aster": args.aster_symbol, "backpack": args.backpack_symbol},
         seed=args.seed,
@@ -314,6 +332,8 @@ async def serve_sim(args: argparse.Namespace) -> int:
         basis_bps=args.basis_bps,
         spread_bps=args.spread_bps,
         price_csv=args.price_csv,
+        funding=not args.no_funding,
+        funding_hours=args.funding_hours,
     )
     world = build_world(spec, accounts, args.state)
     servers = SimServers(

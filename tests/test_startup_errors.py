@@ -82,6 +82,7 @@ def test_an_unusable_state_dir_exits_78(tmp_path: Path, where: str) -> None:
         (b"timestamp,price\n1,NaN\n", "price 'NaN' is not between"),
         (b"timestamp,price\n1,1e30\n", "price '1e30' is not between"),
         (b"timestamp,price\ninf,150\n", "timestamp 'inf' not finite"),
+        (b"timestamp,price,funding_rate\n1,150,abc\n", "funding rate 'abc' is not a number"),
     ],
 )
 def test_a_bad_price_csv_exits_78(tmp_path: Path, csv: bytes | None, problem: str) -> None:
@@ -91,6 +92,18 @@ def test_a_bad_price_csv_exits_78(tmp_path: Path, csv: bytes | None, problem: st
     cfg = write(tmp_path / "hedged.toml", CONFIG + "[paper]\nprice_csv = 'prices.csv'\n")
     run = hedged(tmp_path, "--paper", "--config", str(cfg))
     assert_config_error(run, f"{cfg}: paper.price_csv: ", problem)
+
+
+def test_sim_with_a_funding_interval_not_above_zero_exits_78(tmp_path: Path) -> None:
+    accounts = write(tmp_path / "accounts.toml", "[[account]]\nname = 'alice'\n")
+    command = ["sim", "--accounts", str(accounts), "--funding-hours", "0"]
+    run = subprocess.run(
+        [sys.executable, "-m", "hedged.cli", *command],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert_config_error(run, "--funding-hours: 0 is not a positive number of hours")
 
 
 def test_a_price_csv_that_is_a_fifo_is_refused(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from hedged.model import ZERO, OrderRequest, OrderStatus, OrderType, floor_to
+from hedged.sim.funding import FundingPayment, FundingRate, payment_amount
 from hedged.sim.records import (
     Book,
     Firing,
@@ -32,6 +33,8 @@ from hedged.sim.records import (
 OrderListener = Callable[[SimOrder, SimFill | None], None]
 # Asked as a trigger order fires (fault injection on the market order it becomes).
 FiringGate = Callable[[SimOrder], Firing]
+# Called with each funding payment as it is applied.
+FundingListener = Callable[[FundingPayment], None]
 
 
 class SimExchange:
@@ -58,6 +61,12 @@ class SimExchange:
         self._last_trade_id = 0
         self._listeners: list[OrderListener] = []
         self.firing_gate: FiringGate = lambda order: Firing()
+        self._funding_rates: list[FundingRate] = []
+        self._funding_payments: list[FundingPayment] = []
+        self._funding_listeners: list[FundingListener] = []
+
+    def now(self) -> float:
+        return self._clock()
 
     # Accounts and market data
 
@@ -122,6 +131,60 @@ class SimExchange:
 
     def remove_listener(self, listener: OrderListener) -> None:
         self._listeners.remove(listener)
+
+    def add_funding_listener(self, listener: FundingListener) -> None:
+        self._funding_listeners.append(listener)
+
+    # Funding
+
+    def settle_funding(
+        self, symbol: str, rate: Decimal, at: float | None = None
+    ) -> list[FundingPayment]:
+        """Pay funding on every open position in `symbol` at its mark price: each account's
+        balance moves by -qty x mark x rate (charged to the fee digits, like a fee)."""
+        mark = self._marks.get(symbol)
+        if mark is None:
+            raise KeyError(f"{self.name}: no mark price for {symbol}")
+        at = self._clock() if at is None else at
+        self._funding_rates.append(FundingRate(symbol, rate, mark, at))
+        places = self.markets[symbol].fee_places
+        payments: list[FundingPayment] = []
+        for (account, held), position in self._positions.items():
+            if held != symbol or position.qty == 0:
+                continue
+            amount = payment_amount(position.qty, mark, rate)
+            if places is not None:
+                amount = amount.quantize(Decimal(1).scaleb(-places))
+            self._balances[account] = self.balance(account) + amount
+            payment_id = len(self._funding_payments) + len(payments) + 1
+            payments.append(
+                FundingPayment(payment_id, account, symbol, position.qty, mark, rate, amount, at)
+            )
+        self._funding_payments.extend(payments)
+        for payment in payments:
+            for listener in self._funding_listeners:
+                listener(payment)
+        return payments
+
+    def funding_rates(self, symbol: str) -> list[FundingRate]:
+        """Every settlement of `symbol`, oldest first."""
+        return [rate for rate in self._funding_rates if rate.symbol == symbol]
+
+    def funding_payments(self, account: str, symbol: str | None = None) -> list[FundingPayment]:
+        return [
+            p for p in self._funding_payments if p.account == account and symbol in (None, p.symbol)
+        ]
+
+    def open_interest(self, symbol: str) -> Decimal:
+        """Contracts open in `symbol`: every account's position, long or short (the simulated
+        book is the other side of each)."""
+        held = (p.qty for (_, s), p in self._positions.items() if s == symbol)
+        return sum((abs(qty) for qty in held), ZERO)
+
+    def fills_of(self, symbol: str) -> list[SimFill]:
+        """Every fill in `symbol`, every account's, in trade order (the public tape)."""
+        fills = (f for fills in self._fills.values() for f in fills if f.symbol == symbol)
+        return sorted(fills, key=lambda f: int(f.trade_id))
 
     # Orders
 
@@ -243,6 +306,8 @@ class SimExchange:
             "positions": [to_json(position) for position in self._positions.values()],
             "last_order_id": self._last_order_id,
             "last_trade_id": self._last_trade_id,
+            "funding_rates": [to_json(rate) for rate in self._funding_rates],
+            "funding_payments": [to_json(payment) for payment in self._funding_payments],
         }
 
     @classmethod
@@ -267,6 +332,10 @@ class SimExchange:
             exchange._positions[(position.account, position.symbol)] = position
         exchange._last_order_id = data["last_order_id"]
         exchange._last_trade_id = data["last_trade_id"]
+        exchange._funding_rates = [from_json(FundingRate, r) for r in data.get("funding_rates", [])]
+        exchange._funding_payments = [
+            from_json(FundingPayment, p) for p in data.get("funding_payments", [])
+        ]
         return exchange
 
     # Matching

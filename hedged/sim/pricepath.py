@@ -54,13 +54,15 @@ class GbmPath:
 
 
 class CsvPath:
-    """Replays `timestamp,price` rows (seconds, relative or absolute; header optional)."""
+    """Replays `timestamp,price` rows (seconds, relative or absolute; header optional); an
+    optional third column is the funding rate per 8 hours from that row on."""
 
     def __init__(self, path: str | PathLike[str]) -> None:
         rows = _read_rows(path)
         start = rows[0][0]
-        self._times = [at - start for at, _ in rows]
-        self._prices = [price for _, price in rows]
+        self._times = [at - start for at, _, _ in rows]
+        self._prices = [price for _, price, _ in rows]
+        self._rates = [rate for _, _, rate in rows]
         self._index = 0
         self._elapsed = Decimal(0)  # Decimal so that many small steps land exactly on a row
         self._price = self._prices[0]
@@ -68,6 +70,10 @@ class CsvPath:
     @property
     def price(self) -> Decimal:
         return self._price
+
+    def funding_rate(self) -> Decimal | None:
+        """The current row's 8-hour funding rate; None without the column."""
+        return self._rates[self._index]
 
     def advance(self, dt_seconds: float) -> Decimal:
         if dt_seconds < 0:
@@ -104,8 +110,8 @@ class ScriptedPath:
         self._price = price
 
 
-def _read_rows(path: str | PathLike[str]) -> list[tuple[Decimal, Decimal]]:
-    rows: list[tuple[Decimal, Decimal]] = []
+def _read_rows(path: str | PathLike[str]) -> list[tuple[Decimal, Decimal, Decimal | None]]:
+    rows: list[tuple[Decimal, Decimal, Decimal | None]] = []
     with open(path, newline="") as file:
         for line_no, row in enumerate(csv.reader(file), start=1):
             if not row or not "".join(row).strip():
@@ -125,7 +131,20 @@ def _read_rows(path: str | PathLike[str]) -> list[tuple[Decimal, Decimal]]:
                 )
             if rows and at < rows[-1][0]:
                 raise ValueError(f"{path}:{line_no}: timestamp {at} goes back in time")
-            rows.append((at, price))
+            rows.append((at, price, _funding_rate(path, line_no, row)))
     if not rows:
         raise ValueError(f"{path}: no timestamp,price rows")
     return rows
+
+
+def _funding_rate(path: str | PathLike[str], line_no: int, row: list[str]) -> Decimal | None:
+    text = row[2].strip() if len(row) > 2 else ""
+    if not text:
+        return None
+    try:
+        rate = Decimal(text)
+    except InvalidOperation:
+        rate = Decimal("NaN")
+    if not (rate.is_finite() and abs(rate) < 1):
+        raise ValueError(f"{path}:{line_no}: funding rate {text!r} is not a number in (-1, 1)")
+    return rate

@@ -195,6 +195,11 @@ class SimFill:
     realized_pnl: Decimal
     at: float
 
+    @property
+    def buyer_is_maker(self) -> bool:
+        """Whether the buying side rested: a maker buy, or a taker sell (the book bought)."""
+        return self.maker == (self.side is Side.BUY)
+
 
 @dataclass(frozen=True, slots=True)
 class SimPosition:

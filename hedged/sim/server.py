@@ -10,8 +10,9 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from hedged.sim.aster.app import aster_app
 from hedged.sim.backpack.app import backpack_app
 from hedged.sim.exchange import SimExchange
 from hedged.sim.faults import WireFaults
+from hedged.sim.funding import ASTER_FUNDING, BACKPACK_FUNDING, FundingPlan, FundingSchedule
 from hedged.sim.pricepath import CsvPath, GbmPath, PricePath
 from hedged.sim.world import FEE_PLACES, World, sol_market
 
@@ -41,10 +43,35 @@ class WorldSpec:
     spread_bps: Decimal = Decimal(2)
     price_csv: Path | None = None
     fees: Mapping[str, tuple[Decimal, Decimal]] | None = None  # venue -> (taker, maker)
+    funding: bool = False  # settle funding on each venue's schedule
+    funding_hours: Decimal | None = None  # every venue's interval instead of its own (tests)
 
 
-def build_world(spec: WorldSpec, accounts: Accounts, state_file: Path | None) -> World:
-    """A new world, or the one saved in `state_file` (positions, orders, balances, price)."""
+def funding_plans(spec: WorldSpec) -> dict[str, FundingPlan]:
+    """Each venue's funding plan, seeded from the world's seed, intervals as asked."""
+    plans = {ASTER: ASTER_FUNDING, BACKPACK: BACKPACK_FUNDING}
+    if not spec.funding:
+        return {}
+    return {
+        venue: replace(
+            plan,
+            seed=spec.seed,
+            interval_hours=spec.funding_hours or plan.interval_hours,
+            intervals=None if spec.funding_hours else plan.intervals,
+        )
+        for venue, plan in plans.items()
+        if venue in spec.symbols
+    }
+
+
+def build_world(
+    spec: WorldSpec,
+    accounts: Accounts,
+    state_file: Path | None,
+    clock: Callable[[], float] = time.time,
+) -> World:
+    """A new world, or the one saved in `state_file` (positions, orders, balances, price).
+    `clock` is the exchanges' (fill times, funding settlements)."""
     saved: dict[str, Any] = {}
     if state_file is not None and state_file.exists():
         saved = json.loads(state_file.read_text())
@@ -56,7 +83,7 @@ def build_world(spec: WorldSpec, accounts: Accounts, state_file: Path | None) ->
     exchanges: dict[str, SimExchange] = {}
     for venue, symbol in spec.symbols.items():
         if venue in saved:
-            exchanges[venue] = SimExchange.from_dict(saved[venue])
+            exchanges[venue] = SimExchange.from_dict(saved[venue], clock)
             continue
         taker, maker = fees[venue]
         exchanges[venue] = SimExchange(
@@ -66,6 +93,7 @@ def build_world(spec: WorldSpec, accounts: Accounts, state_file: Path | None) ->
                     symbol, taker_fee=taker, maker_fee=maker, fee_places=FEE_PLACES[venue]
                 )
             },
+            clock,
         )
         for account, balance in accounts.balances.items():
             exchanges[venue].deposit(account, balance)
@@ -74,7 +102,12 @@ def build_world(spec: WorldSpec, accounts: Accounts, state_file: Path | None) ->
         if spec.price_csv
         else GbmPath(Decimal(saved.get("price", spec.start_price)), spec.volatility, spec.seed)
     )
-    world = World(path, exchanges, spec.symbols, spec.basis_bps, spec.spread_bps)
+    source = path.funding_rate if isinstance(path, CsvPath) else None
+    funding = {
+        venue: FundingSchedule(plan, exchanges[venue].now, source)
+        for venue, plan in funding_plans(spec).items()
+    }
+    world = World(path, exchanges, spec.symbols, spec.basis_bps, spec.spread_bps, funding)
     if state_file is not None:
         for exchange in exchanges.values():
             exchange.add_listener(lambda order, fill: save_world(world, state_file))

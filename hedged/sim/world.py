@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from hedged.model import ZERO, ceil_to, floor_to
 from hedged.sim.exchange import SimExchange
+from hedged.sim.funding import FundingSchedule
 from hedged.sim.pricepath import GbmPath, PricePath
 from hedged.sim.records import Book, MarketSpec
 
@@ -22,7 +23,8 @@ BookListener = Callable[[str, str, Book], None]
 
 class World:
     """The first venue quotes the underlying; the others quote it times (1 + basis).
-    Every venue's bid/ask sits `spread_bps` apart around its mid, on its tick."""
+    Every venue's bid/ask sits `spread_bps` apart around its mid, on its tick. A venue with
+    a funding schedule settles funding whenever the price moves past one of its boundaries."""
 
     def __init__(
         self,
@@ -31,6 +33,7 @@ class World:
         symbols: Mapping[str, str],
         basis_bps: Decimal = ZERO,
         spread_bps: Decimal = Decimal(2),
+        funding: Mapping[str, FundingSchedule] | None = None,
     ) -> None:
         if not venues or venues.keys() != symbols.keys():
             raise ValueError("give each venue exactly one symbol")
@@ -39,6 +42,7 @@ class World:
         self.symbols = dict(symbols)
         self.basis_bps = basis_bps
         self.spread_bps = spread_bps
+        self.funding = dict(funding or {})
         self._reference = next(iter(self.venues))
         self._listeners: list[BookListener] = []
         self._rebook()
@@ -90,6 +94,9 @@ class World:
             symbol = self.symbols[venue]
             book = self.book(venue)
             exchange.set_book(symbol, book.bid, book.ask, mark=self.mid(venue), index=self.price)
+            schedule = self.funding.get(venue)
+            for at, rate in schedule.due(symbol) if schedule is not None else ():
+                exchange.settle_funding(symbol, rate, at)
             for listener in list(self._listeners):
                 listener(venue, symbol, book)
 

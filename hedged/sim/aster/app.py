@@ -23,7 +23,12 @@ from hedged.sim.accounts import Accounts
 from hedged.sim.admin import Controls, add_admin_routes
 from hedged.sim.aster import feeds
 from hedged.sim.aster.auth import Authenticator
-from hedged.sim.aster.errors import AsterError, execution_unknown, margin_insufficient
+from hedged.sim.aster.errors import (
+    AsterError,
+    execution_unknown,
+    margin_insufficient,
+    unknown_path,
+)
 from hedged.sim.aster.filters import AsterFilters
 from hedged.sim.aster.limits import Limits, weight_budget
 from hedged.sim.aster.routes import add_routes
@@ -71,6 +76,7 @@ def aster_app(
     weights = add_routes(app, state, limits, auth)
     app.middlewares.extend(
         [
+            _unknown_path,
             _submissions_middleware(state),
             rate_limit_middleware(weight_budget(limits, weights)),
             fault_middleware(faults, _answers(limits)),
@@ -114,6 +120,16 @@ def _answers(limits: Limits) -> VenueAnswers:
 
 def _as_answer(error: AsterError) -> Answer:
     return error.status, error.body, error.headers
+
+
+@web.middleware
+async def _unknown_path(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A path or method Aster does not serve (or the simulator does not simulate,
+    README#not-simulated): the venue's -5000 answer."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+        return unknown_path(request.method, request.path).response()
 
 
 def _submissions_middleware(state: AsterState) -> Middleware:

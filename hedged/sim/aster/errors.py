@@ -83,6 +83,10 @@ def not_required(name: str) -> AsterError:
     return AsterError(-1106, f"Parameter '{name}' sent when not required.")
 
 
+def unknown_path(method: str, path: str) -> AsterError:
+    return AsterError(-5000, f"Path {path}, Method {method} is invalid", status=404)
+
+
 def bad_value(name: str) -> AsterError:
     return AsterError(-1130, f"Data sent for parameter '{name}' is not valid.")
 

@@ -57,15 +57,23 @@ def order_trade_update(view: OrderView, fill: SimFill | None, now: float) -> dic
     return {"e": "ORDER_TRADE_UPDATE", "E": ms(now), "T": body["T"], "o": body}
 
 
-def account_update(balance: Decimal, row: PositionRow, now: float) -> dict[str, Any]:
+def account_update(
+    balance: Decimal,
+    row: PositionRow,
+    now: float,
+    *,
+    reason: str = "ORDER",
+    change: Decimal = ZERO,
+) -> dict[str, Any]:
+    """`reason` FUNDING_FEE with `change` the payment: what a funding settlement pushes."""
     position = row.position
     return {
         "e": "ACCOUNT_UPDATE",
         "E": ms(now),
         "T": ms(now),
         "a": {
-            "m": "ORDER",
-            "B": [{"a": ASSET, "wb": num(balance), "cw": num(balance), "bc": "0"}],
+            "m": reason,
+            "B": [{"a": ASSET, "wb": num(balance), "cw": num(balance), "bc": num(change)}],
             "P": [
                 {
                     "s": position.symbol,
@@ -100,7 +108,7 @@ def book_ticker(
 
 
 def mark_price_update(
-    symbol: str, mark: Decimal, index: Decimal, next_funding: float, now: float
+    symbol: str, mark: Decimal, index: Decimal, rate: Decimal, next_funding: float, now: float
 ) -> dict[str, Any]:
     return {
         "e": "markPriceUpdate",
@@ -109,7 +117,7 @@ def mark_price_update(
         "p": num(mark),
         "i": num(index),
         "P": num(index),
-        "r": "0",
+        "r": num(rate),
         "T": ms(next_funding),
     }
 

@@ -12,10 +12,10 @@ from hedged.sim.aster.events import (
     mark_price_update,
     order_trade_update,
 )
-from hedged.sim.aster.public import next_funding
 from hedged.sim.aster.shapes import ms
 from hedged.sim.aster.state import AsterState, ListenKey, split_core
 from hedged.sim.faults import WireFaults
+from hedged.sim.funding import FundingPayment
 from hedged.sim.hub import Hub
 from hedged.sim.records import Book, SimFill, SimOrder
 
@@ -31,7 +31,10 @@ def start(state: AsterState, hub: Hub, faults: WireFaults) -> Callable[[], None]
         ticker = book_ticker(symbol, book, state.top_qty(), state.update_id, now)
         hub.publish(f"{stream}@bookTicker", ticker)
         hub.publish("!bookTicker", ticker)
-        mark = mark_price_update(symbol, state.mark(), state.index(), next_funding(now), now)
+        funding = state.funding()
+        mark = mark_price_update(
+            symbol, state.mark(), state.index(), funding.rate, funding.next_at, now
+        )
         hub.publish(f"{stream}@markPrice", mark)
         hub.publish(f"{stream}@markPrice@1s", mark)
 
@@ -50,11 +53,28 @@ def start(state: AsterState, hub: Hub, faults: WireFaults) -> Callable[[], None]
             balance = state.wallet(account).balance
             hub.publish(key, account_update(balance, state.position_row(order.account), now))
 
+    def on_funding(payment: FundingPayment) -> None:
+        """Binance-style: a FUNDING_FEE account update with the payment as balance change."""
+        if state.closed or payment.symbol != state.symbol:
+            return
+        account, _ = split_core(payment.account)
+        key = state.listen_key(account)
+        if key is None:
+            return
+        balance, row, now = (
+            state.wallet(account).balance,
+            state.position_row(payment.account),
+            state.clock(),
+        )
+        update = account_update(balance, row, now, reason="FUNDING_FEE", change=payment.amount)
+        hub.publish(key, update)
+
     def on_key_expired(key: ListenKey) -> None:
         event = {"e": "listenKeyExpired", "E": ms(state.clock()), "listenKey": key.key}
         hub.publish(key.key, event)
 
     state.exchange.add_listener(on_order)
+    state.exchange.add_funding_listener(on_funding)
     state.world.add_listener(on_book)
     state.key_expired.append(on_key_expired)
     return lambda: state.world.remove_listener(on_book)

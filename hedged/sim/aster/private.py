@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any, TypeVar
 
+from hedged.model import ZERO
 from hedged.sim.aster import orders
 from hedged.sim.aster.call import Call, Reply
 from hedged.sim.aster.errors import AsterError, bad_value, mandatory, no_such_order
 from hedged.sim.aster.limits import ORDER_COUNT_HEADER
 from hedged.sim.aster.params import check_symbol, int_param
 from hedged.sim.aster.shapes import (
+    ASSET,
     balance_json,
     chain_data,
     ms,
@@ -20,10 +23,12 @@ from hedged.sim.aster.shapes import (
     position_json,
     trade_json,
 )
-from hedged.sim.aster.state import split_core
+from hedged.sim.aster.state import MAX_LEVERAGE, AsterState, split_core
 from hedged.sim.records import SimOrder
 
 SUCCESS = {"code": 200, "msg": "success"}
+MAINT_SHARE = Decimal("0.5")  # maintenance margin as a share of the initial
+FUNDING_TRAN = 10**12  # funding transaction ids, apart from the fills' ones
 T = TypeVar("T")
 
 
@@ -100,6 +105,140 @@ def position_risk(call: Call) -> Reply:
 def balance(call: Call) -> Reply:
     alias = hashlib.sha256(call.account.encode()).hexdigest()[:8]
     return Reply([balance_json(alias, call.state.wallet(call.account), call.state.clock())])
+
+
+def account(call: Call) -> Reply:
+    """`/fapi/v2|v3|v4/account`: the wallet, the USDT asset and the position rows."""
+    state, account = call.state, call.account
+    wallet, now = state.wallet(account), state.clock()
+    rows = state.position_rows(account)
+    margin = (
+        sum((abs(r.position.qty) * r.mark for r in rows), ZERO) / state.settings(account).leverage
+    )
+    equity = wallet.balance + wallet.unrealized
+    totals = {
+        "totalInitialMargin": num(margin),
+        "totalMaintMargin": num(margin * MAINT_SHARE),
+        "totalWalletBalance": num(wallet.balance),
+        "totalUnrealizedProfit": num(wallet.unrealized),
+        "totalMarginBalance": num(equity),
+        "totalPositionInitialMargin": num(margin),
+        "totalOpenOrderInitialMargin": num(max(ZERO, equity - margin - wallet.available)),
+        "totalCrossWalletBalance": num(wallet.balance),
+        "totalCrossUnPnl": num(wallet.unrealized),
+        "availableBalance": num(wallet.available),
+        "maxWithdrawAmount": num(max(ZERO, min(wallet.balance, wallet.available))),
+    }
+    asset = {
+        "asset": ASSET,
+        "walletBalance": totals["totalWalletBalance"],
+        "unrealizedProfit": totals["totalUnrealizedProfit"],
+        "marginBalance": totals["totalMarginBalance"],
+        "maintMargin": totals["totalMaintMargin"],
+        "initialMargin": totals["totalInitialMargin"],
+        "positionInitialMargin": totals["totalPositionInitialMargin"],
+        "openOrderInitialMargin": totals["totalOpenOrderInitialMargin"],
+        "crossWalletBalance": totals["totalWalletBalance"],
+        "crossUnPnl": totals["totalUnrealizedProfit"],
+        "availableBalance": totals["availableBalance"],
+        "maxWithdrawAmount": totals["maxWithdrawAmount"],
+        "marginAvailable": True,
+        "updateTime": ms(now),
+    }
+    cap = state.max_notional(account)
+    positions = [
+        position_json(row, cap)
+        | {"initialMargin": num(abs(row.position.qty) * row.mark / row.leverage)}
+        for row in rows
+    ]
+    body = {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True}
+    return Reply(body | totals | {"updateTime": ms(now), "assets": [asset], "positions": positions})
+
+
+def leverage_bracket(call: Call) -> Reply:
+    """One bracket: the simulator's flat notional cap at the account's leverage."""
+    state = call.state
+    settings = state.settings(call.account)
+    row = {
+        "symbol": state.symbol,
+        "brackets": [
+            {
+                "bracket": 1,
+                "initialLeverage": MAX_LEVERAGE,
+                "notionalCap": int(state.max_notional(call.account) * settings.leverage),
+                "notionalFloor": 0,
+                "maintMarginRatio": float(MAINT_SHARE / MAX_LEVERAGE),
+                "cum": 0.0,
+            }
+        ],
+    }
+    if "symbol" in call.params:
+        check_symbol(call.params, state.symbol)
+        return Reply(row)
+    return Reply([row])
+
+
+def commission_rate(call: Call) -> Reply:
+    state = call.state
+    symbol = check_symbol(call.params, state.symbol)
+    return Reply(
+        {
+            "symbol": symbol,
+            "makerCommissionRate": num(state.market.maker_fee),
+            "takerCommissionRate": num(state.market.taker_fee),
+        }
+    )
+
+
+INCOME_TYPES = ("TRANSFER", "WELCOME_BONUS", "REALIZED_PNL", "FUNDING_FEE", "COMMISSION")
+
+
+def income(call: Call) -> Reply:
+    """Realized PnL and commission of each fill, and funding payments, oldest first; from
+    `startTime` the first `limit`, else the last."""
+    state, params = call.state, call.params
+    if "symbol" in params:
+        check_symbol(params, state.symbol)
+    kind = params.get("incomeType")
+    if kind is not None and kind not in INCOME_TYPES:
+        raise bad_value("incomeType")
+    limit = int_param(params, "limit", 100)
+    if not 1 <= limit <= 1000:
+        raise bad_value("limit")
+    rows = sorted(income_rows(state, call.account), key=lambda row: (row["time"], row["tranId"]))
+    rows = [row for row in rows if kind in (None, row["incomeType"])]
+    start = int_param(params, "startTime", 0)
+    end = int_param(params, "endTime", 2**62)
+    rows = [row for row in rows if start <= row["time"] <= end]
+    return Reply(rows[:limit] if "startTime" in params else rows[-limit:])
+
+
+def income_rows(state: AsterState, account: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+
+    def row(kind: str, amount: Decimal, at: float, tran_id: int, trade_id: str) -> None:
+        rows.append(
+            {
+                "symbol": state.symbol,
+                "incomeType": kind,
+                "income": num(amount),
+                "asset": ASSET,
+                "info": kind,
+                "time": ms(at),
+                "tranId": tran_id,
+                "tradeId": trade_id,
+            }
+        )
+
+    for fill in state.fills(account):
+        tran = int(fill.trade_id) * 2  # two income rows per fill, each its own transaction
+        if fill.realized_pnl:
+            row("REALIZED_PNL", fill.realized_pnl, fill.at, tran, fill.trade_id)
+        row("COMMISSION", -fill.fee, fill.at, tran + 1, fill.trade_id)
+    for core in state.cores(account):
+        for payment in state.exchange.funding_payments(core, state.symbol):
+            row("FUNDING_FEE", payment.amount, payment.at, FUNDING_TRAN + payment.payment_id, "")
+    return rows
 
 
 def leverage(call: Call) -> Reply:

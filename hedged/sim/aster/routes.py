@@ -13,6 +13,7 @@ from hedged.sim.aster.auth import Authenticator, Security
 from hedged.sim.aster.call import Call, Endpoint
 from hedged.sim.aster.errors import AsterError
 from hedged.sim.aster.limits import Limits, Weight, depth_weight, weight, weight_unless
+from hedged.sim.aster.public import kline_weight
 from hedged.sim.aster.state import AsterState
 from hedged.sim.middleware import PARTIAL_KEY
 
@@ -25,6 +26,8 @@ class Route:
     security: Security
     weight: Weight
     legacy: str = "v1"  # the V1-family version; every route is also under v3
+    also: tuple[str, ...] = ()  # further V1-family versions it is served under
+    prefix: str = "/fapi"  # "/api": Aster's spot API
 
 
 NONE, STREAM, SIGNED = Security.NONE, Security.USER_STREAM, Security.SIGNED
@@ -36,6 +39,17 @@ ROUTES = (
     Route("GET", "/ticker/price", public.ticker_price, NONE, weight_unless("symbol", 1, 2)),
     Route("GET", "/ticker/bookTicker", public.book_ticker, NONE, weight_unless("symbol", 1, 2)),
     Route("GET", "/premiumIndex", public.premium_index, NONE, weight(1)),
+    Route("GET", "/ticker/24hr", public.ticker_24hr, NONE, weight_unless("symbol", 1, 40)),
+    Route("GET", "/klines", public.klines, NONE, kline_weight),
+    Route("GET", "/markPriceKlines", public.mark_price_klines, NONE, kline_weight),
+    Route("GET", "/indexPriceKlines", public.index_price_klines, NONE, kline_weight),
+    Route("GET", "/trades", public.trades, NONE, weight(1)),
+    Route("GET", "/historicalTrades", public.historical_trades, NONE, weight(20)),
+    Route("GET", "/aggTrades", public.agg_trades, NONE, weight(20)),
+    Route("GET", "/openInterest", public.open_interest, NONE, weight(1)),
+    Route("GET", "/fundingRate", public.funding_rate, NONE, weight(1)),
+    Route("GET", "/fundingInfo", public.funding_info, NONE, weight(1)),
+    Route("GET", "/exchangeInfo", public.spot_exchange_info, NONE, weight(1), "v3", prefix="/api"),
     Route("POST", "/order", private.new_order, SIGNED, weight(1)),
     Route("GET", "/order", private.query_order, SIGNED, weight(1)),
     Route("DELETE", "/order", private.cancel_order, SIGNED, weight(1)),
@@ -46,6 +60,11 @@ ROUTES = (
     Route("GET", "/userTrades", private.user_trades, SIGNED, weight(5)),
     Route("GET", "/positionRisk", private.position_risk, SIGNED, weight(5), legacy="v2"),
     Route("GET", "/balance", private.balance, SIGNED, weight(5), legacy="v2"),
+    Route("GET", "/account", private.account, SIGNED, weight(5), legacy="v2", also=("v4",)),
+    Route("GET", "/accountWithJoinMargin", private.account, SIGNED, weight(5), legacy="v3"),
+    Route("GET", "/leverageBracket", private.leverage_bracket, SIGNED, weight(1)),
+    Route("GET", "/commissionRate", private.commission_rate, SIGNED, weight(20)),
+    Route("GET", "/income", private.income, SIGNED, weight(30)),
     Route("POST", "/leverage", private.leverage, SIGNED, weight(1)),
     Route("POST", "/marginType", private.margin_type, SIGNED, weight(1)),
     Route("GET", "/positionSide/dual", private.get_position_mode, SIGNED, weight(30)),
@@ -62,9 +81,10 @@ def add_routes(
     """Register every route under its versions; the weight of each aiohttp route."""
     weights: dict[object, Weight] = {}
     for route in ROUTES:
-        for version in (route.legacy, "v3"):
+        for version in dict.fromkeys((route.legacy, *route.also, "v3")):
             handler = _endpoint(route, state, limits, auth, v3=version == "v3")
-            added = app.router.add_route(route.method, f"/fapi/{version}{route.path}", handler)
+            path = f"{route.prefix}/{version}{route.path}"
+            added = app.router.add_route(route.method, path, handler)
             weights[added] = route.weight
     return weights
 

@@ -23,6 +23,8 @@ from hedged.sim.aster.errors import (
 )
 from hedged.sim.aster.filters import AsterFilters
 from hedged.sim.aster.shapes import OrderView, PositionRow, Wallet
+from hedged.sim.candles import Tape
+from hedged.sim.funding import ASTER_FUNDING, FundingView, funding_view
 from hedged.sim.records import Book, SimFill, SimOrder
 from hedged.sim.world import World
 
@@ -88,11 +90,13 @@ class AsterState:
             self._index(order["account"], order["order_id"])
         self.exchange.add_listener(self._on_order)
         world.add_listener(self._on_book)
+        self.tape = Tape(world, venue)
 
     def close(self) -> None:
         """Stop acting on the core's events (SimExchange listeners cannot be removed)."""
         self.closed = True
         self.world.remove_listener(self._on_book)
+        self.tape.close()
 
     # Market
 
@@ -105,6 +109,10 @@ class AsterState:
 
     def index(self) -> Decimal:
         return self.world.price
+
+    def funding(self) -> FundingView:
+        schedule = self.world.funding.get(self.venue)
+        return funding_view(schedule, ASTER_FUNDING, self.symbol, self.clock())
 
     def top_qty(self) -> Decimal:
         """The quantity shown at the touch: what one taker order can take."""

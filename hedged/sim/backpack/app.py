@@ -16,7 +16,7 @@ from aiohttp import web
 from hedged.sim.accounts import Accounts
 from hedged.sim.admin import Controls, add_admin_routes
 from hedged.sim.backpack.auth import ACCOUNT, PARAMS, authenticate, request_params
-from hedged.sim.backpack.errors import ANSWERS, BackpackError
+from hedged.sim.backpack.errors import ANSWERS, BackpackError, not_found
 from hedged.sim.backpack.feeds import start
 from hedged.sim.backpack.limits import BackpackLimits, request_limit
 from hedged.sim.backpack.routes import ROUTES, Handler, Route
@@ -101,7 +101,13 @@ def _signed(route: Route) -> Handler:
 
 @web.middleware
 async def _api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Backpack's JSON errors, also for a route it does not have (or the simulator does not
+    simulate, README#not-simulated) and a method a route does not take."""
     try:
         return await handler(request)
     except BackpackError as error:
         return error.response()
+    except web.HTTPMethodNotAllowed:
+        return BackpackError(405, "METHOD_NOT_ALLOWED", "Method Not Allowed").response()
+    except web.HTTPNotFound:
+        return not_found().response()

@@ -22,6 +22,7 @@ from hedged.sim.backpack.shapes import (
     unrealized_pnl,
     us,
 )
+from hedged.sim.funding import FundingView
 from hedged.sim.records import Book, SimFill, SimOrder, SimPosition
 
 ORDER_UPDATE = "account.orderUpdate"
@@ -134,16 +135,16 @@ def book_ticker(symbol: str, book: Book, qty: Decimal, update_id: int, event_us:
 
 
 def mark_price(
-    symbol: str, mark: Decimal, index: Decimal, next_funding_ms: int, event_us: int
+    symbol: str, mark: Decimal, index: Decimal, funding: FundingView, event_us: int
 ) -> Json:
     return {
         "e": "markPrice",
         "E": event_us,
         "s": symbol,
         "p": dec(mark),
-        "f": "0",
+        "f": dec(funding.rate),
         "i": dec(index),
-        "n": next_funding_ms,
+        "n": int(funding.next_at * 1000),
         "T": event_us,
     }
 

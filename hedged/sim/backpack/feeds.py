@@ -30,7 +30,7 @@ def book_frames(venue: BackpackState, symbol: str, book: Book) -> list[tuple[str
         (f"bookTicker.{symbol}", book_ticker(symbol, book, qty, venue.book_updates, now)),
         (
             f"markPrice.{symbol}",
-            mark_price(symbol, mark, venue.index(symbol), venue.next_funding_ms(), now),
+            mark_price(symbol, mark, venue.index(symbol), venue.funding(symbol), now),
         ),
     ]
 

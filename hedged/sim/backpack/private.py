@@ -10,7 +10,8 @@ from typing import TypeVar
 from aiohttp import web
 
 from hedged.sim.backpack.auth import ACCOUNT, PARAMS
-from hedged.sim.backpack.errors import not_found
+from hedged.sim.backpack.errors import bad_request, not_found
+from hedged.sim.backpack.history import funding_since_open, position_lives
 from hedged.sim.backpack.ids import wire_client_id
 from hedged.sim.backpack.orders import (
     CANCEL_KINDS,
@@ -33,7 +34,9 @@ from hedged.sim.backpack.params import (
 from hedged.sim.backpack.shapes import (
     capital_json,
     collateral_json,
+    dec,
     fill_json,
+    naive_utc,
     order_json,
     position_json,
     quote_asset,
@@ -45,6 +48,9 @@ from hedged.sim.records import SimOrder
 T = TypeVar("T")
 HISTORY_LIMIT = 100
 HISTORY_MAX_LIMIT = 1000
+BPS = Decimal(10_000)
+DEFAULT_LEVERAGE = 10  # an account's leverageLimit until it sets one
+MAX_LEVERAGE = 50
 
 
 def _context(request: web.Request) -> tuple[BackpackState, str, Params]:
@@ -112,7 +118,13 @@ async def position_query(request: web.Request) -> web.Response:
     positions = venue.positions(account, _symbol(venue, params))
     return web.json_response(
         [
-            position_json(p, venue.mark(p.symbol), user_id(account), position_id(account, p.symbol))
+            position_json(
+                p,
+                venue.mark(p.symbol),
+                user_id(account),
+                position_id(account, p.symbol),
+                funding_since_open(venue, account, p.symbol),
+            )
             for p in positions
         ]
     )
@@ -130,6 +142,75 @@ async def collateral_query(request: web.Request) -> web.Response:
     positions = [(p, venue.mark(p.symbol)) for p in venue.positions(account)]
     balance = venue.exchange.balance(account)
     return web.json_response(collateral_json(quote_asset(venue.symbol), balance, positions))
+
+
+async def account_query(request: web.Request) -> web.Response:
+    """Account settings; fees in basis points, as the venue writes them."""
+    venue, account, _ = _context(request)
+    market = venue.market(venue.symbol)
+    open_orders = venue.exchange.open_orders(account)
+    return web.json_response(
+        {
+            "autoBorrowSettlements": True,
+            "autoLend": False,
+            "autoRealizePnl": True,
+            "autoRepayBorrows": True,
+            "borrowLimit": "0",
+            "futuresMakerFee": dec(market.maker_fee * BPS),
+            "futuresTakerFee": dec(market.taker_fee * BPS),
+            "spotMakerFee": dec(market.maker_fee * BPS),
+            "spotTakerFee": dec(market.taker_fee * BPS),
+            "leverageLimit": str(venue.leverage.get(account, DEFAULT_LEVERAGE)),
+            "limitOrders": len(open_orders),
+            "triggerOrders": 0,
+            "liquidating": False,
+            "positionLimit": "1000000",
+        }
+    )
+
+
+async def account_update(request: web.Request) -> web.Response:
+    """`leverageLimit` is kept; the lending settings are accepted and not simulated."""
+    venue, account, params = _context(request)
+    leverage = text(params, "leverageLimit")
+    if leverage is not None:
+        if not leverage.isdigit() or not 1 <= int(leverage) <= MAX_LEVERAGE:
+            raise bad_request("Invalid value for `leverageLimit`")
+        venue.leverage[account] = int(leverage)
+    return web.Response(status=200)
+
+
+async def funding_history(request: web.Request) -> web.Response:
+    """Funding payments: `quantity` > 0 received, < 0 paid; newest first unless `Asc`."""
+    venue, account, params = _context(request)
+    payments = venue.exchange.funding_payments(account, _symbol(venue, params))
+    return web.json_response(
+        [
+            {
+                "userId": user_id(account),
+                "subaccountId": None,
+                "symbol": p.symbol,
+                "quantity": dec(p.amount),
+                "intervalEndTimestamp": naive_utc(p.at),
+                "fundingRate": dec(p.rate),
+            }
+            for p in _page(payments, params)
+        ]
+    )
+
+
+async def position_history(request: web.Request) -> web.Response:
+    """Each position the account held, from opening to flat: the closed ones and the one
+    open now, newest first unless `Asc`."""
+    venue, account, params = _context(request)
+    symbol = _symbol(venue, params)
+    state = choice(params, "state", ("Open", "Closed"), None)
+    rows = [
+        row
+        for row in position_lives(venue, account)
+        if symbol in (None, row["symbol"]) and state in (None, row["state"])
+    ]
+    return web.json_response(list(_page(rows, params)))
 
 
 async def order_history(request: web.Request) -> web.Response:

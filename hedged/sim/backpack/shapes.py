@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from hedged.model import ZERO, OrderStatus, OrderType, Side
 from hedged.sim.backpack.ids import OrderMeta
+from hedged.sim.funding import FundingView
 from hedged.sim.records import Book, MarketSpec, PriceSource, SimFill, SimOrder, SimPosition
 
 Json = dict[str, object]
@@ -18,7 +19,6 @@ IMF = Decimal("0.02")
 MMF = Decimal("0.0125")
 IMF_FUNCTION: Json = {"base": "0.02", "factor": "0.0000935", "type": "sqrt"}
 MMF_FUNCTION: Json = {"base": "0.0125", "factor": "0.0000561", "type": "sqrt"}
-FUNDING_INTERVAL_MS = 3_600_000
 TOUCH_QTY = Decimal(1000)  # size shown at the touch when the market caps no taker depth
 MARKET_CREATED_AT = "2024-02-01T00:00:00"
 
@@ -184,7 +184,14 @@ def unrealized_pnl(position: SimPosition, mark: Decimal) -> Decimal:
     return (mark - (position.entry_price or mark)) * position.qty
 
 
-def position_json(position: SimPosition, mark: Decimal, user_id: int, position_id: int) -> Json:
+def position_json(
+    position: SimPosition,
+    mark: Decimal,
+    user_id: int,
+    position_id: int,
+    funding: Decimal = ZERO,
+) -> Json:
+    """`funding`: what the position has received (> 0) or paid in funding."""
     entry = position.entry_price or ZERO
     return {
         "symbol": position.symbol,
@@ -205,12 +212,12 @@ def position_json(position: SimPosition, mark: Decimal, user_id: int, position_i
         "mmfFunction": MMF_FUNCTION,
         "pnlRealized": dec(position.realized_pnl),
         "pnlUnrealized": dec(unrealized_pnl(position, mark)),
-        "cumulativeFundingPayment": "0",
+        "cumulativeFundingPayment": dec(funding),
         "cumulativeInterest": "0",
     }
 
 
-def market_json(market: MarketSpec) -> Json:
+def market_json(market: MarketSpec, funding_interval_ms: int) -> Json:
     base, quote, market_type = symbol_parts(market.symbol)
     perp = market_type == "PERP"
     return {
@@ -221,7 +228,7 @@ def market_json(market: MarketSpec) -> Json:
         "orderBookState": "Open",
         "visible": True,
         "createdAt": MARKET_CREATED_AT,
-        "fundingInterval": FUNDING_INTERVAL_MS if perp else None,
+        "fundingInterval": funding_interval_ms if perp else None,
         "fundingRateUpperBound": "100" if perp else None,
         "fundingRateLowerBound": "-100" if perp else None,
         "openInterestLimit": "1000000" if perp else None,
@@ -259,13 +266,13 @@ def depth_json(book: Book, qty: Decimal, update_id: int, now_us: int) -> Json:
     }
 
 
-def mark_price_json(symbol: str, mark: Decimal, index: Decimal, next_funding_ms: int) -> Json:
+def mark_price_json(symbol: str, mark: Decimal, index: Decimal, funding: FundingView) -> Json:
     return {
         "symbol": symbol,
         "markPrice": dec(mark),
         "indexPrice": dec(index),
-        "fundingRate": "0",
-        "nextFundingTimestamp": next_funding_ms,
+        "fundingRate": dec(funding.rate),
+        "nextFundingTimestamp": int(funding.next_at * 1000),
     }
 
 

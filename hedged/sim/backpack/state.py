@@ -15,9 +15,11 @@ from hedged.sim.arrivals import Arrivals
 from hedged.sim.backpack.errors import invalid_order, invalid_symbol
 from hedged.sim.backpack.ids import ClientIds
 from hedged.sim.backpack.limits import BackpackLimits
-from hedged.sim.backpack.shapes import FUNDING_INTERVAL_MS, book_mark
+from hedged.sim.backpack.shapes import book_mark
+from hedged.sim.candles import Tape
 from hedged.sim.exchange import SimExchange
 from hedged.sim.faults import WireFaults
+from hedged.sim.funding import BACKPACK_FUNDING, FundingView, funding_view
 from hedged.sim.hub import Hub
 from hedged.sim.limits import Clock
 from hedged.sim.records import Book, MarketSpec, PriceSource, SimPosition
@@ -35,10 +37,12 @@ class BackpackState:
     exchange: SimExchange
     symbol: str
     ids: ClientIds
+    tape: Tape
     hub: Hub = field(default_factory=Hub)
     submissions: Counter[str] = field(default_factory=Counter)
     arrivals: Arrivals = field(default_factory=Arrivals)
     book_updates: int = 0
+    leverage: dict[str, int] = field(default_factory=dict)  # by account: its leverageLimit
 
     @classmethod
     def create(
@@ -66,6 +70,7 @@ class BackpackState:
             exchange,
             world.symbols[name],
             ClientIds(exchange),
+            Tape(world, name),
         )
 
     def now_ms(self) -> int:
@@ -74,8 +79,9 @@ class BackpackState:
     def now_us(self) -> int:
         return int(self.clock() * 1_000_000)
 
-    def next_funding_ms(self) -> int:
-        return (self.now_ms() // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS
+    def funding(self, symbol: str) -> FundingView:
+        schedule = self.world.funding.get(self.name)
+        return funding_view(schedule, BACKPACK_FUNDING, symbol, self.clock())
 
     def market(self, symbol: str) -> MarketSpec:
         market = self.exchange.markets.get(symbol)
