@@ -25,7 +25,7 @@ from typing import Any
 from hedged.adapters.base import Accepted, Ambiguous, Rejected, Venue, VenueError
 from hedged.crashpoints import crashpoint
 from hedged.model import OrderRequest, OrderType, Side
-from hedged.store import AMBIGUOUS, NEVER_PLACED, OrderRow, Store
+from hedged.store import AMBIGUOUS, NEVER_PLACED, OrderRow, Store, new_order
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class OrderDesk:
         them concurrently."""
         rows = self.store.add_intents(
             [
-                OrderRow(
+                new_order(
                     round_id=round_id,
                     venue=i.venue,
                     symbol=i.symbol,
@@ -86,7 +86,10 @@ class OrderDesk:
             round_fields,
         )
         crashpoint("after_intent_commit")
-        sent = await asyncio.gather(*(self._send(r) for r in rows))
+        if len(rows) == 1:  # a stop: sent from this task, not from a new one a loop turn later
+            sent = [await self._send(rows[0])]
+        else:
+            sent = await asyncio.gather(*(self._send(r) for r in rows))
         bug = next((b for _, b in sent if b is not None), None)
         if bug is not None:  # every order is settled or resolving: now the round may halt
             raise bug
