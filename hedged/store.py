@@ -145,8 +145,7 @@ def new_order(**fields: Any) -> OrderRow:
     way to a stop's send). For rows made from typed intents, inserted with Core."""
     row: OrderRow = manager_of_class(OrderRow).new_instance()
     defaults = {
-        name: f.get_default(call_default_factory=True)
-        for name, f in OrderRow.model_fields.items()
+        name: f.get_default(call_default_factory=True) for name, f in OrderRow.model_fields.items()
     }
     row.__dict__.update(defaults | fields)
     return row
