@@ -189,7 +189,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             lambda: memory.run(
                 out / "memory",
                 checkpoints=[30, 300] if quick else [100, 2000],
-                time_cap=90 if quick else 600,
+                time_cap=90 if quick else 420,
             ),
         )
     if "standby" in only:

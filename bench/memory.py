@@ -106,6 +106,10 @@ async def run(
                 figures, by_type = heap()
                 marks.append({"rounds": done, "s": time.monotonic() - t0, **figures})
                 types[done] = by_type
+        if done and (not marks or marks[-1]["rounds"] != done):  # stopped by the time cap
+            figures, by_type = heap()
+            marks.append({"rounds": done, "s": time.monotonic() - t0, **figures})
+            types[done] = by_type
     finally:
         await rig.close()
     result: dict[str, Any] = {
