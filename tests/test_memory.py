@@ -52,7 +52,12 @@ async def test_freed_memory_is_handed_back_once_after_a_round_finishes(
     and not again until another ends (glibc keeps what a finished round freed otherwise)."""
     trims: list[bool] = []
     give_back = heap.give_back
-    monkeypatch.setattr(heap, "give_back", lambda: trims.append(give_back()) or True)
+
+    def counted() -> bool:
+        trims.append(give_back())
+        return trims[-1]
+
+    monkeypatch.setattr(heap, "give_back", counted)
     rig = Rig(tmp_path, mode="single")
     try:
         await rig.start()
