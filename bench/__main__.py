@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import budget, machine, reaction, recovery, report, scale
+from bench import budget, machine, memory, reaction, recovery, report, scale
 from bench.rig import setup_logging
 
 BENCH = Path(__file__).resolve().parent
-SCENARIOS = ("reaction-v3", "reaction-v1", "scale", "recovery", "budget", "standby")
+SCENARIOS = ("reaction-v3", "reaction-v1", "scale", "recovery", "budget", "memory", "standby")
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 SENSITIVITY = [(0.8, 0.005), (0.8, 0.1), (3.0, 0.005), (12.0, 0.005), (12.0, 0.1)]
 
@@ -180,6 +180,16 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 seconds=15.0 if quick else 60.0,
                 warmup=2.0,
                 seed=args.seed,
+            ),
+        )
+    if "memory" in only:
+        scen["memory"] = await scenario(
+            results,
+            "memory",
+            lambda: memory.run(
+                out / "memory",
+                checkpoints=[30, 300] if quick else [100, 2000],
+                time_cap=90 if quick else 420,
             ),
         )
     if "standby" in only:

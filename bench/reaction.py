@@ -37,7 +37,7 @@ import aiohttp
 from aiohttp.http_writer import StreamWriter
 
 from bench import machine, paths
-from bench.rig import ENTRY_PRICE, START, SYMBOLS, Rig
+from bench.rig import ENTRY_PRICE, START, Rig
 from bench.simproc import order_client_id
 from bench.standby import Standby
 from bench.stats import summary
@@ -249,11 +249,13 @@ async def run(
     profiler = None
     probe: DiskProbe | None = None
     wire = WireLog()
+    floor = ReactionFloor(rig, out / "floor.db")
     try:
         wire.start()
         await rig.sims.price(START)
         rig.run()
         await rig.until_passes(1, 60)
+        await floor.open()
         if beside is not None:
             await beside.start()
         probe = DiskProbe(out / "probe.db")
@@ -269,7 +271,7 @@ async def run(
             if time.monotonic() > stop_at:
                 break
             try:
-                result = await one_cycle(rig, cycle, tracer, crossing, last_round)
+                result = await one_cycle(rig, cycle, tracer, floor, crossing, last_round)
                 result["index"] = i
             except (TimeoutError, RuntimeError, KeyError) as e:
                 failures.append(f"cycle {i}: {type(e).__name__}: {e}")
@@ -286,9 +288,9 @@ async def run(
             results.append(result)
         if profiler is not None:
             profiler.stop()
-        logs = {v: (await rig.sims.log(v))[0] for v in VENUES}
-        floor = await skew_floor(rig, pairs=min(crossings, 1000))
-        commit_post = await reaction_floor(rig, out / "floor.db", n=min(crossings, 1000))
+        logs = {v: [e for e in (await rig.sims.log(v))[0] if not floor.ours(e)] for v in VENUES}
+        skew = await skew_floor(rig, pairs=min(crossings, 1000))
+        commit_post = await floor.close()
     finally:
         wire.stop()
         probe_figures = probe.stop() if probe is not None else {}
@@ -311,7 +313,7 @@ async def run(
     if beside is not None:
         analysis["standby_exit"] = standby_exit
         analysis["standby_cpu_share"] = standby_cpu
-    analysis["leg_skew_floor_ms"] = floor
+    analysis["leg_skew_floor_ms"] = skew
     analysis["reaction_floor_ms"] = commit_post
     if sensitivity_cells:
         analysis["overshoot"]["sensitivity"] = paths.sensitivity(
@@ -326,7 +328,12 @@ async def run(
 
 
 async def one_cycle(
-    rig: Rig, cycle: Cycle, tracer: Tracer, crossing: paths.Crossing, after: int
+    rig: Rig,
+    cycle: Cycle,
+    tracer: Tracer,
+    floor: ReactionFloor,
+    crossing: paths.Crossing,
+    after: int,
 ) -> dict[str, Any]:
     store, sims = rig.store, rig.sims
     cycle.price = START
@@ -339,6 +346,7 @@ async def one_cycle(
     for v in VENUES:
         if entries[v].avg_price != ENTRY_PRICE[v]:
             raise RuntimeError(f"{v} entry at {entries[v].avg_price}, not {ENTRY_PRICE[v]}")
+    await floor.sample()  # the engine waits for prices now, as when the crossing comes
     loser = ASTER if crossing.stop.up else BACKPACK
     other = BACKPACK if loser == ASTER else ASTER
     payload = {
@@ -450,51 +458,86 @@ async def skew_floor(rig: Rig, pairs: int) -> dict[str, Any]:
     return summary(skews, 1000)
 
 
-async def reaction_floor(rig: Rig, path: Path, n: int) -> dict[str, Any]:
+FLOOR_SYMBOL = "FLOOR_USDC_PERP"  # listed by no venue: refused after its arrival stamp
+
+
+class ReactionFloor:
     """The reaction's floor on this machine: a bare durable commit (sqlite3, WAL,
     synchronous=FULL, same disk; one row) then a bare signed order POST (ED25519 over the
     order's fields, as Backpack requires; aiohttp on a warm connection) to the Backpack
     simulator, from the start of the commit to the order's arrival stamp. No engine, no
-    store layer, no client: what any write-ahead daemon here spends at least."""
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute("CREATE TABLE IF NOT EXISTS intents (id INTEGER PRIMARY KEY, body TEXT)")
-    since = (await rig.sims.log(BACKPACK))[1]
-    url = rig.sims.url(BACKPACK) + FLOOR_PATHS[BACKPACK]
-    key, secret = rig.keys.backpack.api_key.reveal(), rig.keys.backpack.api_secret.reveal()
-    started: dict[str, float] = {}
-    commits: list[float] = []
-    async with aiohttp.ClientSession() as session:
-        for i in range(n + 5):  # the first few open the connection
-            cid = 3_000_000_000 + i
-            params = {
-                "clientId": cid,
-                "orderType": "Market",
-                "quantity": "0.25",
-                "reduceOnly": True,
-                "side": "Ask",
-                "symbol": SYMBOLS[BACKPACK],
-            }
-            t0 = time.monotonic()
-            db.execute("BEGIN")
-            db.execute("INSERT INTO intents (body) VALUES (?)", (json.dumps(params),))
-            db.execute("COMMIT")
-            commits.append(time.monotonic() - t0)
-            signed = bp_signing.headers(
-                key, secret, "orderExecute", params, int(time.time() * 1000)
-            )
-            started[str(cid)] = t0
-            async with session.post(url, json=params, headers=signed) as r:
-                await r.read()
-            await asyncio.sleep(0.005)
-    db.close()
-    arrivals = {}
-    for t, _method, _path, client_id, _w in (await rig.sims.log(BACKPACK, since))[0]:
-        if client_id is not None:
-            arrivals.setdefault(str(client_id), t)
-    floor = [arrivals[c] - t0 for c, t0 in list(started.items())[5:] if c in arrivals]
-    return summary(floor, 1000) | {"commit": summary(commits[5:], 1000)}
+    store layer, no client: what any write-ahead daemon here spends at least.
+
+    One sample per cycle, taken while the cycle's round waits in MONITORING before its
+    price path plays: the floor meets the disk, the disk probe and the machine as the
+    crossings do, not at a quieter or busier moment after them. The order names a symbol
+    no venue lists, so the simulator refuses it after stamping its arrival: it never
+    touches the round's position."""
+
+    WARM = 5  # the first samples open the connection and are left out
+
+    def __init__(self, rig: Rig, path: Path) -> None:
+        self.rig = rig
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS intents (id INTEGER PRIMARY KEY, body TEXT)")
+        self.url = rig.sims.url(BACKPACK) + FLOOR_PATHS[BACKPACK]
+        self.started: dict[str, float] = {}  # client id -> the commit's start
+        self.commits: list[float] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._since = 0
+
+    async def open(self) -> None:
+        self._since = (await self.rig.sims.log(BACKPACK))[1]
+        self._session = aiohttp.ClientSession()
+        for _ in range(self.WARM):
+            await self.sample()
+
+    async def sample(self) -> None:
+        assert self._session is not None
+        cid = 3_000_000_000 + len(self.commits)
+        params = {
+            "clientId": cid,
+            "orderType": "Market",
+            "quantity": "0.25",
+            "reduceOnly": True,
+            "side": "Ask",
+            "symbol": FLOOR_SYMBOL,
+        }
+        keys = self.rig.keys.backpack
+        t0 = time.monotonic()
+        self.db.execute("BEGIN")
+        self.db.execute("INSERT INTO intents (body) VALUES (?)", (json.dumps(params),))
+        self.db.execute("COMMIT")
+        self.commits.append(time.monotonic() - t0)
+        signed = bp_signing.headers(
+            keys.api_key.reveal(),
+            keys.api_secret.reveal(),
+            "orderExecute",
+            params,
+            int(time.time() * 1000),
+        )
+        self.started[str(cid)] = t0
+        async with self._session.post(self.url, json=params, headers=signed) as r:
+            await r.read()
+
+    def ours(self, entry: list[Any]) -> bool:
+        """Whether a simulator log entry is one of the floor's orders."""
+        return entry[3] is not None and str(entry[3]) in self.started
+
+    async def close(self) -> dict[str, Any]:
+        if self._session is not None:
+            await self._session.close()
+        self.db.close()
+        arrivals = {}
+        for t, _method, _path, client_id, _w in (await self.rig.sims.log(BACKPACK, self._since))[0]:
+            if client_id is not None:
+                arrivals.setdefault(str(client_id), t)
+        measured = list(self.started.items())[self.WARM :]
+        floor = [arrivals[c] - t0 for c, t0 in measured if c in arrivals]
+        commits = self.commits[self.WARM :]
+        return summary(floor, 1000) | {"commit": summary(commits, 1000)}
 
 
 async def finish(rig: Rig, cycle: Cycle, round_id: int) -> None:

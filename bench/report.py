@@ -207,6 +207,22 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     verdict(row.get("budget_used_pct"), lambda p: p <= 5.0),
                 )
             )
+    m = scen.get("memory")
+    if m:
+        marks = m.get("checkpoints") or []
+        first, final = (marks[0], marks[-1]) if len(marks) >= 2 else ({}, {})
+        grown = ", ".join(f"{k} +{n}" for k, n in (m.get("objects_grown_by_type") or {}).items())
+        out.append(
+            (
+                f"7. memory: RSS after {final.get('rounds')} rounds vs after {first.get('rounds')}",
+                f"{_f(final.get('rss_mb'), 1)} vs {_f(first.get('rss_mb'), 1)} MB "
+                f"({_f(m.get('rss_growth_pct'), 2, ' %')}; "
+                f"{_f(m.get('rss_bytes_per_round'), 0)} B/round); Python blocks "
+                f"{_f(m.get('blocks_per_round'), 1)}/round; objects grown: {grown or 'none'}",
+                "within 2 %",
+                verdict(m.get("rss_growth_pct"), lambda p: abs(p) <= 2.0),
+            )
+        )
     return out
 
 

@@ -15,7 +15,7 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from hedged import commands
+from hedged import commands, heap
 from hedged.adapters.base import CredentialsRefused, SymbolNotListed, Venue, VenueError
 from hedged.config import Config
 from hedged.i18n import _
@@ -99,6 +99,7 @@ class Engine:
         self._notified = -float("inf")  # monotonic: the last WATCHDOG=1
         self._poll_seconds = float(self.strategy.poll_interval_seconds)
         self._idle = Alarm(self._wake, self._poll_seconds)
+        self._finished_since_trim = False  # a round ended since the heap was last trimmed
         self.stepper = Stepper(lambda r, poll: self.step(r, poll), self._wake)
         self._forget()
 
@@ -470,6 +471,9 @@ class Engine:
         polled: set[int] = set()
         if poll_due:
             polled = self._restless | self._past_deadline()
+            if self._finished_since_trim:  # what finished rounds freed, off the price path
+                self._finished_since_trim = False
+                heap.give_back()
             self.stepper.spawn("resting-order poll", self._poll_resting())
             self.stepper.spawn("wal checkpoint", self._checkpoint())
         if due or polled:
@@ -748,6 +752,7 @@ class Engine:
         if dest == State.DONE:
             self._cooldown_until = self._cooldown_from(utcnow())
             self._pnl_today = None
+            self._finished_since_trim = True
         return row
 
     # -- operator commands ---------------------------------------------------------------

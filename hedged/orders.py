@@ -32,7 +32,7 @@ from hedged.adapters.base import Accepted, Ambiguous, Rejected, Venue, VenueErro
 from hedged.crashpoints import crashpoint
 from hedged.i18n import _
 from hedged.model import OrderRequest, OrderType, Side
-from hedged.store import AMBIGUOUS, NEVER_PLACED, OrderRow, Store, as_utc
+from hedged.store import AMBIGUOUS, NEVER_PLACED, OrderRow, Store, as_utc, new_order
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class OrderDesk:
         made = time.monotonic()  # before the rows' created_at: the send-by bound holds
         rows = self.store.add_intents(
             [
-                OrderRow(
+                new_order(
                     round_id=round_id,
                     venue=i.venue,
                     symbol=i.symbol,
@@ -136,7 +136,11 @@ class OrderDesk:
             round_fields,
         )
         crashpoint("after_intent_commit")
-        sent = await asyncio.gather(*(self._send(r, made + SEND_SLACK) for r in rows))
+        send_by = made + SEND_SLACK
+        if len(rows) == 1:  # a stop: sent from this task, not from a new one a loop turn later
+            sent = [await self._send(rows[0], send_by)]
+        else:
+            sent = await asyncio.gather(*(self._send(r, send_by) for r in rows))
         bug = next((b for _, b in sent if b is not None), None)
         if bug is not None:  # every order is settled or resolving: now the round may halt
             raise bug
@@ -148,7 +152,7 @@ class OrderDesk:
         oid = row.id
         venue = self.venues[row.venue]
         sending = _Sending(send_by)
-        _sending.set(sending)  # this task's own context: only this order is bounded
+        bounded = _sending.set(sending)  # only this order: what the task sends next is not
         request = OrderRequest(
             client_id=row.client_id,
             symbol=row.symbol,
@@ -177,6 +181,8 @@ class OrderDesk:
                 exc_info=e,
                 extra=log_fields(row),
             )
+        finally:
+            _sending.reset(bounded)
         # Its request, if it left, was signed by the fence's last yes (or, with no fence
         # asking `in_time`, by now).
         signed_by = sending.let_go if sending.let_go is not None else time.monotonic()

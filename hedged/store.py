@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
@@ -148,6 +149,18 @@ class OrderRow(SQLModel, table=True):
     @property
     def unresolved(self) -> bool:
         return self.status in UNRESOLVED
+
+
+def new_order(**fields: Any) -> OrderRow:
+    """An order row built the way SQLAlchemy builds one it loads: the defaults and `fields`
+    set at once, without a validation and a change event per field (~0.1 ms a row, on the
+    way to a stop's send). For rows made from typed intents, inserted with Core."""
+    row: OrderRow = manager_of_class(OrderRow).new_instance()
+    defaults = {
+        name: f.get_default(call_default_factory=True) for name, f in OrderRow.model_fields.items()
+    }
+    row.__dict__.update(defaults | fields)
+    return row
 
 
 class FillRow(SQLModel, table=True):

@@ -56,11 +56,13 @@ async def step(ctx: RoundContext) -> Move | None:
             return _backstop_fired(ctx, loser)
         if not await backstop.withdraw_before_exit(ctx, legs[loser]):
             return _backstop_fired(ctx, loser)
+        reason = f"stop-loss on {loser} at {pnl * 100:.3f}%"
+        await ctx.submit([ctx.close_intent(legs[loser], STOP)], reason=reason)
+        # logged once the stop is out: formatting and writing a log line is not worth
+        # delaying it for (the reason is in the intent's transaction)
         log.info(
             "round %s: stop-loss on %s", ctx.id, describe_pnl(legs[loser], q), extra=ctx.log_fields
         )
-        reason = f"stop-loss on {loser} at {pnl * 100:.3f}%"
-        await ctx.submit([ctx.close_intent(legs[loser], STOP)], reason=reason)
 
     # A stop is under way (maybe from before a restart): finish it.
     loser = ctx.of(STOP)[0].venue
