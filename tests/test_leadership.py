@@ -354,3 +354,34 @@ def test_a_successor_bounds_an_unsure_order_by_its_intents_time(tmp_path: Path) 
             await fresh.resolve(rows["new"])
 
     asyncio.run(scenario())
+
+
+def test_the_send_by_bound_ends_with_its_order(tmp_path: Path) -> None:
+    """A single intent goes out from the step's own task; the bound is that order's alone:
+    a cancel the same task sends later, past the bound, still leaves."""
+    rig = HttpRig(tmp_path)
+
+    async def scenario() -> None:
+        await rig.start()
+        try:
+            await later_cancel()
+        finally:
+            await rig.stop()
+
+    async def later_cancel() -> None:
+        assert rig.engine is not None
+        engine = rig.engine
+        r = rig.store.create_round(engine.symbols[ASTER], engine.symbols[BACKPACK])
+        assert r.id is not None
+        symbol = engine.symbols[BACKPACK]
+        far = Intent(BACKPACK, symbol, Side.BUY, Decimal("0.1"), "TEST", OrderType.LIMIT, D50)
+        (row,) = await engine.desk.submit(r.id, [far])
+        assert row.status == "NEW"
+        await asyncio.sleep(SEND_SLACK + 0.2)
+        cancelled = await engine.desk.cancel(row)
+        assert cancelled.status == "CANCELED"
+
+    asyncio.run(scenario())
+
+
+D50 = Decimal(50)  # far below the simulators' 100: a limit that rests
