@@ -559,6 +559,10 @@ async def seeded_rig(
     """A rig whose store and venues hold `plan`'s open rounds, with a fresh store handle and
     engine (as a restarted daemon has); the seconds the seeding took."""
     t0 = time.monotonic()
+    # The seeded rounds carry their entries and take-profits, not backstops: with backstops
+    # on, the restarted engine would first place two per round, and at hundreds of rounds
+    # that measures the venues' rate limits, not recovery or a price event.
+    strategy = {"backstop_stop": "0", **(strategy or {})}
     rig = await Rig.create(
         workdir, auth=auth, real_limits=real_limits, unpaced=unpaced, strategy=strategy
     )
