@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hedged.config import Config, ConfigError
+from hedged.keys import address_of, public_key_b64
 
 if sys.version_info >= (3, 11):  # noqa: UP036 -- tomli fallback kept for older interpreters
     import tomllib
@@ -193,8 +194,6 @@ def _check_values(
 ) -> None:
     """Refuse, before any venue is contacted, a value no venue could accept; the error names
     the credential and never shows its value."""
-    from hedged.adapters.aster.signing import address_of
-    from hedged.adapters.backpack.signing import public_key_b64
 
     def refuse(name: str, problem: str) -> ConfigError:
         return ConfigError(where, label(name), problem)

@@ -36,11 +36,12 @@ from test_client_backpack_kit import (
 
 from hedged import ids
 from hedged.adapters.backpack.client import BackpackVenue
-from hedged.adapters.backpack.signing import signing_string, verify
+from hedged.adapters.backpack.signing import signing_string
 from hedged.adapters.backpack.wire import AMBIGUOUS_CODES, DEFINITE_CODES
 from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected, Venue, VenueError
 from hedged.config import BackpackConfig
 from hedged.model import OrderRequest, OrderStatus, OrderType, Side
+from hedged.sim.backpack.signing import verify
 
 D = Decimal
 ORDER = "/api/v1/order"

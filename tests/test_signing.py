@@ -40,6 +40,7 @@ from vectors import (
     V3_USER,
 )
 
+from hedged import keys as key_formats
 from hedged.adapters.aster import signing as aster
 from hedged.adapters.backpack import signing as bp
 from hedged.sim.aster import signing as venue_aster
@@ -110,8 +111,8 @@ def test_v3_domain_separator_and_digest() -> None:
 
 
 def test_v3_address_of_vector_key() -> None:
-    assert aster.address_of(V3_KEY) == V3_SIGNER
-    assert aster.address_of(V3_KEY.removeprefix("0x")) == V3_SIGNER
+    assert key_formats.address_of(V3_KEY) == V3_SIGNER
+    assert key_formats.address_of(V3_KEY.removeprefix("0x")) == V3_SIGNER
 
 
 def test_sign_v3_reproduces_the_vector() -> None:
@@ -143,7 +144,7 @@ def test_sign_v3_rejects_a_signer_that_is_not_the_key() -> None:
 
 def test_new_agent_key_round_trips() -> None:
     key, address = aster.new_agent_key()
-    assert aster.address_of(key) == address
+    assert key_formats.address_of(key) == address
     signed = aster.sign_v3([("a", "b")], user=None, signer=address, signer_key=key, nonce_us=1)
     msg, signature = signed.rsplit("&signature=", 1)
     assert venue_aster.recover_signer(msg, signature, aster.CHAIN_ID_MAINNET) == address
@@ -153,7 +154,7 @@ def test_new_agent_key_round_trips() -> None:
 
 
 def test_backpack_public_key_vector() -> None:
-    assert bp.public_key_b64(BP_SECRET) == BP_API_KEY
+    assert key_formats.public_key_b64(BP_SECRET) == BP_API_KEY
 
 
 def test_backpack_signing_strings_match_vectors() -> None:
@@ -190,7 +191,7 @@ def test_backpack_accepts_64_byte_secret() -> None:
         base64.b64decode(BP_SECRET) + base64.b64decode(BP_API_KEY)
     ).decode()
     assert bp.sign(seed_and_pub, BP_CANCEL) == BP_CANCEL_SIG
-    assert bp.public_key_b64(seed_and_pub) == BP_API_KEY
+    assert key_formats.public_key_b64(seed_and_pub) == BP_API_KEY
 
 
 def test_backpack_signing_string_sorts_and_renders() -> None:
@@ -250,7 +251,7 @@ def test_backpack_headers() -> None:
 def test_backpack_new_keypair_round_trips() -> None:
     secret, public = bp.new_keypair()
     assert len(base64.b64decode(secret)) == 32
-    assert bp.public_key_b64(secret) == public
+    assert key_formats.public_key_b64(secret) == public
     assert venue_bp.verify(public, BP_SUBSCRIBE, bp.sign(secret, BP_SUBSCRIBE))
 
 
@@ -267,7 +268,7 @@ def test_backpack_new_keypair_round_trips() -> None:
 )
 def test_aster_bad_key_error_hides_the_key(bad_key: str) -> None:
     with pytest.raises(ValueError) as info:
-        aster.address_of(bad_key)
+        key_formats.address_of(bad_key)
     assert bad_key.removeprefix("0x") not in _exception_text(info.value)
     with pytest.raises(ValueError) as info:
         aster.sign_v3([], user=None, signer=V3_SIGNER, signer_key=bad_key, nonce_us=1)
@@ -285,7 +286,7 @@ def test_aster_bad_key_error_hides_the_key(bad_key: str) -> None:
 def test_backpack_bad_secret_error_hides_the_secret(bad_secret: str) -> None:
     calls: list[Callable[[], object]] = [
         lambda: bp.sign(bad_secret, "x"),
-        lambda: bp.public_key_b64(bad_secret),
+        lambda: key_formats.public_key_b64(bad_secret),
         lambda: bp.headers(BP_API_KEY, bad_secret, "subscribe", {}, 1, 5000),
     ]
     for call in calls:

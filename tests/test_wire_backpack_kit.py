@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from hedged import keys
 from hedged.adapters.backpack import signing as bp
 from hedged.sim.accounts import Accounts, BackpackKey
 from hedged.sim.backpack.app import BackpackLimits, backpack_app
@@ -29,7 +30,7 @@ VENUE = "backpack"
 SECRET = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
 API_KEY = "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w="
 BOB_SECRET = base64.b64encode(bytes([2] * 32)).decode()
-BOB_KEY = bp.public_key_b64(BOB_SECRET)
+BOB_KEY = keys.public_key_b64(BOB_SECRET)
 START_BALANCE = D(10_000)
 # The default world at 150 with a 2 bp spread on a 0.01 tick.
 BID, ASK = D("149.98"), D("150.02")

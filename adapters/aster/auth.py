@@ -16,12 +16,12 @@ from hedged.adapters.aster.signing import (
     CHAIN_ID_MAINNET,
     CHAIN_ID_TESTNET,
     V3Key,
-    address_of,
     sign_v1,
     sign_v3,
 )
 from hedged.adapters.clock import ServerClock
 from hedged.config import AsterConfig
+from hedged.keys import address_of
 from hedged.secrets import AsterCredentials, Secret
 
 Params = Sequence[tuple[str, str]]

@@ -16,18 +16,17 @@ from urllib.parse import urlencode
 import coincurve
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
-from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
+
+from hedged.keys import evm_account
 
 __all__ = [
     "CHAIN_ID_MAINNET",
     "CHAIN_ID_TESTNET",
     "MAX_RECV_WINDOW_MS",
     "V3Key",
-    "address_of",
     "hmac_signature",
     "new_agent_key",
-    "parse_v3_key",
     "sign_v1",
     "sign_v3",
     "v3_digest",
@@ -99,21 +98,13 @@ def v3_digest(msg: str, chain_id: int = CHAIN_ID_MAINNET) -> bytes:
     return keccak(b"\x19\x01" + _domain_separator(chain_id) + struct_hash)
 
 
-def parse_v3_key(private_key_hex: str) -> LocalAccount:
-    try:
-        account: LocalAccount = Account.from_key(private_key_hex)
-    except (ValueError, TypeError):
-        raise ValueError("invalid EVM private key (expected 32 bytes of hex)") from None
-    return account
-
-
 class V3Key:
     """An agent's private key parsed once: its address, and libsecp256k1 to sign with."""
 
     __slots__ = ("_key", "address")
 
     def __init__(self, private_key_hex: str) -> None:
-        account = parse_v3_key(private_key_hex)
+        account = evm_account(private_key_hex)
         self.address = str(account.address)
         self._key = coincurve.PrivateKey(bytes(account.key))
 
@@ -142,11 +133,6 @@ def sign_v3(
         raise ValueError(f"signer {signer} does not match the signing key's address")
     msg = v3_message(params, user, signer, nonce_us)
     return f"{msg}&signature=0x{key.sign(v3_digest(msg, chain_id)).hex()}"
-
-
-def address_of(private_key_hex: str) -> str:
-    """Checksum address of an EVM private key."""
-    return str(parse_v3_key(private_key_hex).address)
 
 
 def new_agent_key() -> tuple[str, str]:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hedged.adapters.backpack.signing import headers, public_key_b64
+from hedged.adapters.backpack.signing import headers
 from hedged.adapters.backpack.wire import Param
 from hedged.adapters.base import VenueError
 from hedged.adapters.clock import ServerClock
 from hedged.adapters.errors import NotSent
+from hedged.keys import public_key_b64
 from hedged.secrets import BackpackCredentials
 
 SUBSCRIBE = "subscribe"

@@ -6,13 +6,12 @@ exception messages.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hedged.keys import b64, ed25519_key
 
 __all__ = [
     "DEFAULT_WINDOW_MS",
@@ -20,11 +19,9 @@ __all__ = [
     "batch_signing_string",
     "headers",
     "new_keypair",
-    "public_key_b64",
     "render_value",
     "sign",
     "signing_string",
-    "verify",
 ]
 
 DEFAULT_WINDOW_MS = 5_000
@@ -78,44 +75,15 @@ def batch_signing_string(
     return f"{blocks}&timestamp={timestamp_ms}&window={window_ms}"
 
 
-def _private_key(secret_b64: str) -> Ed25519PrivateKey:
-    try:
-        raw = base64.b64decode(secret_b64, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("Backpack secret is not valid base64") from None
-    if len(raw) not in (32, 64):
-        raise ValueError(f"Backpack secret must decode to 32 or 64 bytes, got {len(raw)}")
-    return Ed25519PrivateKey.from_private_bytes(raw[:32])  # 64 bytes = seed || public key
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
 def sign(secret_b64: str, message: str) -> str:
     """Base64 ED25519 signature of the UTF-8 `message`."""
-    return _b64(_private_key(secret_b64).sign(message.encode()))
-
-
-def public_key_b64(secret_b64: str) -> str:
-    """Base64 public key (the API key) of a base64 secret."""
-    return _b64(_private_key(secret_b64).public_key().public_bytes_raw())
-
-
-def verify(public_key_b64: str, message: str, signature_b64: str) -> bool:
-    """True if the signature is valid; False for any bad signature, key or base64."""
-    try:
-        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64, validate=True))
-        key.verify(base64.b64decode(signature_b64, validate=True), message.encode())
-    except (InvalidSignature, binascii.Error, ValueError):
-        return False
-    return True
+    return b64(ed25519_key(secret_b64).sign(message.encode()))
 
 
 def new_keypair() -> tuple[str, str]:
     """A fresh random (base64 secret seed, base64 public key), for paper mode."""
     key = Ed25519PrivateKey.generate()
-    return _b64(key.private_bytes_raw()), _b64(key.public_key().public_bytes_raw())
+    return b64(key.private_bytes_raw()), b64(key.public_key().public_bytes_raw())
 
 
 def headers(
