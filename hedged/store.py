@@ -778,12 +778,6 @@ class Store:
             rows = list(s.exec(q))
         return [self._cached_round(r) for r in rows]
 
-    def active_round_ids(self) -> list[int]:
-        """The active rounds: from memory in the daemon that holds them, else the database."""
-        if self._live is not None:
-            return sorted(self._live.rounds)
-        return [r.id for r in self.active_rounds() if r.id is not None]
-
     def recent_rounds(self, limit: int) -> list[RoundRow]:
         with self.session() as s:
             q = select(RoundRow).order_by(col(RoundRow.id).desc()).limit(limit)

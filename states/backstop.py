@@ -154,18 +154,3 @@ async def fired(ctx: RoundContext, leg: Leg) -> bool:
         await ctx.desk.refresh(o)
     ctx.reload()
     return not ctx.legs[leg.venue].is_open
-
-
-async def withdraw_before_exit(ctx: RoundContext, leg: Leg) -> bool:
-    """Before a market exit of `leg` while another round holds a position on its venue:
-    cancel its backstop first (and read it back). Left resting until after the exit, it could
-    fire before its cancel (the daemon killed in between, the price running) and reduce the
-    other round's position, the venue knowing only their sum. Whether the leg is still open
-    (the read-back may find that the backstop fired)."""
-    live = ctx.live(BACKSTOP, leg.venue)
-    if not live or not ctx.others_hold(leg.venue):
-        return True
-    for o in live:
-        await ctx.desk.cancel(o)
-    ctx.reload()
-    return ctx.legs[leg.venue].is_open

@@ -26,7 +26,7 @@ async def step(ctx: RoundContext) -> Move | None:
             verdict = ctx.may_send(CLOSE, leg.venue)
             if isinstance(verdict, Move):
                 return verdict
-            if verdict and await backstop.withdraw_before_exit(ctx, leg):
+            if verdict:
                 sendable.append(leg)
         if sendable:
             await ctx.submit([ctx.close_intent(leg, CLOSE) for leg in sendable])

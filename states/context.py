@@ -105,15 +105,6 @@ class RoundContext:
         pause = 0.5 * 2 ** min(len(refused) - 1, 5)
         return self.since(last.updated_at) >= timedelta(seconds=pause)
 
-    def others_hold(self, venue: str) -> bool:
-        """Whether another active round has a leg open on `venue`: the venue knows one net
-        position for both (one symbol per venue in a book)."""
-        for round_id in self.store.active_round_ids():
-            other = self.store.get_round(round_id) if round_id != self.id else None
-            if other is not None and legs_of(other, self.store.orders_of(round_id))[venue].is_open:
-                return True
-        return False
-
     def since(self, at: datetime) -> timedelta:
         """How long ago `at` was. A time over a second in the future (the wall clock stepped
         back since it was stored) counts as long past: no wait stretches until the clock

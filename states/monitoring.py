@@ -54,8 +54,6 @@ async def step(ctx: RoundContext) -> Move | None:
         assert q is not None
         if await backstop.fired(ctx, legs[loser]):
             return _backstop_fired(ctx, loser)
-        if not await backstop.withdraw_before_exit(ctx, legs[loser]):
-            return _backstop_fired(ctx, loser)
         reason = f"stop-loss on {loser} at {pnl * 100:.3f}%"
         await ctx.submit([ctx.close_intent(legs[loser], STOP)], reason=reason)
         # logged once the stop is out: formatting and writing a log line is not worth
@@ -75,7 +73,7 @@ async def step(ctx: RoundContext) -> Move | None:
         if isinstance(verdict, Move):
             return verdict
         # the rest of a partial fill, or again after a refusal
-        if verdict and await backstop.withdraw_before_exit(ctx, leg):
+        if verdict:
             await ctx.submit([ctx.close_intent(leg, STOP)])
         return None
     crashpoint("after_stop_fill")

@@ -47,7 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"soak: {args.kills} kills in {len(sizes)} campaigns; logs in {workdir}", flush=True)
 
     def campaign(i: int) -> CampaignResult:
-        result = run_campaign(workdir / f"campaign{i:03d}", args.seed + i, sizes[i])
+        # One round at a time (with backstops) and two at once (without) in turn.
+        concurrent = 1 + i % 2
+        result = run_campaign(
+            workdir / f"campaign{i:03d}", args.seed + i, sizes[i], max_concurrent_rounds=concurrent
+        )
         print(
             f"campaign {i} (seed {result.seed}): {len(result.kills)} kills, "
             f"{result.verdict.rounds['DONE']} rounds done, "
