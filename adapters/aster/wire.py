@@ -8,6 +8,7 @@ and go through `dec`. Every parser raises WireError (a VenueError) on anything i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 
 from hedged.adapters import fields
@@ -132,30 +133,61 @@ def venue_error(value: object) -> tuple[int, str] | None:
 # --- orders --------------------------------------------------------------------------------
 
 
-def order_state(value: object) -> OrderState:
-    """The order object of new/query/cancel/openOrders replies."""
-    obj = fields.obj(value, "order")
-    qty = fields.dec(obj, "origQty")
-    filled = fields.dec(obj, "executedQty", "0")
-    average = fields.dec(obj, "avgPrice", "0")
-    price = fields.dec(obj, "price", "0")
-    stop = fields.dec(obj, "stopPrice", "0")
+@dataclass(frozen=True, slots=True)
+class _OrderKeys:
+    """Where an order's fields are: REST replies and stream events name them differently."""
+
+    what: str
+    client_id: str
+    order_id: str
+    symbol: str
+    side: str
+    status: str
+    qty: str
+    filled: str
+    average: str
+    price: str
+    stop: str
+    reduce_only: str
+
+
+_REST = _OrderKeys(
+    "order", "clientOrderId", "orderId", "symbol", "side", "status", "origQty", "executedQty",
+    "avgPrice", "price", "stopPrice", "reduceOnly",
+)  # fmt: skip
+_STREAM = _OrderKeys(
+    "ORDER_TRADE_UPDATE", "c", "i", "s", "S", "X", "q", "z", "ap", "p", "sp", "R"
+)  # fmt: skip
+
+
+def _order(obj: fields.Json, k: _OrderKeys, kind: object) -> OrderState:
+    qty = fields.dec(obj, k.qty)
+    filled = fields.dec(obj, k.filled, "0")
+    average = fields.dec(obj, k.average, "0")
+    price = fields.dec(obj, k.price, "0")
+    stop = fields.dec(obj, k.stop, "0")
     if qty <= 0 or not ZERO <= filled <= qty or min(average, price, stop) < 0:
-        raise WireError("order: quantities or prices out of range")
+        raise WireError(f"{k.what}: quantities or prices out of range")
     return OrderState(
-        client_id=fields.text(obj, "clientOrderId"),
-        venue_order_id=fields.ident(obj, "orderId"),
-        symbol=fields.text(obj, "symbol"),
-        side=fields.member(Side, obj.get("side"), "side"),
-        type=fields.member(OrderType, obj.get("type"), "type"),
-        status=fields.member(OrderStatus, obj.get("status"), "status"),
+        client_id=fields.text(obj, k.client_id),
+        venue_order_id=fields.ident(obj, k.order_id),
+        symbol=fields.text(obj, k.symbol),
+        side=fields.member(Side, obj.get(k.side), k.side),
+        type=fields.member(OrderType, kind, "type"),
+        status=fields.member(OrderStatus, obj.get(k.status), k.status),
         qty=qty,
         filled_qty=filled,
         avg_price=average if average > 0 else None,
         price=price if price > 0 else None,
-        reduce_only=fields.flag(obj, "reduceOnly"),
+        reduce_only=fields.flag(obj, k.reduce_only),
         trigger_price=stop if stop > 0 else None,
     )
+
+
+def order_state(value: object) -> OrderState:
+    """The order object of new/query/cancel/openOrders replies."""
+    obj = fields.obj(value, "order")
+    return _order(obj, _REST, obj.get("type"))
 
 
 def order_update(event: object) -> OrderState | None:
@@ -168,27 +200,7 @@ def order_update(event: object) -> OrderState | None:
     kind = o.get("ot") or o.get("o")
     if kind not in tuple(OrderType) or o.get("X") not in tuple(OrderStatus):
         return None
-    qty = fields.dec(o, "q")
-    filled = fields.dec(o, "z", "0")
-    average = fields.dec(o, "ap", "0")
-    price = fields.dec(o, "p", "0")
-    stop = fields.dec(o, "sp", "0")
-    if qty <= 0 or not ZERO <= filled <= qty or min(average, price, stop) < 0:
-        raise WireError("ORDER_TRADE_UPDATE: quantities or prices out of range")
-    return OrderState(
-        client_id=fields.text(o, "c"),
-        venue_order_id=fields.ident(o, "i"),
-        symbol=fields.text(o, "s"),
-        side=fields.member(Side, o.get("S"), "S"),
-        type=OrderType(kind),
-        status=OrderStatus(o["X"]),
-        qty=qty,
-        filled_qty=filled,
-        avg_price=average if average > 0 else None,
-        price=price if price > 0 else None,
-        reduce_only=fields.flag(o, "R"),
-        trigger_price=stop if stop > 0 else None,
-    )
+    return _order(o, _STREAM, kind)
 
 
 def open_orders(value: object) -> list[OrderState]:
