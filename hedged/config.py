@@ -511,6 +511,20 @@ def _backstop_beyond_stop(c: Config) -> str | None:
     return None
 
 
+def _backstop_needs_one_round(c: Config) -> str | None:
+    # Concurrent rounds share one net position per venue: a backstop that fired while no
+    # daemon ran would leave its round's take-profit to fill against another round's position.
+    s = c.strategy
+    if s.backstop_stop > 0 and s.max_concurrent_rounds > 1:
+        message = _(
+            "needs max_concurrent_rounds = 1 (it is {rounds}): concurrent rounds share one "
+            "position per venue, so one round's venue-side stop would close another's; set "
+            "backstop_stop = 0 to run concurrent rounds without venue-side stops"
+        )
+        return message.format(rounds=s.max_concurrent_rounds)
+    return None
+
+
 def _decay_within_take_profit(c: Config) -> str | None:
     s, to = c.strategy, c.strategy.take_profit_decay_to
     if to is not None and not -s.stop_loss < to <= s.take_profit:
@@ -551,6 +565,7 @@ def _credentials_file_iff_file_source(c: Config) -> str | None:
 _CROSS_CHECKS: tuple[tuple[str, Callable[[Config], str | None]], ...] = (
     ("strategy.take_profit", _take_profit_beyond_stop),
     ("strategy.backstop_stop", _backstop_beyond_stop),
+    ("strategy.backstop_stop", _backstop_needs_one_round),
     ("strategy.take_profit_decay_to", _decay_within_take_profit),
     ("strategy.exit_as_maker_seconds", _maker_exit_within_round),
     ("pair.backpack_symbol", _same_base_asset),

@@ -9,7 +9,6 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, TypeVar
@@ -73,14 +72,7 @@ class Engine:
         lease: Lease | None = None,
     ) -> None:
         self.config = config
-        # Concurrent rounds share one net position per venue: a backstop that fired while no
-        # daemon ran would leave its round's other reduce-only order (the take-profit) to
-        # fill against another round's position. So backstops need one round at a time.
-        self.strategy = (
-            replace(config.strategy, backstop_stop=Decimal(0))
-            if config.strategy.max_concurrent_rounds > 1
-            else config.strategy
-        )
+        self.strategy = config.strategy
         self.store = store
         store.checkpoint_beside()  # no WAL copy inside an order intent's commit
         self.venues = venues
@@ -140,14 +132,7 @@ class Engine:
 
     async def start(self) -> Report:
         """Start the clients and streams, then lead (as soon as the lease can be taken)."""
-        if self.config.strategy.backstop_stop and not self.strategy.backstop_stop:
-            log.warning(
-                _(
-                    "no backstops: max_concurrent_rounds > 1, and concurrent rounds share one "
-                    "position per venue, so an open leg has no stop while no daemon runs"
-                )
-            )
-        elif not self.strategy.backstop_stop:
+        if not self.strategy.backstop_stop:
             log.warning(
                 _(
                     "strategy.backstop_stop = 0: no stop order rests on the venues, so an open "

@@ -208,16 +208,17 @@ async def test_over_the_wire_a_backstop_fired_while_down_is_found_at_start(
         await rig.stop()
 
 
-async def test_concurrent_rounds_go_without_backstops(
+async def test_concurrent_rounds_run_without_backstops_when_told(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Concurrent rounds share one net position per venue: a backstop that fired while no
     daemon ran would leave its round's take-profit to fill against another round's position.
-    With max_concurrent_rounds > 1 there are none, and the daemon says so at start."""
-    rig = Rig(tmp_path, mode="continuous", max_concurrent_rounds=2, max_rounds=2)
+    So they run only with backstop_stop = 0 (a configuration error otherwise: see
+    test_config), and the daemon says at start that no stop rests on the venues."""
+    rig = Rig(tmp_path, mode="continuous", max_concurrent_rounds=2, max_rounds=2, backstop_stop="0")
     await rig.start()
     try:
-        assert "no backstops: max_concurrent_rounds > 1" in caplog.text
+        assert "strategy.backstop_stop = 0: no stop order rests on the venues" in caplog.text
         await rig.tick()
         await rig.until("MONITORING", round_id=1)
         await rig.until("MONITORING", round_id=2)

@@ -258,6 +258,11 @@ BAD: list[object] = [
     ),
     pytest.param({"strategy.max_rounds": "-1"}, "strategy.max_rounds", id="max-rounds-negative"),
     pytest.param(
+        {"strategy.max_concurrent_rounds": "2"},
+        "strategy.backstop_stop",
+        id="backstops-with-concurrent-rounds",
+    ),
+    pytest.param(
         {"strategy.daily_loss_limit_usdt": "0"}, "strategy.daily_loss_limit_usdt", id="loss-limit-0"
     ),
     pytest.param(
