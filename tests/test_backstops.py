@@ -228,7 +228,6 @@ async def test_concurrent_rounds_go_without_backstops(
         await rig.stop()
 
 
-
 async def test_a_leg_filled_while_the_other_entry_is_unsure_rests_its_backstop(rig: Rig) -> None:
     """OPENING: the Aster short fills; the Backpack entry's answer is lost (the venue never
     acts on it: it arrives after its signature window) and Backpack cannot be asked about it
