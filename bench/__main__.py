@@ -35,6 +35,7 @@ SCENARIOS = (
     "exits",
 )
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+SIGMA = 12.0  # the price path's annual volatility, the paper default
 SENSITIVITY = [(0.8, 0.005), (0.8, 0.1), (3.0, 0.005), (12.0, 0.005), (12.0, 0.1)]
 
 
@@ -53,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--crossings", type=int, help="stop crossings per reaction run (1000)")
     p.add_argument("--scale-rounds", help="comma list of open-round counts (100,1000,10000)")
-    p.add_argument("--sigma", type=float, default=12.0, help="annual volatility of the path")
+    p.add_argument("--sigma", type=float, default=SIGMA, help="annual volatility of the path")
     p.add_argument("--dt", type=float, default=0.005, help="seconds between price events")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument(
@@ -225,9 +226,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 )
     if "exits" in only:
-        scen["exits"] = await scenario(
+        # Kept beside the default path's figures when run with another volatility.
+        key = "exits" if args.sigma == SIGMA else f"exits_sigma{args.sigma:g}"
+        scen[key] = await scenario(
             results,
-            "exits",
+            key,
             lambda: exits.run(
                 out / "exits",
                 rounds=args.exit_rounds or (6 if quick else 80),

@@ -223,7 +223,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 verdict(m.get("rss_growth_pct"), lambda p: abs(p) <= 2.0),
             )
         )
-    out += _exit_rows(scen.get("exits"))
+    for key in sorted(k for k in scen if k.startswith("exits")):
+        out += _exit_rows(scen[key])
     return out
 
 
@@ -238,7 +239,7 @@ def _exit_rows(e: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
         survivors = c.get("maker_share_of_survivors")
         out.append(
             (
-                f"8. exits, {name}: {c.get('rounds')} rounds",
+                f"8. exits, volatility {e.get('sigma')}, {name}: {c.get('rounds')} rounds",
                 f"maker exits {_f(None if maker is None else 100 * maker, 0, ' %')} of rounds, "
                 f"{_f(None if survivors is None else 100 * survivors, 0, ' %')} of rounds with "
                 f"a survivor; fees {c.get('fees_per_10k')} per 10,000 USDT of volume; median "
