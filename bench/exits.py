@@ -61,6 +61,7 @@ CONFIGS: dict[str, dict[str, object]] = {
 }
 PATH_TAIL = 10.0  # seconds of path beyond the time limit (closing), then the price holds
 DONE_STATES = ("DONE", "HALTED")
+NO_SURVIVOR = frozenset({Ending.TIME_LIMIT_BOTH, Ending.OTHER_CLOSE, Ending.OPEN})  # none stopped
 
 
 def mids(seed: int, i: int, *, sigma: float, dt: float) -> list[str]:
@@ -210,12 +211,13 @@ def summarize(rows: Sequence[tuple[RoundRow, list[OrderRow], list[FillRow]]]) ->
         if r.ended_at is not None and r.opened_at is not None
     ]
     n = len(ends)
+    maker = sum(e.ending in MAKER_ENDINGS for e in ends)
     return {
         "rounds": n,
         "endings": [e.ending.value for e in ends],
-        "ended": {k.value: counts.get(k.value, 0) for k in Ending if counts.get(k.value)},
-        "maker_endings": sum(e.ending in MAKER_ENDINGS for e in ends),
-        "maker_share_of_rounds": _share(sum(e.ending in MAKER_ENDINGS for e in ends), n),
+        "ended": {k.value: counts[k.value] for k in Ending if counts.get(k.value)},
+        "maker_endings": maker,
+        "maker_share_of_rounds": _share(maker, n),
         "rounds_with_a_survivor": len(survived),
         "maker_share_of_survivors": _share(
             sum(e.ending in MAKER_ENDINGS for e in survived), len(survived)
@@ -235,9 +237,6 @@ def summarize(rows: Sequence[tuple[RoundRow, list[OrderRow], list[FillRow]]]) ->
             if d
         },
     }
-
-
-NO_SURVIVOR = frozenset({Ending.TIME_LIMIT_BOTH, Ending.OTHER_CLOSE, Ending.OPEN})
 
 
 def _share(part: Decimal | int, whole: Decimal | int) -> float | None:
