@@ -185,13 +185,22 @@ class Sims:
     session: aiohttp.ClientSession
 
     @classmethod
-    async def start(cls, keys: Keys, *, real_limits: bool) -> Sims:
+    async def start(
+        cls,
+        keys: Keys,
+        *,
+        real_limits: bool,
+        fees: Mapping[str, tuple[Decimal, Decimal]] | None = None,
+    ) -> Sims:
+        """`fees`: (taker, maker) per venue (default: the simulator's own)."""
         ctx = multiprocessing.get_context("spawn")
         procs: dict[str, multiprocessing.process.BaseProcess] = {}
         pipes = {}
         for venue in VENUES:
             spec = simproc.VenueSpec(venue, SYMBOLS[venue], keys.accounts, START)
             spec = replace(spec, real_limits=real_limits)
+            if fees is not None:
+                spec = replace(spec, taker_fee=fees[venue][0], maker_fee=fees[venue][1])
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=simproc.serve, args=(spec, child), daemon=True)
             proc.start()
@@ -314,12 +323,18 @@ class Rig:
         balance: Decimal = BALANCE,
         strategy: Mapping[str, object] | None = None,
         store_url: str | None = None,
+        config_fees: bool = False,
     ) -> Rig:
-        """`store_url`: an empty database (default: a SQLite file in `workdir`)."""
+        """`store_url`: an empty database (default: a SQLite file in `workdir`).
+        `config_fees`: the simulators charge the configuration's fees, as in paper mode."""
         fresh_dir(workdir)
         keys = Keys.make(auth, balance)
-        sims = await Sims.start(keys, real_limits=real_limits)
         cfg = strategy_config(workdir, **(strategy or {}))
+        fees = {
+            ASTER: (cfg.aster.taker_fee, cfg.aster.maker_fee),
+            BACKPACK: (cfg.backpack.taker_fee, cfg.backpack.maker_fee),
+        }
+        sims = await Sims.start(keys, real_limits=real_limits, fees=fees if config_fees else None)
         store = Store(store_url or f"sqlite:///{workdir / 'hedged.db'}")
         venues = clients(cfg, sims, keys, unpaced=unpaced)
         engine = BenchEngine(cfg, store, venues, notify=lambda **f: None)
