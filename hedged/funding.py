@@ -89,6 +89,7 @@ class FundingCollector:
         self._read_at: dict[tuple[str, str], datetime] = {}  # last complete read: its start
         self._waiting: dict[int, dict[tuple[str, str], datetime]] = {}  # round -> ready_at
         self.due = True  # a history read is owed: at start (what was paid while down)
+        self.stored = 0  # payments stored by this collector (the monitor reads on change)
         self._retry_at = EPOCH
 
     # -- a flat round (CLOSING) ---------------------------------------------------------
@@ -234,6 +235,7 @@ class FundingCollector:
                 if rid not in done
             }
         )
+        self.stored += 1
         return True
 
     def _holders(self, payment: FundingPayment) -> list[RoundRow]:

@@ -34,6 +34,7 @@ from hedged.states.machine import Trigger
 from hedged.store import Store
 
 STATUS_KEYS = {
+    "funding",
     "id",
     "pair",
     "state",
@@ -63,6 +64,7 @@ LEG_KEYS = {
     "state",
     "backstop",
     "backstop_state",
+    "funding",
 }
 # The scenario every test starts from.
 TP_ROUND, REJECTED_ROUND, HALTED_ROUND, OPEN_ROUND = 1, 2, 3, 4

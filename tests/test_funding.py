@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from roundkit import ASTER, BACKPACK, START, D, Rig
+from test_ctl import run_ctl
 from test_fault_matrix import HttpRig
 
 from hedged import funding
@@ -91,6 +92,20 @@ async def test_a_round_across_settlements_on_both_venues_has_its_funding_in_its_
             assert time.monotonic() < deadline, "no funding collected while the round held"
             await rig.tick()
             await asyncio.sleep(0.05)
+        # hedgectl shows each open leg's funding so far and both venues' next settlements,
+        # from the store alone
+        status = run_ctl("status", "--json", "--db", rig.url).json()
+        [shown] = status["rounds"]
+        accrued = {v: D(0) for v in VENUES}
+        for row in rig.store.funding_of(1):
+            accrued[row.venue] += row.amount
+        assert {leg["venue"]: D(leg["funding"]) for leg in shown["legs"]} == accrued
+        assert D(shown["funding"]) == sum(accrued.values(), D(0))
+        rates = {(f["venue"], f["symbol"]): f for f in status["funding"]}
+        assert set(rates) == {(v, rig.world.symbols[v]) for v in VENUES}
+        assert all(D(f["interval_hours"]) == D("0.0003") for f in rates.values())
+        table = run_ctl("status", "--db", rig.url).out
+        assert "FUNDING" in table and "funding: aster SOLUSDT next" in table
         rig.store.add_command("close", 1)
         r = await rig.until("DONE", ticks=400)
         paid = {v: payments(rig, v) for v in VENUES}
