@@ -446,9 +446,9 @@ def _round_block(v: RoundView) -> RenderableType:
         (_("ENTRY"), True),
         (_("NOW"), True),
         (_("PNL%"), True),
-        (_("FUNDING"), True),
         (_("LEG STATE"), False),
         (_("BACKSTOP"), True),
+        (_("FUNDING"), True),
     )
     for leg in v.legs:
         legs.add_row(
@@ -458,9 +458,9 @@ def _round_block(v: RoundView) -> RenderableType:
             fmt(leg.entry),
             fmt(leg.price),
             signed(leg.pnl_pct, "0.001", "%"),
-            signed(leg.funding, "0.000001"),
             _(LEG_STATE.get(leg.state, leg.state)),
             backstop_text(leg),
+            signed(leg.funding, "0.000001"),
         )
     totals = Text(_("hedge PnL") + " ").append(signed(v.hedge_pnl))
     totals.append(

@@ -78,6 +78,7 @@ class Verdict:
     rounds: Counter[str] = field(default_factory=Counter)  # final state -> count
     traded: int = 0  # DONE rounds with fills
     pnl_checked: int = 0  # DONE rounds whose PnL was recomputed from venue fills
+    funded: int = 0  # of those, rounds whose PnL holds funding the venues paid or charged
 
     def conclude(self, final: Verdict) -> None:
         """Take the final check's figures, keeping the violations found along the way."""
@@ -87,6 +88,7 @@ class Verdict:
         self.rounds = final.rounds
         self.traded = final.traded
         self.pnl_checked = final.pnl_checked
+        self.funded = final.funded
 
 
 def check_submissions(submissions: Mapping[str, Mapping[str, int]]) -> Verdict:
@@ -263,6 +265,7 @@ class _Check:
         pnl = cash - fees + sum(owed.values(), ZERO)
         self.verdict.pnl_checked += 1
         self.verdict.traded += bool(fills)
+        self.verdict.funded += bool(owed)
         stored = (r.realized_pnl, r.fees, r.volume)
         if stored != (pnl, fees, volume):
             self.violation(

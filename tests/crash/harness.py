@@ -875,6 +875,7 @@ def summary(results: Sequence[CampaignResult]) -> str:
         ("rounds completed (DONE)", str(rounds["DONE"])),
         ("  of which traded", str(sum(r.verdict.traded for r in results))),
         ("  PnL checked against venue fills", str(sum(r.verdict.pnl_checked for r in results))),
+        ("  of which with funding", str(sum(r.verdict.funded for r in results))),
         ("rounds HALTED", str(rounds["HALTED"])),
         ("duplicates (client id sent twice)", str(sum(r.verdict.duplicates for r in results))),
         (
