@@ -42,7 +42,8 @@ def moment(seconds: float) -> datetime:
 async def test_aster_payments_are_the_income_history_with_tran_ids(
     auth: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(aster_client, "INCOME_PAGE", 2)  # five payments: three pages
+    monkeypatch.setattr(aster_client, "INCOME_PAGE", 2)  # five payments: three pages...
+    monkeypatch.setattr(aster_client, "INCOME_WINDOW_MS", 2 * 3_600_000)  # ...over windows
     async with open_sim(auth) as sim:  # type: ignore[arg-type]
         assert isinstance(await sim.venue.place(aster_market(1, Side.SELL, "1.5")), Accepted)
         exchange = sim.world.venues["aster"]
@@ -50,8 +51,10 @@ async def test_aster_payments_are_the_income_history_with_tran_ids(
         rates = [D("0.0001"), D("-0.00025"), D("0.00003"), D("0.0001"), D("0.00007")]
         settled = []
         for i, rate in enumerate(rates):
-            settled += exchange.settle_funding(ASTER_SYMBOL, rate, start + (i + 1) * HOUR)
+            sim.clock.now = start + (i + 1) * HOUR
+            settled += exchange.settle_funding(ASTER_SYMBOL, rate)
         assert len(settled) == 5
+        sim.clock.now += 0.5 * HOUR
         paid = await sim.venue.funding_payments(ASTER_SYMBOL, moment(start))
         assert paid == [
             FundingPayment(
