@@ -20,12 +20,13 @@ from test_ctl import run_ctl
 from test_fault_matrix import HttpRig
 
 from hedged import funding
-from hedged.funding import last_boundary, position_at, split
+from hedged.funding import FundingCollector, last_boundary, position_at, split
 from hedged.legs import VENUES
 from hedged.model import FundingInfo
+from hedged.orders import OrderDesk
 from hedged.sim.funding import FundingPlan, FundingSchedule
 from hedged.sim.world import World, default_world
-from hedged.store import FillRow
+from hedged.store import FillRow, Store
 
 DEADLINE = 60.0  # a scenario waits at most this long for the simulators' settlements
 
@@ -239,9 +240,9 @@ def test_split_is_pro_rata_by_signed_position_and_adds_up_exactly() -> None:
     assert split(D("0.02"), {1: D(0), 2: D(0)}) == {}
 
 
-def fill(at: datetime, side: str, qty: str) -> FillRow:
+def fill(at: datetime, side: str, qty: str, venue: str = ASTER) -> FillRow:
     return FillRow(
-        order_id=1, round_id=1, venue=ASTER, trade_id="1", side=side, qty=D(qty),
+        order_id=1, round_id=1, venue=venue, trade_id="1", side=side, qty=D(qty),
         price=D(100), fee=D(0), at=at,
     )  # fmt: skip
 
@@ -270,3 +271,37 @@ def test_last_boundary_follows_the_schedule_back(at: str, boundary: str) -> None
     assert last_boundary(info, datetime.fromisoformat(day + at + "+00:00")) == (
         datetime.fromisoformat(day + boundary + "+00:00")
     )
+
+
+def test_a_leg_closed_just_after_a_settlement_waits_out_the_venues_booking_lag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The venue's history is the authority, but a venue may book a settlement a moment
+    after its time: a leg whose last fill came within the lag after one is finished by a
+    read made once the lag has passed; any other leg by a read started after its close."""
+    monkeypatch.setattr(funding, "SETTLEMENT_LAG", timedelta(seconds=10))
+    now = datetime(2026, 12, 7, 9, 0, 30, tzinfo=UTC)
+    monkeypatch.setattr(funding, "utcnow", lambda: now)
+    store = Store(f"sqlite:///{tmp_path / 'lag.db'}")
+    try:
+        collector = FundingCollector(
+            store, {}, OrderDesk(store, {}), lambda *_: None, lambda _: None
+        )
+        r = store.create_round("SOLUSDT", "SOL_USDC_PERP")
+        hour = datetime(2026, 12, 7, 9, tzinfo=UTC)
+        collector.infos[(ASTER, "SOLUSDT")] = FundingInfo(
+            "SOLUSDT", D(0), D(8), hour + timedelta(hours=8)
+        )
+        collector.infos[(BACKPACK, "SOL_USDC_PERP")] = FundingInfo(
+            "SOL_USDC_PERP", D(0), D(1), hour + timedelta(hours=1)
+        )
+        fills = [
+            fill(hour + timedelta(seconds=3), "BUY", "1"),  # aster: 3 s after the 09:00 one
+            fill(hour - timedelta(minutes=30), "SELL", "1", BACKPACK),  # long before
+        ]
+        assert collector._ready_at(r, fills) == {
+            (ASTER, "SOLUSDT"): now + timedelta(seconds=7),
+            (BACKPACK, "SOL_USDC_PERP"): now,
+        }
+    finally:
+        store.close()
