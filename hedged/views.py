@@ -230,7 +230,7 @@ def status_table(views: Sequence[RoundView]) -> Table:
                 fmt(leg.entry),
                 fmt(leg.price),
                 signed(leg.pnl_pct, "0.001"),
-                signed(leg.funding, "0.000001"),
+                signed(leg.funding),
                 backstop_text(leg),
                 signed(v.hedge_pnl) if first else "",
                 fmt(v.spread_bps, "0.01") if first else "",
@@ -263,7 +263,7 @@ def legs_table(legs: Sequence[LegView]) -> Table:
             fmt(leg.entry),
             fmt(leg.price),
             signed(leg.pnl_pct, "0.001"),
-            signed(leg.funding, "0.000001"),
+            signed(leg.funding),
             backstop_text(leg),
         )
     return t
@@ -280,7 +280,7 @@ def render_detail(d: RoundDetail) -> RenderableType:
     facts.add_row(_("opened"), when(d.opened_at), _("hedge PnL"), signed(v.hedge_pnl))
     facts.add_row(_("deadline"), when(d.deadline_at), _("realized PnL"), signed(v.realized_pnl))
     facts.add_row(_("ended"), when(v.ended_at), _("fees"), fmt(v.fees))
-    facts.add_row("", "", _("funding"), signed(v.funding, "0.000001"))
+    facts.add_row("", "", _("funding"), signed(v.funding))
     facts.add_row(_("age"), age(v.age_seconds), _("volume"), fmt(d.volume))
     halted_from = (_("halted from"), d.halted_from) if d.halted_from else ("", "")
     facts.add_row(*halted_from, _("spread bp"), fmt(v.spread_bps, "0.01"))
@@ -460,7 +460,7 @@ def _round_block(v: RoundView) -> RenderableType:
             signed(leg.pnl_pct, "0.001", "%"),
             _(LEG_STATE.get(leg.state, leg.state)),
             backstop_text(leg),
-            signed(leg.funding, "0.000001"),
+            signed(leg.funding),
         )
     totals = Text(_("hedge PnL") + " ").append(signed(v.hedge_pnl))
     totals.append(
