@@ -585,6 +585,22 @@ def test_add_funding_is_idempotent_by_venue_payment_and_round(
     assert json.loads(journal[0].detail)["payment"] == hourly.payment_id
 
 
+def test_a_payment_split_between_rounds_is_stored_for_all_or_none(store: Store) -> None:
+    a, b = store.create_round("SOLUSDT", "SOL_USDC_PERP"), store.create_round("X", "Y")
+    assert a.id is not None and b.id is not None
+    paid = payment("SOL_USDC_PERP@1796630400000", "-0.03")
+    assert store.known_funding(BACKPACK, [paid.payment_id, "other"]) == set()
+    shares = {a.id: [share(paid, "-0.01", "1")], b.id: [share(paid, "-0.02", "2")]}
+    with pytest.raises(sa.exc.IntegrityError):  # round 999 does not exist: nothing lands
+        store.add_funding_shares({**shares, 999: [share(paid, "0", "0")]})
+    assert store.known_funding(BACKPACK, [paid.payment_id]) == set()
+    assert store.add_funding_shares(shares) == 2
+    assert store.add_funding_shares(shares) == 0
+    assert store.known_funding(BACKPACK, [paid.payment_id, "other"]) == {paid.payment_id}
+    assert store.known_funding(ASTER, [paid.payment_id]) == set()  # per venue
+    assert store.funding_by_round([a.id, b.id]) == {a.id: D("-0.01"), b.id: D("-0.02")}
+
+
 def test_funding_rates_are_upserted_per_venue_and_symbol(
     store: Store, open_store: Callable[[], Store]
 ) -> None:
