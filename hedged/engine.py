@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hedged import commands, heap
 from hedged.adapters.base import CredentialsRefused, SymbolNotListed, Venue, VenueError
 from hedged.config import Config
+from hedged.funding import FundingCollector
 from hedged.i18n import _
 from hedged.leadership import Lease, Taken, Timing, book_of, standby_status, this_process
 from hedged.legs import ASTER, BACKPACK, VENUES
@@ -107,6 +108,9 @@ class Engine:
         """What the daemon knows of the book's rounds, and their schedule: built afresh
         each time it takes the lease (another daemon may have moved them meanwhile)."""
         self.desk = OrderDesk(self.store, self.venues)
+        self.funding = FundingCollector(
+            self.store, self.venues, self.desk, self.stepper.spawn, self._funding_in
+        )
         self.blocked: str | None = None  # why no new round may open
         self.resumed = 0  # live rounds found when the lease was taken
         self._last_poll = 0.0
@@ -258,7 +262,14 @@ class Engine:
         if self.blocked:
             log.error(_("not opening rounds: %s"), self.blocked)
         self.store.set_meta("blocked", self.blocked or "")  # so hedgectl can show why
+        self._collect_funding()
         return report
+
+    def _collect_funding(self) -> None:
+        """Funding paid while the daemon was down or a stream was broken: read beside the
+        loop once the store and the venues agree."""
+        self.funding.due = True
+        self.funding.on_timer(self.symbols)
 
     async def stop(self) -> None:
         for t in self._streams:
@@ -475,6 +486,7 @@ class Engine:
                 self._finished_since_trim = False
                 heap.give_back()
             self.stepper.spawn("resting-order poll", self._poll_resting())
+            self.funding.on_timer(self.symbols)
             self.stepper.spawn("wal checkpoint", self._checkpoint())
         if due or polled:
             for r in sorted((due | polled) & self.live):
@@ -547,6 +559,11 @@ class Engine:
             }
         for r in sorted(moved & self.live):
             self.stepper.launch(r, True)
+
+    def _funding_in(self, round_id: int) -> None:
+        """A flat round's funding is collected: step it to DONE."""
+        self._due.add(round_id)
+        self._wake()
 
     async def _checkpoint(self) -> None:
         # in a thread: SQLite lets go of the GIL while it copies pages and syncs
@@ -661,6 +678,7 @@ class Engine:
                 self.prices,
                 self.desk,
                 self.store,
+                self.funding,
                 utcnow(),
                 poll_due,
             )
