@@ -20,7 +20,8 @@ def slippage(order: OrderRow) -> Decimal:
     positive when a buy paid more or a sell got less (0 without a decision price)."""
     if order.decision_price is None or order.avg_price is None or order.filled_qty <= 0:
         return ZERO
-    return (order.avg_price - order.decision_price) * order.filled_qty * Side(order.side).sign
+    cost = (order.avg_price - order.decision_price) * order.filled_qty * Side(order.side).sign
+    return abs(cost) if cost == 0 else cost  # never "-0.00": a sell filled at its decision
 
 
 @dataclass(frozen=True, slots=True)
