@@ -368,13 +368,8 @@ def round_costs(
 ) -> Costs:
     """One round's costs from its orders and fills and the funding its legs received."""
     assert r.id is not None
-    funding = funding_of(store, [r.id]).get(r.id, Decimal(0))
+    funding = store.funding_by_round([r.id])[r.id]
     return costs_of(orders, fills, r.realized_pnl or Decimal(0), funding)
-
-
-def funding_of(store: Store, round_ids: Sequence[int]) -> dict[int, Decimal]:
-    """The funding each round's legs received (+) or paid (-), by round."""
-    return {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,6 +498,17 @@ def describe(kind: str, d: dict[str, Any], orders: dict[int | None, OrderRow]) -
                 price=d.get("price"),
                 fee=d.get("fee"),
                 trade=d.get("trade"),
+            )
+        case "funding":
+            return _(
+                "funding {venue} {symbol}: {amount} (payment {payment} of {of}, on {qty})"
+            ).format(
+                venue=d.get("venue"),
+                symbol=d.get("symbol"),
+                amount=d.get("amount"),
+                payment=d.get("payment"),
+                of=d.get("of"),
+                qty=d.get("qty"),
             )
         case "command":
             verdict = _("done") if d.get("ok") else _("FAILED")
@@ -637,7 +643,7 @@ def history(store: Store, days: int | None = None) -> History:
     for f in store.fills_of_finished(since):
         fills[f.round_id].append(f)
     orders = store.orders_of_rounds(ids)
-    funding = funding_of(store, ids)
+    funding = store.funding_by_round(ids)
     by_day: dict[date, list[Finished]] = defaultdict(list)
     for r in rounds:
         assert r.id is not None
@@ -653,7 +659,7 @@ def history(store: Store, days: int | None = None) -> History:
                     orders[r.id],
                     fills[r.id],
                     r.realized_pnl or Decimal(0),
-                    funding.get(r.id, Decimal(0)),
+                    funding[r.id],
                 ),
             )
         )

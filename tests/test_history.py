@@ -11,23 +11,28 @@ import io
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from roundkit import ASTER, D, Rig
+from roundkit import ASTER, BACKPACK, D, Rig
 from test_ctl import run_ctl
 
 from hedged.legs import VENUES
+from hedged.model import FundingShare
 from hedged.sim.faults import FaultKind
 from hedged.store import Store, as_utc
 
 ZERO = D(0)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Round 1: the short is stopped out while the price runs on (its close fills above the price
-# it was decided on), the long's take-profit fills as a maker. Round 2: the long is stopped
-# out, the short's take-profit fills.
+# it was decided on), the long's take-profit fills as a maker. Round 2: both venues settle
+# funding while it is open (the short receives on Aster, the long pays on Backpack), then the
+# long is stopped out and the short's take-profit fills.
 RUN_ON, FALL = 1, 2
+RATES = {ASTER: D("0.0001"), BACKPACK: D("0.00005")}
 
 
 @dataclass
@@ -39,14 +44,21 @@ class Expected:
     taker_fees: Decimal = ZERO
     slippage: Decimal = ZERO
     cash: Decimal = ZERO  # sells less buys
+    funding: Decimal = ZERO  # the venues' payments on the round's legs: + received, - paid
+    # What the round booked: the fills after fees (checked against the venues' fills by the
+    # invariants) and, once the daemon books funding into it, the funding (see booked()).
+    realized_pnl: Decimal = ZERO
 
     @property
     def fees(self) -> Decimal:
         return self.maker_fees + self.taker_fees
 
-    @property
-    def realized_pnl(self) -> Decimal:
-        return self.cash - self.fees
+    def booked(self, stored: Decimal | None) -> Expected:
+        """With the round's stored PnL, which must be the venues' fills after fees, plus the
+        funding where the daemon collected it before the round closed."""
+        assert stored in (self.cash - self.fees, self.cash - self.fees + self.funding), stored
+        self.realized_pnl = stored
+        return self
 
     @property
     def cost_per_10k(self) -> Decimal:
@@ -60,15 +72,18 @@ class Expected:
             self.taker_fees + other.taker_fees,
             self.slippage + other.slippage,
             self.cash + other.cash,
+            self.funding + other.funding,
+            self.realized_pnl + other.realized_pnl,
         )
 
 
 def expected_costs(
-    store: Store, states: Mapping[str, Mapping[str, Any]], round_id: int
+    store: Store, states: Mapping[str, Mapping[str, Any]], round_id: int, funded: bool
 ) -> Expected:
-    """From the simulators' fills of the round's orders (found by client id) and each
-    order's decision price."""
-    e = Expected()
+    """From the simulators' fills of the round's orders (found by client id), each order's
+    decision price, and (`funded`: the one round open while they settled) their payments."""
+    payments = [p for v in VENUES for p in states[v]["funding_payments"] if p["account"] == "test"]
+    e = Expected(funding=sum((D(p["amount"]) for p in payments), ZERO) if funded else ZERO)
     for o in store.orders_of(round_id):
         fills = [
             f
@@ -90,7 +105,8 @@ def expected_costs(
 
 
 def costs_of_json(data: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("maker_fees", "taker_fees", "fees", "slippage", "realized_pnl", "cost_per_10k")
+    keys = ("maker_fees", "taker_fees", "fees", "slippage", "funding", "realized_pnl")
+    keys += ("cost_per_10k",)
     return {k: D(data[k]) for k in keys} | {"volume": {v: D(n) for v, n in data["volume"].items()}}
 
 
@@ -100,6 +116,7 @@ def as_expected(e: Expected) -> dict[str, Any]:
         "taker_fees": e.taker_fees,
         "fees": e.fees,
         "slippage": e.slippage,
+        "funding": e.funding,
         "realized_pnl": e.realized_pnl,
         "cost_per_10k": e.cost_per_10k,
         "volume": e.volume,
@@ -129,12 +146,30 @@ async def build(rig: Rig) -> None:
     await rig.move("101.6")
     await rig.until("DONE", RUN_ON)
     await rig.until("MONITORING", FALL)
+    await settle_funding(rig)
     await rig.move("99.1")
     await rig.until("LIMIT_SET", FALL)
     rig.store.set_meta("paused", "1")
     await rig.move("98.4")
     await rig.until("DONE", FALL)
+    await collect_funding(rig, FALL)
     await rig.check_invariants()
+
+
+async def settle_funding(rig: Rig) -> None:
+    for venue, rate in RATES.items():
+        payments = rig.world.venues[venue].settle_funding(rig.world.symbols[venue], rate)
+        assert [p.account for p in payments] == ["test"]
+
+
+async def collect_funding(rig: Rig, round_id: int) -> None:
+    """Record the round's funding from the venues' funding history, as the daemon's collector
+    does (the store skips what it already holds, by venue and payment id)."""
+    entered = rig.round(round_id).qty
+    assert entered is not None
+    for venue in VENUES:
+        history = await rig.venues[venue].funding_payments(rig.world.symbols[venue], EPOCH)
+        rig.store.add_funding(round_id, [FundingShare(p, p.amount, entered) for p in history])
 
 
 @dataclass(frozen=True)
@@ -152,7 +187,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         try:
             await build(rig)
             states = {v: rig.world.venues[v].to_dict() for v in VENUES}
-            return {i: expected_costs(rig.store, states, i) for i in (RUN_ON, FALL)}
+            return {
+                i: expected_costs(rig.store, states, i, i == FALL).booked(rig.round(i).realized_pnl)
+                for i in (RUN_ON, FALL)
+            }
         finally:
             await rig.stop()
 
@@ -172,6 +210,8 @@ def test_the_scenario_has_every_kind_of_cost(built: Built) -> None:
     run_on = built.expected[RUN_ON]
     assert run_on.maker_fees > 0 and run_on.taker_fees > 0  # a maker take-profit, taker rest
     assert run_on.slippage > 0  # the stop filled beyond the price it was decided on
+    assert built.expected[FALL].funding != 0 and run_on.funding == 0
+    assert run_on.realized_pnl == run_on.cash - run_on.fees
     assert all(n > 0 for e in built.expected.values() for n in e.volume.values())
 
 
@@ -182,7 +222,6 @@ def test_history_json_is_the_venues_figures_per_round_and_per_day(built: Built, 
     assert list(rounds) == [RUN_ON, FALL]
     for i, e in built.expected.items():
         assert costs_of_json(rounds[i]) == as_expected(e), i
-        assert D(rounds[i]["funding"]) == 0  # no settlement while these rounds were open
         assert D(rounds[i]["total_volume"]) == sum(e.volume.values(), ZERO)
     both = built.expected[RUN_ON] + built.expected[FALL]
     assert costs_of_json(day["totals"]) == as_expected(both)
@@ -208,7 +247,7 @@ def test_history_csv_per_round_and_per_day(built: Built, db: str) -> None:
         for v in VENUES:
             assert D(row[f"volume_{v}"]) == e.volume[v]
         assert D(row["maker_fees"]) == e.maker_fees and D(row["taker_fees"]) == e.taker_fees
-        assert D(row["slippage"]) == e.slippage and D(row["funding"]) == 0
+        assert D(row["slippage"]) == e.slippage and D(row["funding"]) == e.funding
         assert D(row["realized_pnl"]) == e.realized_pnl
         assert D(row["cost_per_10k"]) == e.cost_per_10k
         amounts = [v for k, v in row.items() if k not in ("day", "pair", "reason", "ended_at")]
@@ -252,6 +291,10 @@ def test_show_breaks_down_the_costs_and_each_orders_slippage(built: Built, db: s
     for needle in ("what the volume cost", "DECIDED AT", "AVG FILL", "SLIPPAGE", "COST/10K"):
         assert needle in human
     assert str(e.cost_per_10k.quantize(D("0.01"))) in human
+    funded = run_ctl("show", str(FALL), "--json", "--db", db).json()
+    assert D(funded["costs"]["funding"]) == built.expected[FALL].funding
+    lines = [t["text"] for t in funded["timeline"] if t["kind"] == "funding"]
+    assert len(lines) == 2 and all(line.startswith("funding ") for line in lines)
 
 
 def test_json_and_csv_together_is_a_usage_error(db: str) -> None:
