@@ -105,8 +105,8 @@ def expected_costs(
 
 
 def costs_of_json(data: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("maker_fees", "taker_fees", "fees", "slippage", "funding", "realized_pnl")
-    keys += ("cost_per_10k",)
+    keys = ["maker_fees", "taker_fees", "fees", "slippage", "funding", "realized_pnl"]
+    keys.append("cost_per_10k")
     return {k: D(data[k]) for k in keys} | {"volume": {v: D(n) for v, n in data["volume"].items()}}
 
 
