@@ -19,12 +19,14 @@ from hedged.model import Quote, Side
 from hedged.states.context import BACKSTOP, CLOSE, STOP, TAKE_PROFIT, TRIM
 from hedged.store import (
     CommandRow,
+    DecisionFigures,
     EventRow,
     FillRow,
     OrderRow,
     QuoteRow,
     RoundRow,
     Store,
+    TradeFigures,
     as_utc,
     utc_day_start,
     utcnow,
@@ -638,12 +640,14 @@ def history(store: Store, days: int | None = None) -> History:
     their volume cost."""
     since = None if days is None else utc_day_start() - timedelta(days=days - 1)
     rounds = store.finished_rounds(since)
-    ids = [r.id for r in rounds if r.id is not None]
-    fills: dict[int, list[FillRow]] = defaultdict(list)
-    for f in store.fills_of_finished(since):
+    trades, decisions = store.finished_costs(since)
+    fills: dict[int, list[TradeFigures]] = defaultdict(list)
+    for f in trades:
         fills[f.round_id].append(f)
-    orders = store.orders_of_rounds(ids)
-    funding = store.funding_by_round(ids)
+    orders: dict[int, list[DecisionFigures]] = defaultdict(list)
+    for o in decisions:
+        orders[o.round_id].append(o)
+    funding = store.funding_by_round(r.id for r in rounds if r.id is not None)
     by_day: dict[date, list[Finished]] = defaultdict(list)
     for r in rounds:
         assert r.id is not None
