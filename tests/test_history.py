@@ -11,7 +11,7 @@ import io
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,11 @@ import pytest
 from roundkit import ASTER, BACKPACK, D, Rig
 from test_ctl import run_ctl
 
+from hedged.costs import slippage
 from hedged.legs import VENUES
 from hedged.model import FundingShare
 from hedged.sim.faults import FaultKind
-from hedged.store import Store
+from hedged.store import FillRow, OrderRow, RoundRow, Store, utc_day_start
 
 ZERO = D(0)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -334,3 +335,71 @@ def test_no_finished_rounds_gives_the_header_alone(tmp_path: Path) -> None:
     assert days.out.startswith("day,rounds,wins,win_rate,volume_aster,volume_backpack,")
     assert rounds.out.endswith(",cost_per_10k\r\n") and rounds.out.count("\r\n") == 1
     assert days.out.endswith(",cost_per_10k\r\n") and days.out.count("\r\n") == 1
+
+
+def test_finished_costs_reads_the_done_rounds_since_a_day_on_both_backends(store: Store) -> None:
+    """The rows history computes its costs from: fills, and orders that filled, of the DONE
+    rounds ended since the day asked for; exact Decimals (stored as text) on either database."""
+    today, earlier = utc_day_start(), utc_day_start() - timedelta(days=3)
+    with store.session() as s:
+        for rid, state, ended in (
+            (1, "DONE", earlier),
+            (2, "DONE", today),
+            (3, "MONITORING", None),
+        ):
+            s.add(
+                RoundRow(
+                    id=rid, state=state, aster_symbol="SOLUSDT", backpack_symbol="X", ended_at=ended
+                )
+            )
+        s.commit()
+        for rid in (1, 2, 3):
+            for oid, filled in ((rid * 10, True), (rid * 10 + 1, False)):
+                s.add(
+                    OrderRow(
+                        id=oid,
+                        round_id=rid,
+                        venue=ASTER,
+                        symbol="SOLUSDT",
+                        purpose="ENTRY",
+                        side="SELL",
+                        type="MARKET",
+                        qty=D("0.25"),
+                        client_id=f"c{oid}",
+                        status="FILLED" if filled else "CANCELED",
+                        filled_qty=D("0.25") if filled else D(0),
+                        avg_price=D("100.0100") if filled else None,
+                        decision_price=D("100.02"),
+                    )
+                )
+            s.commit()
+            s.add(
+                FillRow(
+                    order_id=rid * 10,
+                    round_id=rid,
+                    venue=ASTER,
+                    trade_id=f"t{rid}",
+                    side="SELL",
+                    qty=D("0.25"),
+                    price=D("100.0100"),
+                    fee=D("0.00875088"),
+                    maker=False,
+                )
+            )
+        s.commit()
+    reader = Store(store.url, readonly=True)  # as hedgectl reads it
+    try:
+        trades, decisions = reader.finished_costs()
+        assert [(t.round_id, t.price, t.fee, t.maker) for t in trades] == [
+            (1, D("100.0100"), D("0.00875088"), False),
+            (2, D("100.0100"), D("0.00875088"), False),
+        ]
+        assert [(o.round_id, o.avg_price, o.decision_price) for o in decisions] == [
+            (1, D("100.0100"), D("100.02")),
+            (2, D("100.0100"), D("100.02")),
+        ]  # not the cancelled orders, not the open round's
+        trades, decisions = reader.finished_costs(today)
+        assert [t.round_id for t in trades] == [o.round_id for o in decisions] == [2]
+        assert slippage(decisions[0]) == D("0.002500")  # sold below the decision price
+    finally:
+        reader.close()
