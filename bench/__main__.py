@@ -20,11 +20,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import budget, machine, memory, reaction, recovery, report, scale
+from bench import budget, history, machine, memory, reaction, recovery, report, scale
 from bench.rig import setup_logging
 
 BENCH = Path(__file__).resolve().parent
-SCENARIOS = ("reaction-v3", "reaction-v1", "scale", "recovery", "budget", "memory", "standby")
+SCENARIOS = (
+    "reaction-v3",
+    "reaction-v1",
+    "scale",
+    "recovery",
+    "budget",
+    "memory",
+    "standby",
+    "history",
+)
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 SENSITIVITY = [(0.8, 0.005), (0.8, 0.1), (3.0, 0.005), (12.0, 0.005), (12.0, 0.1)]
 
@@ -191,6 +200,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 checkpoints=[30, 300] if quick else [100, 2000],
                 time_cap=90 if quick else 420,
             ),
+        )
+    if "history" in only:
+        n = 1_000 if quick else 10_000
+        scen["history"] = await scenario(
+            results, "history", lambda: history.run(out / "history", rounds=n)
         )
     if "standby" in only:
         scen["standby"] = []

@@ -223,6 +223,19 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 verdict(m.get("rss_growth_pct"), lambda p: abs(p) <= 2.0),
             )
         )
+    h = scen.get("history")
+    if h and "rounds" in h:
+        out.append(
+            (
+                f"8. hedgectl history of {h['rounds']} finished rounds over {h.get('days')} days",
+                f"figures {_f(h.get('history_figures_s'), 2, ' s')}; the command: CSV "
+                f"{_f(h.get('hedgectl_history_csv_s'), 2, ' s')}, table "
+                f"{_f(h.get('hedgectl_history_table_s'), 2, ' s')}, by day "
+                f"{_f(h.get('hedgectl_history_by_day_s'), 2, ' s')}",
+                "",
+                "",
+            )
+        )
     return out
 
 
