@@ -313,6 +313,12 @@ async def test_cost_counters_are_the_history_figures_of_the_finished_rounds(
         assert got["pnl"] == pytest.approx(float(costs.realized_pnl))
     funding = costs_by_venue(s)["funding"]
     assert funding[ASTER] > 0 > funding[BACKPACK]  # the short received, the long paid
+    # a restarted daemon counts from zero: the rounds finished before it are not counted again
+    restarted = Metrics(rig.store)
+    restarted.refresh()
+    for venue in VENUES:
+        sample = restarted.registry.get_sample_value("hedged_volume_usdt_total", {"venue": venue})
+        assert sample == 0
 
 
 def costs_by_venue(s: Samples) -> dict[str, Any]:
