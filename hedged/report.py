@@ -501,17 +501,6 @@ def describe(kind: str, d: dict[str, Any], orders: dict[int | None, OrderRow]) -
                 fee=d.get("fee"),
                 trade=d.get("trade"),
             )
-        case "funding":
-            return _(
-                "funding {venue} {symbol}: {amount} (payment {payment} of {of}, on {qty})"
-            ).format(
-                venue=d.get("venue"),
-                symbol=d.get("symbol"),
-                amount=d.get("amount"),
-                payment=d.get("payment"),
-                of=d.get("of"),
-                qty=d.get("qty"),
-            )
         case "command":
             verdict = _("done") if d.get("ok") else _("FAILED")
             return _("operator {command}: {verdict}: {result}").format(

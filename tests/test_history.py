@@ -296,8 +296,9 @@ def test_show_breaks_down_the_costs_and_each_orders_slippage(built: Built, db: s
     assert str(e.cost_per_10k.quantize(D("0.01"))) in human
     funded = run_ctl("show", str(FALL), "--json", "--db", db).json()
     assert D(funded["costs"]["funding"]) == built.expected[FALL].funding
-    lines = [t["text"] for t in funded["timeline"] if t["kind"] == "funding"]
-    assert len(lines) == 2 and all(line.startswith("funding ") for line in lines)
+    entries = [t for t in funded["timeline"] if t["kind"] == "funding"]  # one per payment
+    assert sum((D(t["detail"]["amount"]) for t in entries), ZERO) == built.expected[FALL].funding
+    assert len(entries) == 2 and all(t["detail"]["amount"] in t["text"] for t in entries)
 
 
 def test_show_of_an_open_round_gives_its_costs_so_far(db: str) -> None:
