@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import budget, exits, machine, memory, reaction, recovery, report, scale
+from bench import budget, exits, history, machine, memory, reaction, recovery, report, scale
 from bench.rig import setup_logging
 
 BENCH = Path(__file__).resolve().parent
@@ -33,6 +33,7 @@ SCENARIOS = (
     "memory",
     "standby",
     "exits",
+    "history",
 )
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 SIGMA = 12.0  # the price path's annual volatility, the paper default
@@ -204,6 +205,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 checkpoints=[30, 300] if quick else [100, 2000],
                 time_cap=90 if quick else 420,
             ),
+        )
+    if "history" in only:
+        n = 1_000 if quick else 10_000
+        scen["history"] = await scenario(
+            results, "history", lambda: history.run(out / "history", rounds=n)
         )
     if "standby" in only:
         scen["standby"] = []

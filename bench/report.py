@@ -225,6 +225,19 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
     for key in sorted(k for k in scen if k.startswith("exits")):
         out += _exit_rows(scen[key])
+    h = scen.get("history")
+    if h and "rounds" in h:
+        out.append(
+            (
+                f"9. hedgectl history of {h['rounds']} finished rounds over {h.get('days')} days",
+                f"figures {_f(h.get('history_figures_s'), 2, ' s')}; the command: CSV "
+                f"{_f(h.get('hedgectl_history_csv_s'), 2, ' s')}, table "
+                f"{_f(h.get('hedgectl_history_table_s'), 2, ' s')}, by day "
+                f"{_f(h.get('hedgectl_history_by_day_s'), 2, ' s')}",
+                "",
+                "",
+            )
+        )
     return out
 
 

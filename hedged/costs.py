@@ -7,20 +7,49 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from hedged.legs import VENUES
 from hedged.model import ZERO, Side
-from hedged.store import FillRow, OrderRow
 
 TEN_THOUSAND = Decimal(10_000)
 
 
-def slippage(order: OrderRow) -> Decimal:
+class Decided(Protocol):
+    """An order as far as its slippage goes: a stored order row, or its figures alone."""
+
+    @property
+    def side(self) -> str: ...
+    @property
+    def filled_qty(self) -> Decimal: ...
+    @property
+    def avg_price(self) -> Decimal | None: ...
+    @property
+    def decision_price(self) -> Decimal | None: ...
+
+
+class Traded(Protocol):
+    """A fill as far as its round's costs go: a stored fill row, or its figures alone."""
+
+    @property
+    def venue(self) -> str: ...
+    @property
+    def qty(self) -> Decimal: ...
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def fee(self) -> Decimal: ...
+    @property
+    def maker(self) -> bool: ...
+
+
+def slippage(order: Decided) -> Decimal:
     """What the order's fills cost beyond the price it was decided on, in the quote asset:
     positive when a buy paid more or a sell got less (0 without a decision price)."""
     if order.decision_price is None or order.avg_price is None or order.filled_qty <= 0:
         return ZERO
-    return (order.avg_price - order.decision_price) * order.filled_qty * Side(order.side).sign
+    cost = (order.avg_price - order.decision_price) * order.filled_qty * Side(order.side).sign
+    return abs(cost) if cost == 0 else cost  # never "-0.00": a sell filled at its decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +89,7 @@ class Costs:
 
 
 def costs_of(
-    orders: Iterable[OrderRow], fills: Iterable[FillRow], realized_pnl: Decimal, funding: Decimal
+    orders: Iterable[Decided], fills: Iterable[Traded], realized_pnl: Decimal, funding: Decimal
 ) -> Costs:
     """One round's costs from its orders and fills as the venues reported them."""
     volume = {v: ZERO for v in VENUES}

@@ -54,6 +54,7 @@ from hedged.views import (
     daemon_line,
     funding_line,
     halted_table,
+    history_csv,
     history_table,
     render_detail,
     render_frame,
@@ -170,9 +171,24 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--recent", type=_count, default=10, help=_("finished rounds to show (10)"))
     sh = command("show", _("one round: legs, orders and its timeline from the event journal"))
     sh.add_argument("round", type=_round_id, metavar=round_)
-    hi = command("history", _("finished rounds with totals, grouped by UTC day"))
+    hi = command(
+        "history",
+        _(
+            "finished rounds grouped by UTC day, with what their volume cost: volume per venue, "
+            "maker and taker fees, funding, slippage, realized PnL and the cost per 10,000 USDT "
+            "of volume"
+        ),
+    )
     hi.add_argument(
         "--days", type=_days, help=_("only the last N UTC days, today included (default: all)")
+    )
+    hi.add_argument(
+        "--csv",
+        action="store_true",
+        help=_("CSV for spreadsheets and tax tools: a header row, then one row per round"),
+    )
+    hi.add_argument(
+        "--by-day", action="store_true", help=_("one row per UTC day, not per round (table, CSV)")
     )
     wa = command(
         "watch",
@@ -317,15 +333,19 @@ def cmd_show(store: Store, args: argparse.Namespace, out: Console) -> int:
 
 
 def cmd_history(store: Store, args: argparse.Namespace, out: Console) -> int:
+    if args.json and args.csv:
+        return fail(_("--json and --csv: choose one"), EXIT_USAGE)
     h = history(store, args.days)
     if args.json:
         emit_json(h.to_json())
+    elif args.csv:
+        history_csv(h, sys.stdout, args.by_day)
     elif not h.days and args.days:
         out.print(_("no finished rounds in the last {days} days").format(days=args.days))
     elif not h.days:
         out.print(_("no finished rounds yet"))
     else:
-        out.print(history_table(h))
+        out.print(history_table(h, args.by_day))
     return EXIT_OK
 
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
+from hedged.costs import slippage
 from hedged.legs import VENUES
 from hedged.observe import ACCEPTED, NOT_SENT_OUTCOME, OK
 from hedged.store import ACTIVE_STATES, RoundRow, Store, utc_day_start
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"  # never another interface: the page is for a local scraper or an SSH tunnel
+LIQUIDITY = ("maker", "taker")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 # Why a round finished, as a bounded label (the reason text itself carries prices and ids).
@@ -50,6 +52,14 @@ def reason_class(reason: str | None) -> str:
 def _float(value: Decimal | None) -> float:
     # The metrics boundary: the only place money turns into float (for Prometheus' doubles).
     return float(value) if value is not None else 0.0
+
+
+def _signed(amount: Decimal, positive: Counter, negative: Counter) -> None:
+    """A signed amount into the counter of its sign (a counter only grows)."""
+    if amount > 0:
+        positive.inc(_float(amount))
+    elif amount < 0:
+        negative.inc(_float(-amount))
 
 
 class Metrics:
@@ -95,6 +105,61 @@ class Metrics:
             "hedged_volume_usdt",
             "Traded notional of the rounds finished since the daemon started, per venue",
             ["venue"],
+            registry=r,
+        )
+        # What the volume cost (docs/architecture.md#the-cost-of-volume), counted when a round
+        # is DONE: its costs are final then, and it is DONE once, so nothing is counted twice.
+        # Signed amounts go to a pair of counters, as counters only grow.
+        self.fees_paid = Counter(
+            "hedged_fees_paid_usdt",
+            "Fees charged on the fills of the rounds finished since the daemon started, per "
+            "venue and liquidity (maker, taker)",
+            ["venue", "liquidity"],
+            registry=r,
+        )
+        self.fee_rebates = Counter(
+            "hedged_fee_rebates_usdt",
+            "Fee rebates (negative fees) on the fills of the rounds finished since the daemon "
+            "started, per venue and liquidity",
+            ["venue", "liquidity"],
+            registry=r,
+        )
+        self.funding_received = Counter(
+            "hedged_funding_received_usdt",
+            "Funding received by the legs of the rounds finished since the daemon started",
+            ["venue"],
+            registry=r,
+        )
+        self.funding_paid = Counter(
+            "hedged_funding_paid_usdt",
+            "Funding paid by the legs of the rounds finished since the daemon started",
+            ["venue"],
+            registry=r,
+        )
+        self.slippage = Counter(
+            "hedged_slippage_usdt",
+            "What orders' fills cost beyond the price each was decided on (rounds finished "
+            "since the daemon started)",
+            ["venue"],
+            registry=r,
+        )
+        self.improvement = Counter(
+            "hedged_price_improvement_usdt",
+            "What orders' fills gained over the price each was decided on (rounds finished "
+            "since the daemon started)",
+            ["venue"],
+            registry=r,
+        )
+        self.profit = Counter(
+            "hedged_realized_profit_usdt",
+            "Realized PnL (after fees and funding) of the winning rounds finished since the "
+            "daemon started",
+            registry=r,
+        )
+        self.loss = Counter(
+            "hedged_realized_loss_usdt",
+            "Realized loss (after fees and funding) of the losing rounds finished since the "
+            "daemon started, as a positive amount",
             registry=r,
         )
         self.latency = Histogram(
@@ -170,7 +235,17 @@ class Metrics:
         for state in ACTIVE_STATES:
             self.rounds.labels(state)
         for venue in VENUES:
-            self.volume.labels(venue)
+            for counter in (
+                self.volume,
+                self.funding_received,
+                self.funding_paid,
+                self.slippage,
+                self.improvement,
+            ):
+                counter.labels(venue)
+            for liquidity in LIQUIDITY:
+                self.fees_paid.labels(venue, liquidity)
+                self.fee_rebates.labels(venue, liquidity)
             self.price_age.labels(venue).set(math.nan)
 
     # -- observer ------------------------------------------------------------------------
@@ -182,12 +257,30 @@ class Metrics:
         self.finished.labels(reason_class(round_.reason or reason)).inc()
         self.pnl.inc(_float(round_.realized_pnl))
         self.fees.inc(_float(round_.fees))
+        pnl = round_.realized_pnl or Decimal(0)
+        _signed(pnl, self.profit, self.loss)
         if self.store is not None and round_.id is not None:
-            per_venue: dict[str, Decimal] = {}
-            for f in self.store.fills_of(round_.id):
-                per_venue[f.venue] = per_venue.get(f.venue, Decimal(0)) + f.qty * f.price
-            for venue, notional in per_venue.items():
-                self.volume.labels(venue).inc(_float(notional))
+            self._count_costs(self.store, round_.id)
+
+    def _count_costs(self, store: Store, round_id: int) -> None:
+        """A finished round's volume, fees, funding and slippage, per venue: the figures
+        `hedgectl history` shows for it."""
+        for f in store.fills_of(round_id):
+            self.volume.labels(f.venue).inc(_float(f.qty * f.price))
+            liquidity = "maker" if f.maker else "taker"
+            _signed(
+                f.fee,
+                self.fees_paid.labels(f.venue, liquidity),
+                self.fee_rebates.labels(f.venue, liquidity),
+            )
+        for o in store.orders_of(round_id):
+            _signed(slippage(o), self.slippage.labels(o.venue), self.improvement.labels(o.venue))
+        for payment in store.funding_of(round_id):
+            _signed(
+                payment.amount,
+                self.funding_received.labels(payment.venue),
+                self.funding_paid.labels(payment.venue),
+            )
 
     def venue_call(self, venue: str, call: str, outcome: str, seconds: float) -> None:
         if outcome != NOT_SENT_OUTCOME:  # declined by the client itself: no round trip

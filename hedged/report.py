@@ -10,6 +10,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from hedged.costs import Costs, costs_of, total
+from hedged.costs import slippage as order_slippage
 from hedged.i18n import _
 from hedged.leadership import STANDBY, STANDBY_SEEN_MS, lease_json
 from hedged.legs import ASTER, BACKPACK, VENUES, Leg, legs_of, symbol_of
@@ -17,6 +19,7 @@ from hedged.model import FundingInfo, Quote, Side
 from hedged.states.context import BACKSTOP, CLOSE, STOP, TAKE_PROFIT, TRIM
 from hedged.store import (
     CommandRow,
+    DecisionFigures,
     EventRow,
     FillRow,
     FundingRateRow,
@@ -25,6 +28,7 @@ from hedged.store import (
     QuoteRow,
     RoundRow,
     Store,
+    TradeFigures,
     as_utc,
     utc_day_start,
     utcnow,
@@ -384,7 +388,40 @@ ORDER_FIELDS = (
 
 
 def order_json(o: OrderRow) -> dict[str, Any]:
-    return {k: _jsonable(getattr(o, k)) for k in ORDER_FIELDS}
+    """The order's row, and what its fills cost beyond the price it was decided on."""
+    data = {k: _jsonable(getattr(o, k)) for k in ORDER_FIELDS}
+    slipped = order_slippage(o)
+    return data | {"decision_price": _amount(o.decision_price), "slippage": _amount(slipped)}
+
+
+def _amount(value: Decimal | None) -> str | None:
+    """A Decimal as plain digits, never in exponent form ("0E-8"): for JSON and CSV readers."""
+    return None if value is None else format(value, "f")
+
+
+def costs_json(c: Costs, finished: bool = True) -> dict[str, Any]:
+    """What the volume cost, under stable English names (`--json`, `--csv`). An unfinished
+    round has no realized PnL yet, so neither it nor the cost per volume is shown."""
+    return {
+        "volume": {v: _amount(n) for v, n in c.volume.items()},
+        "total_volume": _amount(c.total_volume),
+        "maker_fees": _amount(c.maker_fees),
+        "taker_fees": _amount(c.taker_fees),
+        "fees": _amount(c.fees),
+        "funding": _amount(c.funding),
+        "slippage": _amount(c.slippage),
+        "realized_pnl": _amount(c.realized_pnl) if finished else None,
+        "cost_per_10k": _amount(c.cost_per_10k) if finished else None,
+    }
+
+
+def round_costs(
+    store: Store, r: RoundRow, orders: Sequence[OrderRow], fills: Iterable[FillRow]
+) -> Costs:
+    """One round's costs from its orders and fills and the funding its legs received."""
+    assert r.id is not None
+    funding = store.funding_by_round([r.id])[r.id]
+    return costs_of(orders, fills, r.realized_pnl or Decimal(0), funding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,15 +435,21 @@ class RoundDetail:
     orders: list[OrderRow]
     timeline: list[TimelineEntry]
     commands: list[CommandRow]  # addressed to this round; pending ones are not in the journal
+    costs: Costs  # so far, until the round is DONE
+
+    @property
+    def finished(self) -> bool:
+        return self.view.state == "DONE"
 
     def to_json(self) -> dict[str, Any]:
-        """A `status` entry plus the round's own fields, orders, timeline and commands."""
+        """A `status` entry plus the round's own fields, costs, orders, timeline and commands."""
         return self.view.to_json() | {
             "qty": _jsonable(self.qty),
             "halted_from": self.halted_from,
             "opened_at": _jsonable(self.opened_at),
             "deadline_at": _jsonable(self.deadline_at),
             "volume": _jsonable(self.volume),
+            "costs": costs_json(self.costs, self.finished),
             "orders": [order_json(o) for o in self.orders],
             "timeline": [t.to_json() for t in self.timeline],
             "commands": [command_json(c) for c in self.commands],
@@ -418,8 +461,11 @@ def round_detail(store: Store, round_id: int) -> RoundDetail | None:
     if r is None:
         return None
     orders = store.orders_of(round_id)
+    fills = store.fills_of(round_id)
+    quotes = store.quotes()
+    q = {v: _quote(quotes.get((v, symbol_of(r, v))), v) for v in VENUES}
     return RoundDetail(
-        view=round_view(store, r, store.quotes()),
+        view=view_of(r, orders, fills, q),
         qty=r.qty,
         halted_from=r.halted_from,
         opened_at=r.opened_at,
@@ -428,6 +474,7 @@ def round_detail(store: Store, round_id: int) -> RoundDetail | None:
         orders=orders,
         timeline=timeline(store.events_of(round_id), orders),
         commands=store.commands_of(round_id),
+        costs=round_costs(store, r, orders, fills),
     )
 
 
@@ -569,22 +616,27 @@ class Finished:
     reason: str | None
     ended_at: datetime
     duration_seconds: int
-    realized_pnl: Decimal
-    fees: Decimal
-    volume: dict[str, Decimal]  # traded notional by venue
+    costs: Costs  # volume per venue, fees, funding, slippage, realized PnL
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return self.costs.realized_pnl
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = _jsonable(asdict(self))
-        return data
+        return {
+            "id": self.id,
+            "pair": self.pair,
+            "reason": self.reason,
+            "ended_at": _jsonable(self.ended_at),
+            "duration_seconds": self.duration_seconds,
+        } | costs_json(self.costs)
 
 
 @dataclass(frozen=True, slots=True)
 class Totals:
     rounds: int
-    wins: int  # realized PnL (after fees) above zero
-    realized_pnl: Decimal
-    fees: Decimal
-    volume: dict[str, Decimal]
+    wins: int  # realized PnL (after fees and funding) above zero
+    costs: Costs
 
     @property
     def win_rate(self) -> Decimal | None:
@@ -592,22 +644,18 @@ class Totals:
 
     def to_json(self) -> dict[str, Any]:
         rate = self.win_rate
-        data: dict[str, Any] = _jsonable(asdict(self))
-        data["win_rate"] = None if rate is None else str(rate.quantize(Decimal("0.0001")))
-        return data
+        return {
+            "rounds": self.rounds,
+            "wins": self.wins,
+            "win_rate": None if rate is None else str(rate.quantize(Decimal("0.0001"))),
+        } | costs_json(self.costs)
 
 
 def totals(rounds: list[Finished]) -> Totals:
-    volume = {v: Decimal(0) for v in VENUES}
-    for r in rounds:
-        for v, n in r.volume.items():
-            volume[v] = volume.get(v, Decimal(0)) + n
     return Totals(
         rounds=len(rounds),
         wins=sum(r.realized_pnl > 0 for r in rounds),
-        realized_pnl=sum((r.realized_pnl for r in rounds), Decimal(0)),
-        fees=sum((r.fees for r in rounds), Decimal(0)),
-        volume=volume,
+        costs=total(r.costs for r in rounds),
     )
 
 
@@ -640,13 +688,20 @@ class History:
 
 
 def history(store: Store, days: int | None = None) -> History:
-    """DONE rounds of the last `days` UTC days (today included), or all of them."""
+    """DONE rounds of the last `days` UTC days (today included), or all of them, with what
+    their volume cost."""
     since = None if days is None else utc_day_start() - timedelta(days=days - 1)
-    volume: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for f in store.fills_of_finished(since):
-        volume[f.round_id][f.venue] += f.qty * f.price
+    rounds = store.finished_rounds(since)
+    trades, decisions = store.finished_costs(since)
+    fills: dict[int, list[TradeFigures]] = defaultdict(list)
+    for f in trades:
+        fills[f.round_id].append(f)
+    orders: dict[int, list[DecisionFigures]] = defaultdict(list)
+    for o in decisions:
+        orders[o.round_id].append(o)
+    funding = store.funding_by_round(r.id for r in rounds if r.id is not None)
     by_day: dict[date, list[Finished]] = defaultdict(list)
-    for r in store.finished_rounds(since):
+    for r in rounds:
         assert r.id is not None
         ended = as_utc(r.ended_at or r.created_at)
         by_day[ended.date()].append(
@@ -656,9 +711,12 @@ def history(store: Store, days: int | None = None) -> History:
                 reason=r.reason,
                 ended_at=ended,
                 duration_seconds=int((ended - as_utc(r.opened_at or r.created_at)).total_seconds()),
-                realized_pnl=r.realized_pnl or Decimal(0),
-                fees=r.fees or Decimal(0),
-                volume={v: volume[r.id][v] for v in VENUES},
+                costs=costs_of(
+                    orders[r.id],
+                    fills[r.id],
+                    r.realized_pnl or Decimal(0),
+                    funding[r.id],
+                ),
             )
         )
     day_list = [Day(d, rs, totals(rs)) for d, rs in sorted(by_day.items())]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -177,6 +177,29 @@ class FillRow(SQLModel, table=True):
     fee: Decimal = _money(nullable=False)
     maker: bool = False
     at: datetime = Field(default_factory=utcnow)  # the venue's trade time where it gives one
+
+
+class TradeFigures(NamedTuple):
+    """A fill as far as its round's costs go (`Store.finished_costs`)."""
+
+    round_id: int
+    venue: str
+    side: str
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    maker: bool
+
+
+class DecisionFigures(NamedTuple):
+    """An order as far as its slippage goes (`Store.finished_costs`)."""
+
+    round_id: int
+    venue: str
+    side: str
+    filled_qty: Decimal
+    avg_price: Decimal | None
+    decision_price: Decimal | None
 
 
 class EventRow(SQLModel, table=True):
@@ -1232,17 +1255,36 @@ class Store:
                 q = q.where(col(RoundRow.ended_at) >= since)
             return list(s.exec(q.order_by(col(RoundRow.ended_at), col(RoundRow.id))))
 
-    def fills_of_finished(self, since: datetime | None = None) -> list[FillRow]:
-        """The fills of the rounds `finished_rounds(since)` returns, in one query."""
-        with self.session() as s:
-            q = (
-                select(FillRow)
-                .join(RoundRow, col(FillRow.round_id) == col(RoundRow.id))
-                .where(RoundRow.state == "DONE")
+    def finished_costs(
+        self, since: datetime | None = None
+    ) -> tuple[list[TradeFigures], list[DecisionFigures]]:
+        """The fills and the filled orders of the rounds `finished_rounds(since)` returns,
+        what their costs are computed from (hedged.costs): plain rows in two queries, not
+        ORM objects (10,000 rounds read in about a second, not seven)."""
+        rounds = RoundRow.__table__  # type: ignore[attr-defined]
+        fills = FillRow.__table__  # type: ignore[attr-defined]
+        done = sa_select(rounds.c.id).where(rounds.c.state == "DONE")
+        if since is not None:
+            done = done.where(rounds.c.ended_at >= since)
+        trades = sa_select(*(fills.c[f] for f in TradeFigures._fields))
+        decisions = sa_select(*(_ORDERS.c[f] for f in DecisionFigures._fields))
+        with self.engine.connect() as c:
+            return (
+                [
+                    TradeFigures(*row)
+                    for row in c.execute(
+                        trades.where(fills.c.round_id.in_(done)).order_by(fills.c.id)
+                    )
+                ],
+                [
+                    DecisionFigures(*row)
+                    for row in c.execute(
+                        decisions.where(
+                            _ORDERS.c.round_id.in_(done), _ORDERS.c.avg_price.is_not(None)
+                        ).order_by(_ORDERS.c.id)
+                    )
+                ],
             )
-            if since is not None:
-                q = q.where(col(RoundRow.ended_at) >= since)
-            return list(s.exec(q.order_by(col(FillRow.id))))
 
     def last_quote_at(self) -> datetime | None:
         """When the daemon last saved a price: a sign of life while it runs."""

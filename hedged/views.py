@@ -5,16 +5,19 @@ the figures come from `hedged.report`; every word goes through the catalog (`hed
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TextIO
 
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from hedged.costs import Costs
+from hedged.costs import slippage as order_slippage
 from hedged.i18n import N_, _, ngettext
 from hedged.model import Quote
 from hedged.report import (
@@ -27,6 +30,7 @@ from hedged.report import (
     RoundView,
     Snapshot,
     Totals,
+    costs_json,
 )
 from hedged.store import ACTIVE_STATES, as_utc
 
@@ -295,7 +299,9 @@ def render_detail(d: RoundDetail) -> RenderableType:
         (_("PRICE"), True),
         (_("STATUS"), False),
         (_("FILLED"), False),
-        (_("AVG"), True),
+        (_("DECIDED AT"), True),
+        (_("AVG FILL"), True),
+        (_("SLIPPAGE"), True),
         title=_("orders"),
     )
     orders.add_column(_("CLIENT ID"), no_wrap=True)
@@ -312,7 +318,9 @@ def render_detail(d: RoundDetail) -> RenderableType:
             "-" if o.price is None else str(o.price),
             Text(o.status, style="red" if o.status in ("REJECTED", "AMBIGUOUS") else ""),
             str(o.filled_qty),
+            "-" if o.decision_price is None else str(o.decision_price),
             "-" if o.avg_price is None else str(o.avg_price),
+            fmt(order_slippage(o)) if o.filled_qty and o.decision_price is not None else "-",
             o.client_id or "-",
             note,
         )
@@ -324,7 +332,14 @@ def render_detail(d: RoundDetail) -> RenderableType:
     for e in d.timeline:
         style = "bold" if e.kind in ("transition", "command") else ""
         events.add_row(when(e.at, ms=True), e.kind, Text(e.text, style=style))
-    parts: list[RenderableType] = [head, facts, legs_table(v.legs), orders, events]
+    parts: list[RenderableType] = [
+        head,
+        facts,
+        costs_table(d.costs, d.finished),
+        legs_table(v.legs),
+        orders,
+        events,
+    ]
     for c in d.commands:
         if c.status == "PENDING":
             queued = _("queued: {kind} (command #{id}, since {since})")
@@ -334,32 +349,64 @@ def render_detail(d: RoundDetail) -> RenderableType:
     return Group(*parts)
 
 
-def history_table(h: History) -> Table:
+def costs_table(c: Costs, finished: bool) -> Table:
+    """A round's cost of volume: `hedgectl show` (so far, until the round is DONE)."""
+    title = _("what the volume cost") if finished else _("what the volume cost so far")
+    t = _table(
+        *[(_("VOL {venue}").format(venue=v), True) for v in c.volume],
+        (_("MAKER FEES"), True),
+        (_("TAKER FEES"), True),
+        (_("FUNDING"), True),
+        (_("SLIPPAGE"), True),
+        (_("PNL"), True),
+        (_("COST/10K"), True),
+        title=title,
+    )
+    t.add_row(*_cost_cells(c, finished))
+    return t
+
+
+def _cost_cells(c: Costs, finished: bool = True) -> list[Any]:
+    """Volume per venue, maker and taker fees, funding, slippage, realized PnL, and the cost
+    per 10,000 USDT of volume (the last two once a round is finished)."""
+    return [
+        *[fmt(n, "0.01") for n in c.volume.values()],
+        fmt(c.maker_fees),
+        fmt(c.taker_fees),
+        signed(c.funding),
+        fmt(c.slippage),
+        signed(c.realized_pnl) if finished else "-",
+        fmt(c.cost_per_10k, "0.01") if finished else "-",
+    ]
+
+
+def history_table(h: History, by_day: bool = False) -> Table:
+    """Finished rounds with a totals row per UTC day and over all (`by_day`: the days only)."""
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_footer=True)
-    venues = list(h.total.volume)
-    cols = [_("DAY (UTC)"), _("ROUND"), _("ENDED"), _("TOOK"), _("REASON"), _("PNL"), _("FEES")]
-    cols += [_("VOL {venue}").format(venue=v) for v in venues]
-    footer = _totals_cells(_("total"), h.total, venues)
+    cols = [_("DAY (UTC)"), _("ROUND"), _("ENDED"), _("TOOK"), _("REASON")]
+    cols += [_("VOL {venue}").format(venue=v) for v in h.total.costs.volume]
+    cols += [_("MAKER FEES"), _("TAKER FEES"), _("FUNDING"), _("SLIPPAGE"), _("PNL")]
+    cols += [_("COST/10K")]
+    footer = _totals_cells(_("total"), h.total)
     for i, (name, foot) in enumerate(zip(cols, footer, strict=True)):
         left = i in (0, 4)  # the day and the reason
         t.add_column(name, footer=foot, justify="left" if left else "right", no_wrap=not left)
     for day in h.days:
-        for i, r in enumerate(day.rounds):
+        for i, r in enumerate([] if by_day else day.rounds):
             t.add_row(
                 day.day.isoformat() if i == 0 else "",
                 str(r.id),
                 as_utc(r.ended_at).strftime("%H:%M:%S"),
                 age(r.duration_seconds),
                 r.reason or "",
-                signed(r.realized_pnl),
-                fmt(r.fees),
-                *[fmt(r.volume.get(v), "0.01") for v in venues],
+                *_cost_cells(r.costs),
             )
-        t.add_row(*_totals_cells("", day.totals, venues), style="bold", end_section=True)
+        title = day.day.isoformat() if by_day else ""
+        t.add_row(*_totals_cells(title, day.totals), style="bold", end_section=True)
     return t
 
 
-def _totals_cells(title: str, x: Totals, venues: list[str]) -> list[Any]:
+def _totals_cells(title: str, x: Totals) -> list[Any]:
     rate = "-" if x.win_rate is None else f"{x.win_rate * 100:.0f}%"
     return [
         title,
@@ -367,10 +414,39 @@ def _totals_cells(title: str, x: Totals, venues: list[str]) -> list[Any]:
         "",
         "",
         _("win rate {rate} ({wins}/{rounds})").format(rate=rate, wins=x.wins, rounds=x.rounds),
-        signed(x.realized_pnl),
-        fmt(x.fees),
-        *[fmt(x.volume.get(v), "0.01") for v in venues],
+        *_cost_cells(x.costs),
     ]
+
+
+ROUND_COLUMNS = ("day", "id", "pair", "reason", "ended_at", "duration_seconds")
+DAY_COLUMNS = ("day", "rounds", "wins", "win_rate")
+
+
+def history_csv(h: History, out: TextIO, by_day: bool = False) -> None:
+    """`hedgectl history --csv`, for spreadsheets and tax tools: RFC 4180, a header row, one
+    row per round (`by_day`: per UTC day), the `--json` field names, amounts as plain digits."""
+    costs = list(_flat(costs_json(Costs())))
+    writer = csv.DictWriter(
+        out, [*(DAY_COLUMNS if by_day else ROUND_COLUMNS), *costs], lineterminator="\r\n"
+    )
+    writer.writeheader()
+    for day in h.days:
+        when = {"day": day.day.isoformat()}
+        if by_day:
+            writer.writerow(when | _flat(day.totals.to_json()))
+        else:
+            writer.writerows(when | _flat(r.to_json()) for r in day.rounds)
+
+
+def _flat(data: dict[str, Any]) -> dict[str, Any]:
+    """A `--json` entry as one CSV row: the volume per venue as `volume_<venue>` columns."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat |= {f"{key}_{k}": v for k, v in value.items()}
+        else:
+            flat[key] = value
+    return flat
 
 
 def halted_table(views: Sequence[HaltedView]) -> Table:

@@ -44,6 +44,7 @@ def test_slippage_is_what_the_fills_cost_beyond_the_decision_price() -> None:
     assert slippage(order("SELL", "1", "100.02", "100.00")) == D("-0.02")  # price improved
     assert slippage(order("BUY", "1", "100", None)) == 0  # decided on nothing recorded
     assert slippage(order("BUY", "0", None, "100")) == 0  # nothing filled
+    assert str(slippage(order("SELL", "2", "100.00", "100.00"))) == "0.00"  # never "-0.00"
 
 
 def test_a_rounds_costs_and_the_cost_per_ten_thousand_of_volume() -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -17,12 +19,15 @@ from roundkit import ASTER, BACKPACK, D, Rig, settle
 
 from hedged import config
 from hedged.config import ConfigError
+from hedged.costs import total
 from hedged.engine import Engine
 from hedged.legs import VENUES
 from hedged.metrics import HOST, Metrics, MetricsServer, reason_class
-from hedged.model import OrderRequest, OrderType, Side
+from hedged.model import FundingShare, OrderRequest, OrderType, Side
 from hedged.observe import NULL_OBSERVER, Observer, Observers, observed_venues, observing
+from hedged.report import history
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -263,3 +268,84 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
+
+
+async def test_cost_counters_are_the_history_figures_of_the_finished_rounds(
+    watched: tuple[Rig, Metrics, MetricsServer],
+) -> None:
+    """Volume, fees (maker/taker), funding, slippage and realized PnL per venue, counted once
+    per round at DONE: the figures `hedgectl history` shows for the same rounds."""
+    rig, _, server = watched
+    await rig.tick()
+    await rig.until("MONITORING", 1)
+    # funding settles on both venues while the round holds its legs, and is recorded for it
+    for venue, rate in ((ASTER, D("0.0001")), (BACKPACK, D("0.00005"))):
+        symbol = rig.world.symbols[venue]
+        rig.world.venues[venue].settle_funding(symbol, rate)
+        payments = await rig.venues[venue].funding_payments(symbol, EPOCH)
+        qty = rig.round(1).qty
+        assert payments and qty is not None
+        rig.store.add_funding(1, [FundingShare(p, p.amount, qty) for p in payments])
+    await rig.move("100.9")
+    await rig.until("LIMIT_SET", 1)
+    await rig.move("101.5")
+    await rig.until("DONE", 1)
+    before = await scrape(server.url)
+    await rig.until("MONITORING", 2)
+    await rig.move("100.6")
+    await rig.until("LIMIT_SET", 2)
+    await rig.move("99.9")
+    await rig.until("DONE", 2)
+    s = await scrape(server.url)
+
+    (day,) = history(rig.store).days
+    rounds = {r.id: r.costs for r in day.rounds}
+    for scraped, ids in ((before, [1]), (s, [1, 2])):  # after round 1, after both
+        got, costs = costs_by_venue(scraped), total(rounds[i] for i in ids)
+        fills = [f for i in ids for f in rig.store.fills_of(i)]
+        for venue in VENUES:
+            assert got["volume"][venue] == pytest.approx(float(costs.volume[venue]))
+            for liquidity, maker in (("maker", True), ("taker", False)):
+                fees = [f.fee for f in fills if f.venue == venue and f.maker is maker]
+                assert got["fees"][venue, liquidity] == pytest.approx(float(sum(fees, D(0))))
+        assert sum(got["funding"].values()) == pytest.approx(float(costs.funding))
+        assert sum(got["slippage"].values()) == pytest.approx(float(costs.slippage))
+        assert got["pnl"] == pytest.approx(float(costs.realized_pnl))
+    funding = costs_by_venue(s)["funding"]
+    assert funding[ASTER] > 0 > funding[BACKPACK]  # the short received, the long paid
+    # a restarted daemon counts from zero: the rounds finished before it are not counted again
+    restarted = Metrics(rig.store)
+    restarted.refresh()
+    for venue in VENUES:
+        sample = restarted.registry.get_sample_value("hedged_volume_usdt_total", {"venue": venue})
+        assert sample == 0
+
+
+def costs_by_venue(s: Samples) -> dict[str, Any]:
+    """The cost counters of one scrape, each signed pair netted."""
+
+    def net(plus: str, minus: str, **labels: str) -> float:
+        return value(s, plus, **labels) - value(s, minus, **labels)
+
+    return {
+        "volume": {v: value(s, "hedged_volume_usdt_total", venue=v) for v in VENUES},
+        "fees": {
+            (v, liq): net(
+                "hedged_fees_paid_usdt_total",
+                "hedged_fee_rebates_usdt_total",
+                venue=v,
+                liquidity=liq,
+            )
+            for v in VENUES
+            for liq in ("maker", "taker")
+        },
+        "funding": {
+            v: net("hedged_funding_received_usdt_total", "hedged_funding_paid_usdt_total", venue=v)
+            for v in VENUES
+        },
+        "slippage": {
+            v: net("hedged_slippage_usdt_total", "hedged_price_improvement_usdt_total", venue=v)
+            for v in VENUES
+        },
+        "pnl": net("hedged_realized_profit_usdt_total", "hedged_realized_loss_usdt_total"),
+    }
