@@ -27,13 +27,13 @@ from hedged.observe import NULL_OBSERVER, Observer
 from hedged.orders import OrderDesk, Unresolved, in_time
 from hedged.prices import PriceBook
 from hedged.reconcile import Report, reconcile
+from hedged.schedule import Schedule
 from hedged.states import opening
 from hedged.states.context import BACKSTOP, TAKE_PROFIT, Move, RoundContext
 from hedged.states.machine import LIVE, RoundMachine, State, Trigger
 from hedged.states.registry import BEHAVIOUR
 from hedged.stepper import Stepper
 from hedged.store import Deposed, RoundRow, Store, utc_day_start, utcnow
-from hedged.triggers import TriggerIndex
 from hedged.wake import Alarm, WakingEvent
 
 log = logging.getLogger("hedged.engine")
@@ -124,11 +124,7 @@ class Engine:
         self._catch_up_at = 0.0  # monotonic: when a failed catch-up is tried again
         self._catch_up_pause = CATCH_UP_FIRST_RETRY
         self._catch_up_failing_since: float | None = None
-        self.live: set[int] = set()  # rounds in a live state
-        self._due: set[int] = set()  # rounds to step on the next pass, whatever the prices
-        self._restless: set[int] = set()  # live rounds the slow timer steps (not RESTING)
-        self._deadlines: dict[int, datetime] = {}  # resting rounds' time limits
-        self.triggers = TriggerIndex()
+        self.schedule = Schedule()  # when each live round steps
         # The leader is the only writer of these; kept here so a price event reads no table.
         self.paused = False
         self._cooldown_note = ""
@@ -237,9 +233,10 @@ class Engine:
             report = Report()
             self._reconcile_due = True
         self._last_poll = time.monotonic()  # reconciliation has just read every order
-        self.live = {r.id for r in self.store.active_rounds() if r.id and r.state in LIVE_STATES}
-        self._due |= self.live
-        self.resumed = len(self.live)
+        for r in self.store.active_rounds():
+            if r.id and r.state in LIVE_STATES:
+                self.schedule.track(r.id)
+        self.resumed = len(self.schedule)
         self.notify(READY="1", STATUS=self.status_line())
         return report
 
@@ -320,7 +317,7 @@ class Engine:
             except (Deposed, SQLAlchemyError) as e:
                 self._lose_store(e)
                 return
-            self._due.add(row.round_id)
+            self.schedule.wake(row.round_id)
             self._wake()  # its round may step
 
     async def _follow(
@@ -432,10 +429,10 @@ class Engine:
 
     def _finished(self) -> bool:
         if self.stopping.is_set():
-            return not self.leading or not self.live or self.strategy.on_shutdown == "keep"
+            return not self.leading or not self.schedule or self.strategy.on_shutdown == "keep"
         if self.strategy.mode != "single":
             return False
-        return ((self.opened or self.resumed) > 0 and not self.live) or self._blocked_for_good()
+        return ((self.opened or self.resumed) > 0 and not self.schedule) or self._blocked_for_good()
 
     def _blocked_for_good(self) -> bool:
         """Single mode, nothing opened or resumed, and the pair is blocked: waiting is futile."""
@@ -480,19 +477,17 @@ class Engine:
             await self.stepper.settled()
             self.close_all(Trigger.SHUTDOWN_FLATTEN, "shutdown")
         self.maybe_open()
-        due, self._due = self._due, set()
-        for quote in self.prices.take_touched():
-            due |= self.triggers.crossed(quote)
+        due = self.schedule.due_now(self.prices.take_touched())
         polled: set[int] = set()
         if poll_due:
-            polled = self._restless | self._past_deadline()
+            polled = self.schedule.timer_due(utcnow())
             if self._finished_since_trim:  # what finished rounds freed, off the price path
                 self._finished_since_trim = False
                 heap.give_back()
             self.stepper.spawn("resting-order poll", self._poll_resting())
             self.stepper.spawn("wal checkpoint", self._checkpoint())
         if due or polled:
-            for r in sorted((due | polled) & self.live):
+            for r in sorted(due | polled):
                 self.stepper.launch(r, r in polled)
         if self.observer is not NULL_OBSERVER:
             ages = {v: self.prices.age(v, self.symbols[v]) for v in VENUES}
@@ -532,10 +527,6 @@ class Engine:
         """Wait for the steps under way (tests and benchmarks: a pass, then its effects)."""
         await self.stepper.settled()
 
-    def _past_deadline(self) -> set[int]:
-        now = utcnow()
-        return {r for r, at in self._deadlines.items() if at <= now}
-
     async def _poll_resting(self) -> None:
         """The slow timer's check of resting orders (take-profits, backstops), batched: one
         open-orders read per venue, not one order lookup per round, beside the loop (a price
@@ -543,7 +534,7 @@ class Engine:
         (filled, partly filled, fired, gone) are stepped to look it up."""
         resting = [  # from the in-memory orders: no table scan on the loop every 5 s
             o
-            for r in sorted(self.live)
+            for r in sorted(self.schedule.live)
             for o in self.store.orders_of(r)
             if o.purpose in (TAKE_PROFIT, BACKSTOP) and not o.terminal
         ]
@@ -560,7 +551,7 @@ class Engine:
                 for o in resting
                 if o.venue == venue and open_now.get(o.client_id or "") != o.filled_qty
             }
-        for r in sorted(moved & self.live):
+        for r in sorted(moved & self.schedule.live):
             self.stepper.launch(r, True)
 
     async def _checkpoint(self) -> None:
@@ -579,8 +570,7 @@ class Engine:
         self.opened += 1
         r = self.store.create_round(self.symbols[ASTER], self.symbols[BACKPACK])
         assert r.id is not None
-        self.live.add(r.id)
-        self._due.add(r.id)
+        self.schedule.track(r.id)
         return r
 
     def _why_not_open(self) -> str | None:
@@ -597,8 +587,8 @@ class Engine:
             return "single mode: one round only"
         if s.max_rounds and self.opened >= s.max_rounds:
             return f"max_rounds {s.max_rounds} reached"
-        if len(self.live) >= s.max_concurrent_rounds:
-            return f"{len(self.live)} rounds open (max_concurrent_rounds)"
+        if len(self.schedule) >= s.max_concurrent_rounds:
+            return f"{len(self.schedule)} rounds open (max_concurrent_rounds)"
         if self.realized_today() <= -s.daily_loss_limit_usdt:
             return f"daily loss limit {s.daily_loss_limit_usdt} reached"
         if time.monotonic() < self._cooldown_until:
@@ -648,17 +638,14 @@ class Engine:
         state = ctx.round.state if ctx else None
         behaviour = BEHAVIOUR.get(State(state)) if state else None
         if ctx is not None and behaviour is not None and behaviour.watch is not None:
-            self.triggers.watch(round_id, behaviour.watch(ctx))
+            self.schedule.watch(round_id, behaviour.watch(ctx))
         if state in (State.OPENING, State.CLOSING):
-            self._due.add(round_id)  # waiting on its own orders, not on a price
+            self.schedule.wake(round_id)  # waiting on its own orders, not on a price
         resting = behaviour.resting if behaviour is not None else None
         if ctx is not None and resting is not None and resting(ctx):
-            self._restless.discard(round_id)
-            if ctx.round.deadline_at is not None:
-                self._deadlines[round_id] = ctx.round.deadline_at
-        elif round_id in self.live:  # moving, backing off, or could not be stepped
-            self._restless.add(round_id)
-            self._deadlines.pop(round_id, None)
+            self.schedule.rests(round_id, ctx.round.deadline_at)
+        else:  # moving, backing off, or could not be stepped
+            self.schedule.restless(round_id)
 
     async def _settle(self, round_id: int, poll_due: bool) -> RoundContext | None:
         """The round at rest (no decision left on what is known now); None if it stopped
@@ -754,14 +741,8 @@ class Engine:
         )
         trigger = move.trigger.value
         self.observer.round_moved(row, source, trigger, move.reason or trigger)
-        self.triggers.discard(r.id)  # levels belong to the state it left
-        self._deadlines.pop(r.id, None)
-        if dest in LIVE:
-            self.live.add(r.id)
-            self._restless.add(r.id)  # until its next step says it rests
-        else:  # nothing of a finished round stays behind (the daemon runs for weeks)
-            self.live.discard(r.id)
-            self._restless.discard(r.id)
+        self.schedule.moved(r.id, dest in LIVE)
+        if dest not in LIVE:  # nothing of a finished round stays behind
             self._unresolved_since.pop(r.id, None)
             self._trouble_logged.pop(r.id, None)
         if dest == State.DONE:
@@ -791,7 +772,7 @@ class Engine:
         for r in self.store.active_rounds():
             if r.id is not None and RoundMachine(r.state, r.halted_from).allows(trigger):
                 self.apply(r, Move(trigger, why))
-                self._due.add(r.id)
+                self.schedule.wake(r.id)
                 n += 1
         return n
 
@@ -799,7 +780,7 @@ class Engine:
         r = self.store.get_round(round_id)
         if r is None or r.id is None:
             raise LookupError(f"no round {round_id}")
-        self._due.add(r.id)
+        self.schedule.wake(r.id)
         return self.apply(r, Move(trigger, why)).state
 
     # -- status --------------------------------------------------------------------------
@@ -816,4 +797,4 @@ class Engine:
         pnl = self.realized_today()
         price_age = "n/a" if age is None else f"{age:.1f}s"
         blocked = f"; blocked: {self.blocked}" if self.blocked else ""
-        return f"{len(self.live)} rounds open; price age {price_age}; PnL today {pnl}{blocked}"
+        return f"{len(self.schedule)} rounds open; price age {price_age}; PnL today {pnl}{blocked}"

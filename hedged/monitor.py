@@ -102,8 +102,8 @@ class Monitor:
     def frame(self, counter: int) -> Drawn:
         engine = self.engine
         quotes = {v: engine.prices.latest(v, engine.symbols[v]) for v in VENUES}
-        rounds = [self.view(r, quotes) for r in sorted(engine.live)]
-        self._fills = {r: self._fills[r] for r in engine.live if r in self._fills}
+        rounds = [self.view(r, quotes) for r in sorted(engine.schedule.live)]
+        self._fills = {r: self._fills[r] for r in engine.schedule.live if r in self._fills}
         shown = [q for q in quotes.values() if q is not None]
         block = monitor_block(counter, utcnow(), shown, [v for v in rounds if v is not None])
         return Drawn(self.console, block)
