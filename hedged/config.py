@@ -705,15 +705,15 @@ def load(path: Path | None = None, *, overrides: Mapping[str, Any] | None = None
             pairs = pairs or [{}]
             _put_pair(pairs[0], OVERRIDES_SOURCE, "pair", key, value)
     if path is not None:
-        for dotted in _REQUIRED_IN_FILE:
-            section, _dot, key = dotted.partition(".")
-            if section != "pair" and key not in raw.get(section, {}):
-                raise ConfigError(source, dotted, _("missing required key"))
         for i, table in enumerate(pairs or [{}]):
             for key in ("aster_symbol", "backpack_symbol"):
                 if key not in table:
                     where = _pair_key(pairs, i)
                     raise ConfigError(source, f"{where}.{key}", _("missing required key"))
+        for dotted in _REQUIRED_IN_FILE:
+            section, _dot, key = dotted.partition(".")
+            if section != "pair" and key not in raw.get(section, {}):
+                raise ConfigError(source, dotted, _("missing required key"))
 
     file_dir = None if path is None else Path(path).absolute().parent
     raw.setdefault("daemon", {}).setdefault("state_dir", (_default_state_dir(), DEFAULTS_SOURCE))

@@ -37,8 +37,10 @@ PAPER_BALANCE = Decimal(10_000)
 
 def clients(cfg: Config, credentials: Credentials) -> dict[str, Venue]:
     return {
-        ASTER: AsterVenue(cfg.aster, credentials.aster, cfg.pair.aster_symbol),
-        BACKPACK: BackpackVenue(cfg.backpack, credentials.backpack, cfg.pair.backpack_symbol),
+        ASTER: AsterVenue(cfg.aster, credentials.aster, [p.aster_symbol for p in cfg.pairs]),
+        BACKPACK: BackpackVenue(
+            cfg.backpack, credentials.backpack, [p.backpack_symbol for p in cfg.pairs]
+        ),
     }
 
 
@@ -111,7 +113,10 @@ async def paper_venues(cfg: Config) -> AsyncIterator[Mapping[str, Venue]]:
     )
     p = cfg.paper
     spec = WorldSpec(
-        symbols={ASTER: cfg.pair.aster_symbol, BACKPACK: cfg.pair.backpack_symbol},
+        symbols={
+            ASTER: tuple(p.aster_symbol for p in cfg.pairs),
+            BACKPACK: tuple(p.backpack_symbol for p in cfg.pairs),
+        },
         seed=p.seed,
         start_price=p.start_price,
         volatility=p.volatility,

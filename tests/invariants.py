@@ -15,7 +15,7 @@ crash harness (the simulator's saved state file).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -34,7 +34,8 @@ class VenueRecords:
     `submissions`: per venue, how many times each client order id was submitted."""
 
     account: str
-    symbols: Mapping[str, str]  # venue -> the symbol the rounds trade there
+    # venue -> the symbol the rounds trade there (or the symbols, for several pairs)
+    symbols: Mapping[str, str | Sequence[str]]
     states: Mapping[str, Mapping[str, Any]]
     submissions: Mapping[str, Mapping[str, int]]
 
@@ -42,17 +43,25 @@ class VenueRecords:
     def venues(self) -> list[str]:
         return list(self.symbols)
 
+    def markets(self) -> list[tuple[str, str]]:
+        """Every (venue, symbol) the rounds trade."""
+        return [
+            (v, s)
+            for v, traded in self.symbols.items()
+            for s in ((traded,) if isinstance(traded, str) else traded)
+        ]
+
     def orders(self, venue: str) -> list[Mapping[str, Any]]:
         return [o for o in self.states[venue]["orders"] if o["account"] == self.account]
 
     def fills(self, venue: str) -> list[Mapping[str, Any]]:
         return [f for f in self.states[venue]["fills"] if f["account"] == self.account]
 
-    def position(self, venue: str) -> Decimal:
+    def position(self, venue: str, symbol: str) -> Decimal:
         positions = [
             Decimal(p["qty"])
             for p in self.states[venue]["positions"]
-            if p["account"] == self.account and p["symbol"] == self.symbols[venue]
+            if p["account"] == self.account and p["symbol"] == symbol
         ]
         return sum(positions, ZERO)
 
@@ -177,14 +186,14 @@ class _Check:
     def positions_expected(self) -> None:
         """(2) each venue's net position equals what the unfinished rounds expect (plus
         foreign fills)."""
-        for v in self.records.venues:
+        for v, symbol in self.records.markets():
             expected = sum(
                 (
                     _signed(o.side, o.filled_qty)
                     for r in self.rounds
                     if r.state != "DONE"
                     for o in self._of(r)
-                    if o.venue == v
+                    if (o.venue, o.symbol) == (v, symbol)
                 ),
                 ZERO,
             )
@@ -192,13 +201,12 @@ class _Check:
                 (
                     _signed(f["side"], Decimal(f["qty"]))
                     for f in self.records.fills(v)
-                    if f["client_id"] in self.foreign.get(v, set())
+                    if f["client_id"] in self.foreign.get(v, set()) and f["symbol"] == symbol
                 ),
                 ZERO,
             )
-            actual = self.records.position(v)
+            actual = self.records.position(v, symbol)
             if actual != expected:
-                symbol = self.records.symbols[v]
                 self.violation(
                     f"(2) {v} {symbol} position {actual}, store expects {expected}",
                     actual - expected,
@@ -206,10 +214,11 @@ class _Check:
 
     def flat(self) -> None:
         """(2), (3) with no round live: each venue flat, no order of ours open."""
-        for v in self.records.venues:
-            position = self.records.position(v)
+        for v, symbol in self.records.markets():
+            position = self.records.position(v, symbol)
             if position != 0:
                 self.violation(f"(2) {v} position {position} with no round live", position)
+        for v in self.records.venues:
             for o in self.records.orders(v):
                 if not OrderStatus(o["status"]).terminal:
                     self.violation(
