@@ -206,12 +206,27 @@ def view_of(
     )
 
 
-def status(store: Store, recent: int = 10) -> list[RoundView]:
-    """Every active round, then the most recent finished ones."""
+def of_pair(r: RoundRow, pair: str | None) -> bool:
+    """Whether the round trades `pair` (its Aster or Backpack symbol, or both as `A/B`);
+    every round when None."""
+    return pair is None or pair in (r.aster_symbol, r.backpack_symbol, pair_name(r))
+
+
+def pair_name(r: RoundRow) -> str:
+    return f"{r.aster_symbol}/{r.backpack_symbol}"
+
+
+def status(store: Store, recent: int = 10, pair: str | None = None) -> list[RoundView]:
+    """Every active round, then the most recent finished ones (of one pair, or of all)."""
     quotes = store.quotes()
-    active = store.active_rounds()
+    active = [r for r in store.active_rounds() if of_pair(r, pair)]
     ids = {r.id for r in active}
-    finished = [r for r in store.recent_rounds(recent + len(active)) if r.id not in ids]
+    recent_rows = (
+        store.recent_rounds(recent + len(active))
+        if pair is None
+        else store.rounds_of(pair, recent + len(active))
+    )
+    finished = [r for r in recent_rows if r.id not in ids]
     return [round_view(store, r, quotes) for r in active + finished[:recent]]
 
 
@@ -576,8 +591,9 @@ class History:
         }
 
 
-def history(store: Store, days: int | None = None) -> History:
-    """DONE rounds of the last `days` UTC days (today included), or all of them."""
+def history(store: Store, days: int | None = None, pair: str | None = None) -> History:
+    """DONE rounds of the last `days` UTC days (today included), or all of them; of one
+    pair, or of all."""
     since = None if days is None else utc_day_start() - timedelta(days=days - 1)
     volume: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for f in store.fills_of_finished(since):
@@ -585,11 +601,13 @@ def history(store: Store, days: int | None = None) -> History:
     by_day: dict[date, list[Finished]] = defaultdict(list)
     for r in store.finished_rounds(since):
         assert r.id is not None
+        if not of_pair(r, pair):
+            continue
         ended = as_utc(r.ended_at or r.created_at)
         by_day[ended.date()].append(
             Finished(
                 id=r.id,
-                pair=f"{r.aster_symbol}/{r.backpack_symbol}",
+                pair=pair_name(r),
                 reason=r.reason,
                 ended_at=ended,
                 duration_seconds=int((ended - as_utc(r.opened_at or r.created_at)).total_seconds()),
@@ -600,6 +618,15 @@ def history(store: Store, days: int | None = None) -> History:
         )
     day_list = [Day(d, rs, totals(rs)) for d, rs in sorted(by_day.items())]
     return History(since, day_list, totals([r for d in day_list for r in d.rounds]))
+
+
+def pair_totals(h: History) -> dict[str, Totals]:
+    """The history's totals per pair, by Aster symbol."""
+    by_pair: dict[str, list[Finished]] = defaultdict(list)
+    for day in h.days:
+        for r in day.rounds:
+            by_pair[r.pair.partition("/")[0]].append(r)
+    return {name: totals(rounds) for name, rounds in sorted(by_pair.items())}
 
 
 # -- one frame of `hedgectl watch` ----------------------------------------------------------
@@ -621,6 +648,10 @@ class Snapshot:
         }
 
 
-def snapshot(store: Store, recent: int = 5) -> Snapshot:
+def snapshot(store: Store, recent: int = 5, pair: str | None = None) -> Snapshot:
     quotes = sorted(store.quotes().values(), key=lambda q: (VENUES.index(q.venue), q.symbol))
-    return Snapshot(utcnow(), daemon_view(store), quotes, status(store, recent))
+    rounds = status(store, recent, pair)
+    if pair is not None:  # the pair's prices only
+        symbols = {pair, *pair.split("/")} | {s for v in rounds for s in v.pair.split("/")}
+        quotes = [q for q in quotes if q.symbol in symbols]
+    return Snapshot(utcnow(), daemon_view(store), quotes, rounds)

@@ -802,6 +802,18 @@ class Store:
             q = select(RoundRow).order_by(col(RoundRow.id).desc()).limit(limit)
             return list(s.exec(q))
 
+    def rounds_of(self, pair: str, limit: int) -> list[RoundRow]:
+        """The most recent rounds of one pair (its Aster or Backpack symbol, or `A/B`)."""
+        aster, _slash, backpack = pair.partition("/")
+        where = (
+            (RoundRow.aster_symbol == aster) & (RoundRow.backpack_symbol == backpack)
+            if backpack
+            else (RoundRow.aster_symbol == pair) | (RoundRow.backpack_symbol == pair)
+        )
+        with self.session() as s:
+            q = select(RoundRow).where(where).order_by(col(RoundRow.id).desc()).limit(limit)
+            return list(s.exec(q))
+
     def count_rounds(self) -> int:
         with self.session() as s:
             return int(s.exec(select(func.count()).select_from(RoundRow)).one())

@@ -336,6 +336,29 @@ def history_table(h: History) -> Table:
     return t
 
 
+def pairs_table(per_pair: dict[str, Totals]) -> Table:
+    """`hedgectl history` of several pairs: each pair's totals."""
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    venues = sorted({v for x in per_pair.values() for v in x.volume})
+    cols = [_("PAIR"), _("ROUND"), "", "", _("WIN RATE"), _("PNL"), _("FEES")]
+    cols += [_("VOL {venue}").format(venue=v) for v in venues]
+    for i, name in enumerate(cols):
+        t.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
+    for name, x in per_pair.items():
+        t.add_row(*_totals_cells(name, x, venues))
+    return t
+
+
+def pair_heading(name: str, blocked: str | None, not_opening: str | None) -> Text:
+    """The heading of one pair's rounds in `hedgectl status`, with why it opens none."""
+    line = Text(_("pair {name}").format(name=name), style="bold")
+    if blocked:
+        line.append("  " + _("not opening rounds: {why}").format(why=blocked), style="red")
+    elif not_opening:
+        line.append("  " + _("no new round: {why}").format(why=not_opening), style="yellow")
+    return line
+
+
 def _totals_cells(title: str, x: Totals, venues: list[str]) -> list[Any]:
     rate = "-" if x.win_rate is None else f"{x.win_rate * 100:.0f}%"
     return [

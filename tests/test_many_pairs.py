@@ -241,16 +241,30 @@ async def test_hedgectl_groups_by_pair_and_filters_with_pair(rig: PairsRig) -> N
     everything = json.loads(ctl(rig, "status", "--json"))
     assert {r["pair"] for r in everything["rounds"]} == {f"{a}/{b}" for a, b in PAIRS.items()}
 
+    single = "single mode: one round only"  # each pair had its one round
+    assert status["pairs"] == {
+        "ETHUSDT/ETH_USDC_PERP": {"blocked": None, "not_opening": single, "active": 0}
+    }
+    everything_pairs = everything["pairs"]
+    assert set(everything_pairs) == {f"{a}/{b}" for a, b in PAIRS.items()}
+
     history = json.loads(ctl(rig, "history", "--json", "--pair", "BTCUSDT"))
-    assert [d["rounds"] for d in history["days"]] == [1]
-    assert history["pair"] == "BTCUSDT"
+    assert [len(d["rounds"]) for d in history["days"]] == [1]
+    assert history["pair"] == "BTCUSDT" and list(history["pairs"]) == ["BTCUSDT"]
     grouped = json.loads(ctl(rig, "history", "--json"))
-    assert sum(d["rounds"] for d in grouped["days"]) == 3
+    assert sum(len(d["rounds"]) for d in grouped["days"]) == 3
     assert set(grouped["pairs"]) == set(PAIRS)
     assert all(grouped["pairs"][p]["rounds"] == 1 for p in PAIRS)
 
     text = ctl(rig, "status", "--pair", "SOLUSDT")
     assert "SOLUSDT" in text and "ETHUSDT" not in text
+    grouped_text = ctl(rig, "status")
+    assert all(f"pair {a}/{b}" in grouped_text for a, b in PAIRS.items())
+    table = ctl(rig, "history")
+    assert all(p in table for p in PAIRS)  # each pair's totals
+    watched = json.loads(ctl(rig, "watch", "--once", "--json", "--pair", "ETH_USDC_PERP"))
+    assert [r["pair"] for r in watched["rounds"]] == ["ETHUSDT/ETH_USDC_PERP"]
+    assert {q["symbol"] for q in watched["quotes"]} <= {"ETHUSDT", "ETH_USDC_PERP"}
     unknown = subprocess.run(
         [sys.executable, "-m", "hedged.ctl", "status", "--pair", "DOGEUSDT", "--db", rig.url],
         capture_output=True,
