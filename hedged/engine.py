@@ -8,7 +8,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
@@ -75,6 +75,8 @@ class Engine:
         self.config = config
         self.strategy = config.strategy  # the daemon's mode and timers; each pair has its own
         self.pairs = Pairs(config.pairs)
+        # what the price streams carry: every configured pair's symbols
+        self._streamed = [(v, s) for p in self.pairs for v, s in p.symbols.items()]
         self.store = store
         store.checkpoint_beside()  # no WAL copy inside an order intent's commit
         self.venues = venues
@@ -277,7 +279,7 @@ class Engine:
 
     async def recover(self) -> Report:
         """Reconcile, and halt whatever the venues show that the store cannot explain."""
-        symbols = {v: set(syms) for v, syms in self.pairs.symbols().items()}
+        symbols = {v: {p.symbols[v] for p in self.pairs} for v in VENUES}
         report = await reconcile(self.store, self.venues, self.desk, symbols)
         self.observer.reconciled(report)
         # What the store cannot explain blocks the pair trading that symbol, and only it
@@ -423,10 +425,11 @@ class Engine:
 
     def _stale(self) -> bool:
         fresh = self.prices.fresh
-        return any(fresh(v, s) is None for p in self.pairs for v, s in p.symbols.items())
+        return any(fresh(v, s) is None for v, s in self._streamed)
 
-    async def _poll_stale(self, force: bool) -> None:
-        for v, s in ((v, s) for p in self.pairs for v, s in p.symbols.items()):
+    async def _poll_stale(self, force: bool, markets: Sequence[tuple[str, str]] = ()) -> None:
+        """A REST quote for each of `markets` (the streamed ones by default) that is stale."""
+        for v, s in markets or self._streamed:
             if force or self.prices.fresh(v, s) is None:
                 try:
                     self.prices.update(await self.venues[v].quote(s))
@@ -541,6 +544,8 @@ class Engine:
                 self._finished_since_trim = False
                 heap.give_back()
             self.stepper.spawn("resting-order poll", self._poll_resting())
+            if unstreamed := self.pairs.unstreamed():  # pairs no longer configured
+                self.stepper.spawn("unstreamed prices", self._poll_stale(False, unstreamed))
             self.stepper.spawn("wal checkpoint", self._checkpoint())
         if due or polled:
             for r in sorted(due | polled):

@@ -122,8 +122,12 @@ class Pairs:
         return pair
 
     def symbols(self) -> dict[str, list[str]]:
-        """Venue -> every symbol traded there, in the pairs' order."""
-        return {v: [p.symbols[v] for p in self] for v in (ASTER, BACKPACK)}
+        """Venue -> every configured pair's symbol there, in the pairs' order."""
+        return {v: [p.symbols[v] for p in self if p.configured] for v in (ASTER, BACKPACK)}
+
+    def unstreamed(self) -> list[tuple[str, str]]:
+        """The (venue, symbol) of adopted pairs, which no price stream carries."""
+        return [(v, s) for p in self if not p.configured for v, s in p.symbols.items()]
 
     def by_symbol(self) -> Mapping[tuple[str, str], Pair]:
         return {(v, s): p for p in self for v, s in p.symbols.items()}

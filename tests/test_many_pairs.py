@@ -88,8 +88,15 @@ class PairsRig:
         self.store = Store(self.url)
         self.engine: Engine | None = None
 
-    async def start(self) -> Engine:
-        await self.servers.start()
+    async def start(self, config: Config | None = None) -> Engine:
+        """The daemon (again, as after a restart, with `config` if given)."""
+        if self.engine is None:
+            await self.servers.start()
+        else:
+            await self.engine.stop()
+            self.store.close()
+            self.store = Store(self.url)
+        self.config = config or self.config
         cfg = replace(
             self.config,
             aster=replace(
@@ -272,3 +279,30 @@ async def test_hedgectl_groups_by_pair_and_filters_with_pair(rig: PairsRig) -> N
         timeout=60,
     )
     assert unknown.returncode == 1 and "DOGEUSDT" in unknown.stderr
+
+
+async def test_a_round_of_a_pair_dropped_from_the_configuration_is_seen_to_its_end(
+    rig: PairsRig, tmp_path: Path
+) -> None:
+    await rig.start()
+    await rig.tick()
+    await rig.until("MONITORING", list(PAIRS))
+    without_eth = CONFIG.replace(
+        '[[pair]]\naster_symbol = "ETHUSDT"\nbackpack_symbol = "ETH_USDC_PERP"\n'
+        "position_size_usdt = 40\n",
+        "",
+    )
+    (tmp_path / "fewer.toml").write_text(without_eth)
+    fewer = load(tmp_path / "fewer.toml", overrides={"store.url": rig.url})
+    assert [p.aster_symbol for p in fewer.pairs] == ["SOLUSDT", "BTCUSDT"]
+    engine = await rig.start(fewer)  # restarted without the ETH pair
+    eth = rig.store.recent_rounds(10)[-2]
+    assert eth.aster_symbol == "ETHUSDT"
+    pair = engine.pairs.get("ETHUSDT")
+    assert pair is not None and not pair.configured
+    await rig.move("100.9")
+    await rig.until("LIMIT_SET", list(PAIRS))
+    await rig.move("101.5")
+    await rig.until("DONE", list(PAIRS))
+    assert len(rig.store.recent_rounds(10)) == 3  # no new round on the dropped pair
+    await rig.check_invariants()
