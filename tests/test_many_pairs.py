@@ -306,3 +306,14 @@ async def test_a_round_of_a_pair_dropped_from_the_configuration_is_seen_to_its_e
     await rig.until("DONE", list(PAIRS))
     assert len(rig.store.recent_rounds(10)) == 3  # no new round on the dropped pair
     await rig.check_invariants()
+
+
+def test_a_symbol_the_venue_does_not_list_names_its_pair(tmp_path: Path) -> None:
+    from hedged.adapters.aster.wire import UnknownSymbol
+    from hedged.venues import start_refusal
+
+    (tmp_path / "hedged.toml").write_text(CONFIG)
+    cfg = load(tmp_path / "hedged.toml")
+    refusal = start_refusal(cfg, UnknownSymbol("exchangeInfo has no symbol ETHUSDT"))
+    assert refusal is not None and refusal.key == "pair[ETHUSDT].aster_symbol"
+    assert refusal.problem == "aster does not list ETHUSDT"
