@@ -23,8 +23,7 @@ from rich.live import Live
 from rich.segment import Segment
 from rich.text import Text
 
-from hedged.legs import VENUES
-from hedged.model import Quote
+from hedged.legs import ASTER, BACKPACK
 from hedged.report import RoundView, view_of
 from hedged.store import FillRow, OrderRow, utcnow
 from hedged.views import monitor_block
@@ -101,18 +100,21 @@ class Monitor:
 
     def frame(self, counter: int) -> Drawn:
         engine = self.engine
-        quotes = {v: engine.prices.latest(v, engine.symbols[v]) for v in VENUES}
-        rounds = [self.view(r, quotes) for r in sorted(engine.schedule.live)]
+        rounds = [self.view(r) for r in sorted(engine.schedule.live)]
         self._fills = {r: self._fills[r] for r in engine.schedule.live if r in self._fills}
-        shown = [q for q in quotes.values() if q is not None]
+        latest = (engine.prices.latest(v, s) for p in engine.pairs for v, s in p.symbols.items())
+        shown = [q for q in latest if q is not None]
         block = monitor_block(counter, utcnow(), shown, [v for v in rounds if v is not None])
         return Drawn(self.console, block)
 
-    def view(self, round_id: int, quotes: Mapping[str, Quote | None]) -> RoundView | None:
+    def view(self, round_id: int) -> RoundView | None:
+        """The round at its own pair's latest prices."""
         store = self.engine.store
         r = store.get_round(round_id)
         if r is None:
             return None
+        symbols = {ASTER: r.aster_symbol, BACKPACK: r.backpack_symbol}
+        quotes = {v: self.engine.prices.latest(v, s) for v, s in symbols.items()}
         orders = store.orders_of(round_id)
         return view_of(r, orders, self.fills(round_id, orders), quotes)
 
