@@ -203,7 +203,7 @@ def parser() -> argparse.ArgumentParser:
     wa.add_argument("--interval", type=_interval, default=2.0, help=_("seconds between frames (2)"))
     wa.add_argument("--recent", type=_count, default=5, help=_("finished rounds to show (5)"))
     wa.add_argument("--once", action="store_true", help=_("render one frame and exit"))
-    command("halted", _("rounds that need an operator, with their halt reasons"))
+    command("halted", _("rounds that need an operator, with their halt reasons"), by_pair)
     command("pause", _("stop opening new rounds (open rounds carry on)"), steer)
     rs = command(
         "resume",
@@ -330,6 +330,11 @@ def cmd_status(store: Store, args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
+def _names(pair: str) -> tuple[str, ...]:
+    """What `--pair` may call a pair shown as `A/B`: A, B or A/B."""
+    return (pair, *pair.split("/"))
+
+
 def _by_pair(views: Sequence[RoundView]) -> dict[str, list[RoundView]]:
     """The rounds grouped by pair (`A/B`), pairs in order of their Aster symbol."""
     groups: dict[str, list[RoundView]] = {}
@@ -390,7 +395,7 @@ def cmd_history(store: Store, args: argparse.Namespace, out: Console) -> int:
 
 
 def cmd_halted(store: Store, args: argparse.Namespace, out: Console) -> int:
-    views = halted(store)
+    views = [h for h in halted(store) if args.pair in (None, *_names(h.view.pair))]
     if args.json:
         emit_json([v.to_json() for v in views])
     elif not views:

@@ -272,6 +272,7 @@ async def test_hedgectl_groups_by_pair_and_filters_with_pair(rig: PairsRig) -> N
     watched = json.loads(ctl(rig, "watch", "--once", "--json", "--pair", "ETH_USDC_PERP"))
     assert [r["pair"] for r in watched["rounds"]] == ["ETHUSDT/ETH_USDC_PERP"]
     assert {q["symbol"] for q in watched["quotes"]} <= {"ETHUSDT", "ETH_USDC_PERP"}
+    assert json.loads(ctl(rig, "halted", "--json", "--pair", "ETHUSDT")) == []
     unknown = subprocess.run(
         [sys.executable, "-m", "hedged.ctl", "status", "--pair", "DOGEUSDT", "--db", rig.url],
         capture_output=True,
