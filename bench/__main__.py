@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import budget, machine, memory, pairs, reaction, recovery, report, scale
+from bench import budget, exits, machine, memory, pairs, reaction, recovery, report, scale
 from bench.rig import setup_logging
 
 BENCH = Path(__file__).resolve().parent
@@ -33,8 +33,10 @@ SCENARIOS = (
     "budget",
     "memory",
     "standby",
+    "exits",
 )
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+SIGMA = 12.0  # the price path's annual volatility, the paper default
 SENSITIVITY = [(0.8, 0.005), (0.8, 0.1), (3.0, 0.005), (12.0, 0.005), (12.0, 0.1)]
 
 
@@ -53,9 +55,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--crossings", type=int, help="stop crossings per reaction run (1000)")
     p.add_argument("--scale-rounds", help="comma list of open-round counts (100,1000,10000)")
-    p.add_argument("--sigma", type=float, default=12.0, help="annual volatility of the path")
+    p.add_argument("--sigma", type=float, default=SIGMA, help="annual volatility of the path")
     p.add_argument("--dt", type=float, default=0.005, help="seconds between price events")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--exit-rounds", type=int, help="rounds per configuration in the exits scenario (80)"
+    )
     p.add_argument("--results", type=Path, help="directory for this run's files")
     p.add_argument(
         "--merge",
@@ -238,6 +243,21 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         ),
                     )
                 )
+    if "exits" in only:
+        # Kept beside the default path's figures when run with another volatility.
+        key = "exits" if args.sigma == SIGMA else f"exits_sigma{args.sigma:g}"
+        scen[key] = await scenario(
+            results,
+            key,
+            lambda: exits.run(
+                out / "exits",
+                rounds=args.exit_rounds or (6 if quick else 80),
+                sigma=args.sigma,
+                dt=0.05,
+                seed=args.seed,
+                time_cap=120 if quick else 1500,
+            ),
+        )
     if profile and "reaction-v3" in only:
         results["profiles"] = {
             "reaction-v3": await scenario(

@@ -223,6 +223,31 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 verdict(m.get("rss_growth_pct"), lambda p: abs(p) <= 2.0),
             )
         )
+    for key in sorted(k for k in scen if k.startswith("exits")):
+        out += _exit_rows(scen[key])
+    return out
+
+
+def _exit_rows(e: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
+    """Scenario 8: per configuration, how the rounds ended and what their fees came to."""
+    if not e or "configs" not in e:
+        return []
+    out = []
+    for name, c in e["configs"].items():
+        ended = ", ".join(f"{k} {n}" for k, n in (c.get("ended") or {}).items())
+        maker = c.get("maker_share_of_rounds")
+        survivors = c.get("maker_share_of_survivors")
+        out.append(
+            (
+                f"8. exits, volatility {e.get('sigma')}, {name}: {c.get('rounds')} rounds",
+                f"maker exits {_f(None if maker is None else 100 * maker, 0, ' %')} of rounds, "
+                f"{_f(None if survivors is None else 100 * survivors, 0, ' %')} of rounds with "
+                f"a survivor; fees {c.get('fees_per_10k')} per 10,000 USDT of volume; median "
+                f"round {_f(c.get('round_seconds_median'), 1, ' s')}; ended: {ended}",
+                "",
+                "",
+            )
+        )
     return out
 
 

@@ -185,8 +185,16 @@ class Sims:
     session: aiohttp.ClientSession
 
     @classmethod
-    async def start(cls, keys: Keys, *, real_limits: bool, pairs: int = 1) -> Sims:
-        """`pairs`: each venue quotes the symbols of that many pairs (`pair_symbols`)."""
+    async def start(
+        cls,
+        keys: Keys,
+        *,
+        real_limits: bool,
+        fees: Mapping[str, tuple[Decimal, Decimal]] | None = None,
+        pairs: int = 1,
+    ) -> Sims:
+        """`fees`: (taker, maker) per venue (default: the simulator's own); `pairs`: each
+        venue quotes the symbols of that many pairs (`pair_symbols`)."""
         ctx = multiprocessing.get_context("spawn")
         procs: dict[str, multiprocessing.process.BaseProcess] = {}
         pipes = {}
@@ -194,6 +202,8 @@ class Sims:
             more = tuple(pair_symbols(i)[VENUES.index(venue)] for i in range(1, pairs))
             spec = simproc.VenueSpec(venue, SYMBOLS[venue], keys.accounts, START)
             spec = replace(spec, real_limits=real_limits, more=more)
+            if fees is not None:
+                spec = replace(spec, taker_fee=fees[venue][0], maker_fee=fees[venue][1])
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=simproc.serve, args=(spec, child), daemon=True)
             proc.start()
@@ -318,17 +328,26 @@ class Rig:
         balance: Decimal = BALANCE,
         strategy: Mapping[str, object] | None = None,
         store_url: str | None = None,
+        config_fees: bool = False,
         pairs: int = 1,
     ) -> Rig:
-        """`store_url`: an empty database (default: a SQLite file in `workdir`); `pairs`: the
-        daemon trades that many pairs (`pair_symbols`), every one quoted by both venues."""
+        """`store_url`: an empty database (default: a SQLite file in `workdir`).
+        `config_fees`: the simulators charge the configuration's fees, as in paper mode.
+        `pairs`: the daemon trades that many pairs (`pair_symbols`), every one quoted by both
+        venues."""
         fresh_dir(workdir)
         keys = Keys.make(auth, balance)
-        sims = await Sims.start(keys, real_limits=real_limits, pairs=pairs)
         cfg = strategy_config(workdir, **(strategy or {}))
         if pairs > 1:
             traded = (config_mod.PairConfig(*pair_symbols(i), cfg.strategy) for i in range(pairs))
             cfg = replace(cfg, pairs=tuple(traded))
+        fees = {
+            ASTER: (cfg.aster.taker_fee, cfg.aster.maker_fee),
+            BACKPACK: (cfg.backpack.taker_fee, cfg.backpack.maker_fee),
+        }
+        sims = await Sims.start(
+            keys, real_limits=real_limits, fees=fees if config_fees else None, pairs=pairs
+        )
         store = Store(store_url or f"sqlite:///{workdir / 'hedged.db'}")
         venues = clients(cfg, sims, keys, unpaced=unpaced)
         engine = BenchEngine(cfg, store, venues, notify=lambda **f: None)

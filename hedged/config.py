@@ -540,6 +540,19 @@ def _backstop_beyond_stop(s: StrategyConfig) -> str | None:
     return None
 
 
+def _backstop_needs_one_round(s: StrategyConfig) -> str | None:
+    # Concurrent rounds share one net position per venue: a backstop that fired while no
+    # daemon ran would leave its round's take-profit to fill against another round's position.
+    if s.backstop_stop > 0 and s.max_concurrent_rounds > 1:
+        message = _(
+            "needs max_concurrent_rounds = 1 (it is {rounds}): concurrent rounds share one "
+            "position per venue, so one round's venue-side stop would close another's; set "
+            "backstop_stop = 0 to run concurrent rounds without venue-side stops"
+        )
+        return message.format(rounds=s.max_concurrent_rounds)
+    return None
+
+
 def _decay_within_take_profit(s: StrategyConfig) -> str | None:
     to = s.take_profit_decay_to
     if to is not None and not -s.stop_loss < to <= s.take_profit:
@@ -580,6 +593,7 @@ def _credentials_file_iff_file_source(c: Config) -> str | None:
 _STRATEGY_CHECKS: tuple[tuple[str, Callable[[StrategyConfig], str | None]], ...] = (
     ("take_profit", _take_profit_beyond_stop),
     ("backstop_stop", _backstop_beyond_stop),
+    ("backstop_stop", _backstop_needs_one_round),
     ("take_profit_decay_to", _decay_within_take_profit),
     ("exit_as_maker_seconds", _maker_exit_within_round),
 )

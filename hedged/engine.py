@@ -152,19 +152,12 @@ class Engine:
     async def start(self) -> Report:
         """Start the clients and streams, then lead (as soon as the lease can be taken)."""
         for pair in self.pairs:
-            if pair.config.strategy.backstop_stop and not pair.strategy.backstop_stop:
-                why = _(
-                    "no backstops: max_concurrent_rounds > 1, and concurrent rounds share one "
-                    "position per venue, so an open leg has no stop while no daemon runs"
-                )
-            elif not pair.strategy.backstop_stop:
+            if not pair.strategy.backstop_stop:
                 why = _(
                     "strategy.backstop_stop = 0: no stop order rests on the venues, so an open "
                     "leg has no stop while no daemon runs"
                 )
-            else:
-                continue
-            log.warning("%s", self._named(pair, why))
+                log.warning("%s", self._named(pair, why))
         await self.start_clients()
         report = await self.stand_by()
         assert report is not None, "stopped before leading"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -20,19 +20,10 @@ from hedged.store import RoundRow, utcnow
 log = logging.getLogger(__name__)
 
 
-def own_strategy(strategy: StrategyConfig) -> StrategyConfig:
-    """Concurrent rounds share one net position per venue: a backstop that fired while no
-    daemon ran would leave its round's other reduce-only order (the take-profit) to fill
-    against another round's position. So backstops need one round at a time."""
-    if strategy.max_concurrent_rounds > 1:
-        return replace(strategy, backstop_stop=Decimal(0))
-    return strategy
-
-
 @dataclass(eq=False)
 class Pair:
     config: PairConfig
-    strategy: StrategyConfig  # the pair's own, backstops off where rounds run side by side
+    strategy: StrategyConfig  # the pair's own: [strategy] with its overrides
     symbols: dict[str, str]  # venue -> symbol
     book: str  # its name in the lease table
     rules: dict[str, SymbolRules] = field(default_factory=dict)  # by venue
@@ -50,7 +41,7 @@ class Pair:
     def of(cls, config: PairConfig) -> Pair:
         symbols = {ASTER: config.aster_symbol, BACKPACK: config.backpack_symbol}
         book = book_of(config.aster_symbol, config.backpack_symbol)
-        return cls(config, own_strategy(config.strategy), symbols, book)
+        return cls(config, config.strategy, symbols, book)
 
     @property
     def name(self) -> str:

@@ -60,6 +60,12 @@ async def step(ctx: RoundContext) -> Move | None:
         refused = await send_entries(ctx)
         if refused is not None:
             return refused
+    if ctx.live(ENTRY):
+        # What became of an entry may take long to learn (an answer lost, the venue not
+        # answering lookups): a leg that filled meanwhile rests its backstop now.
+        unprotected = await backstop.align(ctx)
+        if unprotected is not None:
+            return unprotected
     if not await entries_settled(ctx):
         return None
     return entry_failure(ctx) or await equalize(ctx)

@@ -208,16 +208,17 @@ async def test_over_the_wire_a_backstop_fired_while_down_is_found_at_start(
         await rig.stop()
 
 
-async def test_concurrent_rounds_go_without_backstops(
+async def test_concurrent_rounds_run_without_backstops_when_told(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Concurrent rounds share one net position per venue: a backstop that fired while no
     daemon ran would leave its round's take-profit to fill against another round's position.
-    With max_concurrent_rounds > 1 there are none, and the daemon says so at start."""
-    rig = Rig(tmp_path, mode="continuous", max_concurrent_rounds=2, max_rounds=2)
+    So they run only with backstop_stop = 0 (a configuration error otherwise: see
+    test_config), and the daemon says at start that no stop rests on the venues."""
+    rig = Rig(tmp_path, mode="continuous", max_concurrent_rounds=2, max_rounds=2, backstop_stop="0")
     await rig.start()
     try:
-        assert "no backstops: max_concurrent_rounds > 1" in caplog.text
+        assert "strategy.backstop_stop = 0: no stop order rests on the venues" in caplog.text
         await rig.tick()
         await rig.until("MONITORING", round_id=1)
         await rig.until("MONITORING", round_id=2)
@@ -226,3 +227,24 @@ async def test_concurrent_rounds_go_without_backstops(
         assert not [o for o in orders if o.purpose == BACKSTOP]
     finally:
         await rig.stop()
+
+
+async def test_a_leg_filled_while_the_other_entry_is_unsure_rests_its_backstop(rig: Rig) -> None:
+    """OPENING: the Aster short fills; the Backpack entry's answer is lost (the venue never
+    acts on it: it arrives after its signature window) and Backpack cannot be asked about it
+    for now. While the round waits to learn what became of it, the open short has its
+    backstop at its venue; once the long is known never placed, the round flattens the short
+    and its backstop goes with it."""
+    rig.venues[BACKPACK].faults.arm("place", "late", seconds=1.0)
+    rig.venues[BACKPACK].faults.arm("query", "error_5xx", times=None)
+    await rig.tick()
+    assert rig.state() == "OPENING"
+    qty = rig.round().qty
+    assert qty is not None
+    assert await rig.position(ASTER) == -qty
+    assert stops_at_venues(rig) == {ASTER: [(Side.BUY, qty, ASTER_BACKSTOP)], BACKPACK: []}
+    rig.venues[BACKPACK].faults.clear("query")
+    r = await rig.until("DONE")
+    assert r.reason is not None and r.reason.startswith("entry failed")
+    assert resting(rig, ASTER) == [] and resting(rig, BACKPACK) == []
+    await rig.check_invariants()

@@ -262,6 +262,11 @@ BAD: list[object] = [
     ),
     pytest.param({"strategy.max_rounds": "-1"}, "strategy.max_rounds", id="max-rounds-negative"),
     pytest.param(
+        {"strategy.max_concurrent_rounds": "2"},
+        "strategy.backstop_stop",
+        id="backstops-with-concurrent-rounds",
+    ),
+    pytest.param(
         {"strategy.daily_loss_limit_usdt": "0"}, "strategy.daily_loss_limit_usdt", id="loss-limit-0"
     ),
     pytest.param(
@@ -427,6 +432,7 @@ position_size_usdt = 40
 stop_loss = 0.01
 take_profit = 0.02
 max_concurrent_rounds = 2
+backstop_stop = 0
 daily_loss_limit_usdt = 5
 """
 
@@ -439,7 +445,7 @@ def test_pair_tables_each_with_their_own_strategy(tmp_path: Path) -> None:
     assert (eth.aster_symbol, eth.backpack_symbol) == ("ETHUSDT", "ETH_USDC_PERP")
     assert eth.strategy.position_size_usdt == Decimal(40)
     assert (eth.strategy.stop_loss, eth.strategy.take_profit) == (Decimal("0.01"), Decimal("0.02"))
-    assert eth.strategy.max_concurrent_rounds == 2
+    assert eth.strategy.max_concurrent_rounds == 2 and eth.strategy.backstop_stop == 0
     assert eth.strategy.daily_loss_limit_usdt == Decimal(5)
     assert eth.strategy.cooldown_seconds == cfg.strategy.cooldown_seconds  # not overridden
     assert cfg.pair == sol  # the first pair
@@ -468,6 +474,12 @@ BTC = '[[pair]]\naster_symbol = "BTCUSDT"\nbackpack_symbol = "BTC_USDC_PERP"\n'
             "pair[ETHUSDT].take_profit",
             "greater than stop_loss (0.015)",
             id="own-strategy-checked-whole",
+        ),
+        pytest.param(
+            "max_concurrent_rounds = 2\n",
+            "pair[ETHUSDT].backstop_stop",
+            "needs max_concurrent_rounds = 1",
+            id="backstops-need-one-round",
         ),
         pytest.param(
             "backpack_symbol = 'BTC_USDC_PERP'\n",

@@ -234,7 +234,7 @@ async def test_operator_close_command_is_applied_and_acknowledged(rig: Rig) -> N
 
 
 async def test_pause_stops_new_rounds_and_flatten_closes_everything(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, mode="continuous", max_concurrent_rounds=2)
+    rig = Rig(tmp_path, mode="continuous", max_concurrent_rounds=2, backstop_stop="0")
     await rig.start()
     try:
         await rig.tick()

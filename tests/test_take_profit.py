@@ -23,10 +23,19 @@ def take_profits(rig: Rig) -> list[OrderRow]:
     return [o for o in rig.store.orders_of(1) if o.purpose == TAKE_PROFIT]
 
 
-def limits_at_venue(rig: Rig) -> list[SimOrder]:
+def open_at_venue(rig: Rig) -> list[SimOrder]:
     exchange = rig.world.venues[BACKPACK]
-    mine = exchange.open_orders(rig.venues[BACKPACK].account, rig.world.symbols[BACKPACK])
-    return [o for o in mine if o.type is OrderType.LIMIT]
+    return exchange.open_orders(rig.venues[BACKPACK].account, rig.world.symbols[BACKPACK])
+
+
+def limits_at_venue(rig: Rig) -> list[SimOrder]:
+    return [o for o in open_at_venue(rig) if o.type is OrderType.LIMIT]
+
+
+def beside_its_backstop(rig: Rig) -> bool:
+    """The survivor's one take-profit and its reduce-only backstop rest side by side."""
+    kinds = sorted((o.type, o.reduce_only) for o in open_at_venue(rig))
+    return kinds == [(OrderType.LIMIT, True), (OrderType.STOP_MARKET, True)]
 
 
 async def into_limit_set(rig: Rig) -> OrderRow:
@@ -59,6 +68,7 @@ async def test_the_take_profit_decays_toward_its_floor(tmp_path: Path) -> None:
         assert old.status == "CANCELED" and new.status == "NEW"
         assert new.price is not None and D("100.22") < new.price < first.price
         assert [o.price for o in limits_at_venue(rig)] == [new.price]  # one at a time
+        assert beside_its_backstop(rig)
         rig.world.set_price(new.price + D("0.05"))  # the bid reaches the lower target
         r = await rig.until("DONE")
         assert r.reason == "take-profit on backpack"
@@ -86,6 +96,7 @@ async def test_the_exit_turns_maker_at_the_touch_before_the_time_limit(tmp_path:
         assert (maker.post_only, maker.price) == (True, ask)  # a sell resting at the ask
         (at_venue,) = limits_at_venue(rig)
         assert (at_venue.post_only, at_venue.price) == (True, ask)
+        assert beside_its_backstop(rig)
         rig.world.set_price(ask + D("0.05"))  # the bid comes up to it: filled as a maker
         r = await rig.until("DONE")
         assert r.reason == "take-profit on backpack"

@@ -405,6 +405,8 @@ def write_configs(
             "[strategy]\nposition_size_usdt = 25\nmode = 'continuous'\n"
             f"max_round_seconds = {max_round_seconds}\ncooldown_seconds = 0\n"
             f"max_concurrent_rounds = {max_concurrent_rounds}\n"
+            # concurrent rounds run only without venue-side stops (a configuration error else)
+            f"backstop_stop = {'0' if max_concurrent_rounds > 1 else '0.02'}\n"
             "daily_loss_limit_usdt = 1000000\npoll_interval_seconds = 1\n"
             # the take-profit adapts: re-priced every second, post-only at the touch at the end
             "take_profit_decay_to = 0.002\nreprice_seconds = 1\nexit_as_maker_seconds = 2\n"
