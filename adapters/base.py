@@ -107,8 +107,9 @@ class Venue(Protocol):
         """A fresh top of book over request/response (the fallback when the stream is stale)."""
         ...
 
-    def quotes(self, symbol: str) -> AsyncIterator[Quote]:
-        """Top-of-book updates as they arrive; reconnects by itself."""
+    def quotes(self, *symbols: str) -> AsyncIterator[Quote]:
+        """Top-of-book updates of every symbol as they arrive, on one connection (where the
+        venue offers it); reconnects by itself."""
         ...
 
     async def place(self, order: OrderRequest) -> Outcome: ...

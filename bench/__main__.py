@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import budget, exits, history, machine, memory, reaction, recovery, report, scale
+from bench import budget, exits, history, machine, memory, pairs, reaction, recovery, report, scale
 from bench.rig import setup_logging
 
 BENCH = Path(__file__).resolve().parent
@@ -28,6 +28,7 @@ SCENARIOS = (
     "reaction-v3",
     "reaction-v1",
     "scale",
+    "pairs",
     "recovery",
     "budget",
     "memory",
@@ -170,6 +171,23 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         seconds=window,
                         seed=args.seed,
                         profile=out / f"profile-scale-{n}.txt" if profile and n == 1000 else None,
+                    ),
+                )
+            )
+    if "pairs" in only:
+        scen["pairs"] = []
+        for n in (1, 5, 20):
+            scen["pairs"].append(
+                await scenario(
+                    results,
+                    f"pairs-{n}",
+                    functools.partial(
+                        pairs.run,
+                        out / f"pairs-{n}",
+                        pairs=n,
+                        rate=50.0 if quick else 200.0,
+                        seconds=5.0 if quick else 20.0,
+                        seed=args.seed,
                     ),
                 )
             )

@@ -191,14 +191,17 @@ class Sims:
         *,
         real_limits: bool,
         fees: Mapping[str, tuple[Decimal, Decimal]] | None = None,
+        pairs: int = 1,
     ) -> Sims:
-        """`fees`: (taker, maker) per venue (default: the simulator's own)."""
+        """`fees`: (taker, maker) per venue (default: the simulator's own); `pairs`: each
+        venue quotes the symbols of that many pairs (`pair_symbols`)."""
         ctx = multiprocessing.get_context("spawn")
         procs: dict[str, multiprocessing.process.BaseProcess] = {}
         pipes = {}
         for venue in VENUES:
+            more = tuple(pair_symbols(i)[VENUES.index(venue)] for i in range(1, pairs))
             spec = simproc.VenueSpec(venue, SYMBOLS[venue], keys.accounts, START)
-            spec = replace(spec, real_limits=real_limits)
+            spec = replace(spec, real_limits=real_limits, more=more)
             if fees is not None:
                 spec = replace(spec, taker_fee=fees[venue][0], maker_fee=fees[venue][1])
             parent, child = ctx.Pipe()
@@ -278,9 +281,11 @@ def clients(cfg: config_mod.Config, sims: Sims, keys: Keys, *, unpaced: bool) ->
     bp_cfg = replace(cfg.backpack, base_url=sims.url(BACKPACK), ws_url=sims.url(BACKPACK, "ws"))
     aster = replace(ASTER_POLICY, weight_budget=10**9) if unpaced else ASTER_POLICY
     backpack = replace(BACKPACK_POLICY, requests_per_second=0) if unpaced else BACKPACK_POLICY
+    aster_symbols = [p.aster_symbol for p in cfg.pairs]
+    backpack_symbols = [p.backpack_symbol for p in cfg.pairs]
     return {
-        ASTER: AsterVenue(aster_cfg, keys.aster, SYMBOLS[ASTER], http_policy=aster),
-        BACKPACK: BackpackVenue(bp_cfg, keys.backpack, SYMBOLS[BACKPACK], http_policy=backpack),
+        ASTER: AsterVenue(aster_cfg, keys.aster, aster_symbols, http_policy=aster),
+        BACKPACK: BackpackVenue(bp_cfg, keys.backpack, backpack_symbols, http_policy=backpack),
     }
 
 
@@ -324,17 +329,25 @@ class Rig:
         strategy: Mapping[str, object] | None = None,
         store_url: str | None = None,
         config_fees: bool = False,
+        pairs: int = 1,
     ) -> Rig:
         """`store_url`: an empty database (default: a SQLite file in `workdir`).
-        `config_fees`: the simulators charge the configuration's fees, as in paper mode."""
+        `config_fees`: the simulators charge the configuration's fees, as in paper mode.
+        `pairs`: the daemon trades that many pairs (`pair_symbols`), every one quoted by both
+        venues."""
         fresh_dir(workdir)
         keys = Keys.make(auth, balance)
         cfg = strategy_config(workdir, **(strategy or {}))
+        if pairs > 1:
+            traded = (config_mod.PairConfig(*pair_symbols(i), cfg.strategy) for i in range(pairs))
+            cfg = replace(cfg, pairs=tuple(traded))
         fees = {
             ASTER: (cfg.aster.taker_fee, cfg.aster.maker_fee),
             BACKPACK: (cfg.backpack.taker_fee, cfg.backpack.maker_fee),
         }
-        sims = await Sims.start(keys, real_limits=real_limits, fees=fees if config_fees else None)
+        sims = await Sims.start(
+            keys, real_limits=real_limits, fees=fees if config_fees else None, pairs=pairs
+        )
         store = Store(store_url or f"sqlite:///{workdir / 'hedged.db'}")
         venues = clients(cfg, sims, keys, unpaced=unpaced)
         engine = BenchEngine(cfg, store, venues, notify=lambda **f: None)

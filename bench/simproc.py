@@ -64,6 +64,7 @@ class VenueSpec:
     real_limits: bool = True
     taker_fee: Decimal = Decimal("0.0004")
     maker_fee: Decimal = Decimal("0.0002")
+    more: tuple[str, ...] = ()  # further symbols, quoted on the same price (many pairs)
 
 
 def serve(spec: VenueSpec, conn: Connection) -> None:
@@ -94,19 +95,23 @@ def order_client_id(body: str, query: str = "") -> str | None:
 class VenueProcess:
     def __init__(self, spec: VenueSpec) -> None:
         self.spec = spec
-        market = sol_market(
-            spec.symbol,
-            taker_fee=spec.taker_fee,
-            maker_fee=spec.maker_fee,
-            fee_places=FEE_PLACES[spec.venue],
-        )
-        self.exchange = SimExchange(spec.venue, {spec.symbol: market})
+        symbols = (spec.symbol, *spec.more)
+        markets = {
+            symbol: sol_market(
+                symbol,
+                taker_fee=spec.taker_fee,
+                maker_fee=spec.maker_fee,
+                fee_places=FEE_PLACES[spec.venue],
+            )
+            for symbol in symbols
+        }
+        self.exchange = SimExchange(spec.venue, markets)
         for account, balance in spec.accounts.balances.items():
             self.exchange.deposit(account, balance)
         self.world = World(
             GbmPath(spec.start_price, Decimal(1), 1),
             {spec.venue: self.exchange},
-            {spec.venue: spec.symbol},
+            {spec.venue: symbols},
             basis_bps=Decimal(0),
             spread_bps=spec.spread_bps,
         )

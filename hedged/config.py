@@ -14,7 +14,7 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -83,14 +83,40 @@ class StrategyConfig:
     on_shutdown: OnShutdown = "keep"
 
 
+# What a `[[pair]]` table may set for itself; the rest of [strategy] is the daemon's.
+PAIR_STRATEGY_KEYS = (
+    "position_size_usdt",
+    "stop_loss",
+    "take_profit",
+    "backstop_stop",
+    "take_profit_decay_to",
+    "reprice_seconds",
+    "exit_as_maker_seconds",
+    "max_round_seconds",
+    "cooldown_seconds",
+    "max_rounds",
+    "max_concurrent_rounds",
+    "daily_loss_limit_usdt",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class PairConfig:
+    """One pair the daemon trades, with its own strategy: [strategy] with the pair's own
+    overrides applied."""
+
     aster_symbol: str = "SOLUSDT"
     backpack_symbol: str = "SOL_USDC_PERP"
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
 
     @property
     def base_asset(self) -> str:
         return self.aster_symbol.removesuffix("USDT")
+
+    @property
+    def name(self) -> str:
+        """How the pair is named to people (hedgectl --pair, logs): the Aster symbol."""
+        return self.aster_symbol
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +200,7 @@ class AlertsConfig:
 @dataclass(frozen=True, slots=True)
 class Config:
     strategy: StrategyConfig
-    pair: PairConfig
+    pairs: tuple[PairConfig, ...]  # one `[pair]`, or every `[[pair]]` in order
     aster: AsterConfig
     backpack: BackpackConfig
     credentials: CredentialsConfig
@@ -184,6 +210,11 @@ class Config:
     metrics: MetricsConfig
     alerts: AlertsConfig
     source: str
+
+    @property
+    def pair(self) -> PairConfig:
+        """The first pair (the only one of a `[pair]` configuration)."""
+        return self.pairs[0]
 
 
 # --- value rules: each turns a raw TOML value into a typed one or raises _Invalid -------------
@@ -409,33 +440,33 @@ _MAX_USDT = 10_000_000
 # a timer or a price age: fast enough for a test, never a busy loop, at most an hour
 _SECONDS = _decimal(ge="0.01", le=3600)
 
+_STRATEGY_RULES: dict[str, Rule] = {
+    "position_size_usdt": _decimal(ge=1, le=_MAX_USDT),
+    "stop_loss": _decimal(gt=0, lt="0.5"),
+    "take_profit": _decimal(gt=0, lt=1),
+    "backstop_stop": _decimal(ge=0, lt="0.5"),
+    "take_profit_decay_to": _decimal(gt="-0.5", lt=1),
+    "reprice_seconds": _decimal(ge=1, le=3600),
+    "exit_as_maker_seconds": _integer(ge=0, le=30 * _DAY),
+    "max_round_seconds": _integer(ge=1, le=30 * _DAY),
+    "cooldown_seconds": _integer(ge=0, le=7 * _DAY),
+    "mode": _choice(Mode),
+    "max_rounds": _integer(ge=0, le=1_000_000_000),
+    "max_concurrent_rounds": _integer(ge=1, le=10000),
+    "daily_loss_limit_usdt": _decimal(gt=0, le=_MAX_USDT),
+    "max_price_age_seconds": _SECONDS,
+    "poll_interval_seconds": _SECONDS,
+    "on_shutdown": _choice(OnShutdown),
+}
+
 _SCHEMA: dict[str, tuple[type[Any], dict[str, Rule]]] = {
-    "strategy": (
-        StrategyConfig,
-        {
-            "position_size_usdt": _decimal(ge=1, le=_MAX_USDT),
-            "stop_loss": _decimal(gt=0, lt="0.5"),
-            "take_profit": _decimal(gt=0, lt=1),
-            "backstop_stop": _decimal(ge=0, lt="0.5"),
-            "take_profit_decay_to": _decimal(gt="-0.5", lt=1),
-            "reprice_seconds": _decimal(ge=1, le=3600),
-            "exit_as_maker_seconds": _integer(ge=0, le=30 * _DAY),
-            "max_round_seconds": _integer(ge=1, le=30 * _DAY),
-            "cooldown_seconds": _integer(ge=0, le=7 * _DAY),
-            "mode": _choice(Mode),
-            "max_rounds": _integer(ge=0, le=1_000_000_000),
-            "max_concurrent_rounds": _integer(ge=1, le=10000),
-            "daily_loss_limit_usdt": _decimal(gt=0, le=_MAX_USDT),
-            "max_price_age_seconds": _SECONDS,
-            "poll_interval_seconds": _SECONDS,
-            "on_shutdown": _choice(OnShutdown),
-        },
-    ),
+    "strategy": (StrategyConfig, _STRATEGY_RULES),
     "pair": (
         PairConfig,
         {
             "aster_symbol": _symbol(r"[A-Z0-9]{2,20}USDT", "SOLUSDT"),
             "backpack_symbol": _symbol(r"[A-Z0-9]{2,20}_USDC_PERP", "SOL_USDC_PERP"),
+            **{key: _STRATEGY_RULES[key] for key in PAIR_STRATEGY_KEYS},
         },
     ),
     "aster": (
@@ -497,26 +528,23 @@ _REQUIRED_IN_FILE = ("pair.aster_symbol", "pair.backpack_symbol", "strategy.posi
 # --- checks across keys: (key blamed, check returning a problem or None) ----------------------
 
 
-def _take_profit_beyond_stop(c: Config) -> str | None:
-    s = c.strategy
+def _take_profit_beyond_stop(s: StrategyConfig) -> str | None:
     if s.take_profit <= s.stop_loss:
         message = _("must be greater than stop_loss ({stop_loss}), got {take_profit}")
         return message.format(stop_loss=s.stop_loss, take_profit=s.take_profit)
     return None
 
 
-def _backstop_beyond_stop(c: Config) -> str | None:
-    s = c.strategy
+def _backstop_beyond_stop(s: StrategyConfig) -> str | None:
     if 0 < s.backstop_stop <= s.stop_loss:
         message = _("must be greater than stop_loss ({stop_loss}) or 0 (none), got {backstop}")
         return message.format(stop_loss=s.stop_loss, backstop=s.backstop_stop)
     return None
 
 
-def _backstop_needs_one_round(c: Config) -> str | None:
+def _backstop_needs_one_round(s: StrategyConfig) -> str | None:
     # Concurrent rounds share one net position per venue: a backstop that fired while no
     # daemon ran would leave its round's take-profit to fill against another round's position.
-    s = c.strategy
     if s.backstop_stop > 0 and s.max_concurrent_rounds > 1:
         message = _(
             "needs max_concurrent_rounds = 1 (it is {rounds}): concurrent rounds share one "
@@ -527,8 +555,8 @@ def _backstop_needs_one_round(c: Config) -> str | None:
     return None
 
 
-def _decay_within_take_profit(c: Config) -> str | None:
-    s, to = c.strategy, c.strategy.take_profit_decay_to
+def _decay_within_take_profit(s: StrategyConfig) -> str | None:
+    to = s.take_profit_decay_to
     if to is not None and not -s.stop_loss < to <= s.take_profit:
         message = _(
             "must be at most take_profit ({take_profit}) and above -stop_loss "
@@ -538,20 +566,19 @@ def _decay_within_take_profit(c: Config) -> str | None:
     return None
 
 
-def _maker_exit_within_round(c: Config) -> str | None:
-    s = c.strategy
+def _maker_exit_within_round(s: StrategyConfig) -> str | None:
     if s.exit_as_maker_seconds >= s.max_round_seconds:
         message = _("must be shorter than max_round_seconds ({limit}), got {seconds}")
         return message.format(limit=s.max_round_seconds, seconds=s.exit_as_maker_seconds)
     return None
 
 
-def _same_base_asset(c: Config) -> str | None:
-    backpack_base = c.pair.backpack_symbol.removesuffix("_USDC_PERP")
-    if backpack_base != c.pair.base_asset:
+def _same_base_asset(pair: PairConfig) -> str | None:
+    backpack_base = pair.backpack_symbol.removesuffix("_USDC_PERP")
+    if backpack_base != pair.base_asset:
         return _(
             "base asset {base!r} differs from {aster_base!r} of pair.aster_symbol {symbol!r}"
-        ).format(base=backpack_base, aster_base=c.pair.base_asset, symbol=c.pair.aster_symbol)
+        ).format(base=backpack_base, aster_base=pair.base_asset, symbol=pair.aster_symbol)
     return None
 
 
@@ -564,13 +591,15 @@ def _credentials_file_iff_file_source(c: Config) -> str | None:
     return None
 
 
+# Checked on [strategy] and again on each pair's own strategy.
+_STRATEGY_CHECKS: tuple[tuple[str, Callable[[StrategyConfig], str | None]], ...] = (
+    ("take_profit", _take_profit_beyond_stop),
+    ("backstop_stop", _backstop_beyond_stop),
+    ("backstop_stop", _backstop_needs_one_round),
+    ("take_profit_decay_to", _decay_within_take_profit),
+    ("exit_as_maker_seconds", _maker_exit_within_round),
+)
 _CROSS_CHECKS: tuple[tuple[str, Callable[[Config], str | None]], ...] = (
-    ("strategy.take_profit", _take_profit_beyond_stop),
-    ("strategy.backstop_stop", _backstop_beyond_stop),
-    ("strategy.backstop_stop", _backstop_needs_one_round),
-    ("strategy.take_profit_decay_to", _decay_within_take_profit),
-    ("strategy.exit_as_maker_seconds", _maker_exit_within_round),
-    ("pair.backpack_symbol", _same_base_asset),
     ("credentials.file", _credentials_file_iff_file_source),
 )
 
@@ -664,9 +693,13 @@ def load(path: Path | None = None, *, overrides: Mapping[str, Any] | None = None
     """
     source = DEFAULTS_SOURCE if path is None else str(path)
     raw: _Raw = {}
+    pairs: list[_Table] = []
     if path is not None:
         for section, table in _read_toml(Path(path)).items():
             _known_section(source, section)
+            if section == "pair":
+                pairs = _pair_tables(source, table)
+                continue
             if not isinstance(table, dict):
                 message = _("expected a table, got {kind}").format(kind=_kind(table))
                 raise ConfigError(source, section, message)
@@ -678,21 +711,40 @@ def load(path: Path | None = None, *, overrides: Mapping[str, Any] | None = None
             raise ConfigError(
                 OVERRIDES_SOURCE, dotted, _("expected a dotted key like 'strategy.mode'")
             )
-        if value is not None:
+        if value is None:
+            continue
+        if section != "pair":
             _put(raw, OVERRIDES_SOURCE, section, key, value)
+        elif len(pairs) > 1:
+            raise ConfigError(OVERRIDES_SOURCE, dotted, _("the file has several [[pair]] tables"))
+        else:
+            pairs = pairs or [{}]
+            _put_pair(pairs[0], OVERRIDES_SOURCE, "pair", key, value)
     if path is not None:
+        for i, table in enumerate(pairs or [{}]):
+            for key in ("aster_symbol", "backpack_symbol"):
+                if key not in table:
+                    where = _pair_key(pairs, i)
+                    raise ConfigError(source, f"{where}.{key}", _("missing required key"))
         for dotted in _REQUIRED_IN_FILE:
             section, _dot, key = dotted.partition(".")
-            if key not in raw.get(section, {}):
+            if section != "pair" and key not in raw.get(section, {}):
                 raise ConfigError(source, dotted, _("missing required key"))
 
     file_dir = None if path is None else Path(path).absolute().parent
     raw.setdefault("daemon", {}).setdefault("state_dir", (_default_state_dir(), DEFAULTS_SOURCE))
-    sections = {name: _build(name, raw, file_dir) for name in _SCHEMA if name != "store"}
+    sections = {name: _build(name, raw, file_dir) for name in _SCHEMA if name not in _LATER}
     default_url = f"sqlite:///{sections['daemon'].state_dir}/hedged.db"
     raw.setdefault("store", {}).setdefault("url", (default_url, DEFAULTS_SOURCE))
     sections["store"] = _build("store", raw, file_dir)
-    config = Config(**sections, source=source)
+    strategy: StrategyConfig = sections["strategy"]
+    for key, strategy_check in _STRATEGY_CHECKS:
+        if problem := strategy_check(strategy):
+            _value, origin = raw.get("strategy", {}).get(key, (None, source))
+            raise ConfigError(origin, f"strategy.{key}", problem)
+    built = tuple(_build_pair(pairs, i, strategy) for i in range(len(pairs or [{}])))
+    _distinct_symbols(pairs, built)
+    config = Config(**sections, pairs=built, source=source)
 
     for dotted, check in _CROSS_CHECKS:
         if problem := check(config):
@@ -700,6 +752,98 @@ def load(path: Path | None = None, *, overrides: Mapping[str, Any] | None = None
             _value, origin = raw.get(section, {}).get(key, (None, source))
             raise ConfigError(origin, dotted, problem)
     return config
+
+
+_LATER = ("store", "pair")  # built after the others: they need the state dir, the strategy
+
+# A `[[pair]]` table's keys: key -> (raw value, the file it came from)
+_Table = dict[str, tuple[object, str]]
+
+
+def _pair_tables(source: str, value: object) -> list[_Table]:
+    """`[pair]` (one table) or `[[pair]]` (an array of tables), read into raw tables."""
+    tables = value if isinstance(value, list) else [value]
+    if not tables:
+        raise ConfigError(source, "pair", _("at least one [[pair]] table is needed"))
+    pairs: list[_Table] = []
+    for i, table in enumerate(tables):
+        symbol = table.get("aster_symbol") if isinstance(table, dict) else None
+        where = _pair_name(symbol, i, len(tables))
+        if not isinstance(table, dict):
+            message = _("expected a table, got {kind}").format(kind=_kind(table))
+            raise ConfigError(source, where, message)
+        pairs.append({})
+        for key, item in table.items():
+            _put_pair(pairs[-1], source, where, key, item)
+    return pairs if isinstance(value, list) else pairs[:1]
+
+
+def _put_pair(table: _Table, origin: str, where: str, key: str, value: object) -> None:
+    rules = _SCHEMA["pair"][1]
+    if key not in rules:
+        hint = _did_you_mean(key, rules)
+        if key in _STRATEGY_RULES:
+            hint = _(" (a [strategy] key the daemon applies to every pair)")
+        raise ConfigError(origin, f"{where}.{key}", _("unknown key") + hint)
+    table[key] = (value, origin)
+
+
+def _pair_key(pairs: list[_Table], i: int) -> str:
+    """How errors name pair `i`: `pair` alone in a `[pair]` file, else by its Aster symbol
+    (or its place among the `[[pair]]` tables while that symbol is unreadable)."""
+    return _pair_name(pairs[i].get("aster_symbol", (None, ""))[0] if pairs else None, i, len(pairs))
+
+
+def _pair_name(symbol: object, i: int, count: int) -> str:
+    if count <= 1:
+        return "pair"
+    if isinstance(symbol, str) and re.fullmatch(r"[A-Z0-9]{2,24}", symbol):
+        return f"pair[{symbol}]"
+    return f"pair[{i + 1}]"
+
+
+def _build_pair(pairs: list[_Table], i: int, strategy: StrategyConfig) -> PairConfig:
+    """Pair `i` with its own strategy: [strategy] with the pair's overrides applied, checked
+    again as a whole (a pair's stop_loss may pass the daemon's take_profit: the pair is
+    blamed, the daemon's [strategy] having passed on its own)."""
+    table = pairs[i] if pairs else {}
+    where = _pair_key(pairs, i)
+    rules = _SCHEMA["pair"][1]
+    values: dict[str, Any] = {}
+    for key, (value, origin) in table.items():
+        try:
+            values[key] = rules[key](value)
+        except _Invalid as e:
+            raise ConfigError(origin, f"{where}.{key}", str(e)) from None
+    own = {k: v for k, v in values.items() if k in PAIR_STRATEGY_KEYS}
+    symbols = {k: v for k, v in values.items() if k not in own}
+    pair = PairConfig(**symbols, strategy=replace(strategy, **own))
+    checks = (*_STRATEGY_CHECKS, ("backpack_symbol", lambda _s: _same_base_asset(pair)))
+    for key, check in checks:
+        if problem := check(pair.strategy):
+            origin = table[key][1] if key in table else _source_of(table)
+            raise ConfigError(origin, f"{where}.{key}", problem)
+    return pair
+
+
+def _source_of(table: _Table) -> str:
+    return next((origin for _value, origin in table.values()), DEFAULTS_SOURCE)
+
+
+def _distinct_symbols(pairs: list[_Table], built: tuple[PairConfig, ...]) -> None:
+    """Two pairs on one symbol would share its one net position on the venue: refused."""
+    seen: dict[str, int] = {}
+    for i, pair in enumerate(built):
+        for key, symbol in (
+            ("aster_symbol", pair.aster_symbol),
+            ("backpack_symbol", pair.backpack_symbol),
+        ):
+            if symbol in seen:
+                message = _("{symbol} is already traded by {other}").format(
+                    symbol=symbol, other=_pair_key(pairs, seen[symbol])
+                )
+                raise ConfigError(_source_of(pairs[i]), f"{_pair_key(pairs, i)}.{key}", message)
+            seen[symbol] = i
 
 
 def defaults() -> Config:

@@ -19,6 +19,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,11 +32,14 @@ from hedged import config as config_mod
 from hedged.config import EX_CONFIG, ConfigError
 from hedged.i18n import N_, _, add_lang_option, choose, use
 from hedged.report import (
+    RoundView,
     command_json,
     daemon_view,
     funding_rates,
     halted,
     history,
+    pair_symbols,
+    pair_totals,
     round_detail,
     snapshot,
     status,
@@ -56,6 +60,8 @@ from hedged.views import (
     halted_table,
     history_csv,
     history_table,
+    pair_heading,
+    pairs_table,
     render_detail,
     render_frame,
     status_table,
@@ -132,6 +138,15 @@ _seconds = _number(float, 0, 86_400, N_("a number of seconds"))
 _interval = _number(float, 0.1, 3_600, N_("a number of seconds"))
 _count = _number(int, 0, 100_000, N_("a count"))
 _days = _number(int, 1, 36_500, N_("a number of days"))
+_PAIR = re.compile(r"[A-Z0-9]{2,24}(USDT|_USDC_PERP)(/[A-Z0-9]{2,24}_USDC_PERP)?", re.ASCII)
+
+
+def _pair(text: str) -> str:
+    """A pair as the configuration names its symbols: `SOLUSDT`, `SOL_USDC_PERP`, or both."""
+    if not _PAIR.fullmatch(text):
+        message = _("a pair expected, like SOLUSDT or SOL_USDC_PERP, got {shown}")
+        raise argparse.ArgumentTypeError(message.format(shown=repr(text[:40])))
+    return text
 
 
 def parser() -> argparse.ArgumentParser:
@@ -140,6 +155,12 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--db", help=_("SQLAlchemy database URL (default: the config's store.url)"))
     common.add_argument("--json", action="store_true", help=_("machine-readable output"))
     add_lang_option(common)
+    by_pair = argparse.ArgumentParser(add_help=False)
+    by_pair.add_argument(
+        "--pair",
+        type=_pair,
+        help=_("only this pair's rounds (its Aster or Backpack symbol); default: every pair"),
+    )
     steer = argparse.ArgumentParser(add_help=False)
     steer.add_argument(
         "--timeout",
@@ -167,7 +188,7 @@ def parser() -> argparse.ArgumentParser:
         )
 
     round_ = _("ROUND")
-    st = command("status", _("active rounds and the most recent finished ones"))
+    st = command("status", _("active rounds and the most recent finished ones"), by_pair)
     st.add_argument("--recent", type=_count, default=10, help=_("finished rounds to show (10)"))
     sh = command("show", _("one round: legs, orders and its timeline from the event journal"))
     sh.add_argument("round", type=_round_id, metavar=round_)
@@ -178,6 +199,7 @@ def parser() -> argparse.ArgumentParser:
             "maker and taker fees, funding, slippage, realized PnL and the cost per 10,000 USDT "
             "of volume"
         ),
+        by_pair,
     )
     hi.add_argument(
         "--days", type=_days, help=_("only the last N UTC days, today included (default: all)")
@@ -196,11 +218,12 @@ def parser() -> argparse.ArgumentParser:
             "a live status view with prices and each leg's PnL; Ctrl-C ends it (exit 0). "
             "Piped, or with --json (one object per line), it prints frame after frame"
         ),
+        by_pair,
     )
     wa.add_argument("--interval", type=_interval, default=2.0, help=_("seconds between frames (2)"))
     wa.add_argument("--recent", type=_count, default=5, help=_("finished rounds to show (5)"))
     wa.add_argument("--once", action="store_true", help=_("render one frame and exit"))
-    command("halted", _("rounds that need an operator, with their halt reasons"))
+    command("halted", _("rounds that need an operator, with their halt reasons"), by_pair)
     command("pause", _("stop opening new rounds (open rounds carry on)"), steer)
     rs = command(
         "resume",
@@ -303,22 +326,63 @@ def _first_line(e: BaseException) -> str:
 
 
 def cmd_status(store: Store, args: argparse.Namespace, out: Console) -> int:
-    views = status(store, args.recent)
+    views = status(store, args.recent, args.pair)
+    if args.pair and not views and not _known_pair(store, args.pair):
+        return fail(_("no pair {pair} in this database").format(pair=args.pair), EXIT_NOT_FOUND)
     daemon = daemon_view(store)
-    rates = funding_rates(store)
+    rates = funding_rates(store, pair_symbols(args.pair, views) if args.pair else None)
+    groups = _by_pair(views)
+    if args.pair:  # the daemon line says why that pair opens no round
+        blocked, not_opening = _pair_meta(store, next(iter(groups), args.pair))
+        daemon = replace(daemon, blocked=blocked, not_opening=not_opening)
     if args.json:
-        emit_json(
-            {
-                "daemon": daemon.to_json(),
-                "funding": [f.to_json() for f in rates],
-                "rounds": [v.to_json() for v in views],
-            }
-        )
+        pairs = {name: _pair_json(store, name, group) for name, group in groups.items()}
+        rows = [v.to_json() for v in views]
+        funding = [f.to_json() for f in rates]
+        emit_json({"daemon": daemon.to_json(), "funding": funding, "rounds": rows, "pairs": pairs})
         return EXIT_OK
     out.print(daemon_line(daemon))
     out.print(funding_line(rates))
-    out.print(status_table(views) if views else _("no rounds yet"))
+    if not views:
+        out.print(_("no rounds yet"))
+    elif len(groups) == 1:
+        out.print(status_table(views))
+    for name, rounds in groups.items() if len(groups) > 1 else ():
+        out.print(pair_heading(name, *_pair_meta(store, name)))
+        out.print(status_table(rounds))
     return EXIT_OK
+
+
+def _names(pair: str) -> tuple[str, ...]:
+    """What `--pair` may call a pair shown as `A/B`: A, B or A/B."""
+    return (pair, *pair.split("/"))
+
+
+def _by_pair(views: Sequence[RoundView]) -> dict[str, list[RoundView]]:
+    """The rounds grouped by pair (`A/B`), pairs in order of their Aster symbol."""
+    groups: dict[str, list[RoundView]] = {}
+    for v in sorted(views, key=lambda v: v.pair):
+        groups.setdefault(v.pair, []).append(v)
+    return groups
+
+
+def _pair_meta(store: Store, name: str) -> tuple[str | None, str | None]:
+    """Why the daemon does not open rounds on the pair: (blocked, not opening)."""
+    aster = name.partition("/")[0]
+    blocked = store.get_meta(f"blocked:{aster}") or None
+    return blocked, store.get_meta(f"not_opening:{aster}") or None
+
+
+def _pair_json(store: Store, name: str, rounds: Sequence[RoundView]) -> dict[str, Any]:
+    blocked, not_opening = _pair_meta(store, name)
+    active = sum(v.ended_at is None for v in rounds)
+    return {"blocked": blocked, "not_opening": not_opening, "active": active}
+
+
+def _known_pair(store: Store, pair: str) -> bool:
+    """Whether the store knows the pair: a round of it, or a saved price of its symbols."""
+    symbols = set(pair.split("/"))
+    return bool(store.rounds_of(pair, 1)) or any(s in symbols for _v, s in store.quotes())
 
 
 def cmd_show(store: Store, args: argparse.Namespace, out: Console) -> int:
@@ -335,9 +399,15 @@ def cmd_show(store: Store, args: argparse.Namespace, out: Console) -> int:
 def cmd_history(store: Store, args: argparse.Namespace, out: Console) -> int:
     if args.json and args.csv:
         return fail(_("--json and --csv: choose one"), EXIT_USAGE)
-    h = history(store, args.days)
+    h = history(store, args.days, args.pair)
+    if args.pair and not h.days and not _known_pair(store, args.pair):
+        return fail(_("no pair {pair} in this database").format(pair=args.pair), EXIT_NOT_FOUND)
+    per_pair = pair_totals(h)
     if args.json:
-        emit_json(h.to_json())
+        data = h.to_json()
+        data["pair"] = args.pair
+        data["pairs"] = {name: t.to_json() for name, t in per_pair.items()}
+        emit_json(data)
     elif args.csv:
         history_csv(h, sys.stdout, args.by_day)
     elif not h.days and args.days:
@@ -346,11 +416,13 @@ def cmd_history(store: Store, args: argparse.Namespace, out: Console) -> int:
         out.print(_("no finished rounds yet"))
     else:
         out.print(history_table(h, args.by_day))
+        if len(per_pair) > 1:
+            out.print(pairs_table(per_pair))
     return EXIT_OK
 
 
 def cmd_halted(store: Store, args: argparse.Namespace, out: Console) -> int:
-    views = halted(store)
+    views = [h for h in halted(store) if args.pair in (None, *_names(h.view.pair))]
     if args.json:
         emit_json([v.to_json() for v in views])
     elif not views:
@@ -374,7 +446,7 @@ def cmd_watch(store: Store, args: argparse.Namespace, out: Console) -> int:
     try:
         if args.once or not out.is_terminal or args.json:
             while True:
-                frame = snapshot(store, args.recent)
+                frame = snapshot(store, args.recent, args.pair)
                 if args.json:
                     print(json.dumps(frame.to_json()), flush=True)
                 else:
@@ -383,11 +455,12 @@ def cmd_watch(store: Store, args: argparse.Namespace, out: Console) -> int:
                 if args.once:
                     return EXIT_OK
                 time.sleep(args.interval)
-        first = render_frame(next(frames), snapshot(store, args.recent))
+        first = render_frame(next(frames), snapshot(store, args.recent, args.pair))
         with Live(first, console=out, auto_refresh=False) as live:
             while True:
                 time.sleep(args.interval)
-                live.update(render_frame(next(frames), snapshot(store, args.recent)), refresh=True)
+                frame = snapshot(store, args.recent, args.pair)
+                live.update(render_frame(next(frames), frame), refresh=True)
     except KeyboardInterrupt:  # the way out of a live view: not an error
         return EXIT_OK
 

@@ -8,8 +8,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
@@ -20,20 +19,22 @@ from hedged.adapters.base import CredentialsRefused, SymbolNotListed, Venue, Ven
 from hedged.config import Config
 from hedged.funding import FundingCollector
 from hedged.i18n import _
-from hedged.leadership import Lease, Taken, Timing, book_of, standby_status, this_process
+from hedged.leadership import Lease, Taken, Timing, standby_status, this_process
 from hedged.legs import ASTER, BACKPACK, VENUES
-from hedged.model import OrderState, Quote, SymbolRules
+from hedged.model import OrderState, Quote
 from hedged.observe import NULL_OBSERVER, Observer
 from hedged.orders import OrderDesk, Unresolved, in_time
+from hedged.pairs import Pair, Pairs
 from hedged.prices import PriceBook
 from hedged.reconcile import Report, reconcile
+from hedged.schedule import Schedule
 from hedged.states import opening
 from hedged.states.context import BACKSTOP, TAKE_PROFIT, Move, RoundContext
 from hedged.states.machine import LIVE, RoundMachine, State, Trigger
+from hedged.states.opening import SizingRefused
 from hedged.states.registry import BEHAVIOUR
 from hedged.stepper import Stepper
 from hedged.store import Deposed, RoundRow, Store, utc_day_start, utcnow
-from hedged.triggers import TriggerIndex
 from hedged.wake import Alarm, WakingEvent
 
 log = logging.getLogger("hedged.engine")
@@ -73,26 +74,28 @@ class Engine:
         lease: Lease | None = None,
     ) -> None:
         self.config = config
-        self.strategy = config.strategy
+        self.strategy = config.strategy  # the daemon's mode and timers; each pair has its own
+        self.pairs = Pairs(config.pairs)
+        # what the price streams carry: every configured pair's symbols
+        self._streamed = [(v, s) for p in self.pairs for v, s in p.symbols.items()]
         self.store = store
         store.checkpoint_beside()  # no WAL copy inside an order intent's commit
         self.venues = venues
         self.notify = notify
         self.observer = observer
         self.prices = PriceBook(float(self.strategy.max_price_age_seconds))
-        self.symbols = {ASTER: config.pair.aster_symbol, BACKPACK: config.pair.backpack_symbol}
+        books = [p.book for p in self.pairs]
         self.lease = lease or Lease(
             store,
-            this_process(book_of(*self.symbols.values())),
+            this_process(books[0]),
             Timing.of(float(config.daemon.lease_seconds)),
+            books=books,
         )
         store.fence = self.lease.fence()  # every write checks the lease: none until taken
         for v in venues.values():  # and every order, once signed, just before it leaves
             v.fence(lambda: self.lease.valid() and in_time())
         self.leading = False
-        self.rules: dict[str, SymbolRules] = {}
         self.stopping: asyncio.Event = WakingEvent(self._wake)
-        self.opened = 0  # rounds opened by this run
         self._streams: list[asyncio.Task[None]] = []
         self._keeper: asyncio.Task[None] | None = None
         self._last_quote_save = 0.0
@@ -111,8 +114,8 @@ class Engine:
         self.funding = FundingCollector(
             self.store, self.venues, self.desk, self.stepper.spawn, self._funding_in
         )
-        self.blocked: str | None = None  # why no new round may open
-        self.resumed = 0  # live rounds found when the lease was taken
+        for pair in self.pairs:
+            pair.forget()
         self._last_poll = 0.0
         self._unresolved_since: dict[int, float] = {}
         self._trouble_logged: dict[int, float] = {}
@@ -120,29 +123,45 @@ class Engine:
         self._catch_up_at = 0.0  # monotonic: when a failed catch-up is tried again
         self._catch_up_pause = CATCH_UP_FIRST_RETRY
         self._catch_up_failing_since: float | None = None
-        self.live: set[int] = set()  # rounds in a live state
-        self._due: set[int] = set()  # rounds to step on the next pass, whatever the prices
-        self._restless: set[int] = set()  # live rounds the slow timer steps (not RESTING)
-        self._deadlines: dict[int, datetime] = {}  # resting rounds' time limits
-        self.triggers = TriggerIndex()
+        self.schedule = Schedule()  # when each live round steps
         # The leader is the only writer of these; kept here so a price event reads no table.
         self.paused = False
-        self._cooldown_note = ""
-        self._cooldown_until = 0.0  # monotonic
-        self._not_opening: str | None = None  # as hedgectl shows it
-        self._pnl_today: tuple[datetime, Decimal] | None = None
+        self._not_opening: str | None = None  # every pair's, as hedgectl shows it
+
+    @property
+    def symbols(self) -> dict[str, str]:
+        """The first pair's symbols (the only pair of a `[pair]` configuration)."""
+        return self.pairs.first.symbols
+
+    @property
+    def blocked(self) -> str | None:
+        """Why rounds cannot open on some pair: each blocked pair's reason, or None."""
+        reasons = [self._named(p, p.blocked) for p in self.pairs if p.blocked]
+        return "; ".join(reasons) or None
+
+    @property
+    def opened(self) -> int:
+        return sum(p.opened for p in self.pairs)
+
+    @property
+    def resumed(self) -> int:
+        return sum(p.resumed for p in self.pairs)
+
+    def _named(self, pair: Pair, why: str) -> str:
+        """`why` about one pair, prefixed with its name when the daemon trades several."""
+        return why if len(self.pairs) == 1 else f"{pair.name}: {why}"
 
     # -- start-up ------------------------------------------------------------------------
 
     async def start(self) -> Report:
         """Start the clients and streams, then lead (as soon as the lease can be taken)."""
-        if not self.strategy.backstop_stop:
-            log.warning(
-                _(
+        for pair in self.pairs:
+            if not pair.strategy.backstop_stop:
+                why = _(
                     "strategy.backstop_stop = 0: no stop order rests on the venues, so an open "
                     "leg has no stop while no daemon runs"
                 )
-            )
+                log.warning("%s", self._named(pair, why))
         await self.start_clients()
         report = await self.stand_by()
         assert report is not None, "stopped before leading"
@@ -152,9 +171,16 @@ class Engine:
         """What a standby runs too: clients started, rules loaded, prices streaming."""
         for venue in self.venues.values():
             await venue.start()
-        self.rules = {v: await self.venues[v].rules(self.symbols[v]) for v in VENUES}
+        for pair in self.pairs:
+            pair.rules = {v: await self.venues[v].rules(pair.symbols[v]) for v in VENUES}
         await self.poll_quotes(force=True)
-        opening.size(self.strategy, self.rules, {v: self._quote(v) for v in VENUES})
+        for pair in self.pairs:
+            try:
+                opening.size(pair.strategy, pair.rules, self._quotes(pair))
+            except SizingRefused as e:
+                if len(self.pairs) == 1:
+                    raise
+                raise type(e)(self._named(pair, str(e))) from None
         self._streams = [asyncio.create_task(self._stream(v)) for v in VENUES]
         self._streams += [asyncio.create_task(self._order_stream(v)) for v in VENUES]
         for v in VENUES:
@@ -215,7 +241,8 @@ class Engine:
         await self.lease.check_in(force=True)
         self.observer.leadership(self.lease.claim.book, True, taken.takeover)
         self.paused = self.store.get_meta("paused") == "1"
-        self._cooldown_until = self._cooldown_from(self.store.last_ended_at())
+        for pair in self.pairs:
+            pair.cooldown_from(self.store.last_ended_at(pair.name), time.monotonic())
         self._not_opening = self.store.get_meta("not_opening")
         try:
             report = await self.recover()
@@ -226,9 +253,12 @@ class Engine:
             report = Report()
             self._reconcile_due = True
         self._last_poll = time.monotonic()  # reconciliation has just read every order
-        self.live = {r.id for r in self.store.active_rounds() if r.id and r.state in LIVE_STATES}
-        self._due |= self.live
-        self.resumed = len(self.live)
+        for r in self.store.active_rounds():
+            if r.id and r.state in LIVE_STATES:
+                pair = await self._pair_of(r)
+                pair.live.add(r.id)
+                pair.resumed += 1
+                self.schedule.track(r.id)
         self.notify(READY="1", STATUS=self.status_line())
         return report
 
@@ -246,22 +276,31 @@ class Engine:
 
     async def recover(self) -> Report:
         """Reconcile, and halt whatever the venues show that the store cannot explain."""
-        report = await reconcile(
-            self.store, self.venues, self.desk, {v: {self.symbols[v]} for v in VENUES}
-        )
+        symbols = {v: {p.symbols[v] for p in self.pairs} for v in VENUES}
+        report = await reconcile(self.store, self.venues, self.desk, symbols)
         self.observer.reconciled(report)
-        self.blocked = None
-        if report.unresolved:
-            self.blocked = f"unresolved orders: {'; '.join(report.unresolved)}"
+        # What the store cannot explain blocks the pair trading that symbol, and only it
+        # (every pair, on a symbol none trades).
+        by_symbol = self.pairs.by_symbol()
+        for pair in self.pairs:
+            pair.blocked = None
+        for pair in self.pairs:
+            unsure = [why for at, why in report.unresolved_at if by_symbol.get(at, pair) is pair]
+            if unsure:
+                pair.blocked = f"unresolved orders: {'; '.join(unsure)}"
         for (venue, symbol), (actual, expected) in report.mismatches.items():
             why = f"{venue} {symbol} position {actual}, rounds expect {expected}"
-            self.blocked = why
+            for pair in self.pairs:
+                if by_symbol.get((venue, symbol), pair) is pair:
+                    pair.blocked = why
             for r in self.store.active_rounds():
                 if r.state in LIVE_STATES and symbol in (r.aster_symbol, r.backpack_symbol):
                     self.apply(r, Move(Trigger.HALT, why))
         if self.blocked:
             log.error(_("not opening rounds: %s"), self.blocked)
         self.store.set_meta("blocked", self.blocked or "")  # so hedgectl can show why
+        for pair in self.pairs:
+            self.store.set_meta(f"blocked:{pair.name}", pair.blocked or "")
         self._collect_funding()
         return report
 
@@ -269,7 +308,22 @@ class Engine:
         """Funding paid while the daemon was down or a stream was broken: read beside the
         loop once the store and the venues agree."""
         self.funding.due = True
-        self.funding.on_timer(self.symbols)
+        self.funding.on_timer(self.pairs.by_symbol())
+
+    async def _pair_of(self, r: RoundRow) -> Pair:
+        """The round's pair; for a live round on a pair the configuration no longer lists,
+        one made up to see it to its end (rules read now, prices polled while stale)."""
+        try:
+            return self.pairs.of(r)
+        except LookupError:
+            pair = self.pairs.adopt(r, self.strategy)
+            log.warning(
+                _("round %s: pair %s is not configured; the round is seen to its end"),
+                r.id,
+                pair.name,
+            )
+            pair.rules = {v: await self.venues[v].rules(pair.symbols[v]) for v in VENUES}
+            return pair
 
     async def stop(self) -> None:
         for t in self._streams:
@@ -287,12 +341,16 @@ class Engine:
 
     # -- prices --------------------------------------------------------------------------
 
-    def _quote(self, venue: str) -> Quote | None:
-        return self.prices.fresh(venue, self.symbols[venue])
+    def _quotes(self, pair: Pair) -> dict[str, Quote | None]:
+        """The pair's fresh quotes by venue (None where stale)."""
+        return {v: self.prices.fresh(v, s) for v, s in pair.symbols.items()}
 
     async def _stream(self, venue: str) -> None:
-        symbol = self.symbols[venue]
-        await self._follow(venue, "price", lambda: self.venues[venue].quotes(symbol), self._quoted)
+        """Every pair's prices on the venue, on one stream."""
+        symbols = self.pairs.symbols()[venue]
+        await self._follow(
+            venue, "price", lambda: self.venues[venue].quotes(*symbols), self._quoted
+        )
 
     def _quoted(self, quote: Quote) -> None:
         self.prices.update(quote)
@@ -316,7 +374,7 @@ class Engine:
             except (Deposed, SQLAlchemyError) as e:
                 self._lose_store(e)
                 return
-            self._due.add(row.round_id)
+            self.schedule.wake(row.round_id)
             self._wake()  # its round may step
 
     async def _follow(
@@ -370,13 +428,15 @@ class Engine:
             self.store.save_quotes((q.venue, q.symbol, q.bid, q.ask) for q in self.prices.all())
 
     def _stale(self) -> bool:
-        return self._quote(ASTER) is None or self._quote(BACKPACK) is None
+        fresh = self.prices.fresh
+        return any(fresh(v, s) is None for v, s in self._streamed)
 
-    async def _poll_stale(self, force: bool) -> None:
-        for v in VENUES:
-            if force or self._quote(v) is None:
+    async def _poll_stale(self, force: bool, markets: Sequence[tuple[str, str]] = ()) -> None:
+        """A REST quote for each of `markets` (the streamed ones by default) that is stale."""
+        for v, s in markets or self._streamed:
+            if force or self.prices.fresh(v, s) is None:
                 try:
-                    self.prices.update(await self.venues[v].quote(self.symbols[v]))
+                    self.prices.update(await self.venues[v].quote(s))
                 except VenueError as e:
                     log.warning(
                         _("%s: no price (stream stale, poll failed): %s"), v, e, extra={"venue": v}
@@ -421,21 +481,25 @@ class Engine:
             return 0
         if any(r.state == State.HALTED for r in self.store.active_rounds()):
             return 1
-        if self._blocked_for_good():
+        if any(self._blocked_for_good(p) for p in self.pairs):
             log.error(_("single mode: no round can open, exiting: %s"), self.blocked)
             return EX_BLOCKED
         return 0
 
     def _finished(self) -> bool:
         if self.stopping.is_set():
-            return not self.leading or not self.live or self.strategy.on_shutdown == "keep"
+            return not self.leading or not self.schedule or self.strategy.on_shutdown == "keep"
         if self.strategy.mode != "single":
             return False
-        return ((self.opened or self.resumed) > 0 and not self.live) or self._blocked_for_good()
+        # one round per pair: done when each pair had its round (or can never have one)
+        return not self.schedule and all(
+            p.opened or p.resumed or self._blocked_for_good(p) for p in self.pairs
+        )
 
-    def _blocked_for_good(self) -> bool:
-        """Single mode, nothing opened or resumed, and the pair is blocked: waiting is futile."""
-        return not (self.opened or self.resumed or self.stopping.is_set()) and bool(self.blocked)
+    def _blocked_for_good(self, pair: Pair) -> bool:
+        """Single mode, nothing opened or resumed on the pair, and the pair is blocked:
+        waiting is futile."""
+        return not (pair.opened or pair.resumed or self.stopping.is_set()) and bool(pair.blocked)
 
     def _wake(self) -> None:
         self.prices.changed.set()
@@ -476,23 +540,23 @@ class Engine:
             await self.stepper.settled()
             self.close_all(Trigger.SHUTDOWN_FLATTEN, "shutdown")
         self.maybe_open()
-        due, self._due = self._due, set()
-        for quote in self.prices.take_touched():
-            due |= self.triggers.crossed(quote)
+        due = self.schedule.due_now(self.prices.take_touched())
         polled: set[int] = set()
         if poll_due:
-            polled = self._restless | self._past_deadline()
+            polled = self.schedule.timer_due(utcnow())
             if self._finished_since_trim:  # what finished rounds freed, off the price path
                 self._finished_since_trim = False
                 heap.give_back()
             self.stepper.spawn("resting-order poll", self._poll_resting())
-            self.funding.on_timer(self.symbols)
+            self.funding.on_timer(self.pairs.by_symbol())
+            if unstreamed := self.pairs.unstreamed():  # pairs no longer configured
+                self.stepper.spawn("unstreamed prices", self._poll_stale(False, unstreamed))
             self.stepper.spawn("wal checkpoint", self._checkpoint())
         if due or polled:
-            for r in sorted((due | polled) & self.live):
+            for r in sorted(due | polled):
                 self.stepper.launch(r, r in polled)
         if self.observer is not NULL_OBSERVER:
-            ages = {v: self.prices.age(v, self.symbols[v]) for v in VENUES}
+            ages = {v: self.prices.age(v, s) for v, s in self.symbols.items()}
             self.observer.loop_pass(time.monotonic() - started, ages)
 
     async def _catch_up(self) -> None:
@@ -529,25 +593,21 @@ class Engine:
         """Wait for the steps under way (tests and benchmarks: a pass, then its effects)."""
         await self.stepper.settled()
 
-    def _past_deadline(self) -> set[int]:
-        now = utcnow()
-        return {r for r, at in self._deadlines.items() if at <= now}
-
     async def _poll_resting(self) -> None:
         """The slow timer's check of resting orders (take-profits, backstops), batched: one
-        open-orders read per venue, not one order lookup per round, beside the loop (a price
-        event does not wait for it). The rounds whose resting order is no longer as stored
+        open-orders read per venue and symbol, not one order lookup per round, beside the loop
+        (a price event does not wait for it). The rounds whose resting order is no longer as stored
         (filled, partly filled, fired, gone) are stepped to look it up."""
         resting = [  # from the in-memory orders: no table scan on the loop every 5 s
             o
-            for r in sorted(self.live)
+            for r in sorted(self.schedule.live)
             for o in self.store.orders_of(r)
             if o.purpose in (TAKE_PROFIT, BACKSTOP) and not o.terminal
         ]
         moved: set[int] = set()
-        for venue in {o.venue for o in resting}:
+        for venue, symbol in sorted({(o.venue, o.symbol) for o in resting}):
             try:
-                listed = await self.venues[venue].open_orders(self.symbols[venue])
+                listed = await self.venues[venue].open_orders(symbol)
             except VenueError as e:
                 log.warning(_("%s: cannot list open orders: %s"), venue, e, extra={"venue": venue})
                 continue
@@ -555,77 +615,85 @@ class Engine:
             moved |= {
                 o.round_id
                 for o in resting
-                if o.venue == venue and open_now.get(o.client_id or "") != o.filled_qty
+                if (o.venue, o.symbol) == (venue, symbol)
+                and open_now.get(o.client_id or "") != o.filled_qty
             }
-        for r in sorted(moved & self.live):
+        for r in sorted(moved & self.schedule.live):
             self.stepper.launch(r, True)
 
     def _funding_in(self, round_id: int) -> None:
         """A flat round's funding is collected: step it to DONE."""
-        self._due.add(round_id)
+        self.schedule.wake(round_id)
         self._wake()
 
     async def _checkpoint(self) -> None:
         # in a thread: SQLite lets go of the GIL while it copies pages and syncs
         await asyncio.to_thread(self.store.checkpoint)
 
-    def maybe_open(self) -> RoundRow | None:
-        why_not = self._why_not_open()
+    def maybe_open(self) -> list[RoundRow]:
+        """Open a round on every pair that nothing forbids; why not, stored on change."""
+        opened: list[RoundRow] = []
+        why_not = self._why_daemon_not_open()
+        if why_not is None:
+            for pair in self.pairs:
+                if (why := self._why_pair_not_open(pair)) is None:
+                    opened.append(self._open(pair))
+                if why != pair.not_opening:
+                    pair.not_opening = why
+                    self.store.set_meta(f"not_opening:{pair.name}", why or "")
+            reasons = [self._named(p, p.not_opening) for p in self.pairs if p.not_opening]
+            why_not = "; ".join(reasons) if len(reasons) == len(self.pairs) else None
         if why_not != self._not_opening:  # stored on change only: hedgectl shows it
             if why_not:
                 log.info("not opening a round: %s", why_not)
             self._not_opening = why_not
             self.store.set_meta("not_opening", why_not or "")
-        if why_not:
-            return None
-        self.opened += 1
-        r = self.store.create_round(self.symbols[ASTER], self.symbols[BACKPACK])
+        return opened
+
+    def _open(self, pair: Pair) -> RoundRow:
+        pair.opened += 1
+        r = self.store.create_round(pair.symbols[ASTER], pair.symbols[BACKPACK])
         assert r.id is not None
-        self.live.add(r.id)
-        self._due.add(r.id)
+        pair.live.add(r.id)
+        self.schedule.track(r.id)
         return r
 
     def _why_not_open(self) -> str | None:
-        s = self.strategy
+        """Why no round opens now: the daemon's reason, or every pair's (None: one may)."""
+        if (why := self._why_daemon_not_open()) is not None:
+            return why
+        reasons = [self._named(p, w) for p in self.pairs if (w := self._why_pair_not_open(p))]
+        return "; ".join(reasons) if len(reasons) == len(self.pairs) else None
+
+    def _why_daemon_not_open(self) -> str | None:
+        """What keeps every pair from opening a round; None: ask each pair."""
         if self.stopping.is_set():
             return "stopping"
-        if self.blocked:
-            return self.blocked
         if self._reconcile_due:
             return "catching up with the venues after a stream reconnect"
         if self.paused:
             return "paused by operator"
-        if s.mode == "single" and (self.opened or self.resumed):
-            return "single mode: one round only"
-        if s.max_rounds and self.opened >= s.max_rounds:
-            return f"max_rounds {s.max_rounds} reached"
-        if len(self.live) >= s.max_concurrent_rounds:
-            return f"{len(self.live)} rounds open (max_concurrent_rounds)"
-        if self.realized_today() <= -s.daily_loss_limit_usdt:
-            return f"daily loss limit {s.daily_loss_limit_usdt} reached"
-        if time.monotonic() < self._cooldown_until:
-            return self._cooldown_note
-        if any(self._quote(v) is None for v in VENUES):
-            return "no fresh prices"
         return None
 
-    def _cooldown_from(self, last_ended: datetime | None) -> float:
-        """The monotonic time the cooldown after a stored end ends: a wall clock stepped
-        back makes that end lie in the future, which counts as now (not as a long wait)."""
-        if last_ended is None:
-            return 0.0
-        ago = (utcnow() - last_ended).total_seconds()
-        if ago < 0:
-            log.warning(
-                _("the last round ended %s, %.0fs in the future by this clock: counting it as now"),
-                last_ended.isoformat(),
-                -ago,
-            )
-            ago = 0.0
-        left = float(self.strategy.cooldown_seconds) - ago
-        until = utcnow() + timedelta(seconds=min(max(left, 0.0), 1e9))  # no overflow
-        self._cooldown_note = f"cooling down until {until:%Y-%m-%d %H:%M:%S} UTC"
-        return time.monotonic() + left
+    def _why_pair_not_open(self, pair: Pair) -> str | None:
+        s = pair.strategy
+        if not pair.configured:
+            return "not in the configuration: its rounds end, none opens"
+        if pair.blocked:
+            return pair.blocked
+        if self.strategy.mode == "single" and (pair.opened or pair.resumed):
+            return "single mode: one round only"
+        if s.max_rounds and pair.opened >= s.max_rounds:
+            return f"max_rounds {s.max_rounds} reached"
+        if len(pair.live) >= s.max_concurrent_rounds:
+            return f"{len(pair.live)} rounds open (max_concurrent_rounds)"
+        if self.realized_today(pair) <= -s.daily_loss_limit_usdt:
+            return f"daily loss limit {s.daily_loss_limit_usdt} reached"
+        if time.monotonic() < pair.cooldown_until:
+            return pair.cooldown_note
+        if any(q is None for q in self._quotes(pair).values()):
+            return "no fresh prices"
+        return None
 
     # -- one round -----------------------------------------------------------------------
 
@@ -650,17 +718,14 @@ class Engine:
         state = ctx.round.state if ctx else None
         behaviour = BEHAVIOUR.get(State(state)) if state else None
         if ctx is not None and behaviour is not None and behaviour.watch is not None:
-            self.triggers.watch(round_id, behaviour.watch(ctx))
+            self.schedule.watch(round_id, behaviour.watch(ctx))
         if state in (State.OPENING, State.CLOSING):
-            self._due.add(round_id)  # waiting on its own orders, not on a price
+            self.schedule.wake(round_id)  # waiting on its own orders, not on a price
         resting = behaviour.resting if behaviour is not None else None
         if ctx is not None and resting is not None and resting(ctx):
-            self._restless.discard(round_id)
-            if ctx.round.deadline_at is not None:
-                self._deadlines[round_id] = ctx.round.deadline_at
-        elif round_id in self.live:  # moving, backing off, or could not be stepped
-            self._restless.add(round_id)
-            self._deadlines.pop(round_id, None)
+            self.schedule.rests(round_id, ctx.round.deadline_at)
+        else:  # moving, backing off, or could not be stepped
+            self.schedule.restless(round_id)
 
     async def _settle(self, round_id: int, poll_due: bool) -> RoundContext | None:
         """The round at rest (no decision left on what is known now); None if it stopped
@@ -670,11 +735,12 @@ class Engine:
             assert r is not None
             if r.state not in LIVE_STATES:
                 return None
+            pair = await self._pair_of(r)
             ctx = RoundContext(
                 r,
                 self.store.orders_of(round_id),
-                self.strategy,
-                self.rules,
+                pair.strategy,
+                pair.rules,
                 self.prices,
                 self.desk,
                 self.store,
@@ -757,19 +823,17 @@ class Engine:
         )
         trigger = move.trigger.value
         self.observer.round_moved(row, source, trigger, move.reason or trigger)
-        self.triggers.discard(r.id)  # levels belong to the state it left
-        self._deadlines.pop(r.id, None)
-        if dest in LIVE:
-            self.live.add(r.id)
-            self._restless.add(r.id)  # until its next step says it rests
-        else:  # nothing of a finished round stays behind (the daemon runs for weeks)
-            self.live.discard(r.id)
-            self._restless.discard(r.id)
+        self.schedule.moved(r.id, dest in LIVE)
+        pair = self.pairs.get(r.aster_symbol)
+        if pair is not None:
+            (pair.live.add if dest in LIVE else pair.live.discard)(r.id)
+        if dest not in LIVE:  # nothing of a finished round stays behind
             self._unresolved_since.pop(r.id, None)
             self._trouble_logged.pop(r.id, None)
         if dest == State.DONE:
-            self._cooldown_until = self._cooldown_from(utcnow())
-            self._pnl_today = None
+            if pair is not None:
+                pair.cooldown_from(utcnow(), time.monotonic())
+                pair.pnl_today = None
             self._finished_since_trim = True
         return row
 
@@ -794,7 +858,7 @@ class Engine:
         for r in self.store.active_rounds():
             if r.id is not None and RoundMachine(r.state, r.halted_from).allows(trigger):
                 self.apply(r, Move(trigger, why))
-                self._due.add(r.id)
+                self.schedule.wake(r.id)
                 n += 1
         return n
 
@@ -802,21 +866,24 @@ class Engine:
         r = self.store.get_round(round_id)
         if r is None or r.id is None:
             raise LookupError(f"no round {round_id}")
-        self._due.add(r.id)
+        self.schedule.wake(r.id)
         return self.apply(r, Move(trigger, why)).state
 
     # -- status --------------------------------------------------------------------------
 
-    def realized_today(self) -> Decimal:
+    def realized_today(self, pair: Pair | None = None) -> Decimal:
+        """The realized PnL of today's rounds (UTC), of one pair or of all."""
+        if pair is None:
+            return sum((self.realized_today(p) for p in self.pairs), Decimal(0))
         day = utc_day_start()
-        if self._pnl_today is None or self._pnl_today[0] != day:
-            self._pnl_today = (day, self.store.realized_since(day))
-        return self._pnl_today[1]
+        if pair.pnl_today is None or pair.pnl_today[0] != day:
+            pair.pnl_today = (day, self.store.realized_since(day, pair.name))
+        return pair.pnl_today[1]
 
     def status_line(self) -> str:
-        ages = [self.prices.age(v, self.symbols[v]) for v in VENUES]
+        ages = [self.prices.age(v, s) for p in self.pairs for v, s in p.symbols.items()]
         age = max((a for a in ages if a is not None), default=None)
         pnl = self.realized_today()
         price_age = "n/a" if age is None else f"{age:.1f}s"
         blocked = f"; blocked: {self.blocked}" if self.blocked else ""
-        return f"{len(self.live)} rounds open; price age {price_age}; PnL today {pnl}{blocked}"
+        return f"{len(self.schedule)} rounds open; price age {price_age}; PnL today {pnl}{blocked}"

@@ -136,7 +136,7 @@ class FundingCollector:
 
     # -- the timer ----------------------------------------------------------------------
 
-    def on_timer(self, symbols: Mapping[str, str]) -> None:
+    def on_timer(self, traded: Iterable[tuple[str, str]]) -> None:
         """The slow timer's pass: read the histories once a settlement time has passed (or
         a read is owed, or a flat round waits), the rates once a minute; beside the loop."""
         now = utcnow()
@@ -145,18 +145,18 @@ class FundingCollector:
         settled = any(now >= info.next_at + SETTLEMENT_LAG for info in self.infos.values())
         waiting = any(at <= now for r in self._waiting.values() for at in r.values())
         history = self.due or settled or waiting
-        keys = list(symbols.items())
+        keys = list(traded)
         stale = any(now - self._info_at.get(k, EPOCH) >= INFO_EVERY for k in keys)
         if history or stale:
-            self._spawn(JOB, self.collect(symbols, history=history))
+            self._spawn(JOB, self.collect(keys, history=history))
 
-    async def collect(self, symbols: Mapping[str, str] | None = None, history: bool = True) -> None:
-        """Refresh the rates of `symbols` and of the legs held; with `history`, read each
-        held leg's venue history and store what is new, then wake the flat rounds it
-        finishes."""
+    async def collect(self, traded: Iterable[tuple[str, str]] = (), history: bool = True) -> None:
+        """Refresh the rates of the (venue, symbol) `traded` and of the legs held; with
+        `history`, read each held leg's venue history and store what is new, then wake the
+        flat rounds it finishes."""
         try:
             held = self._held_legs()
-            for key in sorted(set(held) | set((symbols or {}).items())):
+            for key in sorted(set(held) | set(traded)):
                 await self._refresh_info(key)
             if history:
                 self.due = False

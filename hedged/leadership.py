@@ -4,6 +4,9 @@ A daemon holds the book's lease in the store, renewed in the background. Its wri
 fenced by the lease's epoch (`Store.fence`), and each order leaves only if, after it was
 signed, the lease is still valid on this process's monotonic clock. A daemon that cannot
 renew in time gives the lease up on its own before the store can hand it to another.
+
+A daemon trading several pairs holds one lease row per pair's book, taken, renewed and
+given up together: it leads all of them or none, and each write checks every one of them.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -29,7 +32,7 @@ STANDBY_SEEN_MS = 15_000  # a standby that checked in this recently is shown (3 
 
 
 def book_of(aster_symbol: str, backpack_symbol: str) -> str:
-    """The name of what one daemon trades: today one pair, one account per store."""
+    """The name of one pair's book (one account per store)."""
     return f"aster:{aster_symbol}+backpack:{backpack_symbol}"
 
 
@@ -71,7 +74,8 @@ class Taken:
 
 
 class Lease:
-    """This daemon's hold on one book's lease."""
+    """This daemon's hold on its books' leases: `claim.book`'s, and with `books` those of
+    every pair it trades, held together."""
 
     def __init__(
         self,
@@ -79,12 +83,16 @@ class Lease:
         claim: Claim,
         timing: Timing = Timing(),
         clock: Callable[[], float] = time.monotonic,
+        *,
+        books: Sequence[str] = (),
     ) -> None:
         self.store = store
         self.claim = claim
+        self.books = tuple(dict.fromkeys((claim.book, *books)))  # claim.book first
         self.timing = timing
         self._clock = clock
-        self.epoch: int | None = None
+        self.epoch: int | None = None  # claim.book's; None while not leading
+        self._epochs: dict[str, int] = {}  # every book's, while leading
         self._valid_until = 0.0
         self.lost: str | None = None  # why the lease was lost, until it is taken again
         self.seen: LeaseRow | None = None  # the lease as last read while standing by
@@ -98,33 +106,56 @@ class Lease:
         """Whether this daemon may send: it holds the lease and cannot have lost it yet."""
         return self.epoch is not None and self._clock() < self._valid_until
 
+    @property
+    def name(self) -> str:
+        """The books, as logs and hedgectl name them."""
+        return self.claim.book if len(self.books) == 1 else " ".join(self.books)
+
     def fence(self) -> Fence:
         """What this daemon's writes stand on (no epoch yet: every write is refused)."""
         epoch = -1 if self.epoch is None else self.epoch
-        return Fence(self.claim.book, self.claim.holder, epoch, self.valid)
+        also = tuple((b, self._epochs.get(b, -1)) for b in self.books[1:])
+        return Fence(self.claim.book, self.claim.holder, epoch, self.valid, also)
 
     def lose(self, why: str) -> None:
         if self.epoch is not None:
-            log.warning(_("lease of %s lost: %s"), self.claim.book, why)
+            log.warning(_("lease of %s lost: %s"), self.name, why)
         self.epoch = None
+        self._epochs = {}
         self.lost = why
 
     async def try_take(self) -> Taken | None:
-        """Take the lease if it is free or lapsed (a read first: a standby writes nothing
-        while the lease is held)."""
+        """Take the leases if they are free or lapsed (a read first: a standby writes
+        nothing while one is held), in the books' order; all or none: one refused gives
+        back those just taken. The first book's take is what is returned."""
         try:
-            held, now = await asyncio.to_thread(self.store.lease, self.claim.book)
-            self.seen = held
-            mine = held is None or held.holder in (None, self.claim.holder)
-            if held is not None and not mine and held.expires_ms > now:
-                return None
+            rows, now = await asyncio.to_thread(self.store.leases)
+            by_book = {row.book: row for row in rows}
+            self.seen = by_book.get(self.claim.book)
+            for book in self.books:
+                held = by_book.get(book)
+                mine = held is None or held.holder in (None, self.claim.holder)
+                if held is not None and not mine and held.expires_ms > now:
+                    self.seen = held
+                    return None
             started = self._clock()
-            taken, before = await asyncio.to_thread(self.store.take_lease, self.claim, self.ttl_ms)
+            first: tuple[LeaseRow | None, LeaseRow | None] = (None, None)
+            epochs: dict[str, int] = {}
+            for book in self.books:
+                claim = replace(self.claim, book=book)
+                taken, before = await asyncio.to_thread(self.store.take_lease, claim, self.ttl_ms)
+                if taken is None:
+                    await self._give_back(epochs)
+                    return None
+                epochs[book] = taken.epoch
+                if book == self.claim.book:
+                    first = (taken, before)
         except SQLAlchemyError as e:
-            log.warning(_("lease of %s: store unavailable: %s"), self.claim.book, e)
+            log.warning(_("lease of %s: store unavailable: %s"), self.name, e)
             return None
-        if taken is None:
-            return None
+        taken, before = first
+        assert taken is not None
+        self._epochs = epochs
         self.epoch = taken.epoch
         self._valid_until = started + self.timing.ttl - self.timing.margin
         self.lost = None
@@ -140,13 +171,15 @@ class Lease:
         runs out (a database blip); a refused one (another epoch) loses it at once."""
         if self.epoch is None:
             return False
-        epoch, started = self.epoch, self._clock()
+        epoch, epochs, started = self.epoch, dict(self._epochs), self._clock()
         try:
-            ok = await asyncio.to_thread(
-                self.store.renew_lease, self.claim.book, self.claim.holder, epoch, self.ttl_ms
-            )
+            ok = True
+            for book, held in epochs.items():
+                ok = ok and await asyncio.to_thread(
+                    self.store.renew_lease, book, self.claim.holder, held, self.ttl_ms
+                )
         except SQLAlchemyError as e:
-            log.warning(_("lease of %s: renewal failed: %s"), self.claim.book, e)
+            log.warning(_("lease of %s: renewal failed: %s"), self.name, e)
             if not self.valid():
                 self.lose(f"not renewed in time ({e})")
             return self.valid()
@@ -159,15 +192,15 @@ class Lease:
         return True
 
     async def release(self) -> None:
-        epoch, self.epoch = self.epoch, None
-        if epoch is None:
-            return
+        epochs, self._epochs, self.epoch = self._epochs, {}, None
+        await self._give_back(epochs)
+
+    async def _give_back(self, epochs: dict[str, int]) -> None:
         try:
-            await asyncio.to_thread(
-                self.store.release_lease, self.claim.book, self.claim.holder, epoch
-            )
+            for book, epoch in epochs.items():
+                await asyncio.to_thread(self.store.release_lease, book, self.claim.holder, epoch)
         except SQLAlchemyError as e:  # it lapses by itself
-            log.warning(_("lease of %s: release failed: %s"), self.claim.book, e)
+            log.warning(_("lease of %s: release failed: %s"), self.name, e)
 
     async def check_in(self, force: bool = False) -> None:
         """Tell the store we are alive and in which role, every `timing.check_in` seconds."""

@@ -23,8 +23,7 @@ from rich.live import Live
 from rich.segment import Segment
 from rich.text import Text
 
-from hedged.legs import VENUES
-from hedged.model import Quote
+from hedged.legs import ASTER, BACKPACK
 from hedged.report import FundingView, RoundView, view_of
 from hedged.store import FillRow, FundingRow, OrderRow, utcnow
 from hedged.views import monitor_block
@@ -103,24 +102,28 @@ class Monitor:
 
     def frame(self, counter: int) -> Drawn:
         engine = self.engine
-        quotes = {v: engine.prices.latest(v, engine.symbols[v]) for v in VENUES}
         collected = (engine.funding, engine.funding.stored)
         if collected != self._funding_seen:  # a payment was stored: read the rounds' again
             self._funding, self._funding_seen = {}, collected
-        rounds = [self.view(r, quotes) for r in sorted(engine.live)]
-        self._fills = {r: self._fills[r] for r in engine.live if r in self._fills}
-        self._funding = {r: self._funding[r] for r in engine.live if r in self._funding}
-        shown = [q for q in quotes.values() if q is not None]
+        live_ids = engine.schedule.live
+        rounds = [self.view(r) for r in sorted(live_ids)]
+        self._fills = {r: self._fills[r] for r in live_ids if r in self._fills}
+        self._funding = {r: self._funding[r] for r in live_ids if r in self._funding}
+        latest = (engine.prices.latest(v, s) for p in engine.pairs for v, s in p.symbols.items())
+        shown = [q for q in latest if q is not None]
         rates = [FundingView(v, info) for (v, _s), info in sorted(engine.funding.infos.items())]
         live = [v for v in rounds if v is not None]
         block = monitor_block(counter, utcnow(), shown, live, rates)
         return Drawn(self.console, block)
 
-    def view(self, round_id: int, quotes: Mapping[str, Quote | None]) -> RoundView | None:
+    def view(self, round_id: int) -> RoundView | None:
+        """The round at its own pair's latest prices."""
         store = self.engine.store
         r = store.get_round(round_id)
         if r is None:
             return None
+        symbols = {ASTER: r.aster_symbol, BACKPACK: r.backpack_symbol}
+        quotes = {v: self.engine.prices.latest(v, s) for v, s in symbols.items()}
         orders = store.orders_of(round_id)
         if round_id not in self._funding:
             self._funding[round_id] = store.funding_of(round_id)

@@ -183,8 +183,8 @@ class ObservedVenue:
     async def quote(self, symbol: str) -> Quote:
         return await self._read("quote", self.inner.quote(symbol))
 
-    def quotes(self, symbol: str) -> AsyncIterator[Quote]:
-        return self.inner.quotes(symbol)
+    def quotes(self, *symbols: str) -> AsyncIterator[Quote]:
+        return self.inner.quotes(*symbols)
 
     async def place(self, order: OrderRequest) -> Outcome:
         return await self._timed("place", self.inner.place(order), outcome_class)

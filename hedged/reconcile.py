@@ -33,6 +33,8 @@ class Report:
     refreshed: int = 0  # live orders read back
     orphans_cancelled: list[str] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
+    # each unresolved order's (venue, symbol) and why: it blocks the pair trading it
+    unresolved_at: list[tuple[tuple[str, str], str]] = field(default_factory=list)
     # (venue, symbol) -> (venue's position, what the open rounds expect)
     mismatches: dict[tuple[str, str], tuple[Decimal, Decimal]] = field(default_factory=dict)
     venue_calls: int = 0
@@ -59,6 +61,7 @@ async def reconcile(
             report.resolved += 1
         except Unresolved as e:
             report.unresolved.append(str(e))
+            report.unresolved_at.append(((o.venue, o.symbol), str(e)))
 
     await asyncio.gather(*(settle(o) for o in live if o.unresolved))
 

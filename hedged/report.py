@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -224,12 +224,27 @@ def view_of(
     )
 
 
-def status(store: Store, recent: int = 10) -> list[RoundView]:
-    """Every active round, then the most recent finished ones."""
+def of_pair(r: RoundRow, pair: str | None) -> bool:
+    """Whether the round trades `pair` (its Aster or Backpack symbol, or both as `A/B`);
+    every round when None."""
+    return pair is None or pair in (r.aster_symbol, r.backpack_symbol, pair_name(r))
+
+
+def pair_name(r: RoundRow) -> str:
+    return f"{r.aster_symbol}/{r.backpack_symbol}"
+
+
+def status(store: Store, recent: int = 10, pair: str | None = None) -> list[RoundView]:
+    """Every active round, then the most recent finished ones (of one pair, or of all)."""
     quotes = store.quotes()
-    active = store.active_rounds()
+    active = [r for r in store.active_rounds() if of_pair(r, pair)]
     ids = {r.id for r in active}
-    finished = [r for r in store.recent_rounds(recent + len(active)) if r.id not in ids]
+    recent_rows = (
+        store.recent_rounds(recent + len(active))
+        if pair is None
+        else store.rounds_of(pair, recent + len(active))
+    )
+    finished = [r for r in recent_rows if r.id not in ids]
     return [round_view(store, r, quotes) for r in active + finished[:recent]]
 
 
@@ -261,9 +276,10 @@ def funding_view(row: FundingRateRow) -> FundingView:
     return FundingView(row.venue, info, row.at)
 
 
-def funding_rates(store: Store) -> list[FundingView]:
-    """The last rates the daemon saved, one per venue and symbol, in the venues' order."""
-    rows = store.funding_rates().values()
+def funding_rates(store: Store, symbols: Collection[str] | None = None) -> list[FundingView]:
+    """The last rates the daemon saved, one per venue and symbol (of `symbols` only, if
+    given), in the venues' order."""
+    rows = [r for r in store.funding_rates().values() if symbols is None or r.symbol in symbols]
     order = {v: i for i, v in enumerate(VENUES)}
     ranked = sorted(rows, key=lambda r: (order.get(r.venue, len(order)), r.symbol))
     return [funding_view(r) for r in ranked]
@@ -687,9 +703,9 @@ class History:
         }
 
 
-def history(store: Store, days: int | None = None) -> History:
-    """DONE rounds of the last `days` UTC days (today included), or all of them, with what
-    their volume cost."""
+def history(store: Store, days: int | None = None, pair: str | None = None) -> History:
+    """DONE rounds of the last `days` UTC days (today included), or all of them; of one
+    pair, or of all; with what their volume cost."""
     since = None if days is None else utc_day_start() - timedelta(days=days - 1)
     rounds = store.finished_rounds(since)
     trades, decisions = store.finished_costs(since)
@@ -703,11 +719,13 @@ def history(store: Store, days: int | None = None) -> History:
     by_day: dict[date, list[Finished]] = defaultdict(list)
     for r in rounds:
         assert r.id is not None
+        if not of_pair(r, pair):
+            continue
         ended = as_utc(r.ended_at or r.created_at)
         by_day[ended.date()].append(
             Finished(
                 id=r.id,
-                pair=f"{r.aster_symbol}/{r.backpack_symbol}",
+                pair=pair_name(r),
                 reason=r.reason,
                 ended_at=ended,
                 duration_seconds=int((ended - as_utc(r.opened_at or r.created_at)).total_seconds()),
@@ -721,6 +739,15 @@ def history(store: Store, days: int | None = None) -> History:
         )
     day_list = [Day(d, rs, totals(rs)) for d, rs in sorted(by_day.items())]
     return History(since, day_list, totals([r for d in day_list for r in d.rounds]))
+
+
+def pair_totals(h: History) -> dict[str, Totals]:
+    """The history's totals per pair, by Aster symbol."""
+    by_pair: dict[str, list[Finished]] = defaultdict(list)
+    for day in h.days:
+        for r in day.rounds:
+            by_pair[r.pair.partition("/")[0]].append(r)
+    return {name: totals(rounds) for name, rounds in sorted(by_pair.items())}
 
 
 # -- one frame of `hedgectl watch` ----------------------------------------------------------
@@ -744,8 +771,16 @@ class Snapshot:
         }
 
 
-def snapshot(store: Store, recent: int = 5) -> Snapshot:
+def snapshot(store: Store, recent: int = 5, pair: str | None = None) -> Snapshot:
     quotes = sorted(store.quotes().values(), key=lambda q: (VENUES.index(q.venue), q.symbol))
-    return Snapshot(
-        utcnow(), daemon_view(store), quotes, status(store, recent), funding_rates(store)
-    )
+    rounds = status(store, recent, pair)
+    symbols = None if pair is None else pair_symbols(pair, rounds)
+    if symbols is not None:  # the pair's prices only
+        quotes = [q for q in quotes if q.symbol in symbols]
+    return Snapshot(utcnow(), daemon_view(store), quotes, rounds, funding_rates(store, symbols))
+
+
+def pair_symbols(pair: str, rounds: Iterable[RoundView]) -> set[str]:
+    """The symbols of the pair `--pair` names (one venue's symbol, or both), as its rounds
+    show them."""
+    return {pair, *pair.split("/")} | {s for v in rounds for s in v.pair.split("/")}

@@ -421,6 +421,7 @@ class Fence:
     holder: str
     epoch: int
     valid: Callable[[], bool]  # the holder's own (monotonic) view: False once it may lapse
+    also: tuple[tuple[str, int], ...] = ()  # further books held with it: (book, epoch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -585,6 +586,9 @@ class Store:
             return
         if not fence.valid():
             raise Deposed(f"lease of {fence.book} (epoch {fence.epoch}) may have lapsed")
+        if fence.also:  # a daemon of several pairs: every book's lease, in one read
+            self._fenced_books(c, fence)
+            return
         q = (
             sa_select(_LEASES.c.holder, _LEASES.c.epoch)
             .where(_LEASES.c.book == fence.book)
@@ -594,6 +598,21 @@ class Store:
         if row is None or (row.holder, row.epoch) != (fence.holder, fence.epoch):
             now = "nobody" if row is None else f"epoch {row.epoch}"
             raise Deposed(f"lease of {fence.book} is at {now}, not our epoch {fence.epoch}")
+
+    @staticmethod
+    def _fenced_books(c: Connection, fence: Fence) -> None:
+        wanted = dict(((fence.book, fence.epoch), *fence.also))
+        q = (
+            sa_select(_LEASES.c.book, _LEASES.c.holder, _LEASES.c.epoch)
+            .where(_LEASES.c.book.in_(list(wanted)))
+            .with_for_update(read=True)
+        )
+        rows = {row.book: row for row in c.execute(q)}
+        for book, epoch in wanted.items():
+            row = rows.get(book)
+            if row is None or (row.holder, row.epoch) != (fence.holder, epoch):
+                now = "nobody" if row is None else f"epoch {row.epoch}"
+                raise Deposed(f"lease of {book} is at {now}, not our epoch {epoch}")
 
     # -- leadership ---------------------------------------------------------------------
 
@@ -848,6 +867,18 @@ class Store:
             q = select(RoundRow).order_by(col(RoundRow.id).desc()).limit(limit)
             return list(s.exec(q))
 
+    def rounds_of(self, pair: str, limit: int) -> list[RoundRow]:
+        """The most recent rounds of one pair (its Aster or Backpack symbol, or `A/B`)."""
+        aster, _slash, backpack = pair.partition("/")
+        where = (
+            (RoundRow.aster_symbol == aster) & (RoundRow.backpack_symbol == backpack)
+            if backpack
+            else (RoundRow.aster_symbol == pair) | (RoundRow.backpack_symbol == pair)
+        )
+        with self.session() as s:
+            q = select(RoundRow).where(where).order_by(col(RoundRow.id).desc()).limit(limit)
+            return list(s.exec(q))
+
     def count_rounds(self) -> int:
         with self.session() as s:
             return int(s.exec(select(func.count()).select_from(RoundRow)).one())
@@ -879,14 +910,20 @@ class Store:
             self._commit(s)
         return self._cached_round(row)
 
-    def realized_since(self, since: datetime) -> Decimal:
+    def realized_since(self, since: datetime, aster_symbol: str | None = None) -> Decimal:
+        """Of every round done since `since`, or of one pair's (by its Aster symbol)."""
         with self.session() as s:
             q = select(RoundRow).where(RoundRow.state == "DONE", col(RoundRow.ended_at) >= since)
+            if aster_symbol is not None:
+                q = q.where(RoundRow.aster_symbol == aster_symbol)
             return sum((r.realized_pnl or Decimal(0) for r in s.exec(q)), Decimal(0))
 
-    def last_ended_at(self) -> datetime | None:
+    def last_ended_at(self, aster_symbol: str | None = None) -> datetime | None:
         with self.session() as s:
-            return s.exec(select(func.max(RoundRow.ended_at))).one()
+            q = select(func.max(RoundRow.ended_at))
+            if aster_symbol is not None:
+                q = q.where(RoundRow.aster_symbol == aster_symbol)
+            return s.exec(q).one()
 
     def finished_since(self, since: datetime) -> list[RoundRow]:
         with self.session() as s:

@@ -37,8 +37,10 @@ PAPER_BALANCE = Decimal(10_000)
 
 def clients(cfg: Config, credentials: Credentials) -> dict[str, Venue]:
     return {
-        ASTER: AsterVenue(cfg.aster, credentials.aster, cfg.pair.aster_symbol),
-        BACKPACK: BackpackVenue(cfg.backpack, credentials.backpack, cfg.pair.backpack_symbol),
+        ASTER: AsterVenue(cfg.aster, credentials.aster, [p.aster_symbol for p in cfg.pairs]),
+        BACKPACK: BackpackVenue(
+            cfg.backpack, credentials.backpack, [p.backpack_symbol for p in cfg.pairs]
+        ),
     }
 
 
@@ -67,8 +69,16 @@ def start_refusal(cfg: Config, error: VenueError) -> ConfigError | None:
         return ConfigError(where, names, f"{error.venue} refused our key or signature ({error})")
     if isinstance(error, SymbolNotListed):
         key = f"{error.venue}_symbol"
-        symbol = getattr(cfg.pair, key)
-        return ConfigError(cfg.source, f"pair.{key}", f"{error.venue} does not list {symbol}")
+        # the pair whose symbol the venue named (the first, where it named none)
+        named = [p for p in cfg.pairs if re.search(rf"\b{getattr(p, key)}\b", str(error))]
+        if len(cfg.pairs) > 1 and not named:  # the venue did not say which
+            symbols = ", ".join(getattr(p, key) for p in cfg.pairs)
+            message = f"{error.venue} does not list one of {symbols}"
+            return ConfigError(cfg.source, f"pair.{key}", message)
+        pair = (named or list(cfg.pairs))[0]
+        where = "pair" if len(cfg.pairs) == 1 else f"pair[{pair.name}]"
+        symbol = getattr(pair, key)
+        return ConfigError(cfg.source, f"{where}.{key}", f"{error.venue} does not list {symbol}")
     return None
 
 
@@ -111,7 +121,10 @@ async def paper_venues(cfg: Config) -> AsyncIterator[Mapping[str, Venue]]:
     )
     p = cfg.paper
     spec = WorldSpec(
-        symbols={ASTER: cfg.pair.aster_symbol, BACKPACK: cfg.pair.backpack_symbol},
+        symbols={
+            ASTER: tuple(p.aster_symbol for p in cfg.pairs),
+            BACKPACK: tuple(p.backpack_symbol for p in cfg.pairs),
+        },
         seed=p.seed,
         start_price=p.start_price,
         volatility=p.volatility,

@@ -406,6 +406,33 @@ def history_table(h: History, by_day: bool = False) -> Table:
     return t
 
 
+def pairs_table(per_pair: dict[str, Totals]) -> Table:
+    """`hedgectl history` of several pairs: each pair's totals."""
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    first = next(iter(per_pair.values()))
+    cols = [_("PAIR"), _("ROUND"), _("WIN RATE")]
+    cols += [_("VOL {venue}").format(venue=v) for v in first.costs.volume]
+    cols += [_("MAKER FEES"), _("TAKER FEES"), _("FUNDING"), _("SLIPPAGE"), _("PNL")]
+    cols += [_("COST/10K")]
+    for i, name in enumerate(cols):
+        t.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
+    for name, x in per_pair.items():
+        rate = "-" if x.win_rate is None else f"{x.win_rate * 100:.0f}%"
+        rounds = ngettext("{n} round", "{n} rounds", x.rounds).format(n=x.rounds)
+        t.add_row(name, rounds, rate, *_cost_cells(x.costs))
+    return t
+
+
+def pair_heading(name: str, blocked: str | None, not_opening: str | None) -> Text:
+    """The heading of one pair's rounds in `hedgectl status`, with why it opens none."""
+    line = Text(_("pair {name}").format(name=name), style="bold")
+    if blocked:
+        line.append("  " + _("not opening rounds: {why}").format(why=blocked), style="red")
+    elif not_opening:
+        line.append("  " + _("no new round: {why}").format(why=not_opening), style="yellow")
+    return line
+
+
 def _totals_cells(title: str, x: Totals) -> list[Any]:
     rate = "-" if x.win_rate is None else f"{x.win_rate * 100:.0f}%"
     return [

@@ -18,7 +18,7 @@ crash harness (the simulator's saved state file).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -39,7 +39,8 @@ class VenueRecords:
     `submissions`: per venue, how many times each client order id was submitted."""
 
     account: str
-    symbols: Mapping[str, str]  # venue -> the symbol the rounds trade there
+    # venue -> the symbol the rounds trade there (or the symbols, for several pairs)
+    symbols: Mapping[str, str | Sequence[str]]
     states: Mapping[str, Mapping[str, Any]]
     submissions: Mapping[str, Mapping[str, int]]
 
@@ -47,25 +48,33 @@ class VenueRecords:
     def venues(self) -> list[str]:
         return list(self.symbols)
 
+    def markets(self) -> list[tuple[str, str]]:
+        """Every (venue, symbol) the rounds trade."""
+        return [
+            (v, s)
+            for v, traded in self.symbols.items()
+            for s in ((traded,) if isinstance(traded, str) else traded)
+        ]
+
     def orders(self, venue: str) -> list[Mapping[str, Any]]:
         return [o for o in self.states[venue]["orders"] if o["account"] == self.account]
 
     def fills(self, venue: str) -> list[Mapping[str, Any]]:
         return [f for f in self.states[venue]["fills"] if f["account"] == self.account]
 
-    def funding(self, venue: str) -> list[Mapping[str, Any]]:
-        """The account's funding payments on the rounds' symbol, as the venue booked them."""
+    def funding(self, venue: str, symbol: str) -> list[Mapping[str, Any]]:
+        """The account's funding payments on one symbol, as the venue booked them."""
         return [
             p
             for p in self.states[venue].get("funding_payments", [])
-            if p["account"] == self.account and p["symbol"] == self.symbols[venue]
+            if p["account"] == self.account and p["symbol"] == symbol
         ]
 
-    def position(self, venue: str) -> Decimal:
+    def position(self, venue: str, symbol: str) -> Decimal:
         positions = [
             Decimal(p["qty"])
             for p in self.states[venue]["positions"]
-            if p["account"] == self.account and p["symbol"] == self.symbols[venue]
+            if p["account"] == self.account and p["symbol"] == symbol
         ]
         return sum(positions, ZERO)
 
@@ -206,14 +215,14 @@ class _Check:
     def positions_expected(self) -> None:
         """(2) each venue's net position equals what the unfinished rounds expect (plus
         foreign fills)."""
-        for v in self.records.venues:
+        for v, symbol in self.records.markets():
             expected = sum(
                 (
                     _signed(o.side, o.filled_qty)
                     for r in self.rounds
                     if r.state != "DONE"
                     for o in self._of(r)
-                    if o.venue == v
+                    if (o.venue, o.symbol) == (v, symbol)
                 ),
                 ZERO,
             )
@@ -221,13 +230,12 @@ class _Check:
                 (
                     _signed(f["side"], Decimal(f["qty"]))
                     for f in self.records.fills(v)
-                    if f["client_id"] in self.foreign.get(v, set())
+                    if f["client_id"] in self.foreign.get(v, set()) and f["symbol"] == symbol
                 ),
                 ZERO,
             )
-            actual = self.records.position(v)
+            actual = self.records.position(v, symbol)
             if actual != expected:
-                symbol = self.records.symbols[v]
                 self.violation(
                     f"(2) {v} {symbol} position {actual}, store expects {expected}",
                     actual - expected,
@@ -235,10 +243,11 @@ class _Check:
 
     def flat(self) -> None:
         """(2), (3) with no round live: each venue flat, no order of ours open."""
-        for v in self.records.venues:
-            position = self.records.position(v)
+        for v, symbol in self.records.markets():
+            position = self.records.position(v, symbol)
             if position != 0:
                 self.violation(f"(2) {v} position {position} with no round live", position)
+        for v in self.records.venues:
             for o in self.records.orders(v):
                 if not OrderStatus(o["status"]).terminal:
                     self.violation(
@@ -290,16 +299,16 @@ class _Check:
         the rounds by their positions just before it settled, from the venues' trade times."""
         if self.owed is None:
             self.owed = {}
-            for v in self.records.venues:
+            for v, symbol in self.records.markets():
                 owner = {
                     o.client_id: rid for rid, os in self.orders.items() for o in os if o.venue == v
                 }
                 fills = [
                     (owner[f["client_id"]], f)
                     for f in self.records.fills(v)
-                    if f["client_id"] in owner
+                    if f["client_id"] in owner and f["symbol"] == symbol
                 ]
-                for p in self.records.funding(v):
+                for p in self.records.funding(v, symbol):
                     positions: dict[int, Decimal] = {}
                     for rid, f in fills:
                         if f["at"] < p["at"]:

@@ -130,6 +130,13 @@ def test_sigterm_stops_promptly_and_keeps_the_open_round(tmp_path: Path) -> None
             "[strategy]\nposition_size_usdt = 0\n",
             "strategy.position_size_usdt",
         ),
+        (
+            "[strategy]\nposition_size_usdt = 25\n"
+            "[[pair]]\naster_symbol = 'SOLUSDT'\nbackpack_symbol = 'SOL_USDC_PERP'\n"
+            "[[pair]]\naster_symbol = 'ETHUSDT'\nbackpack_symbol = 'ETH_USDC_PERP'\n"
+            "max_concurrent_rounds = 0\n",
+            "pair[ETHUSDT].max_concurrent_rounds",
+        ),
     ],
 )
 def test_bad_config_exits_78_naming_file_and_key(tmp_path: Path, toml: str, needle: str) -> None:

@@ -98,9 +98,13 @@ def test_example_file_documents_every_key() -> None:
 
 
 def test_schema_covers_every_field() -> None:
-    assert list(config._SCHEMA) == [f.name for f in dataclasses.fields(config.Config)][:-1]
-    for cls, rules in config._SCHEMA.values():
-        assert list(rules) == [f.name for f in dataclasses.fields(cls)]
+    sections = [f.name for f in dataclasses.fields(config.Config)][:-1]
+    assert list(config._SCHEMA) == [s.removesuffix("s") if s == "pairs" else s for s in sections]
+    for section, (cls, rules) in config._SCHEMA.items():
+        fields = [f.name for f in dataclasses.fields(cls)]
+        if section == "pair":  # its symbols, then what it may set of its strategy
+            fields = [*fields[:-1], *config.PAIR_STRATEGY_KEYS]
+        assert list(rules) == fields
 
 
 def test_minimal_file_and_string_decimals(tmp_path: Path) -> None:
@@ -407,3 +411,108 @@ def test_directory_instead_of_file(tmp_path: Path) -> None:
         load(tmp_path)
     assert (err.value.file, err.value.key) == (str(tmp_path), "<file>")
     assert "directory" in err.value.problem
+
+
+# --- many pairs ------------------------------------------------------------------------------
+
+PAIRS = """
+[strategy]
+position_size_usdt = 25
+stop_loss = 0.008
+take_profit = 0.012
+
+[[pair]]
+aster_symbol = "SOLUSDT"
+backpack_symbol = "SOL_USDC_PERP"
+
+[[pair]]
+aster_symbol = "ETHUSDT"
+backpack_symbol = "ETH_USDC_PERP"
+position_size_usdt = 40
+stop_loss = 0.01
+take_profit = 0.02
+max_concurrent_rounds = 2
+backstop_stop = 0
+daily_loss_limit_usdt = 5
+"""
+
+
+def test_pair_tables_each_with_their_own_strategy(tmp_path: Path) -> None:
+    cfg = load(write(tmp_path, PAIRS))
+    sol, eth = cfg.pairs
+    assert (sol.aster_symbol, sol.backpack_symbol) == ("SOLUSDT", "SOL_USDC_PERP")
+    assert sol.strategy == cfg.strategy  # nothing of its own: the daemon's strategy
+    assert (eth.aster_symbol, eth.backpack_symbol) == ("ETHUSDT", "ETH_USDC_PERP")
+    assert eth.strategy.position_size_usdt == Decimal(40)
+    assert (eth.strategy.stop_loss, eth.strategy.take_profit) == (Decimal("0.01"), Decimal("0.02"))
+    assert eth.strategy.max_concurrent_rounds == 2 and eth.strategy.backstop_stop == 0
+    assert eth.strategy.daily_loss_limit_usdt == Decimal(5)
+    assert eth.strategy.cooldown_seconds == cfg.strategy.cooldown_seconds  # not overridden
+    assert cfg.pair == sol  # the first pair
+
+
+def test_a_single_pair_table_is_one_pair(tmp_path: Path) -> None:
+    cfg = load(write(tmp_path, toml({})))
+    assert len(cfg.pairs) == 1 and cfg.pair.aster_symbol == "SOLUSDT"
+    assert cfg.pair.strategy == cfg.strategy
+    assert len(config.defaults().pairs) == 1
+
+
+BTC = '[[pair]]\naster_symbol = "BTCUSDT"\nbackpack_symbol = "BTC_USDC_PERP"\n'
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "problem"),
+    [
+        pytest.param("stop_loss = 0.9\n", "pair[ETHUSDT].stop_loss", "must be", id="range"),
+        pytest.param("sizes = 1\n", "pair[ETHUSDT].sizes", "unknown key", id="unknown"),
+        pytest.param(
+            "mode = 'single'\n", "pair[ETHUSDT].mode", "applies to every pair", id="daemon-wide"
+        ),
+        pytest.param(
+            "stop_loss = 0.015\n",
+            "pair[ETHUSDT].take_profit",
+            "greater than stop_loss (0.015)",
+            id="own-strategy-checked-whole",
+        ),
+        pytest.param(
+            "max_concurrent_rounds = 2\n",
+            "pair[ETHUSDT].backstop_stop",
+            "needs max_concurrent_rounds = 1",
+            id="backstops-need-one-round",
+        ),
+        pytest.param(
+            "backpack_symbol = 'BTC_USDC_PERP'\n",
+            "pair[ETHUSDT].backpack_symbol",
+            "base asset",
+            id="base-asset",
+        ),
+    ],
+)
+def test_a_bad_pair_table_is_named(tmp_path: Path, extra: str, key: str, problem: str) -> None:
+    text = PAIRS.split("[[pair]]")[0] + '[[pair]]\naster_symbol = "ETHUSDT"\n'
+    if "backpack_symbol" not in extra:
+        text += 'backpack_symbol = "ETH_USDC_PERP"\n'
+    with pytest.raises(ConfigError) as e:
+        load(write(tmp_path, text + extra + BTC))
+    assert e.value.key == key and problem in e.value.problem
+
+
+def test_two_pairs_on_one_symbol_are_refused(tmp_path: Path) -> None:
+    text = PAIRS + '\n[[pair]]\naster_symbol = "BTCUSDT"\nbackpack_symbol = "SOL_USDC_PERP"\n'
+    with pytest.raises(ConfigError) as e:
+        load(write(tmp_path, text.replace("BTCUSDT", "SOLUSDT")))
+    assert e.value.key == "pair[SOLUSDT].aster_symbol"
+    assert "already traded by pair[SOLUSDT]" in e.value.problem
+
+
+def test_a_pair_table_without_its_symbols_is_named_by_place(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load(write(tmp_path, PAIRS + "\n[[pair]]\nstop_loss = 0.01\n"))
+    assert e.value.key == "pair[3].aster_symbol" and "missing required key" in e.value.problem
+
+
+def test_an_empty_pair_array_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load(write(tmp_path, "pair = []\n[strategy]\nposition_size_usdt = 25\n"))
+    assert e.value.key == "pair"

@@ -4,7 +4,6 @@ able to start the daemon with: each is refused naming the file and the key (exit
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -27,13 +26,10 @@ REQUIRED = (
 def numeric_keys() -> list[tuple[str, str, bool]]:
     """(section, key, integral) for every int or Decimal field of the config model."""
     keys = []
-    for section in dataclasses.fields(config.Config):
-        if section.name == "source":
-            continue
-        cls = config._SCHEMA[section.name][0]
+    for section, (cls, _rules) in config._SCHEMA.items():
         for name, hint in get_type_hints(cls).items():
             if hint in (int, Decimal):
-                keys.append((section.name, name, hint is int))
+                keys.append((section, name, hint is int))
     return keys
 
 

@@ -44,7 +44,7 @@ def numeric_arguments() -> Iterator[tuple[str, argparse.Action]]:
     sub = next(a for a in ctl.parser()._actions if isinstance(a, argparse._SubParsersAction))
     for command, p in sub.choices.items():
         for action in p._actions:
-            if action.type is not None and action.type is not Path:
+            if action.type is not None and action.type not in (Path, ctl._pair):
                 yield command, action
 
 
@@ -134,3 +134,9 @@ def test_a_config_that_is_not_a_regular_file_is_refused_at_once(
         config = str(tmp_path / "hedged.toml")
     code, err = run_ctl("status", "--config", config)
     assert code == 78 and "not a regular file" in err
+
+
+@pytest.mark.parametrize("value", ["solusdt", "SOL", "SOLUSDT/ETH", "SOL USDT", "\uff33OLUSDT", ""])
+def test_a_malformed_pair_is_a_usage_error(value: str) -> None:
+    code, err = run_ctl("status", f"--pair={value}")
+    assert code == 2 and "a pair expected" in err

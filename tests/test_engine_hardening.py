@@ -301,12 +301,12 @@ class BuggyStream(SimVenue):
     bugs = 1
     subscribed = 0
 
-    async def quotes(self, symbol: str) -> AsyncGenerator[Quote, None]:
+    async def quotes(self, *symbols: str) -> AsyncGenerator[Quote, None]:
         self.subscribed += 1
         if self.bugs:
             self.bugs -= 1
             raise KeyError("bidPrice")
-        async for q in super().quotes(symbol):
+        async for q in super().quotes(*symbols):
             yield q
 
 

@@ -385,3 +385,44 @@ def test_the_send_by_bound_ends_with_its_order(tmp_path: Path) -> None:
 
 
 D50 = Decimal(50)  # far below the simulators' 100: a limit that rests
+
+
+ETH_BOOK = "aster:ETHUSDT+backpack:ETH_USDC_PERP"
+
+
+def test_a_daemon_of_several_pairs_holds_every_book_or_none_and_writes_on_all(
+    tmp_path: Path,
+) -> None:
+    """A daemon of two pairs holds both books' leases together: it takes neither while the
+    other book is held by another daemon, and once it leads, a write is refused as soon as
+    either book's lease is no longer its epoch."""
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}")
+    now = [100.0]
+    other = Claim(ETH_BOOK, "host-b:1:1", "host-b", 1, datetime.now(UTC))
+    try:
+        taken_b, _ = store.take_lease(other, 60_000)  # host-b trades ETH alone
+        assert taken_b is not None
+        both = Lease(store, claim("host-a"), Timing(), clock=lambda: now[0], books=[ETH_BOOK])
+        assert both.books == (BOOK, ETH_BOOK)
+        assert asyncio.run(both.try_take()) is None  # ETH is held: SOL is not taken either
+        rows, _ = store.leases()
+        assert {r.book: r.holder for r in rows}.get(BOOK) is None  # nothing written
+        store.release_lease(ETH_BOOK, other.holder, taken_b.epoch)
+        assert asyncio.run(both.try_take()) is not None
+        held = {r.book: r.holder for r in store.leases()[0]}
+        assert held == {BOOK: "host-a:1:1", ETH_BOOK: "host-a:1:1"}
+        store.fence = both.fence()
+        store.set_meta("k", "1")
+        assert asyncio.run(both.renew())
+        # The ETH book's lease moves on behind its back (as a takeover would): refused.
+        store.release_lease(ETH_BOOK, "host-a:1:1", 2)
+        store.fence = None
+        taken_b, _ = store.take_lease(other, 60_000)
+        assert taken_b is not None
+        store.fence = both.fence()
+        with pytest.raises(Deposed, match=r"ETHUSDT.* is at epoch 3, not our epoch 2"):
+            store.set_meta("k", "2")
+        assert store.get_meta("k") == "1"
+        assert not asyncio.run(both.renew()) and not both.valid()  # and it steps down
+    finally:
+        store.close()

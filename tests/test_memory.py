@@ -21,12 +21,11 @@ def leftovers(engine: Engine, store: Store, round_id: int) -> dict[str, object]:
         "desk deadlines": dict(engine.desk._deadlines),
         "unresolved since": engine._unresolved_since.get(round_id),
         "trouble logged": engine._trouble_logged.get(round_id),
-        "deadlines": engine._deadlines.get(round_id),
         "cached round": live.rounds.get(round_id),
         "cached orders": live.orders_of(round_id),
     }
-    if round_id in engine.live or round_id in engine._restless:
-        held["live"] = round_id
+    if engine.schedule.held(round_id):
+        held["scheduled"] = round_id
     return {k: v for k, v in held.items() if v}
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -99,7 +99,7 @@ class AsterVenue:
         self,
         config: AsterConfig,
         credentials: AsterCredentials,
-        symbol: str,
+        symbols: str | Sequence[str],
         *,
         name: str = "aster",
         clock: Callable[[], float] = time.time,
@@ -109,7 +109,8 @@ class AsterVenue:
         margin_type: str = "CROSSED",
     ) -> None:
         self.name = name
-        self.symbol = symbol
+        self.symbols = (symbols,) if isinstance(symbols, str) else tuple(symbols)  # traded
+        self.symbol = self.symbols[0]
         self.leverage = config.leverage
         self.margin_type = margin_type
         self.clock = ServerClock(clock)
@@ -130,7 +131,7 @@ class AsterVenue:
 
     def __repr__(self) -> str:
         return (
-            f"AsterVenue(name={self.name!r}, symbol={self.symbol!r}, auth={self.auth!r}, "
+            f"AsterVenue(name={self.name!r}, symbols={self.symbols!r}, auth={self.auth!r}, "
             f"base_url={self._http.base_url!r})"
         )
 
@@ -157,20 +158,23 @@ class AsterVenue:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Clock offset, the symbol's rules, position mode, leverage and margin type."""
+        """Clock offset, position mode, and each traded symbol's rules, leverage and margin
+        type."""
         self._closed = False
         await self._http.open()
         try:
             await self._sync_time()
-            self._rules[self.symbol] = await self._load_rules(self.symbol)
+            for symbol in self.symbols:
+                self._rules[symbol] = await self._load_rules(symbol)
             dual = await self._http.read("GET", self._paths.dual, weight=30)
             self._hedge_mode = dual_side(dual)
-            await self._http.read(
-                "POST",
-                self._paths.leverage,
-                [("symbol", self.symbol), ("leverage", str(self.leverage))],
-            )
-            await self._set_margin_type()
+            for symbol in self.symbols:
+                await self._http.read(
+                    "POST",
+                    self._paths.leverage,
+                    [("symbol", symbol), ("leverage", str(self.leverage))],
+                )
+                await self._set_margin_type(symbol)
         except BaseException:
             await self._http.close()
             raise
@@ -204,8 +208,8 @@ class AsterVenue:
         except VenueError as e:
             raise VenueError(f"{self.name}: cannot read the server time: {e}") from None
 
-    async def _set_margin_type(self) -> None:
-        params = [("symbol", self.symbol), ("marginType", self.margin_type)]
+    async def _set_margin_type(self, symbol: str) -> None:
+        params = [("symbol", symbol), ("marginType", self.margin_type)]
         try:
             await self._http.read("POST", self._paths.margin_type, params)
         except ApiError as e:
@@ -236,18 +240,19 @@ class AsterVenue:
             raise WireError(f"bookTicker for {quote.symbol}, asked for {symbol}")
         return quote
 
-    def quotes(self, symbol: str) -> AsyncGenerator[Quote, None]:
-        """Top of book: a REST snapshot on every (re)connection, then `<symbol>@bookTicker`
-        pushes; reconnects with back-off by itself."""
+    def quotes(self, *symbols: str) -> AsyncGenerator[Quote, None]:
+        """Top of book of every symbol on one connection (a combined stream for several): a
+        REST snapshot of each on every (re)connection, then `<symbol>@bookTicker` pushes;
+        reconnects with back-off by itself."""
         return quote_stream(
             self._http,
             self._ws_url,
             self.name,
-            symbol,
+            symbols,
             self._stream_policy,
             self._hooks,
             self._is_closed,
-            lambda: self.quote(symbol),
+            self.quote,
         )
 
     def order_updates(self) -> AsyncGenerator[OrderState, None]:

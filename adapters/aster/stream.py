@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from decimal import Decimal
 
@@ -49,18 +49,26 @@ async def quote_stream(
     http: AsterHttp,
     ws_base: str,
     venue: str,
-    symbol: str,
+    symbols: Sequence[str],
     policy: StreamPolicy,
     hooks: ReconnectHooks,
     closed: Callable[[], bool],
-    snapshot: Callable[[], Awaitable[Quote]],
+    snapshot: Callable[[str], Awaitable[Quote]],
 ) -> AsyncGenerator[Quote, None]:
-    """Quotes from `<symbol>@bookTicker`, forever (until the venue closes), reconnecting.
+    """Quotes from each symbol's `<symbol>@bookTicker`, forever (until the venue closes),
+    reconnecting: one raw stream for one symbol, one combined stream for several.
 
-    Each connection starts with a REST `snapshot()`: the stream pushes only changes, so a
-    change made while it was down would otherwise stay unseen until the next one."""
-    url = f"{ws_base.rstrip('/')}/ws/{symbol.lower()}@bookTicker"
-    label = f"quotes:{symbol}"
+    Each connection starts with a REST `snapshot(symbol)` of each: the stream pushes only
+    changes, so a change made while it was down would otherwise stay unseen until the next."""
+    streams = [f"{symbol.lower()}@bookTicker" for symbol in symbols]
+    base = ws_base.rstrip("/")
+    url = (
+        f"{base}/ws/{streams[0]}"
+        if len(streams) == 1
+        else f"{base}/stream?streams=" + "/".join(streams)
+    )
+    wanted = set(symbols)
+    label = f"quotes:{'+'.join(symbols)}"
     connections = Connections(f"aster: {label}", policy, closed)
     async with aclosing(connections.run(lambda: connect(http.session, url, policy))) as sockets:
         async for ws in sockets:
@@ -68,10 +76,13 @@ async def quote_stream(
                 hooks.fire(label)
             watchdog = None
             try:
-                try:
-                    yield await asyncio.wait_for(snapshot(), policy.connect_timeout)
-                except (VenueError, TimeoutError) as e:
-                    log.warning("aster: %s: no snapshot after connecting (%s)", label, e)
+                for symbol in symbols:
+                    try:
+                        yield await asyncio.wait_for(snapshot(symbol), policy.connect_timeout)
+                    except (VenueError, TimeoutError) as e:
+                        log.warning(
+                            "aster: quotes:%s: no snapshot after connecting (%s)", symbol, e
+                        )
                 if policy.silence is not None:
                     watchdog = Watchdog(ws, policy.silence, f"aster: {label}")
                 async for frame in frames(ws, label):
@@ -81,7 +92,7 @@ async def quote_stream(
                         quote = book_quote(venue, stream_payload(frame), time.monotonic())
                     except WireError:
                         continue  # subscription acks and other events
-                    if quote.symbol == symbol:
+                    if quote.symbol in wanted:
                         connections.healthy()
                         yield quote
             except (aiohttp.ClientError, OSError) as e:

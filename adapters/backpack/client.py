@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import ParamSpec, TypeVar
@@ -89,7 +89,7 @@ class BackpackVenue:
         self,
         config: BackpackConfig,
         credentials: BackpackCredentials,
-        symbol: str,
+        symbols: str | Sequence[str],
         *,
         name: str = "backpack",
         clock: Clock = time.time,
@@ -98,7 +98,8 @@ class BackpackVenue:
         min_notional: Decimal = DEFAULT_MIN_NOTIONAL,
     ) -> None:
         self.name = name
-        self.symbol = symbol
+        self.symbols = (symbols,) if isinstance(symbols, str) else tuple(symbols)  # traded
+        self.symbol = self.symbols[0]
         self.signature_window = config.window_ms / 1000
         self.min_notional = min_notional
         self._auth = Signer(credentials, config.window_ms, ServerClock(clock))
@@ -116,7 +117,7 @@ class BackpackVenue:
 
     def __repr__(self) -> str:
         url = self._http.base_url
-        return f"BackpackVenue(name={self.name!r}, symbol={self.symbol!r}, url={url!r})"
+        return f"BackpackVenue(name={self.name!r}, symbols={self.symbols!r}, url={url!r})"
 
     # -- ids -------------------------------------------------------------------------------
 
@@ -129,15 +130,17 @@ class BackpackVenue:
     # -- life cycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the session, measure the clock offset, load the market and check it is a perp."""
+        """Open the session, measure the clock offset, load each traded market and check it
+        is a perp."""
         self._auth.check()
         await self._http.open()
         await self._http.sync_time()
-        market = await self._market(self.symbol)
-        if market.market_type != PERP:
-            raise VenueError(
-                f"backpack: {self.symbol} is a {market.market_type} market, not a {PERP}"
-            )
+        for symbol in self.symbols:
+            market = await self._market(symbol)
+            if market.market_type != PERP:
+                raise VenueError(
+                    f"backpack: {symbol} is a {market.market_type} market, not a {PERP}"
+                )
 
     async def close(self) -> None:
         await self._stream.close()
@@ -170,9 +173,12 @@ class BackpackVenue:
         bid, ask = parsed("depth", parse_depth, body)
         return Quote(self.name, symbol, bid, ask, time.monotonic())
 
-    async def quotes(self, symbol: str) -> AsyncGenerator[Quote, None]:
-        """`bookTicker.<symbol>` updates; the connection reconnects by itself."""
-        sub = await self._stream.subscribe(f"bookTicker.{symbol}", latest_only=True)
+    async def quotes(self, *symbols: str) -> AsyncGenerator[Quote, None]:
+        """Each symbol's `bookTicker.<symbol>` updates, all on the client's one connection,
+        which reconnects by itself."""
+        streams = [f"bookTicker.{symbol}" for symbol in symbols]
+        sub = await self._stream.subscribe(*streams, latest_only=True)
+        wanted = set(symbols)
         try:
             while (data := await sub.get()) is not None:
                 try:
@@ -180,14 +186,17 @@ class BackpackVenue:
                 except WireError as e:
                     log.warning("backpack bookTicker unreadable: %s", e)
                     continue
-                if stream_symbol == symbol:
-                    yield Quote(self.name, symbol, bid, ask, time.monotonic())
+                if stream_symbol in wanted:
+                    yield Quote(self.name, stream_symbol, bid, ask, time.monotonic())
         finally:
             await self._stream.unsubscribe(sub)
 
     async def order_updates(self, symbol: str | None = None) -> AsyncGenerator[OrderState, None]:
-        """Our orders' changes from `account.orderUpdate.<symbol>` (orders with a clientId)."""
+        """Our orders' changes from `account.orderUpdate.<symbol>` (orders with a clientId),
+        or from `account.orderUpdate` (every symbol) when the client trades several."""
         stream = f"account.orderUpdate.{symbol or self.symbol}"
+        if symbol is None and len(self.symbols) > 1:
+            stream = "account.orderUpdate"
         sub = await self._stream.subscribe(stream, private=True)
         try:
             while (data := await sub.get()) is not None:

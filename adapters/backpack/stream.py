@@ -38,10 +38,11 @@ DEFAULT_STREAM_POLICY = StreamPolicy(heartbeat=20.0, backoff=0.5, backoff_max=30
 
 
 class Subscription:
-    """One consumer's queue of `data` payloads of one stream."""
+    """One consumer's queue of `data` payloads of its streams (one, or several on the one
+    socket: every symbol's prices)."""
 
-    def __init__(self, stream: str, private: bool, size: int) -> None:
-        self.stream = stream
+    def __init__(self, streams: tuple[str, ...], private: bool, size: int) -> None:
+        self.streams = streams
         self.private = private
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=size)
 
@@ -105,40 +106,46 @@ class BackpackStream:
         self._hooks.add(hook)
 
     async def subscribe(
-        self, stream: str, *, private: bool = False, latest_only: bool = False
+        self, *streams: str, private: bool = False, latest_only: bool = False
     ) -> Subscription:
+        """One queue for `streams`; latest-only keeps the newest `latest_only_size` payloads
+        of each stream's share."""
         if self._closed:
             raise VenueError("backpack stream is closed")
-        sub = Subscription(stream, private, self.policy.latest_only_size if latest_only else 0)
-        first = stream not in self._subs
-        self._subs.setdefault(stream, []).append(sub)
-        if private:
-            self._private.add(stream)
-        elif first and self._watchdog is not None:
+        size = self.policy.latest_only_size * len(streams) if latest_only else 0
+        sub = Subscription(streams, private, size)
+        new = [stream for stream in streams if stream not in self._subs]
+        for stream in streams:
+            self._subs.setdefault(stream, []).append(sub)
+            if private:
+                self._private.add(stream)
+        if new and not private and self._watchdog is not None:
             self._watchdog.heard()  # its silence counts from now
         if self._runner is None:
             self._runner = asyncio.create_task(self._run())
         self._wanted.set()
         # The runner subscribes to everything in _subs once it is connected; a socket that is
-        # already up needs this stream sent now.
+        # already up needs these streams sent now.
         ws = self._ws
-        if first and ws is not None and not ws.closed:
+        if new and ws is not None and not ws.closed:
             with contextlib.suppress(aiohttp.ClientError, ConnectionError, RuntimeError):
-                await self._send_subscribe(ws, [stream])
+                await self._send_subscribe(ws, new)
         return sub
 
     async def unsubscribe(self, sub: Subscription) -> None:
-        subs = self._subs.get(sub.stream)
-        if subs is None or sub not in subs:
-            return
-        subs.remove(sub)
-        if subs:
-            return
-        del self._subs[sub.stream]
-        self._private.discard(sub.stream)
+        gone: list[str] = []
+        for stream in sub.streams:
+            subs = self._subs.get(stream)
+            if subs is None or sub not in subs:
+                continue
+            subs.remove(sub)
+            if not subs:
+                del self._subs[stream]
+                self._private.discard(stream)
+                gone.append(stream)
         ws = self._ws
-        if ws is not None and not ws.closed:
-            frame = {"method": "UNSUBSCRIBE", "params": [sub.stream]}
+        if gone and ws is not None and not ws.closed:
+            frame = {"method": "UNSUBSCRIBE", "params": gone}
             with contextlib.suppress(aiohttp.ClientError, ConnectionError, RuntimeError):
                 await ws.send_str(json.dumps(frame))
 

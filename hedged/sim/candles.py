@@ -121,14 +121,14 @@ class Tape:
     """What one venue's symbol printed: last-price, mark and index candles, fed by the world's
     price moves and the exchange's fills."""
 
-    def __init__(self, world: World, venue: str) -> None:
+    def __init__(self, world: World, venue: str, symbol: str | None = None) -> None:
         self.world = world
         self.venue = venue
-        self.symbol = world.symbols[venue]
+        self.symbol = symbol or world.symbols[venue]
         self.exchange = world.venues[venue]
         self.last, self.mark, self.index = Candles(), Candles(), Candles()
         self.closed = False
-        self._on_book(venue, self.symbol, world.book(venue))
+        self._on_book(venue, self.symbol, world.book(venue, self.symbol))
         world.add_listener(self._on_book)
         self.exchange.add_listener(self._on_order)
 

@@ -35,7 +35,7 @@ ASTER, BACKPACK = "aster", "backpack"
 
 @dataclass(frozen=True)
 class WorldSpec:
-    symbols: Mapping[str, str]  # venue -> symbol
+    symbols: Mapping[str, str | tuple[str, ...]]  # venue -> its symbol, or its symbols
     seed: int = 7
     start_price: Decimal = Decimal(150)
     volatility: Decimal = Decimal(12)
@@ -81,20 +81,20 @@ def build_world(
         BACKPACK: (Decimal("0.0005"), Decimal("0.0002")),
     }
     exchanges: dict[str, SimExchange] = {}
-    for venue, symbol in spec.symbols.items():
+    for venue, listed in spec.symbols.items():
+        taker, maker = fees[venue]
+        markets = {
+            symbol: sol_market(
+                symbol, taker_fee=taker, maker_fee=maker, fee_places=FEE_PLACES[venue]
+            )
+            for symbol in ((listed,) if isinstance(listed, str) else listed)
+        }
         if venue in saved:
             exchanges[venue] = SimExchange.from_dict(saved[venue], clock)
+            for symbol, market in markets.items():  # a pair added since it was saved
+                exchanges[venue].markets.setdefault(symbol, market)
             continue
-        taker, maker = fees[venue]
-        exchanges[venue] = SimExchange(
-            venue,
-            {
-                symbol: sol_market(
-                    symbol, taker_fee=taker, maker_fee=maker, fee_places=FEE_PLACES[venue]
-                )
-            },
-            clock,
-        )
+        exchanges[venue] = SimExchange(venue, markets, clock)
         for account, balance in accounts.balances.items():
             exchanges[venue].deposit(account, balance)
     path: PricePath = (

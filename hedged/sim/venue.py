@@ -83,21 +83,22 @@ class SimVenue:
             raise VenueError(f"{self.name}: no book for {symbol}")
         return self._quote(symbol, book)
 
-    async def quotes(self, symbol: str) -> AsyncGenerator[Quote, None]:
-        """The current book, then every change of it."""
-        updates: asyncio.Queue[Book] = asyncio.Queue()
+    async def quotes(self, *symbols: str) -> AsyncGenerator[Quote, None]:
+        """Each symbol's current book, then every change of them."""
+        updates: asyncio.Queue[tuple[str, Book]] = asyncio.Queue()
 
         def on_book(venue: str, book_symbol: str, book: Book) -> None:
-            if venue == self.name and book_symbol == symbol:
-                updates.put_nowait(book)
+            if venue == self.name and book_symbol in symbols:
+                updates.put_nowait((book_symbol, book))
 
-        current = self._exchange.book(symbol)
-        if current is not None:
-            updates.put_nowait(current)
+        for symbol in symbols:
+            current = self._exchange.book(symbol)
+            if current is not None:
+                updates.put_nowait((symbol, current))
         self._world.add_listener(on_book)
         try:
             while True:
-                book = await updates.get()
+                symbol, book = await updates.get()
                 if await self._fault("quotes") is None:
                     yield self._quote(symbol, book)
         finally:

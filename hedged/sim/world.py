@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 
 from hedged.model import ZERO, ceil_to, floor_to
@@ -25,22 +25,26 @@ BookListener = Callable[[str, str, Book], None]
 class World:
     """The first venue quotes the underlying; the others quote it times (1 + basis).
     Every venue's bid/ask sits `spread_bps` apart around its mid, on its tick. A venue with
-    a funding schedule settles funding whenever the price moves past one of its boundaries."""
+    a funding schedule settles funding whenever the price moves past one of its boundaries.
+    A venue may list several symbols: each quotes the same underlying (a daemon trading
+    many pairs sees every pair move at once)."""
 
     def __init__(
         self,
         path: PricePath,
         venues: Mapping[str, SimExchange],
-        symbols: Mapping[str, str],
+        symbols: Mapping[str, str | Sequence[str]],
         basis_bps: Decimal = ZERO,
         spread_bps: Decimal = Decimal(2),
         funding: Mapping[str, FundingSchedule] | None = None,
     ) -> None:
         if not venues or venues.keys() != symbols.keys():
-            raise ValueError("give each venue exactly one symbol")
+            raise ValueError("give each venue its symbols")
         self.path = path
         self.venues = dict(venues)
-        self.symbols = dict(symbols)
+        # every symbol each venue quotes; `symbols`: the first, the venue's main one
+        self.quoted = {v: (s,) if isinstance(s, str) else tuple(s) for v, s in symbols.items()}
+        self.symbols = {v: quoted[0] for v, quoted in self.quoted.items()}
         self.basis_bps = basis_bps
         self.spread_bps = spread_bps
         self.funding = dict(funding or {})
@@ -59,8 +63,8 @@ class World:
             return self.price
         return self.price * (1 + self.basis_bps / BPS)
 
-    def book(self, venue: str) -> Book:
-        market = self.venues[venue].markets[self.symbols[venue]]
+    def book(self, venue: str, symbol: str | None = None) -> Book:
+        market = self.venues[venue].markets[symbol or self.symbols[venue]]
         mid = self.mid(venue)
         half_spread = mid * self.spread_bps / BPS / 2
         bid = floor_to(mid - half_spread, market.tick)
@@ -94,12 +98,13 @@ class World:
 
     def _rebook(self) -> None:
         for venue, exchange in self.venues.items():
-            symbol = self.symbols[venue]
-            book = self.book(venue)
-            exchange.set_book(symbol, book.bid, book.ask, mark=self.mid(venue), index=self.price)
-            self._settle_due(venue, symbol)
-            for listener in list(self._listeners):
-                listener(venue, symbol, book)
+            for symbol in self.quoted[venue]:
+                book = self.book(venue, symbol)
+                mid = self.mid(venue)
+                exchange.set_book(symbol, book.bid, book.ask, mark=mid, index=self.price)
+                self._settle_due(venue, symbol)
+                for listener in list(self._listeners):
+                    listener(venue, symbol, book)
 
     def _settle_due(self, venue: str, symbol: str) -> None:
         """Pay the settlements whose time has passed: on every price move, and before any

@@ -3,9 +3,10 @@ injection and admin endpoints, on one venue of a simulated World.
 
     app = aster_app(world, "aster", accounts, WireFaults())
 
-serves `world.venues["aster"]` for symbol `world.symbols["aster"]`. The caller funds the
-accounts (`SimExchange.deposit`) and persists the exchange (`SimExchange.to_dict`); listen
-keys, V3 nonces and account settings (position mode, leverage, margin type) live in memory.
+serves `world.venues["aster"]` for every symbol the world quotes there (`world.quoted`). The
+caller funds the accounts (`SimExchange.deposit`) and persists the exchange
+(`SimExchange.to_dict`); listen keys, V3 nonces and account settings (position mode,
+leverage, margin type) live in memory.
 """
 
 from __future__ import annotations
@@ -63,13 +64,24 @@ def aster_app(
 ) -> web.Application:
     """Aster's API for `world.venues[venue]`. `filters` defaults to the core market's with
     PERCENT_PRICE ±5 %; `chain_id` 714 serves the testnet's V3 domain."""
-    market = world.venues[venue].markets[world.symbols[venue]]
-    state = AsterState(world, venue, filters or AsterFilters.for_market(market), clock)
+    markets = world.venues[venue].markets
+    state = AsterState(
+        world, venue, filters or AsterFilters.for_market(markets[world.symbols[venue]]), clock
+    )
+    for symbol in world.quoted[venue][1:]:  # a desk per further symbol, on the same accounts
+        AsterState(
+            world,
+            venue,
+            AsterFilters.for_market(markets[symbol]),
+            clock,
+            symbol=symbol,
+            shared=state,
+        )
     limits = Limits(clock, weight_limit, order_limit)
     auth = Authenticator(accounts, clock, chain_id=chain_id, nonces=NonceGuard(nonce_window_s))
     state.exchange.firing_gate = faults.firing
     hub = Hub()
-    stop_feeds = feeds.start(state, hub, faults)
+    stops = [feeds.start(d, hub, faults, listen_keys=d is state) for d in state.desks.values()]
 
     app = web.Application()
     app[ASTER_STATE] = state
@@ -98,8 +110,9 @@ def aster_app(
         task = asyncio.create_task(sweep())
         yield
         task.cancel()
-        stop_feeds()
-        state.close()
+        for desk, stop_feeds in zip(state.desks.values(), stops, strict=True):
+            stop_feeds()
+            desk.close()
 
     async def close_sockets(_: web.Application) -> None:
         await hub.close_all()

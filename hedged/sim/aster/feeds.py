@@ -20,12 +20,16 @@ from hedged.sim.hub import Hub
 from hedged.sim.records import Book, SimFill, SimOrder
 
 
-def start(state: AsterState, hub: Hub, faults: WireFaults) -> Callable[[], None]:
-    """Follow the world and the exchange; the returned function stops following the world."""
+def start(
+    state: AsterState, hub: Hub, faults: WireFaults, *, listen_keys: bool = True
+) -> Callable[[], None]:
+    """Follow the world and the exchange for the state's symbol (and, with `listen_keys`,
+    the account's lapsed listen keys: one desk of a venue does); the returned function stops
+    following the world."""
     stream = state.symbol.lower()
 
     def on_book(venue: str, symbol: str, book: Book) -> None:
-        if venue != state.venue or state.closed or faults.stale:
+        if venue != state.venue or symbol != state.symbol or state.closed or faults.stale:
             return
         now = state.clock()
         ticker = book_ticker(symbol, book, state.top_qty(), state.update_id, now)
@@ -76,5 +80,6 @@ def start(state: AsterState, hub: Hub, faults: WireFaults) -> Callable[[], None]
     state.exchange.add_listener(on_order)
     state.exchange.add_funding_listener(on_funding)
     state.world.add_listener(on_book)
-    state.key_expired.append(on_key_expired)
+    if listen_keys:
+        state.key_expired.append(on_key_expired)
     return lambda: state.world.remove_listener(on_book)

@@ -12,6 +12,7 @@ from hedged.sim.aster.errors import AsterError, bad_value, mandatory
 from hedged.sim.aster.orders import SERVED_TYPES, TIME_IN_FORCE
 from hedged.sim.aster.params import check_symbol, int_param
 from hedged.sim.aster.shapes import ASSET, ms, num
+from hedged.sim.aster.state import AsterState
 from hedged.sim.candles import DAY, INTERVALS, Candle
 from hedged.sim.records import SimFill
 
@@ -30,8 +31,6 @@ def server_time(call: Call) -> Reply:
 
 def exchange_info(call: Call) -> Reply:
     state = call.state
-    symbol, tick, step = state.symbol, state.filters.tick, state.filters.step
-    quote = ASSET if symbol.endswith(ASSET) else ""
     return Reply(
         {
             "timezone": "UTC",
@@ -40,36 +39,40 @@ def exchange_info(call: Call) -> Reply:
             "rateLimits": call.limits.rate_limits_json(),
             "exchangeFilters": [],
             "assets": [{"asset": ASSET, "marginAvailable": True, "autoAssetExchange": "-10000"}],
-            "symbols": [
-                {
-                    "symbol": symbol,
-                    "pair": symbol,
-                    "contractType": "PERPETUAL",
-                    "deliveryDate": 4133404800000,
-                    "onboardDate": 1569398400000,
-                    "status": "TRADING",
-                    "maintMarginPercent": "2.5000",
-                    "requiredMarginPercent": "5.0000",
-                    "baseAsset": symbol.removesuffix(quote) if quote else symbol,
-                    "quoteAsset": ASSET,
-                    "marginAsset": ASSET,
-                    "pricePrecision": _places(tick),
-                    "quantityPrecision": _places(step),
-                    "baseAssetPrecision": 8,
-                    "quotePrecision": 8,
-                    "underlyingType": "COIN",
-                    "underlyingSubType": [],
-                    "settlePlan": 0,
-                    "triggerProtect": "0.0500",
-                    "liquidationFee": "0.015000",
-                    "marketTakeBound": "0.05",
-                    "filters": state.filters.to_json(),
-                    "orderTypes": list(SERVED_TYPES),
-                    "timeInForce": list(TIME_IN_FORCE),
-                }
-            ],
+            "symbols": [_symbol_info(desk) for desk in state.desks.values()],
         }
     )
+
+
+def _symbol_info(state: AsterState) -> dict[str, object]:
+    symbol, tick, step = state.symbol, state.filters.tick, state.filters.step
+    quote = ASSET if symbol.endswith(ASSET) else ""
+    return {
+        "symbol": symbol,
+        "pair": symbol,
+        "contractType": "PERPETUAL",
+        "deliveryDate": 4133404800000,
+        "onboardDate": 1569398400000,
+        "status": "TRADING",
+        "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": "5.0000",
+        "baseAsset": symbol.removesuffix(quote) if quote else symbol,
+        "quoteAsset": ASSET,
+        "marginAsset": ASSET,
+        "pricePrecision": _places(tick),
+        "quantityPrecision": _places(step),
+        "baseAssetPrecision": 8,
+        "quotePrecision": 8,
+        "underlyingType": "COIN",
+        "underlyingSubType": [],
+        "settlePlan": 0,
+        "triggerProtect": "0.0500",
+        "liquidationFee": "0.015000",
+        "marketTakeBound": "0.05",
+        "filters": state.filters.to_json(),
+        "orderTypes": list(SERVED_TYPES),
+        "timeInForce": list(TIME_IN_FORCE),
+    }
 
 
 def depth(call: Call) -> Reply:

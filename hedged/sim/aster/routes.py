@@ -105,7 +105,8 @@ def _endpoint(
                 api_key=request.headers.get("X-MBX-APIKEY"),
             )
             partial = request.get(PARTIAL_KEY)
-            reply = route.handler(Call(state, limits, caller.params, caller.account, v3, partial))
+            desk = state.desks.get(caller.params.get("symbol", ""), state)  # by symbol
+            reply = route.handler(Call(desk, limits, caller.params, caller.account, v3, partial))
         except AsterError as error:
             return error.response()
         return web.json_response(reply.body, headers=reply.headers)

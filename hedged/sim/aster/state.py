@@ -59,16 +59,27 @@ class ListenKey:
 
 
 class AsterState:
-    """The Aster side of `world.venues[venue]`. Every change goes through the core; listeners
-    see them through `SimExchange.add_listener` / `World.add_listener`."""
+    """The Aster side of `world.venues[venue]` for one symbol. Every change goes through the
+    core; listeners see them through `SimExchange.add_listener` / `World.add_listener`.
+
+    A venue listing several symbols has one per symbol (`desks`, by symbol), made with
+    `shared`: they share what belongs to the account rather than to a symbol (settings,
+    listen keys, the submissions and arrivals counted)."""
 
     def __init__(
-        self, world: World, venue: str, filters: AsterFilters, clock: Callable[[], float]
+        self,
+        world: World,
+        venue: str,
+        filters: AsterFilters,
+        clock: Callable[[], float],
+        *,
+        symbol: str | None = None,
+        shared: AsterState | None = None,
     ) -> None:
         self.world = world
         self.venue = venue
         self.exchange = world.venues[venue]
-        self.symbol = world.symbols[venue]
+        self.symbol = symbol or world.symbols[venue]
         self.market = self.exchange.markets[self.symbol]
         self.filters = filters
         self.clock = clock
@@ -90,7 +101,13 @@ class AsterState:
             self._index(order["account"], order["order_id"])
         self.exchange.add_listener(self._on_order)
         world.add_listener(self._on_book)
-        self.tape = Tape(world, venue)
+        self.tape = Tape(world, venue, self.symbol)
+        self.desks: dict[str, AsterState] = {}
+        if shared is not None:
+            self._settings, self._listen_keys = shared._settings, shared._listen_keys
+            self.key_expired, self.submissions = shared.key_expired, shared.submissions
+            self.arrivals, self.desks = shared.arrivals, shared.desks
+        self.desks[self.symbol] = self
 
     def close(self) -> None:
         """Stop acting on the core's events (SimExchange listeners cannot be removed)."""
@@ -102,7 +119,7 @@ class AsterState:
 
     def book(self) -> Book:
         book = self.exchange.book(self.symbol)
-        return book if book is not None else self.world.book(self.venue)
+        return book if book is not None else self.world.book(self.venue, self.symbol)
 
     def mark(self) -> Decimal:
         return self.world.mid(self.venue)
@@ -300,6 +317,6 @@ class AsterState:
         self._updated_at[order.account] = order.updated_at
 
     def _on_book(self, venue: str, symbol: str, book: Book) -> None:
-        if venue == self.venue and not self.closed:
+        if venue == self.venue and symbol == self.symbol and not self.closed:
             self.update_id += 1
             self.expire_orphans()

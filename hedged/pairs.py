@@ -1,0 +1,124 @@
+"""The pairs one daemon trades: each with its symbols, its own strategy and symbol rules, its
+own rounds counted against its own limits, and its own blocking (a position the store
+cannot explain on a pair's symbol stops new rounds on that pair only)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from hedged.config import PairConfig, StrategyConfig
+from hedged.i18n import _
+from hedged.leadership import book_of
+from hedged.legs import ASTER, BACKPACK
+from hedged.model import SymbolRules
+from hedged.store import RoundRow, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Pair:
+    config: PairConfig
+    strategy: StrategyConfig  # the pair's own: [strategy] with its overrides
+    symbols: dict[str, str]  # venue -> symbol
+    book: str  # its name in the lease table
+    rules: dict[str, SymbolRules] = field(default_factory=dict)  # by venue
+    live: set[int] = field(default_factory=set)  # its rounds in a live state
+    blocked: str | None = None  # why no new round may open on it
+    opened: int = 0  # rounds opened on it by this run
+    resumed: int = 0  # its live rounds found when the lease was taken
+    not_opening: str | None = None  # as hedgectl shows it
+    cooldown_until: float = 0.0  # monotonic
+    cooldown_note: str = ""
+    pnl_today: tuple[datetime, Decimal] | None = None
+    configured: bool = True  # False: adopted for a live round on a pair no longer listed
+
+    @classmethod
+    def of(cls, config: PairConfig) -> Pair:
+        symbols = {ASTER: config.aster_symbol, BACKPACK: config.backpack_symbol}
+        book = book_of(config.aster_symbol, config.backpack_symbol)
+        return cls(config, config.strategy, symbols, book)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def trades(self, venue: str, symbol: str) -> bool:
+        return self.symbols.get(venue) == symbol
+
+    def forget(self) -> None:
+        """What a new leader learns afresh (another daemon may have moved its rounds)."""
+        self.live.clear()
+        self.blocked = None
+        self.resumed = 0
+        self.pnl_today = None
+
+    def cooldown_from(self, last_ended: datetime | None, now_monotonic: float) -> None:
+        """The cooldown after a stored end, in monotonic time: a wall clock stepped back makes
+        that end lie in the future, which counts as now (not as a long wait)."""
+        if last_ended is None:
+            self.cooldown_until = 0.0
+            return
+        ago = (utcnow() - last_ended).total_seconds()
+        if ago < 0:
+            log.warning(
+                _("the last round ended %s, %.0fs in the future by this clock: counting it as now"),
+                last_ended.isoformat(),
+                -ago,
+            )
+            ago = 0.0
+        left = float(self.strategy.cooldown_seconds) - ago
+        until = utcnow() + timedelta(seconds=min(max(left, 0.0), 1e9))  # no overflow
+        self.cooldown_note = f"cooling down until {until:%Y-%m-%d %H:%M:%S} UTC"
+        self.cooldown_until = now_monotonic + left
+
+
+class Pairs:
+    """The daemon's pairs, found by name or by a round's symbols."""
+
+    def __init__(self, configs: Iterable[PairConfig]) -> None:
+        self._by_name = {p.aster_symbol: Pair.of(p) for p in configs}
+
+    def __iter__(self) -> Iterator[Pair]:
+        return iter(self._by_name.values())
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    @property
+    def first(self) -> Pair:
+        return next(iter(self._by_name.values()))
+
+    def get(self, name: str) -> Pair | None:
+        return self._by_name.get(name)
+
+    def of(self, r: RoundRow) -> Pair:
+        """The round's pair; a round on a pair no longer configured keeps being stepped to
+        its end under the daemon's strategy, and opens nothing (`adopt`)."""
+        pair = self._by_name.get(r.aster_symbol)
+        if pair is None or pair.symbols[BACKPACK] != r.backpack_symbol:
+            raise LookupError(f"round {r.id}: pair {r.aster_symbol}/{r.backpack_symbol}")
+        return pair
+
+    def adopt(self, r: RoundRow, strategy: StrategyConfig) -> Pair:
+        """A pair for a live round on symbols the configuration no longer lists."""
+        config = PairConfig(r.aster_symbol, r.backpack_symbol, strategy)
+        pair = Pair.of(config)
+        pair.configured = False
+        self._by_name[r.aster_symbol] = pair
+        return pair
+
+    def symbols(self) -> dict[str, list[str]]:
+        """Venue -> every configured pair's symbol there, in the pairs' order."""
+        return {v: [p.symbols[v] for p in self if p.configured] for v in (ASTER, BACKPACK)}
+
+    def unstreamed(self) -> list[tuple[str, str]]:
+        """The (venue, symbol) of adopted pairs, which no price stream carries."""
+        return [(v, s) for p in self if not p.configured for v, s in p.symbols.items()]
+
+    def by_symbol(self) -> Mapping[tuple[str, str], Pair]:
+        return {(v, s): p for p in self for v, s in p.symbols.items()}
