@@ -10,8 +10,9 @@ settlement, while the servers keep the wall clock the clients sign with."""
 
 from __future__ import annotations
 
+import decimal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -49,6 +50,13 @@ class Sim:
     clock: ShiftedClock
     aster_key: str
     backpack_key: tuple[str, str]  # (public, secret)
+
+
+@pytest.fixture(autouse=True)
+def own_decimal_context() -> Iterator[None]:
+    # ccxt sets the decimal context's rounding for the whole thread: keep it to this module.
+    with decimal.localcontext():
+        yield
 
 
 @pytest.fixture

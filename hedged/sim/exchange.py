@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from hedged.model import ZERO, OrderRequest, OrderStatus, OrderType, floor_to
@@ -157,7 +157,7 @@ class SimExchange:
                 continue
             amount = payment_amount(position.qty, mark, rate)
             if places is not None:
-                amount = amount.quantize(Decimal(1).scaleb(-places))
+                amount = amount.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN)
             self._balances[account] = self.balance(account) + amount
             payment_id = len(self._funding_payments) + len(payments) + 1
             payments.append(
@@ -451,7 +451,7 @@ class SimExchange:
         market = self.markets[order.symbol]
         fee = qty * price * (market.maker_fee if maker else market.taker_fee)
         if market.fee_places is not None:  # charged as the venue reports it, to the digit
-            fee = fee.quantize(Decimal(1).scaleb(-market.fee_places))
+            fee = fee.quantize(Decimal(1).scaleb(-market.fee_places), ROUND_HALF_EVEN)
         key = (order.account, order.symbol)
         position, realized = self.position(*key).after_fill(order.side, qty, price)
         self._positions[key] = position
