@@ -185,7 +185,8 @@ class IntentRow(SQLModel, table=True):
 def _intent_body(row: OrderRow) -> str:
     """An order row as its intent holds it: every column but the id and the status, the
     Decimals as their exact strings, the times in ISO 8601."""
-    fields = {f: getattr(row, f) for f in _INTENT_FIELDS}
+    values = row.__dict__  # what getattr reads, without a descriptor call per column
+    fields = {f: values[f] for f in _INTENT_FIELDS}
     for f in _INTENT_TIMES:
         fields[f] = as_utc(fields[f]).isoformat()
     return json.dumps(fields, default=str)
@@ -971,8 +972,9 @@ class Store:
                 if sql.begin is not None:
                     cursor.execute(sql.begin)
                 for row, oid in zip(rows, sql.ids(cursor, len(rows)), strict=True):
-                    row.id, row.status = oid, INTENT
-                    row.client_id = client_ids[row.venue](self.namespace, oid)
+                    cid = client_ids[row.venue](self.namespace, oid)
+                    # as `new_order` sets fields: no validation or change event per field
+                    row.__dict__.update(id=oid, status=INTENT, client_id=cid)
                 cursor.executemany(sql.insert, [(r.id, _intent_body(r)) for r in rows])
                 if round_fields:
                     update_sql, values = sql.round_update(round_fields)
