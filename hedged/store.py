@@ -844,10 +844,8 @@ class Store:
         s.add(EventRow(round_id=round_id, kind=kind, detail=json.dumps(detail, default=str)))
 
     @staticmethod
-    def _core_event(
-        c: Connection, round_id: int, kind: str, detail: dict[str, Any], at: datetime | None = None
-    ) -> None:
-        event = {"at": at or utcnow(), "round_id": round_id, "kind": kind}
+    def _core_event(c: Connection, round_id: int, kind: str, detail: dict[str, Any]) -> None:
+        event = {"at": utcnow(), "round_id": round_id, "kind": kind}
         c.execute(_INSERT_EVENT, event | {"detail": json.dumps(detail, default=str)})
 
     def journal(self, round_id: int | None, kind: str, **detail: Any) -> None:
@@ -1093,7 +1091,7 @@ class Store:
                 c.execute(_UPDATE_ORDER, {"oid": order_id} | answer)
             else:  # its first answer: the order moves out of its intent, journaled now
                 c.execute(_INSERT_ORDER, {f: getattr(row, f) for f in _ORDER_COLUMNS} | new)
-                self._core_event(c, row.round_id, "intent", _order_detail(row), row.created_at)
+                self._core_event(c, row.round_id, "intent", _order_detail(row))
             self._core_event(c, row.round_id, kind, {"order": row.id, **changed})
             self._fenced(c)
         for k, v in new.items():  # the committed values: a cached row stays exact
