@@ -363,7 +363,7 @@ def test_order_ids_are_never_reused_across_intents_and_orders(store: Store) -> N
     [c] = store.add_intents([intent(r.id)], CLIENT_IDS)
     store.record_order(a.id, "order_state", status="NEW")
     [d] = store.add_intents([intent(r.id)], CLIENT_IDS)
-    ids = [o.id for o in (a, b, c, d)]
+    ids = [o.id or 0 for o in (a, b, c, d)]
     assert ids == sorted(ids) and len(set(ids)) == 4
     assert [o.id for o in store.orders_of(r.id or 0)] == ids
 
