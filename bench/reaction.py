@@ -475,6 +475,10 @@ class ReactionFloor:
     touches the round's position."""
 
     WARM = 5  # the first samples open the connection and are left out
+    # The WAL is checkpointed every this many commits, as the daemon's is every few seconds:
+    # a commit writes over frames the file already has, neither lengthening it (which also
+    # commits its size to the disk) nor restarting it (a header sync) each time.
+    WAL_FRAMES = 100
 
     def __init__(self, rig: Rig, path: Path) -> None:
         self.rig = rig
@@ -482,6 +486,10 @@ class ReactionFloor:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("CREATE TABLE IF NOT EXISTS intents (id INTEGER PRIMARY KEY, body TEXT)")
+        self.db.execute("PRAGMA wal_autocheckpoint=0")
+        for _ in range(self.WAL_FRAMES):  # the WAL's file as long as it will get
+            self.db.execute("INSERT INTO intents (body) VALUES ('')")
+        self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         self.url = rig.sims.url(BACKPACK) + FLOOR_PATHS[BACKPACK]
         self.started: dict[str, float] = {}  # client id -> the commit's start
         self.commits: list[float] = []
@@ -521,6 +529,8 @@ class ReactionFloor:
         self.started[str(cid)] = t0
         async with self._session.post(self.url, json=params, headers=signed) as r:
             await r.read()
+        if len(self.commits) % self.WAL_FRAMES == 0:
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def ours(self, entry: list[Any]) -> bool:
         """Whether a simulator log entry is one of the floor's orders."""

@@ -327,7 +327,8 @@ def merged_lines(results: dict[str, Any]) -> str:
         load = mach.get("load_average_start") or []
         changed = m.get("code_changed") or []
         lines.append(
-            f"Re-run and merged: {', '.join(m.get('scenarios', []))} at {mach.get('when')}, "
+            f"Re-run and merged: {', '.join(m.get('scenarios', []))} at {mach.get('when')} "
+            f"on {mach.get('cores')} cores ({mach.get('cpu')}), "
             f"load average {', '.join(f'{x:.2f}' for x in load)} at start, code "
             f"{code.get('sha256')}"
             + (f"; changed during it: {', '.join(changed)}" if changed else "")

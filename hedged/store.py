@@ -23,10 +23,13 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
+    Column,
+    Integer,
     String,
     TypeDecorator,
     UniqueConstraint,
     bindparam,
+    delete,
     event,
     func,
     insert,
@@ -38,7 +41,8 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.engine.interfaces import DBAPICursor
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.dml import Update
@@ -51,7 +55,9 @@ from hedged.states.machine import ACTIVE
 log = logging.getLogger(__name__)
 
 # 2: leases and daemons (an older hedged would ignore the lease); 3: stop orders (backstops),
-# post-only orders and each order's decision price (slippage); 4: funding payments and rates
+# post-only orders and each order's decision price (slippage); 4: funding payments and rates,
+# and order intents in a table of their own until their first answer (an older hedged would
+# not see them)
 SCHEMA_VERSION = 4
 
 # Order statuses of our own, besides the venue's (hedged.model.OrderStatus).
@@ -161,6 +167,41 @@ def new_order(**fields: Any) -> OrderRow:
     }
     row.__dict__.update(defaults | fields)
     return row
+
+
+class IntentRow(SQLModel, table=True):
+    """An order's write-ahead intent, from before it is sent until the first answer about it
+    is recorded (or, after a crash, until reconciliation resolves it): then, in that
+    answer's transaction, the order moves into `orders` and its intent is journaled.
+
+    One narrow row in a table that holds only the orders in flight: the commit that must
+    precede every send writes a page or two and updates no index, as a bare durable commit
+    does. Its id is the order's id, drawn as `orders` draws one."""
+
+    __tablename__ = "order_intents"
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    body: str  # the order's columns as JSON (`_intent_body`)
+
+
+def _intent_body(row: OrderRow) -> str:
+    """An order row as its intent holds it: every column but the id and the status, the
+    Decimals as their exact strings, the times in ISO 8601."""
+    values = row.__dict__  # what getattr reads, without a descriptor call per column
+    fields = {f: values[f] for f in _INTENT_FIELDS}
+    for f in _INTENT_TIMES:
+        fields[f] = as_utc(fields[f]).isoformat()
+    return json.dumps(fields, default=str)
+
+
+def _intent_order(order_id: int, body: str) -> OrderRow:
+    """The order an intent row stands for."""
+    fields: dict[str, Any] = json.loads(body)
+    for f in _INTENT_MONEY:
+        if fields[f] is not None:
+            fields[f] = Decimal(fields[f])
+    for f in _INTENT_TIMES:
+        fields[f] = datetime.fromisoformat(fields[f])
+    return new_order(id=order_id, status=INTENT, **fields)
 
 
 class FillRow(SQLModel, table=True):
@@ -293,15 +334,20 @@ class FundingRateRow(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
-# The order path's writes as prepared Core statements: an order's intent and each venue
-# answer cost a few statements and a commit, not an ORM unit of work (~1 ms less apiece).
+# The order path's writes: an intent through the driver itself (`Store.add_intents`: the
+# commit every send waits for), each venue answer as prepared Core statements (a few
+# statements and a commit, not an ORM unit of work: ~1 ms less apiece).
 _ORDERS = OrderRow.__table__  # type: ignore[attr-defined]
 _EVENTS = EventRow.__table__  # type: ignore[attr-defined]
-_INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
-_INTENT_COLUMNS = [c.name for c in _ORDERS.columns if c.name not in ("id", "client_id")]
-_SET_CLIENT_ID = (
-    update(_ORDERS).where(_ORDERS.c.id == bindparam("oid")).values(client_id=bindparam("cid"))
-)
+_INTENTS = IntentRow.__table__  # type: ignore[attr-defined]
+_ROUNDS = RoundRow.__table__  # type: ignore[attr-defined]
+_ORDER_COLUMNS = [c.name for c in _ORDERS.columns]
+_INSERT_ORDER = insert(_ORDERS)  # an intent moving in, with its id
+_TAKE_INTENT = delete(_INTENTS).where(_INTENTS.c.id == bindparam("oid")).returning(_INTENTS.c.body)
+_INTENT_FIELDS = [c.name for c in _ORDERS.columns if c.name not in ("id", "status")]
+_INTENT_MONEY = [c.name for c in _ORDERS.columns if isinstance(c.type, DecimalText)]
+_INTENT_TIMES = ("created_at", "updated_at")
+_PENDING_INTENTS = sa_select(_INTENTS.c.id, _INTENTS.c.body).order_by(_INTENTS.c.id)
 _ANSWER_FIELDS = (  # what a venue's answer may change on an order
     "status",
     "venue_order_id",
@@ -325,9 +371,8 @@ _FUNDING_RATES = FundingRateRow.__table__  # type: ignore[attr-defined]
 
 @functools.cache
 def _round_update(fields: tuple[str, ...]) -> Update:
-    rounds = RoundRow.__table__  # type: ignore[attr-defined]
     values: dict[str, Any] = {f: bindparam(f"new_{f}") for f in fields}
-    return update(rounds).where(rounds.c.id == bindparam("rid")).values(values)
+    return update(_ROUNDS).where(_ROUNDS.c.id == bindparam("rid")).values(values)
 
 
 @functools.cache
@@ -359,7 +404,7 @@ MIGRATIONS: dict[int, Sequence[str | Mapping[str, str]]] = {
         "ALTER TABLE orders ADD COLUMN post_only BOOLEAN NOT NULL DEFAULT FALSE",
         {"postgresql": "ALTER TABLE orders ALTER COLUMN type TYPE VARCHAR(16)"},
     ),
-    3: (),  # 4 adds the tables funding and funding_rates only: create_all makes them
+    3: (),  # 4 adds tables only (funding, funding_rates, order_intents): create_all makes them
 }
 
 
@@ -423,6 +468,11 @@ class Fence:
     valid: Callable[[], bool]  # the holder's own (monotonic) view: False once it may lapse
     also: tuple[tuple[str, int], ...] = ()  # further books held with it: (book, epoch)
 
+    @property
+    def books(self) -> tuple[tuple[str, int], ...]:
+        """Every book the writes stand on, with its epoch."""
+        return ((self.book, self.epoch), *self.also)
+
 
 @dataclass(frozen=True, slots=True)
 class Claim:
@@ -437,6 +487,14 @@ class Claim:
 
 _LEASES = LeaseRow.__table__  # type: ignore[attr-defined]
 _DAEMONS = DaemonRow.__table__  # type: ignore[attr-defined]
+
+
+def _check_lease(holder: str, book: str, epoch: int, lease: Sequence[Any] | None) -> None:
+    """Deposed unless the book's lease row read in the write's transaction, (holder, epoch),
+    is ours."""
+    if lease is None or (lease[0], lease[1]) != (holder, epoch):
+        now = "nobody" if lease is None else f"epoch {lease[1]}"
+        raise Deposed(f"lease of {book} is at {now}, not our epoch {epoch}")
 
 
 def _db_now_sql(dialect: str) -> str:
@@ -513,6 +571,66 @@ def open_readonly_engine(url: str) -> Engine:
     return create_engine(url, creator=functools.partial(_sqlite_readonly, path), poolclass=NullPool)
 
 
+@dataclass(frozen=True)
+class _IntentSQL:
+    """The intent commit's statements in the driver's own SQL (`Store.add_intents`)."""
+
+    dialect: Any
+    begin: str | None  # SQLite: take the write lock first, so the ids read stay ours
+    next_ids: str  # SQLite: the highest order id so far; PostgreSQL: the next n of `orders`'
+    insert: str
+    lease: str
+    dbapi_error: Any  # the driver's Error class
+
+    @classmethod
+    def of(cls, engine: Engine) -> _IntentSQL:
+        dialect = engine.dialect
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        if dialect.name == "sqlite":
+            begin: str | None = "BEGIN IMMEDIATE"
+            # ids are never reused: an intent leaves its table only as its order's row
+            next_ids = (
+                "SELECT max(coalesce((SELECT max(id) FROM orders), 0),"
+                " coalesce((SELECT max(id) FROM order_intents), 0))"
+            )
+            lock = ""
+        else:  # the sequence `orders` draws its ids from
+            with engine.connect() as c:
+                sequence = c.exec_driver_sql(
+                    "SELECT pg_get_serial_sequence('orders', 'id')"
+                ).scalar_one()
+            begin, lock = None, " FOR SHARE"
+            next_ids = f"SELECT nextval('{sequence}') FROM generate_series(1, {mark})"
+        return cls(
+            dialect=dialect,
+            begin=begin,
+            next_ids=next_ids,
+            insert=f"INSERT INTO order_intents (id, body) VALUES ({mark}, {mark})",
+            lease=f"SELECT holder, epoch FROM leases WHERE book = {mark}{lock}",
+            dbapi_error=dialect.loaded_dbapi.Error,
+        )
+
+    def ids(self, cursor: DBAPICursor, n: int) -> list[int]:
+        """The ids of the next n orders."""
+        if self.dialect.name == "sqlite":
+            cursor.execute(self.next_ids)
+            (highest,) = cursor.fetchone() or (0,)
+            return list(range(int(highest) + 1, int(highest) + 1 + n))
+        cursor.execute(self.next_ids, (n,))
+        return [int(i) for (i,) in cursor.fetchall()]
+
+    def round_update(self, fields: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        """UPDATE of a round's `fields` (columns of `rounds`), the round's id its last
+        parameter, and the fields' values as the driver takes them."""
+        mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
+        values = []
+        for name, value in fields.items():
+            process = _ROUNDS.c[name].type.bind_processor(self.dialect)
+            values.append(value if process is None else process(value))
+        assignments = ", ".join(f"{_ROUNDS.c[name].name} = {mark}" for name in fields)
+        return f"UPDATE rounds SET {assignments} WHERE id = {mark}", values
+
+
 class Store:
     def __init__(self, url: str, *, readonly: bool = False) -> None:
         """`readonly`: open an existing hedged database without writing or creating anything
@@ -522,6 +640,7 @@ class Store:
         self._live: LiveCache | None = None
         self.fence: Fence | None = None  # set by the daemon while it holds the book's lease
         self._lease_engine: Engine | None = None
+        self._intent_statements: _IntentSQL | None = None
         try:
             if readonly:
                 self.namespace = self._check_schema()
@@ -581,38 +700,26 @@ class Store:
         back) unless this daemon still holds the lease its writes stand on. PostgreSQL: the
         row is share-locked, so a takeover waits for this commit or this commit sees it;
         SQLite: the transaction already holds the database's write lock."""
-        fence = self.fence
+        fence = self._fence_to_check()
         if fence is None:
             return
-        if not fence.valid():
-            raise Deposed(f"lease of {fence.book} (epoch {fence.epoch}) may have lapsed")
-        if fence.also:  # a daemon of several pairs: every book's lease, in one read
-            self._fenced_books(c, fence)
-            return
-        q = (
-            sa_select(_LEASES.c.holder, _LEASES.c.epoch)
-            .where(_LEASES.c.book == fence.book)
-            .with_for_update(read=True)
-        )
-        row = c.execute(q).first()
-        if row is None or (row.holder, row.epoch) != (fence.holder, fence.epoch):
-            now = "nobody" if row is None else f"epoch {row.epoch}"
-            raise Deposed(f"lease of {fence.book} is at {now}, not our epoch {fence.epoch}")
-
-    @staticmethod
-    def _fenced_books(c: Connection, fence: Fence) -> None:
-        wanted = dict(((fence.book, fence.epoch), *fence.also))
+        wanted = dict(fence.books)  # a daemon of several pairs: every book's lease, one read
         q = (
             sa_select(_LEASES.c.book, _LEASES.c.holder, _LEASES.c.epoch)
             .where(_LEASES.c.book.in_(list(wanted)))
             .with_for_update(read=True)
         )
-        rows = {row.book: row for row in c.execute(q)}
+        rows = {row.book: (row.holder, row.epoch) for row in c.execute(q)}
         for book, epoch in wanted.items():
-            row = rows.get(book)
-            if row is None or (row.holder, row.epoch) != (fence.holder, epoch):
-                now = "nobody" if row is None else f"epoch {row.epoch}"
-                raise Deposed(f"lease of {book} is at {now}, not our epoch {epoch}")
+            _check_lease(fence.holder, book, epoch, rows.get(book))
+
+    def _fence_to_check(self) -> Fence | None:
+        """The fence a write must check (None: not a leader's store); Deposed at once if the
+        holder's own clock says the lease may have lapsed."""
+        fence = self.fence
+        if fence is not None and not fence.valid():
+            raise Deposed(f"lease of {fence.book} (epoch {fence.epoch}) may have lapsed")
+        return fence
 
     # -- leadership ---------------------------------------------------------------------
 
@@ -939,22 +1046,45 @@ class Store:
         round_fields: Mapping[str, Any] = {},
     ) -> list[OrderRow]:
         """Commit order intents durably, all or none, each with its client id derived
-        from its row number (`client_ids[venue](namespace, seq)` makes the id), with the
-        round's `round_fields` in the same transaction: one disk flush, not two."""
+        from its order id (`client_ids[venue](namespace, id)` makes the id), with the
+        round's `round_fields` in the same transaction: one disk flush, not two.
+
+        Every send waits for this commit, so it costs what a bare durable commit costs: one
+        narrow row per intent in `order_intents`, no index, no journal row (the order moves
+        into `orders` and its intent is journaled with its first answer: `record_order`),
+        a few statements through the database driver itself."""
         rows = list(intents)
-        with self.engine.begin() as c:
-            if round_fields:
-                params = {f"new_{k}": v for k, v in round_fields.items()}
-                c.execute(_round_update(tuple(round_fields)), {"rid": rows[0].round_id} | params)
-            for row in rows:
-                row.status = INTENT
-                row.id = c.execute(
-                    _INSERT_ORDER, {k: getattr(row, k) for k in _INTENT_COLUMNS}
-                ).scalar_one()
-                row.client_id = client_ids[row.venue](self.namespace, row.id)
-                c.execute(_SET_CLIENT_ID, {"oid": row.id, "cid": row.client_id})
-                self._core_event(c, row.round_id, "intent", _order_detail(row))
-            self._fenced(c)  # no intent, so no order, from a daemon that lost the lease
+        sql = self._intent_sql()
+        raw = self.engine.raw_connection()
+        cursor = raw.cursor()
+        try:
+            try:
+                if sql.begin is not None:
+                    cursor.execute(sql.begin)
+                for row, oid in zip(rows, sql.ids(cursor, len(rows)), strict=True):
+                    cid = client_ids[row.venue](self.namespace, oid)
+                    # as `new_order` sets fields: no validation or change event per field
+                    row.__dict__.update(id=oid, status=INTENT, client_id=cid)
+                cursor.executemany(sql.insert, [(r.id, _intent_body(r)) for r in rows])
+                if round_fields:
+                    update_sql, values = sql.round_update(round_fields)
+                    cursor.execute(update_sql, (*values, rows[0].round_id))
+                if (fence := self._fence_to_check()) is not None:
+                    # no intent, so no order, from a daemon that lost the lease
+                    for book, epoch in fence.books:
+                        cursor.execute(sql.lease, (book,))
+                        _check_lease(fence.holder, book, epoch, cursor.fetchone())
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                raise
+        except sql.dbapi_error as e:  # as SQLAlchemy raises it: the daemon steps down on it
+            if self.engine.dialect.is_disconnect(e, raw.dbapi_connection, cursor):
+                raw.invalidate(e)
+            raise DBAPIError.instance(None, None, e, sql.dbapi_error) from e
+        finally:
+            cursor.close()
+            raw.close()
         if self._live is not None:
             cached = self._live.rounds.get(rows[0].round_id) if rows else None
             if cached is not None:
@@ -964,12 +1094,19 @@ class Store:
                 self._live.put_order(row)
         return rows
 
+    def _intent_sql(self) -> _IntentSQL:
+        if self._intent_statements is None:
+            self._intent_statements = _IntentSQL.of(self.engine)
+        return self._intent_statements
+
     def get_order(self, order_id: int) -> OrderRow:
         cached = None if self._live is None else self._live.order(order_id)
         if cached is not None:
             return cached
         with self.session() as s:
-            row = s.get(OrderRow, order_id)
+            row = s.get(OrderRow, order_id) or next(
+                (o for o in self._intents(s) if o.id == order_id), None
+            )
             assert row is not None, f"order {order_id} does not exist"
             return row
 
@@ -978,8 +1115,9 @@ class Store:
         if cached is not None:
             return cached
         with self.session() as s:
-            q = select(OrderRow).where(OrderRow.round_id == round_id).order_by(col(OrderRow.id))
-            rows = list(s.exec(q))
+            q = select(OrderRow).where(OrderRow.round_id == round_id)
+            rows = list(s.exec(q)) + [o for o in self._intents(s) if o.round_id == round_id]
+        rows.sort(key=_order_id)
         if self._live is not None:
             self._live.load_orders(round_id, rows)
         return rows
@@ -997,7 +1135,9 @@ class Store:
             chunk = missing[i : i + 5000]
             with self.session() as s:
                 q = select(OrderRow).where(col(OrderRow.round_id).in_(chunk))
-                for row in s.exec(q.order_by(col(OrderRow.id))):
+                wanted = set(chunk)
+                pending = [o for o in self._intents(s) if o.round_id in wanted]
+                for row in sorted([*s.exec(q), *pending], key=_order_id):
                     found[row.round_id].append(row)
             if self._live is not None:
                 for rid in chunk:
@@ -1011,13 +1151,22 @@ class Store:
                 return cached
         with self.session() as s:
             q = select(OrderRow).where(OrderRow.venue == venue, OrderRow.client_id == client_id)
-            return s.exec(q).first()
+            return s.exec(q).first() or next(
+                (o for o in self._intents(s) if (o.venue, o.client_id) == (venue, client_id)),
+                None,
+            )
 
     def live_orders(self) -> list[OrderRow]:
         """Every order not known to be finished, over all rounds."""
         with self.session() as s:
             q = select(OrderRow).where(col(OrderRow.status).not_in(TERMINAL))
-            return list(s.exec(q.order_by(col(OrderRow.id))))
+            return sorted([*s.exec(q), *self._intents(s)], key=_order_id)
+
+    @staticmethod
+    def _intents(s: Session) -> list[OrderRow]:
+        """The orders whose intent no answer has moved into `orders` yet: sent a moment ago,
+        or left in flight by a daemon that died (a few rows at most)."""
+        return [_intent_order(i, body) for i, body in s.execute(_PENDING_INTENTS)]
 
     def record_order(self, order_id: int, kind: str, **fields: Any) -> OrderRow:
         """Store what the venue said about an order (and journal it) if it changed anything."""
@@ -1030,7 +1179,12 @@ class Store:
         new = {f: getattr(row, f) for f in _ANSWER_FIELDS} | changed
         new["updated_at"] = utcnow()
         with self.engine.begin() as c:
-            c.execute(_UPDATE_ORDER, {"oid": order_id} | {f"new_{k}": v for k, v in new.items()})
+            if c.execute(_TAKE_INTENT, {"oid": order_id}).first() is None:
+                answer = {f"new_{k}": v for k, v in new.items()}
+                c.execute(_UPDATE_ORDER, {"oid": order_id} | answer)
+            else:  # its first answer: the order moves out of its intent, journaled now
+                c.execute(_INSERT_ORDER, {f: getattr(row, f) for f in _ORDER_COLUMNS} | new)
+                self._core_event(c, row.round_id, "intent", _order_detail(row))
             self._core_event(c, row.round_id, kind, {"order": row.id, **changed})
             self._fenced(c)
         for k, v in new.items():  # the committed values: a cached row stays exact
@@ -1327,6 +1481,10 @@ class Store:
         """When the daemon last saved a price: a sign of life while it runs."""
         with self.session() as s:
             return s.exec(select(func.max(QuoteRow.at))).one()
+
+
+def _order_id(row: OrderRow) -> int:
+    return row.id or 0
 
 
 def _order_detail(row: OrderRow) -> dict[str, Any]:

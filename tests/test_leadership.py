@@ -68,6 +68,13 @@ def test_one_holder_at_a_time_epochs_grow_and_a_deposed_write_rolls_back(
         a_store.create_round("SOLUSDT", "SOL_USDC_PERP")
     with pytest.raises(Deposed):
         a_store.set_meta("paused", "1")
+    stop = OrderRow(
+        round_id=1, venue="aster", symbol="SOLUSDT", purpose="STOP", side="BUY", type="MARKET",
+        qty=Decimal("0.1"),
+    )  # fmt: skip
+    with pytest.raises(Deposed):  # no intent, so no order, from a daemon that lost the lease
+        a_store.add_intents([stop], {"aster": lambda ns, seq: f"x{seq}"}, {"reason": "stop"})
+    assert b_store.live_orders() == [] and b_store.get_round(1).reason is None  # type: ignore[union-attr]
     assert not a_store.renew_lease(BOOK, a.holder, 1, 60_000)
     assert b_store.count_rounds() == 1 and b_store.get_meta("paused") is None
     b_store.fence = fence(b, 2)

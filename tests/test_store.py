@@ -34,6 +34,7 @@ from hedged.model import (
     Side,
 )
 from hedged.store import (
+    AMBIGUOUS,
     INTENT,
     SCHEMA_VERSION,
     OrderRow,
@@ -208,6 +209,7 @@ def test_a_version_2_database_gains_stop_post_only_and_decision_prices(
         c.execute(sa.text("ALTER TABLE orders DROP COLUMN post_only"))
         if raw.dialect.name == "postgresql":
             c.execute(sa.text("ALTER TABLE orders ALTER COLUMN type TYPE VARCHAR(8)"))
+        c.execute(sa.text("DROP TABLE order_intents"))
         c.execute(sa.text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))
     migrated = open_store()
     assert migrated.schema_version() == SCHEMA_VERSION
@@ -339,8 +341,62 @@ def test_add_intents_derives_unique_client_ids_from_namespace_and_row(store: Sto
 
     stored = store.orders_of(r.id or 0)
     assert [(o.id, o.client_id) for o in stored] == [(o.id, o.client_id) for o in rows]
+    for o in rows:
+        assert o.id is not None
+        store.record_order(o.id, "order_state", status="NEW")
     intents = [e for e in store.events_of(r.id or 0) if e.kind == "intent"]
     assert [json.loads(e.detail)["client_id"] for e in intents] == [o.client_id for o in rows]
+
+
+def test_an_intents_first_answer_moves_it_into_orders_with_its_journal_entry(
+    store: Store, raw: sa.Engine, open_store: Callable[[], Store]
+) -> None:
+    """The commit before a send writes one narrow row (and the round's fields); the order's
+    row and its `intent` event are written with its first answer, in that answer's
+    transaction. Until then every reader sees the order as an INTENT."""
+    r = store.create_round("SOLUSDT", "SOL_USDC_PERP")
+    assert r.id is not None
+    store.cache_live_rounds()
+    [order] = store.add_intents([intent(r.id)], CLIENT_IDS, {"reason": "stop-loss on aster"})
+    assert order.id is not None
+
+    def tables() -> tuple[list[int], list[int]]:
+        with raw.connect() as c:
+            orders = c.execute(sa.text("SELECT id FROM orders")).scalars().all()
+            intents = c.execute(sa.text("SELECT id FROM order_intents")).scalars().all()
+        return list(orders), list(intents)
+
+    assert tables() == ([], [order.id])
+    reader = open_store()
+    assert reader.get_round(r.id).reason == "stop-loss on aster"  # type: ignore[union-attr]
+    assert [o.model_dump() for o in reader.orders_of(r.id)] == [order.model_dump()]
+    assert reader.live_orders() == reader.orders_of(r.id)
+    assert order.client_id is not None
+    assert reader.order_by_client_id(ASTER, order.client_id) == reader.get_order(order.id)
+    assert kinds(reader, r.id) == ["round_created"]
+
+    store.record_order(order.id, "order_ambiguous", status=AMBIGUOUS, reject_message="timeout")
+    assert tables() == ([order.id], [])
+    moved = open_store().get_order(order.id)
+    assert moved.model_dump() == store.get_order(order.id).model_dump()
+    assert (moved.status, moved.created_at) == (AMBIGUOUS, order.created_at)
+    assert kinds(reader, r.id) == ["round_created", "intent", "order_ambiguous"]
+    store.record_order(order.id, "order_state", status="FILLED", filled_qty=QTY)  # an update
+    assert open_store().get_order(order.id).status == "FILLED"
+
+
+def test_order_ids_are_never_reused_across_intents_and_orders(store: Store) -> None:
+    r = store.create_round("SOLUSDT", "SOL_USDC_PERP")
+    [a] = store.add_intents([intent(r.id)], CLIENT_IDS)
+    [b] = store.add_intents([intent(r.id)], CLIENT_IDS)  # a still in flight
+    assert a.id is not None and b.id is not None and b.id > a.id
+    store.record_order(b.id, "order_state", status="NEW")  # b moves into orders, a does not
+    [c] = store.add_intents([intent(r.id)], CLIENT_IDS)
+    store.record_order(a.id, "order_state", status="NEW")
+    [d] = store.add_intents([intent(r.id)], CLIENT_IDS)
+    ids = [o.id or 0 for o in (a, b, c, d)]
+    assert ids == sorted(ids) and len(set(ids)) == 4
+    assert [o.id for o in store.orders_of(r.id or 0)] == ids
 
 
 def test_add_intents_is_all_or_none(store: Store, open_store: Callable[[], Store]) -> None:
@@ -377,10 +433,10 @@ def test_an_intent_is_visible_to_other_connections_once_add_intents_returns(
     seen = open_store().get_order(order.id)  # another Store, engine and connection
     assert (seen.status, seen.client_id) == (INTENT, order.client_id)
     with raw.connect() as c:  # and plain SQL through an engine that shares nothing
-        row = c.execute(
-            sa.text("SELECT status, client_id FROM orders WHERE id = :id"), {"id": order.id}
-        ).one()
-    assert tuple(row) == (INTENT, order.client_id)
+        body = c.execute(
+            sa.text("SELECT body FROM order_intents WHERE id = :id"), {"id": order.id}
+        ).scalar_one()
+    assert json.loads(body)["client_id"] == order.client_id
 
 
 CRASH_AFTER_INTENT = """
@@ -436,7 +492,7 @@ def test_with_checkpoints_beside_no_commit_copies_the_wal_and_checkpoint_does(
     with store.engine.connect() as c:
         assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
     r = store.create_round("SOLUSDT", "SOL_USDC_PERP")
-    for _ in range(400):  # past SQLite's default mark of 1,000 pages
+    for _ in range(800):  # past SQLite's default mark of 1,000 pages
         store.add_intents([intent(r.id, ASTER), intent(r.id, BACKPACK)], CLIENT_IDS)
     checkpointer = threading.Thread(target=store.checkpoint)
     checkpointer.start()
@@ -444,7 +500,7 @@ def test_with_checkpoints_beside_no_commit_copies_the_wal_and_checkpoint_does(
     log, copied = wal_frames(path)
     assert log > 1000, "an automatic checkpoint restarted the WAL"
     assert copied == log, "checkpoint() left committed pages in the WAL only"
-    assert len(store.orders_of(r.id or 0)) == 800
+    assert len(store.orders_of(r.id or 0)) == 1600
     store.close()
 
 
@@ -452,7 +508,7 @@ def test_a_store_of_its_own_keeps_sqlites_automatic_checkpoints(tmp_path: Path) 
     path = tmp_path / "hedged.db"
     store = Store(f"sqlite:///{path}")  # hedgectl, tools: nothing checkpoints beside them
     r = store.create_round("SOLUSDT", "SOL_USDC_PERP")
-    for _ in range(400):
+    for _ in range(800):
         store.add_intents([intent(r.id, ASTER), intent(r.id, BACKPACK)], CLIENT_IDS)
     assert wal_frames(path)[0] < 1000
     store.close()
@@ -469,7 +525,7 @@ def test_record_order_journals_only_real_changes(store: Store) -> None:
     # Nothing new: same status, and a filled_qty equal to the stored 0.
     unchanged = store.record_order(order.id, "order_state", status=INTENT, filled_qty=D("0.0"))
     assert unchanged.updated_at == order.updated_at
-    assert kinds(store, r.id) == ["round_created", "intent"]
+    assert kinds(store, r.id) == ["round_created"]  # the intent is journaled with its answer
 
     state = OrderState(
         client_id=order.client_id,
@@ -483,6 +539,7 @@ def test_record_order_journals_only_real_changes(store: Store) -> None:
         avg_price=D("150.25"),
     )
     updated = store.record_state(order.id, state)
+    assert kinds(store, r.id) == ["round_created", "intent", "order_state"]
     assert (updated.status, updated.venue_order_id) == ("PARTIALLY_FILLED", "v-1")
     assert same(updated.filled_qty, D("0.5")) and same(updated.avg_price, D("150.25"))
     assert updated.updated_at > order.updated_at
@@ -512,6 +569,9 @@ def test_add_fills_is_idempotent_by_venue_and_trade_id(store: Store) -> None:
     a1, a2, b1 = store.add_intents(
         [intent(r.id, ASTER), intent(r.id, ASTER), intent(r.id, BACKPACK)], CLIENT_IDS
     )
+    for o in (a1, a2, b1):  # a fill follows its order's answer
+        assert o.id is not None
+        store.record_order(o.id, "order_state", status="FILLED")
     assert store.add_fills(a1, [fill(a1, "t1"), fill(a1, "t2")]) == 2
     assert store.add_fills(a1, [fill(a1, "t1"), fill(a1, "t2")]) == 0  # replayed
     assert store.add_fills(a1, [fill(a1, "t2"), fill(a1, "t3")]) == 1  # overlapping
