@@ -38,6 +38,9 @@ _PSEUDO_FILES = (DEFAULTS_SOURCE, OVERRIDES_SOURCE)
 
 Mode = Literal["continuous", "single"]
 OnShutdown = Literal["keep", "flatten"]
+# Which venue holds a round's short: Aster always (the original strategy), Backpack always,
+# or, at each round's opening, the one where the hedge earns the more funding.
+Direction = Literal["aster_short", "backpack_short", "auto"]
 AsterAuth = Literal["v3", "v1"]
 CredentialSource = Literal["env", "file", "systemd"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -81,6 +84,10 @@ class StrategyConfig:
     max_price_age_seconds: Decimal = Decimal("5")
     poll_interval_seconds: Decimal = Decimal("5")
     on_shutdown: OnShutdown = "keep"
+    direction: Direction = "aster_short"
+    # No round opens this many seconds before a funding settlement that would cost the
+    # hedge; it opens after it. 0 = off.
+    avoid_funding_seconds: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,6 +435,10 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Rule]]] = {
             "max_price_age_seconds": _SECONDS,
             "poll_interval_seconds": _SECONDS,
             "on_shutdown": _choice(OnShutdown),
+            "direction": _choice(Direction),
+            # below an hour: Backpack settles hourly, and a window as long as the interval
+            # would keep every round from opening while its leg pays
+            "avoid_funding_seconds": _integer(ge=0, le=3599),
         },
     ),
     "pair": (

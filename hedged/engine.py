@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hedged import commands, heap
 from hedged.adapters.base import CredentialsRefused, SymbolNotListed, Venue, VenueError
 from hedged.config import Config
+from hedged.entries import Entries
 from hedged.i18n import _
 from hedged.leadership import Lease, Taken, Timing, book_of, standby_status, this_process
 from hedged.legs import ASTER, BACKPACK, VENUES
@@ -79,6 +80,7 @@ class Engine:
         self.notify = notify
         self.observer = observer
         self.prices = PriceBook(float(self.strategy.max_price_age_seconds))
+        self.entries = Entries(self.strategy)
         self.symbols = {ASTER: config.pair.aster_symbol, BACKPACK: config.pair.backpack_symbol}
         self.lease = lease or Lease(
             store,
@@ -562,7 +564,8 @@ class Engine:
         if why_not:
             return None
         self.opened += 1
-        r = self.store.create_round(self.symbols[ASTER], self.symbols[BACKPACK])
+        short, why = self.entries.direction()
+        r = self.store.create_round(self.symbols[ASTER], self.symbols[BACKPACK], short, why)
         assert r.id is not None
         self.live.add(r.id)
         self._due.add(r.id)
