@@ -8,9 +8,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from hedged.model import Fill, OrderRequest, OrderState, Position, Quote, SymbolRules
+from hedged.model import (
+    Fill,
+    FundingInfo,
+    FundingPayment,
+    OrderRequest,
+    OrderState,
+    Position,
+    Quote,
+    SymbolRules,
+)
 
 # Outcomes of a state-changing call (docs/architecture.md#classifying-answers).
 
@@ -118,6 +128,16 @@ class Venue(Protocol):
 
     async def fills(self, symbol: str, client_id: str) -> list[Fill]:
         """Every trade of the order with this client id, with fees."""
+        ...
+
+    async def funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
+        """Every funding payment on our `symbol` position settled at or after `since`, oldest
+        first (the venue's history, read through its pages). Raises VenueError when the venue
+        cannot be asked: an empty list means the venue says there was none."""
+        ...
+
+    async def funding_info(self, symbol: str) -> FundingInfo:
+        """The symbol's funding now: the rate of the next settlement, its interval and time."""
         ...
 
     def order_updates(self) -> AsyncIterator[OrderState]:

@@ -7,6 +7,7 @@ these types; nothing outside `adapters/` knows a wire format.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
@@ -161,3 +162,42 @@ class Position:
     symbol: str
     qty: Decimal
     entry_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPayment:
+    """One funding settlement on our position, as the venue recorded it.
+
+    `payment_id` is the venue's own id for the record where it has one (Aster's income
+    `tranId`); where it has none (Backpack's funding history) the client builds one from the
+    record's fields that identify it (symbol and settlement time), stable across reads.
+    `amount` is in the quote currency: positive received, negative paid."""
+
+    venue: str
+    payment_id: str
+    symbol: str
+    amount: Decimal
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FundingInfo:
+    """A symbol's current funding: the rate of the next settlement (per interval, as a
+    fraction: 0.0001 is 0.01 %), the interval in hours, when it settles, and the mark price
+    where the venue gives it. A long pays `rate x notional` when the rate is positive."""
+
+    symbol: str
+    rate: Decimal
+    interval_hours: Decimal
+    next_at: datetime
+    mark_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FundingShare:
+    """A round's part of a funding payment: the payment, the amount attributed to the round
+    and the quantity of the round's leg it was attributed on."""
+
+    payment: FundingPayment
+    amount: Decimal
+    share_qty: Decimal

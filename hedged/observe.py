@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from hedged.adapters.base import (
@@ -26,7 +27,16 @@ from hedged.adapters.base import (
     Venue,
 )
 from hedged.i18n import _
-from hedged.model import Fill, OrderRequest, OrderState, Position, Quote, SymbolRules
+from hedged.model import (
+    Fill,
+    FundingInfo,
+    FundingPayment,
+    OrderRequest,
+    OrderState,
+    Position,
+    Quote,
+    SymbolRules,
+)
 
 if TYPE_CHECKING:  # reconcile imports the order desk; keep this module a leaf at run time
     from hedged.config import Config
@@ -193,6 +203,12 @@ class ObservedVenue:
 
     async def fills(self, symbol: str, client_id: str) -> list[Fill]:
         return await self._read("fills", self.inner.fills(symbol, client_id))
+
+    async def funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
+        return await self._read("funding_payments", self.inner.funding_payments(symbol, since))
+
+    async def funding_info(self, symbol: str) -> FundingInfo:
+        return await self._read("funding_info", self.inner.funding_info(symbol))
 
     def order_updates(self) -> AsyncIterator[OrderState]:
         return self.inner.order_updates()

@@ -45,14 +45,14 @@ from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from hedged.livecache import LiveCache
-from hedged.model import Fill, OrderState
+from hedged.model import Fill, FundingInfo, FundingShare, OrderState
 from hedged.states.machine import ACTIVE
 
 log = logging.getLogger(__name__)
 
 # 2: leases and daemons (an older hedged would ignore the lease); 3: stop orders (backstops),
-# post-only orders and each order's decision price (slippage); 5: each round's direction
-# (which venue holds the short)
+# post-only orders and each order's decision price (slippage); 4: funding payments and rates;
+# 5: each round's direction (which venue holds the short)
 SCHEMA_VERSION = 5
 
 # Order statuses of our own, besides the venue's (hedged.model.OrderStatus).
@@ -242,6 +242,36 @@ class QuoteRow(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
+class FundingRow(SQLModel, table=True):
+    """A round's share of one funding payment on one of its legs (docs/architecture.md#funding):
+    a payment split over several rounds holding the symbol is one row per round."""
+
+    __tablename__ = "funding"
+    __table_args__ = (UniqueConstraint("venue", "payment_id", "round_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(index=True, foreign_key="rounds.id")
+    venue: str = Field(max_length=16)
+    payment_id: str = Field(max_length=64)
+    symbol: str = Field(max_length=32)
+    amount: Decimal = _money(nullable=False)  # + received, - paid, in the quote currency
+    share_qty: Decimal = _money(nullable=False)  # the round's quantity it was attributed on
+    at: datetime  # when the venue settled it
+
+
+class FundingRateRow(SQLModel, table=True):
+    """The last funding rate and next settlement the daemon read per venue and symbol, so
+    `hedgectl` can show them without a venue call."""
+
+    __tablename__ = "funding_rates"
+    venue: str = Field(primary_key=True, max_length=16)
+    symbol: str = Field(primary_key=True, max_length=32)
+    rate: Decimal = _money(nullable=False)
+    interval_hours: Decimal = _money(nullable=False)
+    next_at: datetime
+    mark_price: Decimal | None = _money()
+    at: datetime = Field(default_factory=utcnow)
+
+
 # The order path's writes as prepared Core statements: an order's intent and each venue
 # answer cost a few statements and a commit, not an ORM unit of work (~1 ms less apiece).
 _ORDERS = OrderRow.__table__  # type: ignore[attr-defined]
@@ -269,6 +299,7 @@ _INSERT_EVENT = insert(_EVENTS)
 _COMMANDS = CommandRow.__table__  # type: ignore[attr-defined]
 _ANY_PENDING = sa_select(_COMMANDS.c.id).where(_COMMANDS.c.status == "PENDING").limit(1)
 _QUOTES = QuoteRow.__table__  # type: ignore[attr-defined]
+_FUNDING_RATES = FundingRateRow.__table__  # type: ignore[attr-defined]
 
 
 @functools.cache
@@ -287,6 +318,16 @@ def _quote_upsert(dialect: str) -> Any:
     )
 
 
+@functools.cache
+def _funding_rate_upsert(dialect: str) -> Any:
+    stmt = (sqlite_insert if dialect == "sqlite" else pg_insert)(_FUNDING_RATES)
+    columns = ("rate", "interval_hours", "next_at", "mark_price", "at")
+    return stmt.on_conflict_do_update(
+        index_elements=[_FUNDING_RATES.c.venue, _FUNDING_RATES.c.symbol],
+        set_={c: stmt.excluded[c] for c in columns},
+    )
+
+
 # Schema migrations: version N -> N+1, applied in order at open. Version 1 is create_all.
 # From version v to v + 1: statements, each for every backend or for one (by dialect name).
 MIGRATIONS: dict[int, Sequence[str | Mapping[str, str]]] = {
@@ -297,7 +338,7 @@ MIGRATIONS: dict[int, Sequence[str | Mapping[str, str]]] = {
         "ALTER TABLE orders ADD COLUMN post_only BOOLEAN NOT NULL DEFAULT FALSE",
         {"postgresql": "ALTER TABLE orders ALTER COLUMN type TYPE VARCHAR(16)"},
     ),
-    3: (),  # 4 adds tables only: create_all makes them
+    3: (),  # 4 adds the tables funding and funding_rates only: create_all makes them
     # every round before 5 put its short on Aster
     4: ("ALTER TABLE rounds ADD COLUMN short_venue VARCHAR(16) NOT NULL DEFAULT 'aster'",),
 }
@@ -1022,6 +1063,97 @@ class Store:
         with self.session() as s:
             q = select(FillRow).where(FillRow.round_id == round_id).order_by(col(FillRow.id))
             return list(s.exec(q))
+
+    # -- funding ------------------------------------------------------------------------
+
+    def add_funding(self, round_id: int, shares: Iterable[FundingShare]) -> int:
+        """Record a round's shares of funding payments; a share already recorded (same venue,
+        payment id and round) is skipped, so collecting the same history again adds nothing.
+        Returns how many were added."""
+        batch = list(shares)
+        if not batch:
+            return 0
+        added = 0
+        with self.session() as s:
+            q = select(FundingRow.venue, FundingRow.payment_id).where(
+                FundingRow.round_id == round_id,
+                col(FundingRow.payment_id).in_({f.payment.payment_id for f in batch}),
+            )
+            known: set[tuple[str, str]] = {(v, p) for v, p in s.exec(q)}
+            for share in batch:
+                p = share.payment
+                if (p.venue, p.payment_id) in known:
+                    continue
+                known.add((p.venue, p.payment_id))
+                s.add(
+                    FundingRow(
+                        round_id=round_id,
+                        venue=p.venue,
+                        payment_id=p.payment_id,
+                        symbol=p.symbol,
+                        amount=share.amount,
+                        share_qty=share.share_qty,
+                        at=p.at,
+                    )
+                )
+                detail = {
+                    "venue": p.venue,
+                    "payment": p.payment_id,
+                    "symbol": p.symbol,
+                    "amount": share.amount,
+                    "of": p.amount,
+                    "qty": share.share_qty,
+                    "at": p.at.isoformat(),
+                }
+                self._event(s, round_id, "funding", detail)
+                added += 1
+            self._commit(s)
+        return added
+
+    def funding_of(self, round_id: int) -> list[FundingRow]:
+        """The round's funding shares, in settlement order."""
+        with self.session() as s:
+            q = select(FundingRow).where(FundingRow.round_id == round_id)
+            rows = list(s.exec(q.order_by(col(FundingRow.at), col(FundingRow.id))))
+        for row in rows:
+            row.at = as_utc(row.at)
+        return rows
+
+    def funding_by_round(self, round_ids: Iterable[int]) -> dict[int, Decimal]:
+        """Each round's funding total (+ received, - paid): every round asked for is in the
+        answer, 0 where it has none. Summed here, not in SQL: the amounts are exact text."""
+        ids = list(dict.fromkeys(round_ids))
+        totals = {rid: Decimal(0) for rid in ids}
+        for i in range(0, len(ids), 5000):  # well within any database's parameter limit
+            chunk = ids[i : i + 5000]
+            with self.session() as s:
+                q = select(FundingRow).where(col(FundingRow.round_id).in_(chunk))
+                for row in s.exec(q):
+                    totals[row.round_id] += row.amount
+        return totals
+
+    def save_funding_info(self, venue: str, info: FundingInfo) -> None:
+        """Keep the last funding rate and next settlement read from a venue for hedgectl."""
+        row = {
+            "venue": venue,
+            "symbol": info.symbol,
+            "rate": info.rate,
+            "interval_hours": info.interval_hours,
+            "next_at": info.next_at,
+            "mark_price": info.mark_price,
+            "at": utcnow(),
+        }
+        with self.engine.begin() as c:
+            c.execute(_funding_rate_upsert(self.engine.dialect.name), row)
+            self._fenced(c)
+
+    def funding_rates(self) -> dict[tuple[str, str], FundingRateRow]:
+        """The last funding rate saved per (venue, symbol)."""
+        with self.session() as s:
+            rows = list(s.exec(select(FundingRateRow)))
+        for row in rows:
+            row.next_at, row.at = as_utc(row.next_at), as_utc(row.at)
+        return {(r.venue, r.symbol): r for r in rows}
 
     # -- commands -----------------------------------------------------------------------
 

@@ -23,7 +23,16 @@ from hypothesis import strategies as st
 
 from hedged import store as store_module
 from hedged.ids import SCHEMES
-from hedged.model import Fill, OrderState, OrderStatus, OrderType, Side
+from hedged.model import (
+    Fill,
+    FundingInfo,
+    FundingPayment,
+    FundingShare,
+    OrderState,
+    OrderStatus,
+    OrderType,
+    Side,
+)
 from hedged.store import (
     INTENT,
     SCHEMA_VERSION,
@@ -216,6 +225,29 @@ def test_a_version_2_database_gains_stop_post_only_and_decision_prices(
         D("98.01"),
         D("98.01"),
     )
+    migrated.close()
+
+
+def test_a_version_3_database_gains_the_funding_tables(
+    store: Store, raw: sa.Engine, open_store: Callable[[], Store]
+) -> None:
+    """Version 4 adds the tables `funding` and `funding_rates`; a version-3 database, its
+    rounds kept, is migrated and takes funding at once."""
+    r = store.create_round("SOLUSDT", "SOL_USDC_PERP")
+    assert r.id is not None
+    store.close()
+    with raw.begin() as c:  # back to version 3
+        c.execute(sa.text("DROP TABLE funding"))
+        c.execute(sa.text("DROP TABLE funding_rates"))
+        c.execute(sa.text("ALTER TABLE rounds DROP COLUMN short_venue"))
+        c.execute(sa.text("UPDATE meta SET value = '3' WHERE key = 'schema_version'"))
+    migrated = open_store()
+    assert migrated.schema_version() == SCHEMA_VERSION
+    assert {"funding", "funding_rates"} <= set(sa.inspect(raw).get_table_names())
+    unique = sa.inspect(raw).get_unique_constraints("funding")
+    assert [sorted(u["column_names"]) for u in unique] == [["payment_id", "round_id", "venue"]]
+    assert migrated.add_funding(r.id, [share(payment("7", "-0.0123"), "-0.0123", "1.5")]) == 1
+    assert migrated.funding_by_round([r.id]) == {r.id: D("-0.0123")}
     migrated.close()
 
 
@@ -527,6 +559,80 @@ def test_add_fills_is_idempotent_by_venue_and_trade_id(store: Store) -> None:
     ]
     assert all(same(f.fee, D("0.01")) and f.side in ("BUY", "SELL") for f in fills)
     assert kinds(store, r.id).count("fill") == 5
+
+
+# -- funding ---------------------------------------------------------------------------
+
+SETTLED = datetime(2026, 12, 7, 8, tzinfo=UTC)
+
+
+def payment(
+    payment_id: str, amount: str, venue: str = BACKPACK, at: datetime = SETTLED
+) -> FundingPayment:
+    symbol = "SOLUSDT" if venue == ASTER else "SOL_USDC_PERP"
+    return FundingPayment(venue, payment_id, symbol, D(amount), at)
+
+
+def share(p: FundingPayment, amount: str, qty: str) -> FundingShare:
+    return FundingShare(p, D(amount), D(qty))
+
+
+def test_add_funding_is_idempotent_by_venue_payment_and_round(
+    store: Store, open_store: Callable[[], Store]
+) -> None:
+    a, b = store.create_round("SOLUSDT", "SOL_USDC_PERP"), store.create_round("X", "Y")
+    assert a.id is not None and b.id is not None
+    hourly = payment("SOL_USDC_PERP@1796630400000", "-0.000000012345678901")
+    later = payment("SOL_USDC_PERP@1796634000000", "0.10", at=SETTLED + timedelta(hours=1))
+    aster = payment("1000000000003", "0.02500000", venue=ASTER)
+    first = [share(hourly, "-0.000000012345678901", "1.5"), share(aster, "0.02500000", "1.5")]
+    assert store.add_funding(a.id, first) == 2
+    # again, in another order, with the same payment twice in one batch: nothing new
+    assert store.add_funding(a.id, [first[1], first[0], first[0]]) == 0
+    # one payment split over two rounds: a row per round
+    assert store.add_funding(a.id, [share(later, "0.06", "1.5")]) == 1
+    assert store.add_funding(b.id, [share(later, "0.04", "1.0")]) == 1
+    assert store.add_funding(b.id, []) == 0
+    store.close()
+
+    again = open_store()  # a restart collects the same history: still nothing new
+    assert again.add_funding(a.id, [*first, share(later, "0.06", "1.5")]) == 0
+    rows = again.funding_of(a.id)
+    assert [(r.venue, r.payment_id) for r in rows] == [
+        (BACKPACK, hourly.payment_id),
+        (ASTER, "1000000000003"),
+        (BACKPACK, later.payment_id),
+    ]
+    assert same(rows[0].amount, D("-0.000000012345678901")) and same(rows[0].share_qty, D("1.5"))
+    assert same(rows[1].amount, D("0.02500000"))
+    assert rows[0].at == SETTLED and rows[2].at == SETTLED + timedelta(hours=1)
+    totals = again.funding_by_round([b.id, a.id, 999_999])
+    assert totals == {a.id: D("0.084999987654321099"), b.id: D("0.04"), 999_999: ZERO}
+    assert again.funding_by_round([]) == {}
+    journal = [e for e in again.events_of(a.id) if e.kind == "funding"]
+    assert len(journal) == 3
+    assert json.loads(journal[0].detail)["payment"] == hourly.payment_id
+
+
+def test_funding_rates_are_upserted_per_venue_and_symbol(
+    store: Store, open_store: Callable[[], Store]
+) -> None:
+    first = FundingInfo("SOLUSDT", D("0.00010000"), D(8), SETTLED, D("150.12"))
+    store.save_funding_info(ASTER, first)
+    store.save_funding_info(BACKPACK, FundingInfo("SOL_USDC_PERP", D("-0.0000125"), D(1), SETTLED))
+    later = SETTLED + timedelta(hours=8)
+    store.save_funding_info(ASTER, FundingInfo("SOLUSDT", D("-0.00002"), D(8), later, None))
+    store.close()
+    rates = open_store().funding_rates()
+    assert set(rates) == {(ASTER, "SOLUSDT"), (BACKPACK, "SOL_USDC_PERP")}
+    aster = rates[ASTER, "SOLUSDT"]
+    assert (aster.rate, aster.interval_hours, aster.next_at, aster.mark_price) == (
+        D("-0.00002"),
+        D(8),
+        later,
+        None,
+    )
+    assert same(rates[BACKPACK, "SOL_USDC_PERP"].rate, D("-0.0000125"))
 
 
 # -- rounds and the journal ------------------------------------------------------------

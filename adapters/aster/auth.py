@@ -56,6 +56,7 @@ class Paths:
     leverage: str
     margin_type: str
     listen_key: str
+    income: str
 
 
 V1_PATHS = Paths(
@@ -67,6 +68,7 @@ V1_PATHS = Paths(
     leverage="/fapi/v1/leverage",
     margin_type="/fapi/v1/marginType",
     listen_key="/fapi/v1/listenKey",
+    income="/fapi/v1/income",
 )
 V3_PATHS = Paths(
     order="/fapi/v3/order",
@@ -77,10 +79,13 @@ V3_PATHS = Paths(
     leverage="/fapi/v3/leverage",
     margin_type="/fapi/v3/marginType",
     listen_key="/fapi/v3/listenKey",
+    income="/fapi/v3/income",
 )
 TIME_PATH = "/fapi/v1/time"
 EXCHANGE_INFO_PATH = "/fapi/v1/exchangeInfo"
 BOOK_TICKER_PATH = "/fapi/v1/ticker/bookTicker"
+PREMIUM_INDEX_PATH = "/fapi/v1/premiumIndex"
+FUNDING_INFO_PATH = "/fapi/v1/fundingInfo"
 
 
 class V1Signer:

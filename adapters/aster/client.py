@@ -19,11 +19,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
+from datetime import datetime
 from typing import Any
 
 from hedged.adapters.aster.auth import (
     BOOK_TICKER_PATH,
     EXCHANGE_INFO_PATH,
+    FUNDING_INFO_PATH,
+    PREMIUM_INDEX_PATH,
     Params,
     make_signer,
 )
@@ -37,6 +40,9 @@ from hedged.adapters.aster.wire import (
     dual_side,
     fills,
     fmt,
+    funding_info,
+    funding_payments,
+    income_times,
     open_orders,
     order_state,
     order_time_ms,
@@ -61,6 +67,8 @@ from hedged.config import AsterConfig
 from hedged.ids import aster_client_id, aster_owns
 from hedged.model import (
     Fill,
+    FundingInfo,
+    FundingPayment,
     OrderRequest,
     OrderState,
     OrderType,
@@ -78,6 +86,7 @@ log = logging.getLogger(__name__)
 MARGIN_TYPE_LOCKED = (-4047, -4048)
 TRADES_PAGE = 1000
 MAX_TRADE_PAGES = 10
+INCOME_PAGE = 1000  # the venue's maximum
 START_SLACK_MS = 1000
 
 
@@ -374,3 +383,36 @@ class AsterVenue:
             after = str(max(ids) + 1)
             params = [("symbol", symbol), ("limit", str(TRADES_PAGE)), ("fromId", after)]
         return sorted(found.values(), key=lambda f: int(f.trade_id))
+
+    # --- funding --------------------------------------------------------------------------
+
+    async def funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
+        """FUNDING_FEE rows of the income history from `since` on, oldest first, paged by
+        time (rows of the page's last millisecond are read again and kept once, by tranId)."""
+        start = int(since.timestamp() * 1000)
+        found: dict[str, FundingPayment] = {}
+        while True:
+            params = [
+                ("symbol", symbol),
+                ("incomeType", "FUNDING_FEE"),
+                ("startTime", str(start)),
+                ("limit", str(INCOME_PAGE)),
+            ]
+            rows = await self._http.read("GET", self._paths.income, params, weight=30)
+            count, payments = funding_payments(self.name, symbol, rows)
+            found.update((p.payment_id, p) for p in payments)
+            times = income_times(rows)
+            if count < INCOME_PAGE or not times:
+                break
+            # a full page of one millisecond cannot be paged by time: move past it
+            start = max(times) if max(times) > start else start + 1
+        return sorted(found.values(), key=lambda p: (p.at, int(p.payment_id)))
+
+    async def funding_info(self, symbol: str) -> FundingInfo:
+        """premiumIndex (rate, next settlement, mark) and fundingInfo (the interval)."""
+        params = [("symbol", symbol)]
+        premium = await self._http.read("GET", PREMIUM_INDEX_PATH, params, security=Security.PUBLIC)
+        intervals = await self._http.read(
+            "GET", FUNDING_INFO_PATH, params, security=Security.PUBLIC
+        )
+        return funding_info(symbol, premium, intervals)

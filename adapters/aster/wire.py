@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from hedged.adapters import fields
@@ -18,6 +19,8 @@ from hedged.adapters.outcomes import answered_order
 from hedged.model import (
     ZERO,
     Fill,
+    FundingInfo,
+    FundingPayment,
     OrderState,
     OrderStatus,
     OrderType,
@@ -364,3 +367,62 @@ def stream_payload(value: object) -> object:
     if isinstance(value, dict) and "stream" in value and "data" in value:
         return value["data"]
     return value
+
+
+def _moment(o: fields.Json, key: str) -> datetime:
+    """A time the venue writes in milliseconds since the epoch."""
+    value = o.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise WireError(f"{key}: expected milliseconds")
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+def funding_payments(venue: str, symbol: str, rows: object) -> tuple[int, list[FundingPayment]]:
+    """(rows on the page, the FUNDING_FEE rows of `symbol`) of an income page; `tranId` is the
+    payment's id, `income` its amount (+ received, - paid)."""
+    items = fields.array(rows, "income")
+    out = []
+    for raw in items:
+        row = fields.obj(raw, "income")
+        if row.get("incomeType") != "FUNDING_FEE" or row.get("symbol") != symbol:
+            continue
+        out.append(
+            FundingPayment(
+                venue=venue,
+                payment_id=fields.ident(row, "tranId"),
+                symbol=symbol,
+                amount=fields.dec(row, "income"),
+                at=_moment(row, "time"),
+            )
+        )
+    return len(items), out
+
+
+def income_times(rows: object) -> list[int]:
+    return [t for r in fields.array(rows, "income") if isinstance(t := r.get("time"), int)]
+
+
+def funding_info(symbol: str, premium: object, intervals: object) -> FundingInfo:
+    """From premiumIndex (`lastFundingRate`, `nextFundingTime`, `markPrice`) and fundingInfo
+    (`fundingIntervalHours`, a whole number on the venue; a decimal string is read too)."""
+    index = fields.obj(premium, "premiumIndex")
+    if index.get("symbol") != symbol:
+        raise WireError(f"premiumIndex: asked for {symbol}, got {index.get('symbol')!r}")
+    mine = [
+        fields.obj(r, "fundingInfo")
+        for r in fields.array(intervals, "fundingInfo")
+        if isinstance(r, dict) and r.get("symbol") == symbol
+    ]
+    if not mine:
+        raise WireError(f"fundingInfo: no row for {symbol}")
+    hours = fields.dec(mine[0], "fundingIntervalHours")
+    if hours <= 0:
+        raise WireError("fundingIntervalHours: must be positive")
+    mark = fields.opt_dec(index, "markPrice")
+    return FundingInfo(
+        symbol=symbol,
+        rate=fields.dec(index, "lastFundingRate"),
+        interval_hours=hours,
+        next_at=_moment(index, "nextFundingTime"),
+        mark_price=mark if mark else None,
+    )

@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import ParamSpec, TypeVar
 
+from hedged.adapters import fields
 from hedged.adapters.backpack.auth import Signer
 from hedged.adapters.backpack.http import DEFAULT_POLICY, BackpackHttp
 from hedged.adapters.backpack.stream import DEFAULT_STREAM_POLICY, BackpackStream
@@ -30,6 +32,8 @@ from hedged.adapters.backpack.wire import (
     parse_depth,
     parse_error,
     parse_fills,
+    parse_funding_info,
+    parse_funding_payments,
     parse_market,
     parse_order,
     parse_order_update,
@@ -53,7 +57,16 @@ from hedged.adapters.http import Clock, HttpPolicy
 from hedged.adapters.ws import StreamPolicy
 from hedged.config import BackpackConfig
 from hedged.ids import backpack_client_id, backpack_owns
-from hedged.model import Fill, OrderRequest, OrderState, Position, Quote, SymbolRules
+from hedged.model import (
+    Fill,
+    FundingInfo,
+    FundingPayment,
+    OrderRequest,
+    OrderState,
+    Position,
+    Quote,
+    SymbolRules,
+)
 from hedged.secrets import BackpackCredentials
 
 log = logging.getLogger(__name__)
@@ -64,6 +77,7 @@ DEFAULT_MIN_NOTIONAL = Decimal(5)
 PAGE = 1000  # history page size (the venue's maximum)
 HISTORY_PAGES = 3  # finished orders are searched among the newest PAGE * HISTORY_PAGES
 FILL_PAGES = 5
+FUNDING_PAGES = 10  # 10,000 hourly payments: over a year of history
 PERP = "PERP"
 ORDER_PATH = "/api/v1/order"
 P = ParamSpec("P")
@@ -275,6 +289,38 @@ class BackpackVenue:
             if count < PAGE:
                 break
         return fills
+
+    # -- funding ---------------------------------------------------------------------------
+
+    async def funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
+        """The funding history from `since` on, oldest first: read newest first, page by page,
+        until a page reaches back before `since` or the history ends."""
+        found: dict[str, FundingPayment] = {}
+        for page in range(FUNDING_PAGES):
+            body = await self._json(
+                "GET",
+                "/wapi/v1/history/funding",
+                {"symbol": symbol, "limit": PAGE, "offset": page * PAGE, "sortDirection": "Desc"},
+                "fundingHistoryQueryAll",
+            )
+            payments = parsed(
+                "funding history", parse_funding_payments, body, symbol=symbol, venue=self.name
+            )
+            found.update((p.payment_id, p) for p in payments if p.at >= since)
+            if len(parsed("funding history", fields.array, body, "funding")) < PAGE or any(
+                p.at < since for p in payments
+            ):
+                break
+        return sorted(found.values(), key=lambda p: p.at)
+
+    async def funding_info(self, symbol: str) -> FundingInfo:
+        """`/api/v1/markPrices` (rate, next settlement, mark) and the market's interval, read
+        live: the venue may change it."""
+        market = await self._market(symbol)
+        if market.funding_interval_ms is None:
+            raise VenueError(f"backpack: {symbol} has no funding interval (not a perpetual?)")
+        body = await self._json("GET", "/api/v1/markPrices", {"symbol": symbol})
+        return parsed("markPrices", parse_funding_info, body, symbol, market.funding_interval_ms)
 
     # -- internals -------------------------------------------------------------------------
 

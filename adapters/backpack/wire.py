@@ -22,6 +22,7 @@ Outcome of a state-changing call (docs/venues/backpack.md#errors), decided by `c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +35,8 @@ from hedged.ids import UINT32_LIMIT
 from hedged.model import (
     ZERO,
     Fill,
+    FundingInfo,
+    FundingPayment,
     OrderRequest,
     OrderState,
     OrderStatus,
@@ -283,6 +286,7 @@ class Market:
     market_type: str
     base: str
     quote: str
+    funding_interval_ms: int | None = None  # perpetuals only
 
 
 def parse_market(body: Any, default_min_notional: Decimal) -> Market:
@@ -311,7 +315,74 @@ def parse_market(body: Any, default_min_notional: Decimal) -> Market:
         market_type=fields.text(m, "marketType"),
         base=m["baseSymbol"] if isinstance(m.get("baseSymbol"), str) else parts[0],
         quote=m["quoteSymbol"] if isinstance(m.get("quoteSymbol"), str) else parts[-1],
+        funding_interval_ms=_positive_int(m.get("fundingInterval"), "fundingInterval"),
     )
+
+
+def _positive_int(value: Any, key: str) -> int | None:
+    if value is None:
+        return None
+    number = fields.decimal(value, key)
+    if number <= 0 or number != number.to_integral_value():
+        raise WireError(f"{key}: expected a positive whole number")
+    return int(number)
+
+
+def _moment(value: Any, key: str) -> datetime:
+    """A time written as milliseconds since the epoch or as a naive ISO time in UTC (the
+    history endpoints' `2025-01-21T06:34:54.691858`)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise WireError(f"{key}: not a time: {fields.snippet(value)!r}") from None
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    raise WireError(f"{key}: expected a time")
+
+
+def funding_payment_id(symbol: str, at: datetime) -> str:
+    """The funding history has no id: a payment is the account's one settlement of `symbol`
+    at the interval's end, so the two make a stable one."""
+    return f"{symbol}@{int(at.timestamp() * 1000)}"
+
+
+def parse_funding_payments(body: Any, *, symbol: str, venue: str) -> list[FundingPayment]:
+    """The page's payments of `symbol` (`/wapi/v1/history/funding`): `quantity` > 0 received,
+    < 0 paid, in the quote asset."""
+    out = []
+    for item in fields.array(body, "funding"):
+        f = fields.obj(item, "funding")
+        if f.get("symbol") != symbol:
+            continue
+        at = _moment(f.get("intervalEndTimestamp"), "intervalEndTimestamp")
+        out.append(
+            FundingPayment(
+                venue=venue,
+                payment_id=funding_payment_id(symbol, at),
+                symbol=symbol,
+                amount=fields.dec(f, "quantity"),
+                at=at,
+            )
+        )
+    return out
+
+
+def parse_funding_info(body: Any, symbol: str, interval_ms: int) -> FundingInfo:
+    """From `/api/v1/markPrices` (an array even for one symbol) and the market's interval."""
+    for item in fields.array(body, "markPrices"):
+        m = fields.obj(item, "markPrice")
+        if m.get("symbol") != symbol:
+            continue
+        return FundingInfo(
+            symbol=symbol,
+            rate=fields.dec(m, "fundingRate"),
+            interval_hours=Decimal(interval_ms) / 3_600_000,
+            next_at=_moment(m.get("nextFundingTimestamp"), "nextFundingTimestamp"),
+            mark_price=fields.opt_dec(m, "markPrice"),
+        )
+    raise WireError(f"markPrices: no row for {symbol}")
 
 
 def _levels(value: Any, key: str) -> list[Decimal]:

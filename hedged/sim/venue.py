@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from hedged.adapters.base import (
@@ -21,12 +22,24 @@ from hedged.adapters.base import (
     always,
 )
 from hedged.ids import SCHEMES
-from hedged.model import Fill, OrderRequest, OrderState, Position, Quote, SymbolRules, floor_to
+from hedged.model import (
+    Fill,
+    FundingInfo,
+    FundingPayment,
+    OrderRequest,
+    OrderState,
+    Position,
+    Quote,
+    SymbolRules,
+    floor_to,
+)
 from hedged.sim.faults import Fault, FaultKind, Faults, HeldRequests
+from hedged.sim.funding import ASTER_FUNDING, BACKPACK_FUNDING, funding_view
 from hedged.sim.records import Book, MarketSpec, OrderRefused, SimFill, SimOrder
 from hedged.sim.world import World
 
 INJECTED = "INJECTED"
+DEFAULT_PLANS = {"aster": ASTER_FUNDING, "backpack": BACKPACK_FUNDING}
 
 
 class SimVenue:
@@ -147,6 +160,33 @@ class SimVenue:
         await self._read("fills")
         fills = self._exchange.fills(self.account, symbol, client_id=client_id)
         return [self._fill(fill) for fill in fills]
+
+    async def funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
+        await self._read("funding_payments")
+        return [
+            FundingPayment(
+                venue=self.name,
+                payment_id=str(p.payment_id),
+                symbol=p.symbol,
+                amount=p.amount,
+                at=datetime.fromtimestamp(p.at, UTC),
+            )
+            for p in self._exchange.funding_payments(self.account, symbol)
+            if datetime.fromtimestamp(p.at, UTC) >= since
+        ]
+
+    async def funding_info(self, symbol: str) -> FundingInfo:
+        await self._read("funding_info")
+        schedule = self._world.funding.get(self.name)
+        plan = DEFAULT_PLANS.get(self.name, BACKPACK_FUNDING)
+        view = funding_view(schedule, plan, symbol, self._exchange.now())
+        return FundingInfo(
+            symbol=symbol,
+            rate=view.rate,
+            interval_hours=view.hours,
+            next_at=datetime.fromtimestamp(view.next_at, UTC),
+            mark_price=self._exchange.mark(symbol),
+        )
 
     async def _fault(self, method: str) -> Fault | None:
         """Sleep through armed latency; the other fault hitting this call, if any."""

@@ -334,7 +334,8 @@ def funding_info(call: Call) -> Reply:
         "symbol": state.symbol,
         "interestRate": "0",
         "time": ms(state.clock()),
-        "fundingIntervalHours": int(funding.hours),
+        # a whole number on the venue; the tests' short intervals (0.01 h) as a decimal string
+        "fundingIntervalHours": num(h) if (h := funding.hours) != int(h) else int(h),
         "fundingFeeCap": num(FUNDING_FEE_CAP),
         "fundingFeeFloor": num(-FUNDING_FEE_CAP),
     }
