@@ -1,10 +1,10 @@
 """What the venues' funding says about the next round: which venue should hold its short, and
 whether a settlement just ahead would cost it (docs/architecture.md#which-way-a-round-faces).
 
-Pure: each venue's funding terms in, a decision out. A positive rate means longs pay shorts
-`rate x notional` at the settlement; both legs hold the same notional, so the hedge's carry
-per unit of notional is the short venue's rate minus the long venue's. Aster settles every
-4-8 hours and Backpack every hour, so rates are compared per hour.
+Pure: each venue's funding (`FundingInfo`) in, a decision out. A positive rate means longs
+pay shorts `rate x notional` at the settlement; both legs hold the same notional, so the
+hedge's carry per unit of notional is the short venue's rate minus the long venue's. Aster
+settles every 4-8 hours and Backpack every hour, so rates are compared per hour.
 """
 
 from __future__ import annotations
@@ -13,26 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
 
 from hedged.legs import ASTER, BACKPACK, other_venue
+from hedged.model import FundingInfo
 
 
-class FundingTerms(Protocol):
-    """A venue's announced funding for one symbol: the rate of the next settlement (per
-    interval), the interval, and when it settles."""
-
-    @property
-    def rate(self) -> Decimal: ...
-
-    @property
-    def interval_hours(self) -> Decimal: ...
-
-    @property
-    def next_at(self) -> datetime: ...
-
-
-def per_hour(terms: FundingTerms) -> Decimal:
+def per_hour(terms: FundingInfo) -> Decimal:
     return terms.rate / terms.interval_hours
 
 
@@ -61,7 +47,7 @@ class Choice:
         }
 
 
-def choose(terms: Mapping[str, FundingTerms]) -> Choice:
+def choose(terms: Mapping[str, FundingInfo]) -> Choice:
     """The short goes on the venue with the higher rate per hour: there it receives what the
     long on the other venue would pay, so the hedge's carry is the larger of the two (never
     negative). On a tie, Aster: the original strategy."""
@@ -80,7 +66,7 @@ class Settlement:
 
 
 def costly_settlement(
-    terms: Mapping[str, FundingTerms], short: str, now: datetime, within: timedelta
+    terms: Mapping[str, FundingInfo], short: str, now: datetime, within: timedelta
 ) -> Settlement | None:
     """The first settlement in the next `within` whose expected net payment to a hedge with
     its short on `short` is negative; None when there is none. The venues settling at the

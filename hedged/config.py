@@ -436,9 +436,7 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Rule]]] = {
             "poll_interval_seconds": _SECONDS,
             "on_shutdown": _choice(OnShutdown),
             "direction": _choice(Direction),
-            # below an hour: Backpack settles hourly, and a window as long as the interval
-            # would keep every round from opening while its leg pays
-            "avoid_funding_seconds": _integer(ge=0, le=3599),
+            "avoid_funding_seconds": _integer(ge=0, le=_DAY),  # and below an hour: see below
         },
     ),
     "pair": (
@@ -555,6 +553,19 @@ def _maker_exit_within_round(c: Config) -> str | None:
     return None
 
 
+def _avoid_window_below_an_hour(c: Config) -> str | None:
+    # Backpack settles every hour: a window as long always holds its next settlement, and
+    # while the Backpack leg pays, no round would ever open.
+    seconds = c.strategy.avoid_funding_seconds
+    if seconds >= 3600:
+        return _(
+            "must be below 3600, got {seconds}: Backpack settles funding every hour, so a "
+            "window of an hour or more would keep every round from opening while its "
+            "Backpack leg pays"
+        ).format(seconds=seconds)
+    return None
+
+
 def _same_base_asset(c: Config) -> str | None:
     backpack_base = c.pair.backpack_symbol.removesuffix("_USDC_PERP")
     if backpack_base != c.pair.base_asset:
@@ -579,6 +590,7 @@ _CROSS_CHECKS: tuple[tuple[str, Callable[[Config], str | None]], ...] = (
     ("strategy.backstop_stop", _backstop_needs_one_round),
     ("strategy.take_profit_decay_to", _decay_within_take_profit),
     ("strategy.exit_as_maker_seconds", _maker_exit_within_round),
+    ("strategy.avoid_funding_seconds", _avoid_window_below_an_hour),
     ("pair.backpack_symbol", _same_base_asset),
     ("credentials.file", _credentials_file_iff_file_source),
 )

@@ -80,8 +80,8 @@ class Engine:
         self.notify = notify
         self.observer = observer
         self.prices = PriceBook(float(self.strategy.max_price_age_seconds))
-        self.entries = Entries(self.strategy)
         self.symbols = {ASTER: config.pair.aster_symbol, BACKPACK: config.pair.backpack_symbol}
+        self.entries = Entries(self.strategy, venues, self.symbols, self._wake)
         self.lease = lease or Lease(
             store,
             this_process(book_of(*self.symbols.values())),
@@ -466,6 +466,8 @@ class Engine:
         if self.stopping.is_set() and self.strategy.on_shutdown == "flatten":
             await self.stepper.settled()
             self.close_all(Trigger.SHUTDOWN_FLATTEN, "shutdown")
+        if self.entries.due(utcnow()):  # the funding the next opening decides on
+            self.stepper.spawn("funding rates", self.entries.refresh(utcnow()))
         self.maybe_open()
         due, self._due = self._due, set()
         for quote in self.prices.take_touched():
@@ -593,7 +595,7 @@ class Engine:
             return self._cooldown_note
         if any(self._quote(v) is None for v in VENUES):
             return "no fresh prices"
-        return None
+        return self.entries.why_not_open(utcnow())
 
     def _cooldown_from(self, last_ended: datetime | None) -> float:
         """The monotonic time the cooldown after a stored end ends: a wall clock stepped

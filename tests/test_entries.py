@@ -1,0 +1,150 @@
+"""Funding-aware entries through the real engine on the simulators, whose funding rates the
+tests set: `direction = "auto"` puts each round's short where the hedge earns the more per
+hour (both signs of the difference, in process and over the wire through the admin API),
+and `avoid_funding_seconds` holds a round back before a settlement that would cost the hedge,
+saying why where `hedgectl status` shows it, then opens it after the settlement."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from contextlib import redirect_stdout
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from roundkit import ASTER, BACKPACK, D, Rig, make_config
+from test_fault_matrix import ACCOUNT, HttpRig
+
+from hedged import ctl
+from hedged.sim.funding import FundingPlan, FundingSchedule
+from hedged.sim.world import World
+from hedged.store import utcnow
+
+# (Aster's rate per 8 h, Backpack's per hour) -> where the short goes
+CASES = [
+    pytest.param("0.0004", "0.00001", ASTER, id="aster-pays-more-per-hour"),
+    pytest.param("0.0001", "0.00002", BACKPACK, id="backpack-pays-more-per-hour"),
+]
+
+
+def fund(world: World, rates: dict[str, tuple[str, str]]) -> None:
+    """Give each venue a schedule: (interval in hours, rate per interval)."""
+    for venue, (hours, rate) in rates.items():
+        world.funding[venue] = FundingSchedule(FundingPlan(D(hours), D(rate)), time.time)
+
+
+def hedgectl(*argv: str) -> Any:
+    """`hedgectl ARGV --json` in this process, its output read."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert ctl.main([*argv, "--json"]) == 0
+    return json.loads(out.getvalue())
+
+
+def direction_event(rig_store: Any, round_id: int = 1) -> dict[str, Any]:
+    (event,) = [e for e in rig_store.events_of(round_id) if e.kind == "direction"]
+    detail: dict[str, Any] = json.loads(event.detail)
+    return detail
+
+
+@pytest.mark.parametrize(("aster_rate", "backpack_rate", "short"), CASES)
+async def test_auto_puts_the_short_where_the_hedge_earns_the_more(
+    tmp_path: Path, aster_rate: str, backpack_rate: str, short: str
+) -> None:
+    rig = Rig(tmp_path, mode="single", direction="auto")
+    fund(rig.world, {ASTER: ("8", aster_rate), BACKPACK: ("1", backpack_rate)})
+    await rig.start()
+    try:
+        await rig.tick()
+        r = await rig.until("MONITORING")
+        assert r.short_venue == short
+        assert await rig.position(short) == -(r.qty or 0)
+        why = direction_event(rig.store)
+        per_hour = {ASTER: D(aster_rate) / 8, BACKPACK: D(backpack_rate)}
+        assert {v: D(x) for v, x in why["rate_per_hour"].items()} == per_hour
+        long = BACKPACK if short == ASTER else ASTER
+        assert (why["short"], why["long"]) == (short, long)
+        assert D(why["carry_per_hour"]) == per_hour[short] - per_hour[long] > 0
+        texts = [e["text"] for e in hedgectl("show", "1", "--db", rig.url)["timeline"]]
+        assert f"round created (OPENING), short on {short}" in texts
+        assert any(t.startswith(f"short on {short}, long on {long}, by funding") for t in texts)
+        await rig.move("100.9")  # the short stops out, the long takes its profit
+        await rig.until("LIMIT_SET")
+        await rig.move("101.5")
+        r = await rig.until("DONE")
+        assert r.reason == f"take-profit on {long}"
+        await rig.check_invariants()
+    finally:
+        await rig.stop()
+
+
+@pytest.mark.parametrize(("aster_rate", "backpack_rate", "short"), CASES)
+async def test_over_the_wire_auto_follows_the_rates_set_at_the_simulators(
+    tmp_path: Path, aster_rate: str, backpack_rate: str, short: str
+) -> None:
+    """The real clients read each venue's funding (Aster premiumIndex and fundingInfo,
+    Backpack markPrices) after the rates were set through the simulators' admin API."""
+    rig = HttpRig(tmp_path)
+    rig.config = make_config(mode="single", direction="auto")
+    await rig.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            for venue, rate in ((ASTER, aster_rate), (BACKPACK, backpack_rate)):
+                url = rig.servers.url(venue) + "/_admin/funding"
+                async with s.post(url, json={"rate": rate}) as answer:
+                    assert answer.status == 200, await answer.text()
+        await rig.until("MONITORING")
+        r = rig.store.get_round(1)
+        assert r is not None and r.short_venue == short
+        position = rig.world.venues[short].position(ACCOUNT, rig.world.symbols[short]).qty
+        assert position == -(r.qty or 0)
+        assert direction_event(rig.store)["short"] == short
+        await rig.move("100.9")
+        await rig.until("LIMIT_SET")
+        await rig.move("101.5")
+        await rig.until("DONE")
+        await rig.check_invariants()
+    finally:
+        await rig.stop()
+
+
+INTERVAL_HOURS = Decimal("0.001")  # Backpack settles every 3.6 s
+WINDOW = 3  # avoid_funding_seconds
+
+
+async def test_avoid_funding_seconds_holds_the_round_until_after_the_settlement(
+    tmp_path: Path,
+) -> None:
+    """Short on Aster (the default), Backpack's rate positive: the long pays at Backpack's
+    settlement. Within WINDOW seconds of it no round opens, with the reason hedgectl shows;
+    once it has passed, the round opens."""
+    rig = Rig(tmp_path, mode="single", avoid_funding_seconds=WINDOW)
+    fund(rig.world, {BACKPACK: (str(INTERVAL_HOURS), "0.0001")})
+    interval = float(INTERVAL_HOURS) * 3600
+    # start inside the window, WINDOW - 0.5 seconds before a boundary
+    left = interval - time.time() % interval
+    await asyncio.sleep((left - (WINDOW - 0.5)) % interval)
+    await rig.start()
+    try:
+        await rig.tick(2)  # the funding is read, then the opening decided on it
+        assert rig.store.get_round(1) is None
+        settles = rig.engine.entries.funding[BACKPACK].next_at if rig.engine else None
+        assert settles is not None
+        why = hedgectl("status", "--db", rig.url)["daemon"]["not_opening"]
+        assert why.startswith("funding on backpack at ") and "opening after it" in why
+        for _ in range(200):  # bounded: the settlement is at most WINDOW seconds away
+            if rig.store.get_round(1) is not None:
+                break
+            await rig.tick()
+            await asyncio.sleep(0.05)
+        r = await rig.until("MONITORING")
+        assert r.created_at >= settles  # opened after the settlement, not before
+        assert utcnow() >= settles
+        assert r.short_venue == ASTER
+    finally:
+        await rig.stop()
