@@ -466,7 +466,7 @@ class Engine:
         if self.stopping.is_set() and self.strategy.on_shutdown == "flatten":
             await self.stepper.settled()
             self.close_all(Trigger.SHUTDOWN_FLATTEN, "shutdown")
-        if self.entries.due(utcnow()):  # the funding the next opening decides on
+        if self.entries.needed and self.entries.due(utcnow()):  # what the next opening reads
             self.stepper.spawn("funding rates", self.entries.refresh(utcnow()))
         self.maybe_open()
         due, self._due = self._due, set()

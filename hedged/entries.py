@@ -45,24 +45,26 @@ class Entries:
         self.funding: dict[str, FundingInfo] = {}
         self._reading = False
         self._next_read = 0.0  # monotonic
-        self._read_at: datetime | None = None  # when the last read began (wall clock)
+        # When the last read began, and the last complete one (wall clock).
+        self._tried_at: datetime | None = None
+        self._read_at: datetime | None = None
 
     def due(self, now: datetime) -> bool:
         """Whether to read the venues' funding now: the options need it, no read is under
-        way, and the last is old or a settlement it announced has passed since."""
+        way, and the last is old or a settlement it announced has passed since it began."""
         if not self.needed or self._reading:
             return False
-        return time.monotonic() >= self._next_read or bool(self._settled_since_read(now))
+        return time.monotonic() >= self._next_read or bool(self._settled_since(self._tried_at, now))
 
     async def refresh(self, now: datetime) -> None:
         """Read each venue's funding for the pair (`now`: when the read begins). A venue that
         fails keeps what was read before, and both are read again after RETRY_SECONDS."""
-        self._reading = True
+        self._reading, self._tried_at = True, now
         failed = False
         try:
             for v in VENUES:
                 try:
-                    self.funding[v] = await self.venues[v].funding_info(self.symbols[v])
+                    self.funding[v] = await self._read(v)
                 except VenueError as e:
                     failed = True
                     log.warning(_("%s: cannot read the funding rate: %s"), v, e, extra={"venue": v})
@@ -73,14 +75,19 @@ class Entries:
             self._next_read = time.monotonic() + (RETRY_SECONDS if failed else REFRESH_SECONDS)
         self._wake()
 
-    def _settled_since_read(self, now: datetime) -> list[str]:
-        """The venues whose announced settlement has passed since the last complete read
-        began: their next rate is not known yet."""
-        read = self._read_at
+    async def _read(self, venue: str) -> FundingInfo:
+        info = await self.venues[venue].funding_info(self.symbols[venue])
+        if info.interval_hours <= 0:  # no rate per hour: nothing to decide on
+            raise VenueError(f"funding interval of {info.interval_hours} hours")
+        return info
+
+    def _settled_since(self, read_at: datetime | None, now: datetime) -> list[str]:
+        """The venues whose announced settlement has passed since a read began at
+        `read_at`: their next rate is not known from it."""
         return [
             v
             for v, f in self.funding.items()
-            if f.next_at <= now and (read is None or read < f.next_at)
+            if f.next_at <= now and (read_at is None or read_at < f.next_at)
         ]
 
     def direction(self) -> tuple[str, Mapping[str, Any] | None]:
@@ -99,7 +106,7 @@ class Entries:
         missing = [v for v in VENUES if v not in self.funding]
         if missing:
             return f"no funding rate from {', '.join(missing)} yet"
-        settled = self._settled_since_read(now)
+        settled = self._settled_since(self._read_at, now)
         if settled:
             return f"funding settled on {', '.join(settled)}: reading the next rates"
         seconds = self.strategy.avoid_funding_seconds

@@ -17,10 +17,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from roundkit import ASTER, BACKPACK, D, Rig, make_config
+from roundkit import ASTER, BACKPACK, START, D, Rig, make_config
 from test_fault_matrix import ACCOUNT, HttpRig
 
-from hedged import ctl
+from hedged import ctl, entries
 from hedged.sim.funding import FundingPlan, FundingSchedule
 from hedged.sim.world import World
 from hedged.store import utcnow
@@ -146,5 +146,50 @@ async def test_avoid_funding_seconds_holds_the_round_until_after_the_settlement(
         assert r.created_at >= settles  # opened after the settlement, not before
         assert utcnow() >= settles
         assert r.short_venue == ASTER
+    finally:
+        await rig.stop()
+
+
+async def test_a_failed_funding_read_keeps_rounds_from_opening_until_one_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With "auto", no round opens before both venues' funding was read; a read the venue
+    fails is logged and tried again (after RETRY_SECONDS, 0 here), and then the round opens."""
+    monkeypatch.setattr(entries, "RETRY_SECONDS", 0.0)
+    rig = Rig(tmp_path, mode="single", direction="auto")
+    fund(rig.world, {ASTER: ("8", "0.0001"), BACKPACK: ("1", "0.00002")})
+    rig.venues[BACKPACK].faults.arm("funding_info", "error_5xx")
+    await rig.start()
+    try:
+        await rig.tick(2)
+        assert rig.store.get_round(1) is None
+        assert rig.store.get_meta("not_opening") == "no funding rate from backpack yet"
+        assert "backpack: cannot read the funding rate" in caplog.text
+        await rig.tick(2)
+        r = await rig.until("MONITORING")
+        assert r.short_venue == BACKPACK
+    finally:
+        await rig.stop()
+
+
+async def test_after_a_settlement_the_next_rates_are_read_before_a_round_opens(
+    tmp_path: Path,
+) -> None:
+    """Funding announced for a moment now past says nothing of the next settlement: until
+    the venues have been read again, no round opens on it."""
+    rig = Rig(tmp_path, mode="single", direction="auto")
+    fund(rig.world, {ASTER: ("8", "0.0001"), BACKPACK: (str(INTERVAL_HOURS), "0.00002")})
+    await rig.start()
+    assert rig.engine is not None
+    known = rig.engine.entries
+    try:
+        await rig.tick(2)
+        settles = known.funding[BACKPACK].next_at
+        await asyncio.sleep((settles - utcnow()).total_seconds() + 0.05)
+        assert known.why_not_open(utcnow()) == "funding settled on backpack: reading the next rates"
+        assert known.due(utcnow())
+        await rig.move(START)  # the simulated venue settles, and announces the next
+        assert known.funding[BACKPACK].next_at > settles
+        assert known.why_not_open(utcnow()) is None
     finally:
         await rig.stop()
