@@ -193,3 +193,24 @@ async def test_after_a_settlement_the_next_rates_are_read_before_a_round_opens(
         assert known.why_not_open(utcnow()) is None
     finally:
         await rig.stop()
+
+
+async def test_the_simulators_funding_control_checks_its_input(tmp_path: Path) -> None:
+    rig = HttpRig(tmp_path)
+    await rig.servers.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            url = rig.servers.url(BACKPACK) + "/_admin/funding"
+            for bad in ({"rate": "abc"}, {"rate": "NaN"}, {}):
+                async with s.post(url, json=bad) as answer:
+                    assert answer.status == 400, bad
+            async with s.post(url, json={"rate": "-0.0002"}) as answer:
+                assert await answer.json() == {"symbol": "SOL_USDC_PERP", "rate": "-0.0002"}
+            async with s.get(rig.servers.url(BACKPACK) + "/api/v1/markPrices") as answer:
+                (mark,) = await answer.json()
+                assert D(mark["fundingRate"]) == D("-0.0002")
+            async with s.post(url, json={"rate": None}) as answer:
+                assert answer.status == 200 and (await answer.json())["rate"] != "-0.0002"
+    finally:
+        await rig.servers.stop()
+        rig.store.close()
