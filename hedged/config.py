@@ -158,6 +158,7 @@ class PaperConfig:
     spread_bps: Decimal = Decimal("2")
     tick_seconds: Decimal = Decimal("0.2")
     price_csv: Path | None = None
+    funding_hours: Decimal = Decimal(0)  # both venues settle this often; 0: each its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,6 +490,7 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Rule]]] = {
             "spread_bps": _decimal(ge=0, le=500),
             "tick_seconds": _SECONDS,
             "price_csv": _path,
+            "funding_hours": _decimal(ge=0, le=24),
         },
     ),
     "metrics": (MetricsConfig, {"port": _integer(ge=0, le=65535)}),

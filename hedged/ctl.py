@@ -33,6 +33,7 @@ from hedged.i18n import N_, _, add_lang_option, choose, use
 from hedged.report import (
     command_json,
     daemon_view,
+    funding_rates,
     halted,
     history,
     round_detail,
@@ -51,6 +52,7 @@ from hedged.store import (
 from hedged.views import (
     daemon_hint,
     daemon_line,
+    funding_line,
     halted_table,
     history_table,
     render_detail,
@@ -287,10 +289,18 @@ def _first_line(e: BaseException) -> str:
 def cmd_status(store: Store, args: argparse.Namespace, out: Console) -> int:
     views = status(store, args.recent)
     daemon = daemon_view(store)
+    rates = funding_rates(store)
     if args.json:
-        emit_json({"daemon": daemon.to_json(), "rounds": [v.to_json() for v in views]})
+        emit_json(
+            {
+                "daemon": daemon.to_json(),
+                "funding": [f.to_json() for f in rates],
+                "rounds": [v.to_json() for v in views],
+            }
+        )
         return EXIT_OK
     out.print(daemon_line(daemon))
+    out.print(funding_line(rates))
     out.print(status_table(views) if views else _("no rounds yet"))
     return EXIT_OK
 

@@ -19,10 +19,11 @@ from hedged import commands, heap
 from hedged.adapters.base import CredentialsRefused, SymbolNotListed, Venue, VenueError
 from hedged.config import Config
 from hedged.entries import Entries
+from hedged.funding import FundingCollector
 from hedged.i18n import _
 from hedged.leadership import Lease, Taken, Timing, book_of, standby_status, this_process
 from hedged.legs import ASTER, BACKPACK, VENUES
-from hedged.model import OrderState, Quote, SymbolRules
+from hedged.model import FundingInfo, OrderState, Quote, SymbolRules
 from hedged.observe import NULL_OBSERVER, Observer
 from hedged.orders import OrderDesk, Unresolved, in_time
 from hedged.prices import PriceBook
@@ -81,7 +82,7 @@ class Engine:
         self.observer = observer
         self.prices = PriceBook(float(self.strategy.max_price_age_seconds))
         self.symbols = {ASTER: config.pair.aster_symbol, BACKPACK: config.pair.backpack_symbol}
-        self.entries = Entries(self.strategy, venues, self.symbols, self._wake)
+        self.entries = Entries(self.strategy, self._pair_funding)
         self.lease = lease or Lease(
             store,
             this_process(book_of(*self.symbols.values())),
@@ -109,6 +110,9 @@ class Engine:
         """What the daemon knows of the book's rounds, and their schedule: built afresh
         each time it takes the lease (another daemon may have moved them meanwhile)."""
         self.desk = OrderDesk(self.store, self.venues)
+        self.funding = FundingCollector(
+            self.store, self.venues, self.desk, self.stepper.spawn, self._funding_in
+        )
         self.blocked: str | None = None  # why no new round may open
         self.resumed = 0  # live rounds found when the lease was taken
         self._last_poll = 0.0
@@ -260,7 +264,14 @@ class Engine:
         if self.blocked:
             log.error(_("not opening rounds: %s"), self.blocked)
         self.store.set_meta("blocked", self.blocked or "")  # so hedgectl can show why
+        self._collect_funding()
         return report
+
+    def _collect_funding(self) -> None:
+        """Funding paid while the daemon was down or a stream was broken: read beside the
+        loop once the store and the venues agree."""
+        self.funding.due = True
+        self.funding.on_timer(self.symbols)
 
     async def stop(self) -> None:
         for t in self._streams:
@@ -466,8 +477,6 @@ class Engine:
         if self.stopping.is_set() and self.strategy.on_shutdown == "flatten":
             await self.stepper.settled()
             self.close_all(Trigger.SHUTDOWN_FLATTEN, "shutdown")
-        if self.entries.needed and self.entries.due(utcnow()):  # what the next opening reads
-            self.stepper.spawn("funding rates", self.entries.refresh(utcnow()))
         self.maybe_open()
         due, self._due = self._due, set()
         for quote in self.prices.take_touched():
@@ -479,6 +488,7 @@ class Engine:
                 self._finished_since_trim = False
                 heap.give_back()
             self.stepper.spawn("resting-order poll", self._poll_resting())
+            self.funding.on_timer(self.symbols)
             self.stepper.spawn("wal checkpoint", self._checkpoint())
         if due or polled:
             for r in sorted((due | polled) & self.live):
@@ -551,6 +561,16 @@ class Engine:
             }
         for r in sorted(moved & self.live):
             self.stepper.launch(r, True)
+
+    def _pair_funding(self) -> dict[str, FundingInfo]:
+        """Each venue's funding for the pair, as the collector last read it."""
+        infos = self.funding.infos
+        return {v: infos[(v, s)] for v, s in self.symbols.items() if (v, s) in infos}
+
+    def _funding_in(self, round_id: int) -> None:
+        """A flat round's funding is collected: step it to DONE."""
+        self._due.add(round_id)
+        self._wake()
 
     async def _checkpoint(self) -> None:
         # in a thread: SQLite lets go of the GIL while it copies pages and syncs
@@ -666,6 +686,7 @@ class Engine:
                 self.prices,
                 self.desk,
                 self.store,
+                self.funding,
                 utcnow(),
                 poll_due,
             )

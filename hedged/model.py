@@ -134,6 +134,7 @@ class Fill:
     price: Decimal
     fee: Decimal  # in the quote asset; negative for a rebate
     maker: bool = False
+    at: datetime | None = None  # the venue's trade time, where it gives one
 
 
 @dataclass(frozen=True, slots=True)

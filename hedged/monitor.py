@@ -25,8 +25,8 @@ from rich.text import Text
 
 from hedged.legs import VENUES
 from hedged.model import Quote
-from hedged.report import RoundView, view_of
-from hedged.store import FillRow, OrderRow, utcnow
+from hedged.report import FundingView, RoundView, view_of
+from hedged.store import FillRow, FundingRow, OrderRow, utcnow
 from hedged.views import monitor_block
 
 if TYPE_CHECKING:
@@ -90,6 +90,8 @@ class Monitor:
         self.console = console
         self.interval = interval
         self._fills: dict[int, list[FillRow]] = {}  # per active round, as last read
+        self._funding: dict[int, list[FundingRow]] = {}  # per active round, as last read
+        self._funding_seen: tuple[object, int] | None = None  # the collector's store count
 
     async def run(self) -> None:
         """Draw until cancelled; the last block stays on the screen."""
@@ -102,10 +104,16 @@ class Monitor:
     def frame(self, counter: int) -> Drawn:
         engine = self.engine
         quotes = {v: engine.prices.latest(v, engine.symbols[v]) for v in VENUES}
+        collected = (engine.funding, engine.funding.stored)
+        if collected != self._funding_seen:  # a payment was stored: read the rounds' again
+            self._funding, self._funding_seen = {}, collected
         rounds = [self.view(r, quotes) for r in sorted(engine.live)]
         self._fills = {r: self._fills[r] for r in engine.live if r in self._fills}
+        self._funding = {r: self._funding[r] for r in engine.live if r in self._funding}
         shown = [q for q in quotes.values() if q is not None]
-        block = monitor_block(counter, utcnow(), shown, [v for v in rounds if v is not None])
+        rates = [FundingView(v, info) for (v, _s), info in sorted(engine.funding.infos.items())]
+        live = [v for v in rounds if v is not None]
+        block = monitor_block(counter, utcnow(), shown, live, rates)
         return Drawn(self.console, block)
 
     def view(self, round_id: int, quotes: Mapping[str, Quote | None]) -> RoundView | None:
@@ -114,7 +122,10 @@ class Monitor:
         if r is None:
             return None
         orders = store.orders_of(round_id)
-        return view_of(r, orders, self.fills(round_id, orders), quotes)
+        if round_id not in self._funding:
+            self._funding[round_id] = store.funding_of(round_id)
+        fills = self.fills(round_id, orders)
+        return view_of(r, orders, fills, quotes, funding=self._funding[round_id])
 
     def fills(self, round_id: int, orders: list[OrderRow]) -> list[FillRow]:
         """The round's fills, read again only when its orders report more filled than read."""

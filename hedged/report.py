@@ -13,12 +13,14 @@ from typing import Any
 from hedged.i18n import _
 from hedged.leadership import STANDBY, STANDBY_SEEN_MS, lease_json
 from hedged.legs import ASTER, BACKPACK, VENUES, Leg, legs_of, symbol_of
-from hedged.model import Quote, Side
+from hedged.model import FundingInfo, Quote, Side
 from hedged.states.context import BACKSTOP, CLOSE, STOP, TAKE_PROFIT, TRIM
 from hedged.store import (
     CommandRow,
     EventRow,
     FillRow,
+    FundingRateRow,
+    FundingRow,
     OrderRow,
     QuoteRow,
     RoundRow,
@@ -44,6 +46,7 @@ class LegView:
     state: str  # leg_state(): entering, open, take_profit, closing, closed
     backstop: Decimal | None = None  # the trigger of its latest backstop
     backstop_state: str = "none"  # backstop_state(): none, placing, resting, fired, ...
+    funding: Decimal = Decimal(0)  # collected so far on this leg: + received, - paid
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,7 @@ class RoundView:
     price: Decimal | None  # the mean of the venues' mids now
     change_pct: Decimal | None  # price against entry_price, in %
     gap: Decimal | None  # Backpack mid minus Aster mid, in the quote currency
+    funding: Decimal = Decimal(0)  # both legs' funding collected so far (in hedge_pnl)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = _jsonable(asdict(self))
@@ -89,7 +93,9 @@ def _quote(row: QuoteRow | None, venue: str) -> Quote | None:
 def round_view(store: Store, r: RoundRow, quotes: dict[tuple[str, str], QuoteRow]) -> RoundView:
     assert r.id is not None
     q = {v: _quote(quotes.get((v, symbol_of(r, v))), v) for v in VENUES}
-    return view_of(r, store.orders_of(r.id), store.fills_of(r.id), q)
+    return view_of(
+        r, store.orders_of(r.id), store.fills_of(r.id), q, funding=store.funding_of(r.id)
+    )
 
 
 def leg_state(leg: Leg, orders: Sequence[OrderRow]) -> str:
@@ -132,12 +138,17 @@ def view_of(
     fills: Iterable[FillRow],
     q: Mapping[str, Quote | None],
     now: datetime | None = None,
+    funding: Iterable[FundingRow] = (),
 ) -> RoundView:
-    """A round as an operator sees it, from its orders and fills and the venues' latest
-    quotes: what `hedgectl` reads from the store and the daemon's monitor holds in memory."""
+    """A round as an operator sees it, from its orders, fills and funding and the venues'
+    latest quotes: what `hedgectl` reads from the store and the daemon's monitor holds in
+    memory. Its hedge PnL counts the funding collected so far."""
     assert r.id is not None
     legs = legs_of(r, orders)
     views = []
+    accrued = {v: Decimal(0) for v in VENUES}
+    for f in funding:
+        accrued[f.venue] = accrued.get(f.venue, Decimal(0)) + f.amount
     # Cash from every order's fills so far (the orders, like the legs: the venue's fill
     # records may lag them) less the fees recorded, then the open legs at their exit price.
     cash = sum(
@@ -171,6 +182,7 @@ def view_of(
                 pnl,
                 leg_state(leg, orders),
                 *backstop_state(v, orders),
+                funding=accrued[v],
             )
         )
         if leg.is_open:
@@ -186,6 +198,7 @@ def view_of(
     mids = [x.mid for x in (aster, backpack) if x is not None]
     mid = sum(mids, Decimal(0)) / len(mids) if mids else None
     end = r.ended_at or now or utcnow()
+    cash += sum(accrued.values(), Decimal(0))
     return RoundView(
         id=r.id,
         pair=f"{r.aster_symbol}/{r.backpack_symbol}",
@@ -203,6 +216,7 @@ def view_of(
         price=mid,
         change_pct=None if entry is None or mid is None else (mid - entry) / entry * 100,
         gap=gap,
+        funding=sum(accrued.values(), Decimal(0)),
     )
 
 
@@ -213,6 +227,42 @@ def status(store: Store, recent: int = 10) -> list[RoundView]:
     ids = {r.id for r in active}
     finished = [r for r in store.recent_rounds(recent + len(active)) if r.id not in ids]
     return [round_view(store, r, quotes) for r in active + finished[:recent]]
+
+
+# -- funding on the venues, as the daemon last read it -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FundingView:
+    """A venue's next settlement of a symbol: its rate (per interval), the interval, when."""
+
+    venue: str
+    info: FundingInfo
+    read_at: datetime | None = None  # when the daemon read it (None: the daemon's own)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "venue": self.venue,
+            "symbol": self.info.symbol,
+            "rate": str(self.info.rate),
+            "interval_hours": str(self.info.interval_hours),
+            "next_at": _jsonable(self.info.next_at),
+            "mark_price": _jsonable(self.info.mark_price),
+            "read_at": _jsonable(self.read_at),
+        }
+
+
+def funding_view(row: FundingRateRow) -> FundingView:
+    info = FundingInfo(row.symbol, row.rate, row.interval_hours, row.next_at, row.mark_price)
+    return FundingView(row.venue, info, row.at)
+
+
+def funding_rates(store: Store) -> list[FundingView]:
+    """The last rates the daemon saved, one per venue and symbol, in the venues' order."""
+    rows = store.funding_rates().values()
+    order = {v: i for i, v in enumerate(VENUES)}
+    ranked = sorted(rows, key=lambda r: (order.get(r.venue, len(order)), r.symbol))
+    return [funding_view(r) for r in ranked]
 
 
 # -- the daemon, as far as the store shows it ----------------------------------------------
@@ -468,6 +518,19 @@ def describe(kind: str, d: dict[str, Any], orders: dict[int | None, OrderRow]) -
                 fee=d.get("fee"),
                 trade=d.get("trade"),
             )
+        case "funding":
+            return _(
+                "funding {venue} {symbol} settled {at}: {amount} on position {qty} "
+                "(payment {payment} of {total})"
+            ).format(
+                venue=d.get("venue"),
+                symbol=d.get("symbol"),
+                at=d.get("at"),
+                amount=d.get("amount"),
+                qty=d.get("qty"),
+                payment=d.get("payment"),
+                total=d.get("of"),
+            )
         case "command":
             verdict = _("done") if d.get("ok") else _("FAILED")
             return _("operator {command}: {verdict}: {result}").format(
@@ -625,16 +688,20 @@ class Snapshot:
     daemon: DaemonView
     quotes: list[QuoteRow]
     rounds: list[RoundView]
+    funding: list[FundingView] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "at": _jsonable(self.at),
             "daemon": self.daemon.to_json(),
             "quotes": [quote_json(q) for q in self.quotes],
+            "funding": [f.to_json() for f in self.funding],
             "rounds": [r.to_json() for r in self.rounds],
         }
 
 
 def snapshot(store: Store, recent: int = 5) -> Snapshot:
     quotes = sorted(store.quotes().values(), key=lambda q: (VENUES.index(q.venue), q.symbol))
-    return Snapshot(utcnow(), daemon_view(store), quotes, status(store, recent))
+    return Snapshot(
+        utcnow(), daemon_view(store), quotes, status(store, recent), funding_rates(store)
+    )

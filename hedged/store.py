@@ -178,7 +178,7 @@ class FillRow(SQLModel, table=True):
     price: Decimal = _money(nullable=False)
     fee: Decimal = _money(nullable=False)
     maker: bool = False
-    at: datetime = Field(default_factory=utcnow)
+    at: datetime = Field(default_factory=utcnow)  # the venue's trade time where it gives one
 
 
 class EventRow(SQLModel, table=True):
@@ -1041,6 +1041,7 @@ class Store:
                         price=f.price,
                         fee=f.fee,
                         maker=f.maker,
+                        at=f.at or utcnow(),
                     )
                 )
                 self._event(
@@ -1070,45 +1071,63 @@ class Store:
         """Record a round's shares of funding payments; a share already recorded (same venue,
         payment id and round) is skipped, so collecting the same history again adds nothing.
         Returns how many were added."""
-        batch = list(shares)
-        if not batch:
+        return self.add_funding_shares({round_id: shares})
+
+    def add_funding_shares(self, by_round: Mapping[int, Iterable[FundingShare]]) -> int:
+        """`add_funding` for several rounds in one transaction: every share of one payment
+        split between rounds lands, or none does."""
+        batches = {rid: list(shares) for rid, shares in by_round.items()}
+        if not any(batches.values()):
             return 0
         added = 0
         with self.session() as s:
-            q = select(FundingRow.venue, FundingRow.payment_id).where(
-                FundingRow.round_id == round_id,
-                col(FundingRow.payment_id).in_({f.payment.payment_id for f in batch}),
-            )
-            known: set[tuple[str, str]] = {(v, p) for v, p in s.exec(q)}
-            for share in batch:
-                p = share.payment
-                if (p.venue, p.payment_id) in known:
-                    continue
-                known.add((p.venue, p.payment_id))
-                s.add(
-                    FundingRow(
-                        round_id=round_id,
-                        venue=p.venue,
-                        payment_id=p.payment_id,
-                        symbol=p.symbol,
-                        amount=share.amount,
-                        share_qty=share.share_qty,
-                        at=p.at,
-                    )
+            for round_id, batch in batches.items():
+                q = select(FundingRow.venue, FundingRow.payment_id).where(
+                    FundingRow.round_id == round_id,
+                    col(FundingRow.payment_id).in_({f.payment.payment_id for f in batch}),
                 )
-                detail = {
-                    "venue": p.venue,
-                    "payment": p.payment_id,
-                    "symbol": p.symbol,
-                    "amount": share.amount,
-                    "of": p.amount,
-                    "qty": share.share_qty,
-                    "at": p.at.isoformat(),
-                }
-                self._event(s, round_id, "funding", detail)
-                added += 1
+                known: set[tuple[str, str]] = {(v, p) for v, p in s.exec(q)}
+                for share in batch:
+                    p = share.payment
+                    if (p.venue, p.payment_id) in known:
+                        continue
+                    known.add((p.venue, p.payment_id))
+                    s.add(
+                        FundingRow(
+                            round_id=round_id,
+                            venue=p.venue,
+                            payment_id=p.payment_id,
+                            symbol=p.symbol,
+                            amount=share.amount,
+                            share_qty=share.share_qty,
+                            at=p.at,
+                        )
+                    )
+                    detail = {
+                        "venue": p.venue,
+                        "payment": p.payment_id,
+                        "symbol": p.symbol,
+                        "amount": share.amount,
+                        "of": p.amount,
+                        "qty": share.share_qty,
+                        "at": p.at.isoformat(),
+                    }
+                    self._event(s, round_id, "funding", detail)
+                    added += 1
             self._commit(s)
         return added
+
+    def known_funding(self, venue: str, payment_ids: Iterable[str]) -> set[str]:
+        """Which of these payments of `venue` are stored (for any round)."""
+        ids = list(dict.fromkeys(payment_ids))
+        found: set[str] = set()
+        for i in range(0, len(ids), 5000):  # well within any database's parameter limit
+            with self.session() as s:
+                q = select(FundingRow.payment_id).where(
+                    FundingRow.venue == venue, col(FundingRow.payment_id).in_(ids[i : i + 5000])
+                )
+                found.update(s.exec(q))
+        return found
 
     def funding_of(self, round_id: int) -> list[FundingRow]:
         """The round's funding shares, in settlement order."""

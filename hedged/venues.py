@@ -118,6 +118,8 @@ async def paper_venues(cfg: Config) -> AsyncIterator[Mapping[str, Venue]]:
         basis_bps=p.basis_bps,
         spread_bps=p.spread_bps,
         price_csv=p.price_csv,
+        funding=True,  # as the venues do: Backpack hourly, Aster every 8 h
+        funding_hours=p.funding_hours or None,
         fees={
             ASTER: (cfg.aster.taker_fee, cfg.aster.maker_fee),
             BACKPACK: (cfg.backpack.taker_fee, cfg.backpack.maker_fee),

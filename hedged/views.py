@@ -19,6 +19,7 @@ from hedged.i18n import N_, _, ngettext
 from hedged.model import Quote
 from hedged.report import (
     DaemonView,
+    FundingView,
     HaltedView,
     History,
     LegView,
@@ -163,6 +164,23 @@ def daemon_line(d: DaemonView) -> Text:
     return line
 
 
+def funding_line(rates: Sequence[FundingView]) -> Text:
+    """Each venue's next settlement: when, at which rate (per interval, in %), how often."""
+    line = Text(_("funding: "))
+    for i, f in enumerate(rates):
+        line.append("; " if i else "")
+        line.append(
+            _("{venue} {symbol} next {at} UTC, rate ").format(
+                venue=f.venue, symbol=f.info.symbol, at=when(f.info.next_at)
+            )
+        )
+        line.append(signed(f.info.rate * 100, "0.0001", "%"))
+        line.append(_(" per {hours}h").format(hours=f.info.interval_hours.normalize()))
+    if not rates:
+        line.append(_("not read yet"), style="dim")
+    return line
+
+
 def leadership_line(d: DaemonView) -> Text:
     leading = [x for x in d.leaders if x["leading"]]
     if not leading:
@@ -192,6 +210,7 @@ def status_table(views: Sequence[RoundView]) -> Table:
         (_("ENTRY"), True),
         (_("NOW"), True),
         (_("PNL%"), True),
+        (_("FUNDING"), True),
         (_("BACKSTOP"), True),
         (_("HEDGE PNL"), True),
         (_("SPREAD bp"), True),
@@ -211,6 +230,7 @@ def status_table(views: Sequence[RoundView]) -> Table:
                 fmt(leg.entry),
                 fmt(leg.price),
                 signed(leg.pnl_pct, "0.001"),
+                signed(leg.funding, "0.000001"),
                 backstop_text(leg),
                 signed(v.hedge_pnl) if first else "",
                 fmt(v.spread_bps, "0.01") if first else "",
@@ -230,6 +250,7 @@ def legs_table(legs: Sequence[LegView]) -> Table:
         (_("ENTRY"), True),
         (_("NOW"), True),
         (_("PNL%"), True),
+        (_("FUNDING"), True),
         (_("BACKSTOP"), True),
         title=_("legs"),
     )
@@ -242,6 +263,7 @@ def legs_table(legs: Sequence[LegView]) -> Table:
             fmt(leg.entry),
             fmt(leg.price),
             signed(leg.pnl_pct, "0.001"),
+            signed(leg.funding, "0.000001"),
             backstop_text(leg),
         )
     return t
@@ -258,6 +280,7 @@ def render_detail(d: RoundDetail) -> RenderableType:
     facts.add_row(_("opened"), when(d.opened_at), _("hedge PnL"), signed(v.hedge_pnl))
     facts.add_row(_("deadline"), when(d.deadline_at), _("realized PnL"), signed(v.realized_pnl))
     facts.add_row(_("ended"), when(v.ended_at), _("fees"), fmt(v.fees))
+    facts.add_row("", "", _("funding"), signed(v.funding, "0.000001"))
     facts.add_row(_("age"), age(v.age_seconds), _("volume"), fmt(d.volume))
     halted_from = (_("halted from"), d.halted_from) if d.halted_from else ("", "")
     facts.add_row(*halted_from, _("spread bp"), fmt(v.spread_bps, "0.01"))
@@ -373,12 +396,17 @@ def halted_table(views: Sequence[HaltedView]) -> Table:
 
 
 def monitor_block(
-    counter: int, at: datetime, quotes: Sequence[Quote], rounds: Sequence[RoundView]
+    counter: int,
+    at: datetime,
+    quotes: Sequence[Quote],
+    rounds: Sequence[RoundView],
+    funding: Sequence[FundingView] = (),
 ) -> RenderableType:
-    """The original strategy's monitoring block: a counter; the venues' prices; the active
-    rounds and open positions; per round the entry price, the price now and the change since
-    opening, each leg's side, quantity, entry, current price, PnL % and state, the hedge's PnL,
-    the price gap between the venues in dollars and the spread in bp."""
+    """The original strategy's monitoring block: a counter; the venues' prices (and their
+    next funding settlements); the active rounds and open positions; per round the entry
+    price, the price now and the change since opening, each leg's side, quantity, entry,
+    current price, PnL %, funding so far and state, the hedge's PnL, the price gap between
+    the venues in dollars and the spread in bp."""
     active = [v for v in rounds if v.state in ACTIVE_STATES]
     positions = sum(1 for v in active for leg in v.legs if leg.qty)
     head = Text(_("#{n}").format(n=counter), style="bold")
@@ -398,6 +426,8 @@ def monitor_block(
             + "   "
         )
     parts: list[RenderableType] = [head, prices if quotes else Text(_("no prices yet"))]
+    if funding:
+        parts.append(funding_line(funding))
     parts += [_round_block(v) for v in active] or [Text(_("no open rounds"), style="dim")]
     return Group(*parts)
 
@@ -418,6 +448,7 @@ def _round_block(v: RoundView) -> RenderableType:
         (_("PNL%"), True),
         (_("LEG STATE"), False),
         (_("BACKSTOP"), True),
+        (_("FUNDING"), True),
     )
     for leg in v.legs:
         legs.add_row(
@@ -429,6 +460,7 @@ def _round_block(v: RoundView) -> RenderableType:
             signed(leg.pnl_pct, "0.001", "%"),
             _(LEG_STATE.get(leg.state, leg.state)),
             backstop_text(leg),
+            signed(leg.funding, "0.000001"),
         )
     totals = Text(_("hedge PnL") + " ").append(signed(v.hedge_pnl))
     totals.append(
@@ -446,7 +478,10 @@ def render_frame(counter: int, s: Snapshot) -> RenderableType:
     """One screen of `hedgectl watch`: the daemon, the monitoring block, every round."""
     title = Text("hedged  ", style="bold").append(daemon_line(s.daemon))
     quotes = [Quote(q.venue, q.symbol, q.bid, q.ask, 0.0) for q in s.quotes]
-    parts: list[RenderableType] = [title, monitor_block(counter, s.at, quotes, s.rounds)]
+    parts: list[RenderableType] = [
+        title,
+        monitor_block(counter, s.at, quotes, s.rounds, s.funding or ()),
+    ]
     parts.append(status_table(s.rounds) if s.rounds else Text(_("no rounds yet")))
     parts.append(Text(_("Ctrl-C to quit"), style="dim"))
     return Group(*parts)

@@ -1,6 +1,7 @@
 """CLOSING: cancel the round's resting orders, close open legs at market, then cancel their
 backstops, and finish when the venues report every leg flat and every order final (a late
-fill may still arrive after a cancel, so both are read back, never assumed)."""
+fill may still arrive after a cancel, so both are read back, never assumed) and the legs'
+funding up to their close is collected: realized PnL is fills - fees + funding."""
 
 from __future__ import annotations
 
@@ -37,13 +38,18 @@ async def step(ctx: RoundContext) -> Move | None:
     for o in ctx.orders:
         if o.filled_qty > 0:
             await ctx.desk.collect_fills(o)
-    result = realized(ctx.store.fills_of(ctx.id))
+    fills = ctx.store.fills_of(ctx.id)
+    funding = ctx.funding.finished(ctx.round, fills)
+    if funding is None:  # its venues' funding histories are being read
+        return None
+    result = realized(fills)
     log.info(
-        "round %s done: %s, realized PnL %s (fees %s, volume %s)",
+        "round %s done: %s, realized PnL %s (fees %s, funding %s, volume %s)",
         ctx.id,
         ctx.round.reason,
-        result.pnl,
+        result.pnl + funding,
         result.fees,
+        funding,
         result.volume,
         extra=ctx.log_fields,
     )
@@ -51,7 +57,7 @@ async def step(ctx: RoundContext) -> Move | None:
         Trigger.FLAT,
         ctx.round.reason,
         {
-            "realized_pnl": result.pnl,
+            "realized_pnl": result.pnl + funding,
             "fees": result.fees,
             "volume": result.volume,
             "ended_at": ctx.now,

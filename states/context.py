@@ -16,6 +16,7 @@ from typing import Any
 
 from hedged.adapters.base import NOT_SENT
 from hedged.config import StrategyConfig
+from hedged.funding import FundingCollector
 from hedged.legs import Leg, legs_of, symbol_of
 from hedged.model import OrderType, Quote, Side, SymbolRules
 from hedged.orders import Intent, OrderDesk
@@ -56,6 +57,7 @@ class RoundContext:
     prices: PriceBook
     desk: OrderDesk
     store: Store
+    funding: FundingCollector
     now: datetime
     poll_due: bool = False  # the slow timer fired: re-read resting orders
 

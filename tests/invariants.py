@@ -6,7 +6,10 @@ venues' own records rather than anything the daemon says about itself:
     flat by the venues' fills;
 (3) no order of ours is open once its round is DONE, and none belongs to no round;
 (4) every round ended DONE (or HALTED with a reason, where that was provoked);
-(5) each DONE round's stored PnL, fees and volume are exactly what the venues' fills say.
+(5) each DONE round's stored PnL, fees and volume are exactly what the venues' fills say,
+    its PnL including its funding: its share of each payment the venues made on the account's
+    position while the round held part of it (by the venues' trade and settlement times), pro
+    rata by position; its stored funding is exactly those shares, none missing, none twice.
 
 Used by `roundkit` (in-process venues), `test_fault_matrix` (the wire simulators) and the
 crash harness (the simulator's saved state file).
@@ -17,11 +20,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from hedged.funding import split
 from hedged.model import OrderStatus
-from hedged.store import OrderRow, RoundRow, Store
+from hedged.store import FundingRow, OrderRow, RoundRow, Store
 
 ZERO = Decimal(0)
 ENDED = ("DONE", "HALTED")  # a round in any other state may still trade
@@ -48,6 +53,14 @@ class VenueRecords:
     def fills(self, venue: str) -> list[Mapping[str, Any]]:
         return [f for f in self.states[venue]["fills"] if f["account"] == self.account]
 
+    def funding(self, venue: str) -> list[Mapping[str, Any]]:
+        """The account's funding payments on the rounds' symbol, as the venue booked them."""
+        return [
+            p
+            for p in self.states[venue].get("funding_payments", [])
+            if p["account"] == self.account and p["symbol"] == self.symbols[venue]
+        ]
+
     def position(self, venue: str) -> Decimal:
         positions = [
             Decimal(p["qty"])
@@ -65,6 +78,7 @@ class Verdict:
     rounds: Counter[str] = field(default_factory=Counter)  # final state -> count
     traded: int = 0  # DONE rounds with fills
     pnl_checked: int = 0  # DONE rounds whose PnL was recomputed from venue fills
+    funded: int = 0  # of those, rounds whose PnL holds funding the venues paid or charged
 
     def conclude(self, final: Verdict) -> None:
         """Take the final check's figures, keeping the violations found along the way."""
@@ -74,6 +88,7 @@ class Verdict:
         self.rounds = final.rounds
         self.traded = final.traded
         self.pnl_checked = final.pnl_checked
+        self.funded = final.funded
 
 
 def check_submissions(submissions: Mapping[str, Mapping[str, int]]) -> Verdict:
@@ -136,6 +151,16 @@ def _signed(side: str, qty: Decimal) -> Decimal:
     return qty if side == "BUY" else -qty
 
 
+def _cs(seconds: float) -> int:
+    """A settlement time in hundredths of a second: the venues write times to the
+    millisecond or the microsecond, rounded their own way; settlements are seconds apart."""
+    return round(seconds * 100)
+
+
+def _settled(at: datetime) -> int:
+    return _cs((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp())
+
+
 @dataclass
 class _Check:
     """The store's rounds and orders beside the venues' records; violations go to `verdict`."""
@@ -145,12 +170,16 @@ class _Check:
     orders: dict[int, list[OrderRow]]
     foreign: Mapping[str, set[str]]
     verdict: Verdict
+    funding: dict[int, list[FundingRow]]
+    owed: dict[int, dict[tuple[str, int], Decimal]] | None = None  # round -> its funding shares
 
     @classmethod
     def of(cls, store: Store, records: VenueRecords, foreign: Mapping[str, set[str]]) -> _Check:
         rounds = store.recent_rounds(store.count_rounds() + 1)
         orders = {r.id: store.orders_of(r.id) for r in rounds if r.id is not None}
-        return cls(records, rounds, orders, foreign, check_submissions(records.submissions))
+        funding = {r.id: store.funding_of(r.id) for r in rounds if r.id is not None}
+        verdict = check_submissions(records.submissions)
+        return cls(records, rounds, orders, foreign, verdict, funding)
 
     def violation(self, what: str, exposure: Decimal = ZERO) -> None:
         self.verdict.violations.append(what)
@@ -232,15 +261,56 @@ class _Check:
             cash += notional if f["side"] == "SELL" else -notional
             fees += Decimal(f["fee"])
             volume += notional
-        pnl = cash - fees
+        owed = self.funding_owed(r)
+        pnl = cash - fees + sum(owed.values(), ZERO)
         self.verdict.pnl_checked += 1
         self.verdict.traded += bool(fills)
+        self.verdict.funded += bool(owed)
         stored = (r.realized_pnl, r.fees, r.volume)
         if stored != (pnl, fees, volume):
             self.violation(
-                f"(5) round {r.id}: store PnL/fees/volume {stored}, venues' fills say "
-                f"{(pnl, fees, volume)}"
+                f"(5) round {r.id}: store PnL/fees/volume {stored}, venues' fills and funding "
+                f"say {(pnl, fees, volume)}"
             )
+        booked: dict[tuple[str, int], Decimal] = {}
+        for row in self.funding[r.id or 0]:
+            key = (row.venue, _settled(row.at))
+            if key in booked:
+                self.violation(f"(5) round {r.id}: {row.venue} funding at {row.at} stored twice")
+            booked[key] = booked.get(key, ZERO) + row.amount
+        if booked != owed:
+            self.violation(
+                f"(5) round {r.id}: stored funding {sorted(booked.items())}, the venues' "
+                f"payments give it {sorted(owed.items())}"
+            )
+
+    def funding_owed(self, r: RoundRow) -> dict[tuple[str, int], Decimal]:
+        """The round's share of every payment the venues made on the account's position,
+        keyed by (venue, settlement time in hundredths of a second): split pro rata between
+        the rounds by their positions just before it settled, from the venues' trade times."""
+        if self.owed is None:
+            self.owed = {}
+            for v in self.records.venues:
+                owner = {
+                    o.client_id: rid for rid, os in self.orders.items() for o in os if o.venue == v
+                }
+                fills = [
+                    (owner[f["client_id"]], f)
+                    for f in self.records.fills(v)
+                    if f["client_id"] in owner
+                ]
+                for p in self.records.funding(v):
+                    positions: dict[int, Decimal] = {}
+                    for rid, f in fills:
+                        if f["at"] < p["at"]:
+                            positions[rid] = positions.get(rid, ZERO) + _signed(
+                                f["side"], Decimal(f["qty"])
+                            )
+                    for rid, share in split(Decimal(p["amount"]), positions).items():
+                        key = (v, _cs(p["at"]))
+                        mine = self.owed.setdefault(rid, {})
+                        mine[key] = mine.get(key, ZERO) + share
+        return self.owed.get(r.id or 0, {})
 
     def _of(self, r: RoundRow) -> list[OrderRow]:
         return self.orders[r.id or 0]

@@ -5,8 +5,11 @@ interval and time."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from test_client_aster_sim import SYMBOL as ASTER_SYMBOL
@@ -16,6 +19,7 @@ from test_client_backpack_sim import SYMBOL as BACKPACK_SYMBOL
 from test_client_backpack_sim import market as backpack_market
 from test_client_backpack_sim import simulated
 
+from hedged import config
 from hedged.adapters.aster import client as aster_client
 from hedged.adapters.backpack import client as backpack_client
 from hedged.adapters.base import Accepted
@@ -24,6 +28,7 @@ from hedged.sim.aster.private import FUNDING_TRAN
 from hedged.sim.funding import FundingPlan, FundingSchedule
 from hedged.sim.venue import SimVenue
 from hedged.sim.world import default_world
+from hedged.venues import paper_venues
 
 D = Decimal
 HOUR = 3600.0
@@ -37,7 +42,8 @@ def moment(seconds: float) -> datetime:
 async def test_aster_payments_are_the_income_history_with_tran_ids(
     auth: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(aster_client, "INCOME_PAGE", 2)  # five payments: three pages
+    monkeypatch.setattr(aster_client, "INCOME_PAGE", 2)  # five payments: three pages...
+    monkeypatch.setattr(aster_client, "INCOME_WINDOW_MS", 2 * 3_600_000)  # ...over windows
     async with open_sim(auth) as sim:  # type: ignore[arg-type]
         assert isinstance(await sim.venue.place(aster_market(1, Side.SELL, "1.5")), Accepted)
         exchange = sim.world.venues["aster"]
@@ -45,8 +51,10 @@ async def test_aster_payments_are_the_income_history_with_tran_ids(
         rates = [D("0.0001"), D("-0.00025"), D("0.00003"), D("0.0001"), D("0.00007")]
         settled = []
         for i, rate in enumerate(rates):
-            settled += exchange.settle_funding(ASTER_SYMBOL, rate, start + (i + 1) * HOUR)
+            sim.clock.now = start + (i + 1) * HOUR
+            settled += exchange.settle_funding(ASTER_SYMBOL, rate)
         assert len(settled) == 5
+        sim.clock.now += 0.5 * HOUR
         paid = await sim.venue.funding_payments(ASTER_SYMBOL, moment(start))
         assert paid == [
             FundingPayment(
@@ -134,3 +142,33 @@ async def test_the_in_process_venue_reads_the_exchange_records() -> None:
     assert info == FundingInfo(
         BACKPACK_SYMBOL, D("0.00002"), D(1), moment((now[0] // HOUR + 1) * HOUR), D(150)
     )
+
+
+async def test_paper_venues_settle_funding_that_the_clients_read(tmp_path: Path) -> None:
+    """Paper mode: the simulators settle funding (here every ~1 s, `paper.funding_hours`)
+    and the real clients read it back, as the daemon does."""
+    cfg = config.load(
+        None,
+        overrides={
+            "paper.funding_hours": "0.0003",
+            "daemon.state_dir": str(tmp_path),
+            "store.url": f"sqlite:///{tmp_path / 'paper.db'}",
+        },
+    )
+    async with paper_venues(cfg) as venues:
+        for venue in venues.values():
+            await venue.start()
+        since = datetime.now(UTC)
+        backpack = venues["backpack"]
+        symbol = cfg.pair.backpack_symbol
+        bought = await backpack.place(backpack_market("9", Side.BUY, "1"))
+        assert isinstance(bought, Accepted)
+        info = await backpack.funding_info(symbol)
+        assert info.interval_hours == D("0.0003")
+        deadline = time.monotonic() + 30
+        paid: list[FundingPayment] = []
+        while not paid:
+            assert time.monotonic() < deadline, "no funding settled in paper mode"
+            await asyncio.sleep(0.2)
+            paid = await backpack.funding_payments(symbol, since)
+        assert paid[0].symbol == symbol and paid[0].at >= info.next_at

@@ -34,6 +34,7 @@ from hedged.states.machine import Trigger
 from hedged.store import Store
 
 STATUS_KEYS = {
+    "funding",
     "id",
     "pair",
     "state",
@@ -63,6 +64,7 @@ LEG_KEYS = {
     "state",
     "backstop",
     "backstop_state",
+    "funding",
 }
 # The scenario every test starts from.
 TP_ROUND, REJECTED_ROUND, HALTED_ROUND, OPEN_ROUND = 1, 2, 3, 4
@@ -319,8 +321,14 @@ def test_watch_once_renders_the_monitoring_lines(db: str) -> None:
     assert "aster short" in out and "HEDGE PNL" in out  # and the status table
 
     snap = json.loads(run_ctl("watch", "--once", "--json", "--db", db).out)
-    assert set(snap) == {"at", "daemon", "quotes", "rounds"}
+    assert set(snap) == {"at", "daemon", "quotes", "funding", "rounds"}
     assert snap["daemon"]["paused"] is True
+    # both venues' next funding settlement, as the daemon last read it
+    assert {(f["venue"], f["symbol"]) for f in snap["funding"]} == {
+        ("aster", "SOLUSDT"),
+        ("backpack", "SOL_USDC_PERP"),
+    }
+    assert "funding: aster SOLUSDT next" in out
     assert {q["venue"] for q in snap["quotes"]} == {"aster", "backpack"}
     assert all(set(r) == STATUS_KEYS for r in snap["rounds"])
 

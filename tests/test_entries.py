@@ -11,16 +11,18 @@ import io
 import json
 import time
 from contextlib import redirect_stdout
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from roundkit import ASTER, BACKPACK, START, D, Rig, make_config
+from roundkit import ASTER, BACKPACK, D, Rig, make_config
 from test_fault_matrix import ACCOUNT, HttpRig
 
-from hedged import ctl, entries
+from hedged import ctl, funding
+from hedged.engine import Engine
 from hedged.sim.funding import FundingPlan, FundingSchedule
 from hedged.sim.world import World
 from hedged.store import utcnow
@@ -91,13 +93,15 @@ async def test_over_the_wire_auto_follows_the_rates_set_at_the_simulators(
     Backpack markPrices) after the rates were set through the simulators' admin API."""
     rig = HttpRig(tmp_path)
     rig.config = make_config(mode="single", direction="auto")
-    await rig.start()
+    await rig.servers.start()
     try:
         async with aiohttp.ClientSession() as s:
             for venue, rate in ((ASTER, aster_rate), (BACKPACK, backpack_rate)):
                 url = rig.servers.url(venue) + "/_admin/funding"
                 async with s.post(url, json={"rate": rate}) as answer:
                     assert answer.status == 200, await answer.text()
+        rig.engine = Engine(rig.config, rig.store, rig.clients())
+        await rig.engine.start()  # it reads the venues' funding once the store agrees
         await rig.until("MONITORING")
         r = rig.store.get_round(1)
         assert r is not None and r.short_venue == short
@@ -133,7 +137,7 @@ async def test_avoid_funding_seconds_holds_the_round_until_after_the_settlement(
     try:
         await rig.tick(2)  # the funding is read, then the opening decided on it
         assert rig.store.get_round(1) is None
-        settles = rig.engine.entries.funding[BACKPACK].next_at if rig.engine else None
+        settles = rig.engine.entries.funding()[BACKPACK].next_at if rig.engine else None
         assert settles is not None
         why = hedgectl("status", "--db", rig.url)["daemon"]["not_opening"]
         assert why.startswith("funding on backpack at ") and "opening after it" in why
@@ -150,47 +154,23 @@ async def test_avoid_funding_seconds_holds_the_round_until_after_the_settlement(
         await rig.stop()
 
 
-async def test_a_failed_funding_read_keeps_rounds_from_opening_until_one_succeeds(
+async def test_no_round_opens_before_both_venues_funding_was_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """With "auto", no round opens before both venues' funding was read; a read the venue
-    fails is logged and tried again (after RETRY_SECONDS, 0 here), and then the round opens."""
-    monkeypatch.setattr(entries, "RETRY_SECONDS", 0.0)
+    """With "auto", a venue failing its funding read holds the opening back, with the reason
+    hedgectl shows; once the read is tried again and succeeds, the round opens."""
+    monkeypatch.setattr(funding, "RETRY_AFTER", timedelta(0))
     rig = Rig(tmp_path, mode="single", direction="auto")
     fund(rig.world, {ASTER: ("8", "0.0001"), BACKPACK: ("1", "0.00002")})
-    rig.venues[BACKPACK].faults.arm("funding_info", "error_5xx")
+    rig.venues[BACKPACK].faults.arm("funding_info", "error_5xx", times=2)
     await rig.start()
     try:
-        await rig.tick(2)
+        await rig.tick()
         assert rig.store.get_round(1) is None
         assert rig.store.get_meta("not_opening") == "no funding rate from backpack yet"
-        assert "backpack: cannot read the funding rate" in caplog.text
-        await rig.tick(2)
+        assert "cannot read the venues' funding" in caplog.text
         r = await rig.until("MONITORING")
         assert r.short_venue == BACKPACK
-    finally:
-        await rig.stop()
-
-
-async def test_after_a_settlement_the_next_rates_are_read_before_a_round_opens(
-    tmp_path: Path,
-) -> None:
-    """Funding announced for a moment now past says nothing of the next settlement: until
-    the venues have been read again, no round opens on it."""
-    rig = Rig(tmp_path, mode="single", direction="auto")
-    fund(rig.world, {ASTER: ("8", "0.0001"), BACKPACK: (str(INTERVAL_HOURS), "0.00002")})
-    await rig.start()
-    assert rig.engine is not None
-    known = rig.engine.entries
-    try:
-        await rig.tick(2)
-        settles = known.funding[BACKPACK].next_at
-        await asyncio.sleep((settles - utcnow()).total_seconds() + 0.05)
-        assert known.why_not_open(utcnow()) == "funding settled on backpack: reading the next rates"
-        assert known.due(utcnow())
-        await rig.move(START)  # the simulated venue settles, and announces the next
-        assert known.funding[BACKPACK].next_at > settles
-        assert known.why_not_open(utcnow()) is None
     finally:
         await rig.stop()
 

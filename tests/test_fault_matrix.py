@@ -38,7 +38,9 @@ class HttpRig:
     """The engine on the real clients, the simulators in process with the price held still
     (it moves only when a test says so)."""
 
-    def __init__(self, tmp_path: Path, window_ms: int = 1000) -> None:
+    def __init__(
+        self, tmp_path: Path, window_ms: int = 1000, funding_hours: Decimal | None = None
+    ) -> None:
         self.window_ms = window_ms
         self.v1_key, self.v1_secret = secrets.token_hex(16), secrets.token_hex(32)
         self.bp_secret, self.bp_public = new_keypair()
@@ -51,6 +53,8 @@ class HttpRig:
             symbols={ASTER: "SOLUSDT", BACKPACK: "SOL_USDC_PERP"},
             start_price=D(100),
             basis_bps=D(0),
+            funding=funding_hours is not None,
+            funding_hours=funding_hours,
         )
         self.world = build_world(spec, accounts, None)
         self.servers = SimServers(self.world, accounts, tick_seconds=0)

@@ -87,6 +87,7 @@ MARGIN_TYPE_LOCKED = (-4047, -4048)
 TRADES_PAGE = 1000
 MAX_TRADE_PAGES = 10
 INCOME_PAGE = 1000  # the venue's maximum
+INCOME_WINDOW_MS = 7 * 24 * 3600 * 1000  # the longest span one income read answers
 START_SLACK_MS = 1000
 
 
@@ -387,15 +388,18 @@ class AsterVenue:
     # --- funding --------------------------------------------------------------------------
 
     async def funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
-        """FUNDING_FEE rows of the income history from `since` on, oldest first, paged by
-        time (rows of the page's last millisecond are read again and kept once, by tranId)."""
-        start = int(since.timestamp() * 1000)
+        """FUNDING_FEE rows of the income history from `since` on, oldest first: window by
+        window (the venue answers at most 7 days at once), each paged by time (rows of a
+        page's last millisecond are read again and kept once, by tranId)."""
+        start, now = int(since.timestamp() * 1000), self.clock.now_ms()
         found: dict[str, FundingPayment] = {}
-        while True:
+        while start <= now:
+            end = min(start + INCOME_WINDOW_MS, now)
             params = [
                 ("symbol", symbol),
                 ("incomeType", "FUNDING_FEE"),
                 ("startTime", str(start)),
+                ("endTime", str(end)),
                 ("limit", str(INCOME_PAGE)),
             ]
             rows = await self._http.read("GET", self._paths.income, params, weight=30)
@@ -403,9 +407,9 @@ class AsterVenue:
             found.update((p.payment_id, p) for p in payments)
             times = income_times(rows)
             if count < INCOME_PAGE or not times:
-                break
-            # a full page of one millisecond cannot be paged by time: move past it
-            start = max(times) if max(times) > start else start + 1
+                start = end + 1  # the window is read: the next one
+            else:  # a full page of one millisecond cannot be paged by time: move past it
+                start = max(times) if max(times) > start else start + 1
         return sorted(found.values(), key=lambda p: (p.at, int(p.payment_id)))
 
     async def funding_info(self, symbol: str) -> FundingInfo:

@@ -325,6 +325,7 @@ def fills(venue: str, client_id: str, order_id: str, rows: object) -> list[Fill]
                 price=fields.dec(row, "price"),
                 fee=fields.dec(row, "commission", "0"),
                 maker=fields.flag(row, "maker"),
+                at=_moment(row, "time") if "time" in row else None,
             )
         )
     return out

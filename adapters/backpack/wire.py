@@ -453,6 +453,7 @@ def parse_fills(
                 price=price,
                 fee=fee,
                 maker=fields.flag(f, "isMaker"),
+                at=_moment(f["timestamp"], "timestamp") if f.get("timestamp") else None,
             )
         )
     return len(items), fills

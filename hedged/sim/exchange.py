@@ -64,6 +64,9 @@ class SimExchange:
         self._funding_rates: list[FundingRate] = []
         self._funding_payments: list[FundingPayment] = []
         self._funding_listeners: list[FundingListener] = []
+        # Called with the symbol before every trade: settlements that are due are paid on
+        # the positions as they were, before the trade moves one (the world sets it).
+        self.before_trade: Callable[[str], None] = lambda symbol: None
 
     def now(self) -> float:
         return self._clock()
@@ -444,6 +447,7 @@ class SimExchange:
             self._close(order, OrderStatus.EXPIRED)
 
     def _fill(self, order: SimOrder, qty: Decimal, price: Decimal, *, maker: bool) -> SimOrder:
+        self.before_trade(order.symbol)
         market = self.markets[order.symbol]
         fee = qty * price * (market.maker_fee if maker else market.taker_fee)
         if market.fee_places is not None:  # charged as the venue reports it, to the digit

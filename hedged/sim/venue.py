@@ -255,6 +255,7 @@ class SimVenue:
             price=fill.price,
             fee=fill.fee,
             maker=fill.maker,
+            at=datetime.fromtimestamp(fill.at, UTC),
         )
 
 

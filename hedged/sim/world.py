@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -45,6 +46,8 @@ class World:
         self.funding = dict(funding or {})
         self._reference = next(iter(self.venues))
         self._listeners: list[BookListener] = []
+        for venue, exchange in self.venues.items():
+            exchange.before_trade = functools.partial(self._settle_due, venue)
         self._rebook()
 
     @property
@@ -94,11 +97,16 @@ class World:
             symbol = self.symbols[venue]
             book = self.book(venue)
             exchange.set_book(symbol, book.bid, book.ask, mark=self.mid(venue), index=self.price)
-            schedule = self.funding.get(venue)
-            for at, rate in schedule.due(symbol) if schedule is not None else ():
-                exchange.settle_funding(symbol, rate, at)
+            self._settle_due(venue, symbol)
             for listener in list(self._listeners):
                 listener(venue, symbol, book)
+
+    def _settle_due(self, venue: str, symbol: str) -> None:
+        """Pay the settlements whose time has passed: on every price move, and before any
+        trade (so a position opened after a settlement's time never takes part in it)."""
+        schedule = self.funding.get(venue)
+        for at, rate in schedule.due(symbol) if schedule is not None else ():
+            self.venues[venue].settle_funding(symbol, rate, at)
 
 
 # Aster writes amounts, fees included, to 8 decimals; Backpack as computed.

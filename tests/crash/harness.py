@@ -54,6 +54,7 @@ READY_TIMEOUT = 60.0  # a recovery slower than this is a violation
 POINT_TIMEOUT = 30.0  # how long an armed crash point gets to be reached
 STATE_TIMEOUT = 12.0  # how long a state-targeted kill waits for a round in that state
 FLATTEN_TIMEOUT = 120.0  # SIGTERM with on_shutdown = "flatten" until the daemon exits
+FUNDING_HOURS = "0.01"  # a settlement every 36 s on both venues
 
 # Crash points and the passes (nth) they are armed for: different nth land in different
 # rounds, states and orders (entry, stop, take-profit, close; the start-up reconciliation or
@@ -161,9 +162,12 @@ class Sim:
         *,
         volatility: str = "30",
         tick_seconds: str = "0.05",
+        funding_hours: str = FUNDING_HOURS,
         more_keys: Sequence[Keys] = (),
     ) -> None:
-        """`more_keys`: further keys on the same account (a daemon each, told apart)."""
+        """`more_keys`: further keys on the same account (a daemon each, told apart);
+        `funding_hours`: both venues settle funding this often, so rounds cross settlements
+        (and their PnL invariant covers funding) within a run."""
         self.workdir = workdir
         self.state = workdir / "sim-state.json"
         accounts = workdir / "accounts.toml"
@@ -183,6 +187,7 @@ class Sim:
                 *("--accounts", str(accounts), "--state", str(self.state)),
                 *("--seed", str(seed), "--volatility", volatility),
                 *("--tick-seconds", tick_seconds),
+                *("--funding-hours", funding_hours),
             ],
             env=clean_env(),
             cwd=workdir,
@@ -875,6 +880,7 @@ def summary(results: Sequence[CampaignResult]) -> str:
         ("rounds completed (DONE)", str(rounds["DONE"])),
         ("  of which traded", str(sum(r.verdict.traded for r in results))),
         ("  PnL checked against venue fills", str(sum(r.verdict.pnl_checked for r in results))),
+        ("  of which with funding", str(sum(r.verdict.funded for r in results))),
         ("rounds HALTED", str(rounds["HALTED"])),
         ("duplicates (client id sent twice)", str(sum(r.verdict.duplicates for r in results))),
         (

@@ -69,6 +69,8 @@ def test_kill9_at_every_point_and_state_keeps_every_invariant(
     violations = [v for r in results for v in r.verdict.violations]
     assert not violations, "\n".join(violations)
     assert all(r.verdict.rounds["DONE"] > 0 for r in results)
+    # rounds crossed settlements (every 36 s): their PnL was checked with their funding
+    assert sum(r.verdict.funded for r in results) > 0
     recoveries = [t for r in results for t in r.recoveries]
     assert len(recoveries) >= 40
     assert max(recoveries) < READY_TIMEOUT
