@@ -390,7 +390,9 @@ class SeedRound:
     aster_symbol: str = SYMBOLS[ASTER]
     backpack_symbol: str = SYMBOLS[BACKPACK]
     survivor: str | None = None  # LIMIT_SET: the venue whose leg is still open
-    short: str = ASTER  # the venue of the round's short
+    # The venue of the round's short: the same for every round of a plan (rounds share one
+    # position per venue, and a reduce-only take-profit facing the other way is refused).
+    short: str = ASTER
 
     def entry_side(self, venue: str) -> str:
         return "SELL" if venue == self.short else "BUY"

@@ -82,7 +82,7 @@ class Engine:
         self.observer = observer
         self.prices = PriceBook(float(self.strategy.max_price_age_seconds))
         self.symbols = {ASTER: config.pair.aster_symbol, BACKPACK: config.pair.backpack_symbol}
-        self.entries = Entries(self.strategy, self._pair_funding)
+        self.entries = Entries(self.strategy, self._pair_funding, self._open_shorts)
         self.lease = lease or Lease(
             store,
             this_process(book_of(*self.symbols.values())),
@@ -566,6 +566,11 @@ class Engine:
         """Each venue's funding for the pair, as the collector last read it."""
         infos = self.funding.infos
         return {v: infos[(v, s)] for v, s in self.symbols.items() if (v, s) in infos}
+
+    def _open_shorts(self) -> set[str]:
+        """Where the live rounds hold their shorts (from memory: no table read)."""
+        rounds = (self.store.get_round(r) for r in self.live)
+        return {r.short_venue for r in rounds if r is not None}
 
     def _funding_in(self, round_id: int) -> None:
         """A flat round's funding is collected: step it to DONE."""

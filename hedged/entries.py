@@ -5,42 +5,60 @@ funding settlement just ahead keeps it waiting (`strategy.avoid_funding_seconds`
 It decides on the venues' funding as last read for the pair (the funding collector reads it
 beside the loop, once a minute and after each settlement it announced), so the loop makes
 no venue call for it.
+
+Concurrent rounds share one net position per venue, and their exits are reduce-only: a round
+facing the other way would leave another round's exit nothing to reduce. So while rounds are
+open on the pair, a new one faces their way, whatever the funding or the configuration says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from hedged import carry
 from hedged.config import StrategyConfig
-from hedged.legs import ASTER, BACKPACK, VENUES
+from hedged.legs import ASTER, BACKPACK, VENUES, other_venue
 from hedged.model import FundingInfo
 
 FIXED = {"aster_short": ASTER, "backpack_short": BACKPACK}
 
 # venue -> its funding for the pair's symbol there, as last read (absent: not read yet)
 FundingSource = Callable[[], Mapping[str, FundingInfo]]
+# the short venues of the rounds open on the pair
+OpenShorts = Callable[[], Collection[str]]
+FOLLOWS = "the open rounds (they share one position per venue)"
 
 
 class Entries:
-    def __init__(self, strategy: StrategyConfig, funding: FundingSource) -> None:
+    def __init__(
+        self, strategy: StrategyConfig, funding: FundingSource, open_shorts: OpenShorts
+    ) -> None:
         self.strategy = strategy
         self.funding = funding
+        self.open_shorts = open_shorts
         self.needed = strategy.direction == "auto" or strategy.avoid_funding_seconds > 0
 
     def direction(self) -> tuple[str, Mapping[str, Any] | None]:
         """The venue of the next round's short, and why (journaled with the round; None when
-        the configuration fixes it). With "auto", only once `why_not_open` is None."""
+        the configuration fixes it). Only once `why_not_open` is None."""
         fixed = FIXED.get(self.strategy.direction)
+        shorts = set(self.open_shorts())
+        if shorts:
+            (short,) = shorts
+            follows = {"long": other_venue(short), "follows": FOLLOWS}
+            return short, None if short == fixed else follows
         if fixed is not None:
             return fixed, None
         choice = carry.choose(self.funding())
         return choice.short, choice.journal()
 
     def why_not_open(self, now: datetime) -> str | None:
-        """Why the funding keeps the next round from opening now (hedgectl shows it)."""
+        """Why the direction or the funding keeps the next round from opening now (hedgectl
+        shows it)."""
+        if len(set(self.open_shorts())) > 1:  # (rounds from before a configuration change)
+            return "open rounds face both ways (one position per venue): none opens until one ends"
         if not self.needed:
             return None
         funding = self.funding()

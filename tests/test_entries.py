@@ -22,7 +22,9 @@ from roundkit import ASTER, BACKPACK, D, Rig, make_config
 from test_fault_matrix import ACCOUNT, HttpRig
 
 from hedged import ctl, funding
+from hedged.carry import choose
 from hedged.engine import Engine
+from hedged.entries import FOLLOWS, Entries
 from hedged.sim.funding import FundingPlan, FundingSchedule
 from hedged.sim.world import World
 from hedged.store import utcnow
@@ -194,3 +196,60 @@ async def test_the_simulators_funding_control_checks_its_input(tmp_path: Path) -
     finally:
         await rig.servers.stop()
         rig.store.close()
+
+
+async def test_a_round_opened_beside_open_ones_faces_their_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent rounds share one position per venue and exit reduce-only: the second
+    round faces the first's way although the funding has turned, says so in its journal,
+    and both end DONE with the invariants holding."""
+    monkeypatch.setattr(funding, "INFO_EVERY", timedelta(0))  # the rates read every pass
+    rig = Rig(
+        tmp_path,
+        mode="continuous",
+        direction="auto",
+        max_rounds=2,
+        max_concurrent_rounds=2,
+        backstop_stop="0",
+    )
+    fund(rig.world, {ASTER: ("8", "0.0001"), BACKPACK: ("1", "0.00002")})
+    rig.store.set_meta("paused", "1")  # one round at a time until the rates turn
+    await rig.start()
+    assert rig.engine is not None
+    try:
+        rig.engine.pause(False)
+        await rig.tick()
+        first = await rig.until("MONITORING", 1)
+        assert first.short_venue == BACKPACK
+        rig.world.funding[ASTER].fix(rig.world.symbols[ASTER], D("0.004"))  # now Aster's
+        await rig.tick(3)
+        assert carry_short(rig) == ASTER  # what the funding alone would say now
+        second = await rig.until("MONITORING", 2)
+        assert second.short_venue == BACKPACK
+        assert direction_event(rig.store, 2)["follows"].startswith("the open rounds")
+        await rig.move("100.9")  # both shorts stop out
+        await rig.until("LIMIT_SET", 2)
+        await rig.move("101.5")  # both longs take their profit
+        for r in (1, 2):
+            assert (await rig.until("DONE", r)).reason == "take-profit on aster"
+        await rig.check_invariants()
+    finally:
+        await rig.stop()
+
+
+def carry_short(rig: Rig) -> str:
+    assert rig.engine is not None
+    return choose(rig.engine.entries.funding()).short
+
+
+def test_rounds_open_both_ways_keep_any_more_from_opening() -> None:
+    """Rounds left facing both ways (from before a configuration change) share one position
+    per venue with their exits reduce-only: no round is added to either side."""
+    both = Entries(make_config().strategy, dict, lambda: {ASTER, BACKPACK})
+    assert both.why_not_open(utcnow()) == (
+        "open rounds face both ways (one position per venue): none opens until one ends"
+    )
+    aster = Entries(make_config(direction="backpack_short").strategy, dict, lambda: [ASTER])
+    assert aster.why_not_open(utcnow()) is None
+    assert aster.direction() == (ASTER, {"long": BACKPACK, "follows": FOLLOWS})
