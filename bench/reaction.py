@@ -223,8 +223,8 @@ async def run(
     t_begin = time.monotonic()
     rng = random.Random(seed)
     stops = {
-        ASTER: paths.Stop.short(ENTRY_PRICE[ASTER], STOP_LOSS),
-        BACKPACK: paths.Stop.long(ENTRY_PRICE[BACKPACK], STOP_LOSS),
+        ASTER: paths.Stop.short(ENTRY_PRICE["SELL"], STOP_LOSS),  # the default: short on Aster
+        BACKPACK: paths.Stop.long(ENTRY_PRICE["BUY"], STOP_LOSS),
     }
     drawn = []
     for i in range(crossings):
@@ -344,8 +344,9 @@ async def one_cycle(
     t1 = time.monotonic()
     entries = {o.venue: o for o in store.orders_of(round_id) if o.purpose == "ENTRY"}
     for v in VENUES:
-        if entries[v].avg_price != ENTRY_PRICE[v]:
-            raise RuntimeError(f"{v} entry at {entries[v].avg_price}, not {ENTRY_PRICE[v]}")
+        expected = ENTRY_PRICE[entries[v].side]
+        if entries[v].avg_price != expected:
+            raise RuntimeError(f"{v} entry at {entries[v].avg_price}, not {expected}")
     await floor.sample()  # the engine waits for prices now, as when the crossing comes
     loser = ASTER if crossing.stop.up else BACKPACK
     other = BACKPACK if loser == ASTER else ASTER

@@ -418,12 +418,21 @@ class SeedRound:
     aster_symbol: str = SYMBOLS[ASTER]
     backpack_symbol: str = SYMBOLS[BACKPACK]
     survivor: str | None = None  # LIMIT_SET: the venue whose leg is still open
+    # The venue of the round's short: the same for every round of a plan (rounds share one
+    # position per venue, and a reduce-only take-profit facing the other way is refused).
+    short: str = ASTER
+
+    def entry_side(self, venue: str) -> str:
+        return "SELL" if venue == self.short else "BUY"
+
+    def exit_side(self, venue: str) -> str:
+        return "BUY" if venue == self.short else "SELL"
 
 
-ENTRY_PRICE = {ASTER: D("99.99"), BACKPACK: D("100.01")}  # the book at 100, spread 2 bp
-ENTRY_SIDE = {ASTER: "SELL", BACKPACK: "BUY"}
-EXIT_SIDE = {ASTER: "BUY", BACKPACK: "SELL"}
-TP_PRICE = {ASTER: D("98.78"), BACKPACK: D("101.22")}  # entry -/+ 1.2 %, toward the tick
+# By the leg's entry side: a short sells at the bid, a long buys at the ask (the book at 100,
+# spread 2 bp); its take-profit is the entry -/+ 1.2 %, toward the tick.
+ENTRY_PRICE = {"SELL": D("99.99"), "BUY": D("100.01")}
+TP_PRICE = {"SELL": D("98.78"), "BUY": D("101.22")}
 
 
 def seed_rounds(store: Store, venues: Mapping[str, Venue], plan: Iterable[SeedRound]) -> Any:
@@ -442,6 +451,7 @@ def seed_rounds(store: Store, venues: Mapping[str, Venue], plan: Iterable[SeedRo
                 state=p.state,
                 aster_symbol=p.aster_symbol,
                 backpack_symbol=p.backpack_symbol,
+                short_venue=p.short,
                 qty=QTY,
                 opened_at=now,
                 deadline_at=now + timedelta(days=1),
@@ -455,12 +465,12 @@ def seed_rounds(store: Store, venues: Mapping[str, Venue], plan: Iterable[SeedRo
             assert r.id is not None
             for v in VENUES:
                 symbol = r.aster_symbol if v == ASTER else r.backpack_symbol
-                orders.append((_filled(r.id, v, symbol, "ENTRY", ENTRY_SIDE[v], now), p))
+                orders.append((_filled(r.id, v, symbol, "ENTRY", p.entry_side(v), now), p))
             if p.state == "LIMIT_SET":
                 assert p.survivor is not None
                 loser = BACKPACK if p.survivor == ASTER else ASTER
                 symbol = r.aster_symbol if loser == ASTER else r.backpack_symbol
-                orders.append((_filled(r.id, loser, symbol, "STOP", EXIT_SIDE[loser], now), p))
+                orders.append((_filled(r.id, loser, symbol, "STOP", p.exit_side(loser), now), p))
                 sv = p.survivor
                 symbol = r.aster_symbol if sv == ASTER else r.backpack_symbol
                 tp = OrderRow(
@@ -468,10 +478,10 @@ def seed_rounds(store: Store, venues: Mapping[str, Venue], plan: Iterable[SeedRo
                     venue=sv,
                     symbol=symbol,
                     purpose="TAKE_PROFIT",
-                    side=EXIT_SIDE[sv],
+                    side=p.exit_side(sv),
                     type="LIMIT",
                     qty=QTY,
-                    price=TP_PRICE[sv],
+                    price=TP_PRICE[p.entry_side(sv)],
                     reduce_only=True,
                     status="NEW",
                     created_at=now,
@@ -506,7 +516,7 @@ def seed_rounds(store: Store, venues: Mapping[str, Venue], plan: Iterable[SeedRo
 
 
 def _filled(round_id: int, venue: str, symbol: str, purpose: str, side: str, now: Any) -> OrderRow:
-    price = ENTRY_PRICE[venue] if purpose == "ENTRY" else D(100)
+    price = ENTRY_PRICE[side] if purpose == "ENTRY" else D(100)
     return OrderRow(
         round_id=round_id,
         venue=venue,

@@ -38,6 +38,9 @@ _PSEUDO_FILES = (DEFAULTS_SOURCE, OVERRIDES_SOURCE)
 
 Mode = Literal["continuous", "single"]
 OnShutdown = Literal["keep", "flatten"]
+# Which venue holds a round's short: Aster always (the original strategy), Backpack always,
+# or, at each round's opening, the one where the hedge earns the more funding.
+Direction = Literal["aster_short", "backpack_short", "auto"]
 AsterAuth = Literal["v3", "v1"]
 CredentialSource = Literal["env", "file", "systemd"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -81,6 +84,10 @@ class StrategyConfig:
     max_price_age_seconds: Decimal = Decimal("5")
     poll_interval_seconds: Decimal = Decimal("5")
     on_shutdown: OnShutdown = "keep"
+    direction: Direction = "aster_short"
+    # No round opens this many seconds before a funding settlement that would cost the
+    # hedge; it opens after it. 0 = off.
+    avoid_funding_seconds: int = 0
 
 
 # What a `[[pair]]` table may set for itself; the rest of [strategy] is the daemon's.
@@ -97,6 +104,8 @@ PAIR_STRATEGY_KEYS = (
     "max_rounds",
     "max_concurrent_rounds",
     "daily_loss_limit_usdt",
+    "direction",
+    "avoid_funding_seconds",
 )
 
 
@@ -457,6 +466,8 @@ _STRATEGY_RULES: dict[str, Rule] = {
     "max_price_age_seconds": _SECONDS,
     "poll_interval_seconds": _SECONDS,
     "on_shutdown": _choice(OnShutdown),
+    "direction": _choice(Direction),
+    "avoid_funding_seconds": _integer(ge=0, le=_DAY),  # and below an hour: see below
 }
 
 _SCHEMA: dict[str, tuple[type[Any], dict[str, Rule]]] = {
@@ -573,6 +584,19 @@ def _maker_exit_within_round(s: StrategyConfig) -> str | None:
     return None
 
 
+def _avoid_window_below_an_hour(s: StrategyConfig) -> str | None:
+    # Backpack settles every hour: a window as long always holds its next settlement, and
+    # while the Backpack leg pays, no round would ever open.
+    seconds = s.avoid_funding_seconds
+    if seconds >= 3600:
+        return _(
+            "must be below 3600, got {seconds}: Backpack settles funding every hour, so a "
+            "window of an hour or more would keep every round from opening while its "
+            "Backpack leg pays"
+        ).format(seconds=seconds)
+    return None
+
+
 def _same_base_asset(pair: PairConfig) -> str | None:
     backpack_base = pair.backpack_symbol.removesuffix("_USDC_PERP")
     if backpack_base != pair.base_asset:
@@ -598,6 +622,7 @@ _STRATEGY_CHECKS: tuple[tuple[str, Callable[[StrategyConfig], str | None]], ...]
     ("backstop_stop", _backstop_needs_one_round),
     ("take_profit_decay_to", _decay_within_take_profit),
     ("exit_as_maker_seconds", _maker_exit_within_round),
+    ("avoid_funding_seconds", _avoid_window_below_an_hour),
 )
 _CROSS_CHECKS: tuple[tuple[str, Callable[[Config], str | None]], ...] = (
     ("credentials.file", _credentials_file_iff_file_source),

@@ -17,11 +17,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from hedged import commands, heap
 from hedged.adapters.base import CredentialsRefused, SymbolNotListed, Venue, VenueError
 from hedged.config import Config
+from hedged.entries import Entries
 from hedged.funding import FundingCollector
 from hedged.i18n import _
 from hedged.leadership import Lease, Taken, Timing, standby_status, this_process
 from hedged.legs import ASTER, BACKPACK, VENUES
-from hedged.model import OrderState, Quote
+from hedged.model import FundingInfo, OrderState, Quote
 from hedged.observe import NULL_OBSERVER, Observer
 from hedged.orders import OrderDesk, Unresolved, in_time
 from hedged.pairs import Pair, Pairs
@@ -85,6 +86,10 @@ class Engine:
         self.observer = observer
         self.prices = PriceBook(float(self.strategy.max_price_age_seconds))
         books = [p.book for p in self.pairs]
+        self.entries = {  # how each pair's next round opens (direction, funding ahead)
+            p.name: Entries(p.strategy, self._pair_funding(p), self._open_shorts(p))
+            for p in self.pairs
+        }
         self.lease = lease or Lease(
             store,
             this_process(books[0]),
@@ -621,6 +626,24 @@ class Engine:
         for r in sorted(moved & self.schedule.live):
             self.stepper.launch(r, True)
 
+    def _pair_funding(self, pair: Pair) -> Callable[[], dict[str, FundingInfo]]:
+        """Each venue's funding for the pair, as the collector last read it."""
+
+        def funding() -> dict[str, FundingInfo]:
+            infos = self.funding.infos
+            return {v: infos[(v, s)] for v, s in pair.symbols.items() if (v, s) in infos}
+
+        return funding
+
+    def _open_shorts(self, pair: Pair) -> Callable[[], set[str]]:
+        """Where the pair's live rounds hold their shorts (the store's cache: no table read)."""
+
+        def shorts() -> set[str]:
+            rounds = (self.store.get_round(r) for r in pair.live)
+            return {r.short_venue for r in rounds if r is not None}
+
+        return shorts
+
     def _funding_in(self, round_id: int) -> None:
         """A flat round's funding is collected: step it to DONE."""
         self.schedule.wake(round_id)
@@ -652,7 +675,8 @@ class Engine:
 
     def _open(self, pair: Pair) -> RoundRow:
         pair.opened += 1
-        r = self.store.create_round(pair.symbols[ASTER], pair.symbols[BACKPACK])
+        short, why = self.entries[pair.name].direction()
+        r = self.store.create_round(pair.symbols[ASTER], pair.symbols[BACKPACK], short, why)
         assert r.id is not None
         pair.live.add(r.id)
         self.schedule.track(r.id)
@@ -693,7 +717,7 @@ class Engine:
             return pair.cooldown_note
         if any(q is None for q in self._quotes(pair).values()):
             return "no fresh prices"
-        return None
+        return self.entries[pair.name].why_not_open(utcnow())
 
     # -- one round -----------------------------------------------------------------------
 

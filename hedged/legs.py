@@ -1,8 +1,9 @@
 """A round's two legs, derived from its orders as the venues reported them.
 
-The hedge: short on Aster, long on Backpack, equal quantity. A leg's open quantity and
-entry price are never stored separately: they follow from the orders' fills, so there is
-one source of truth after any crash.
+The hedge: a short on one venue and a long of equal quantity on the other; which venue holds
+the short is the round's own (`RoundRow.short_venue`, Aster unless the round chose
+otherwise). A leg's open quantity and entry price are never stored separately: they follow
+from the orders' fills, so there is one source of truth after any crash.
 """
 
 from __future__ import annotations
@@ -17,11 +18,20 @@ from hedged.store import FillRow, OrderRow, RoundRow
 ASTER = "aster"
 BACKPACK = "backpack"
 VENUES = (ASTER, BACKPACK)
-ENTRY_SIDE = {ASTER: Side.SELL, BACKPACK: Side.BUY}
 
 
 def symbol_of(round_: RoundRow, venue: str) -> str:
     return round_.aster_symbol if venue == ASTER else round_.backpack_symbol
+
+
+def entry_side(round_: RoundRow, venue: str) -> Side:
+    """The side `venue`'s leg of the round opens with: SELL on its short venue, BUY on the
+    other."""
+    return Side.SELL if venue == round_.short_venue else Side.BUY
+
+
+def other_venue(venue: str) -> str:
+    return BACKPACK if venue == ASTER else ASTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +65,11 @@ def legs_of(round_: RoundRow, orders: Iterable[OrderRow]) -> dict[str, Leg]:
     exited = {v: ZERO for v in VENUES}
     cost = {v: ZERO for v in VENUES}
     proceeds = {v: ZERO for v in VENUES}
+    sides = {v: entry_side(round_, v) for v in VENUES}
     for o in orders:
         if o.filled_qty <= 0:
             continue
-        if o.side == ENTRY_SIDE[o.venue].value:
+        if o.side == sides[o.venue].value:
             entered[o.venue] += o.filled_qty
             assert o.avg_price is not None, f"order {o.id} filled without a price"
             cost[o.venue] += o.filled_qty * o.avg_price
@@ -70,7 +81,7 @@ def legs_of(round_: RoundRow, orders: Iterable[OrderRow]) -> dict[str, Leg]:
         v: Leg(
             venue=v,
             symbol=symbol_of(round_, v),
-            side=ENTRY_SIDE[v],
+            side=sides[v],
             entered=entered[v],
             qty=entered[v] - exited[v],
             entry_price=cost[v] / entered[v] if entered[v] else None,

@@ -517,7 +517,21 @@ def describe(kind: str, d: dict[str, Any], orders: dict[int | None, OrderRow]) -
     who = f"#{d.get('order')}" + (f" {order.venue} {order.purpose}" if order else "")
     match kind:
         case "round_created":
-            return _("round created ({state})").format(state=d.get("state", "OPENING"))
+            text = _("round created ({state})").format(state=d.get("state", "OPENING"))
+            if d.get("short"):  # (rounds before directions were stored: on Aster)
+                text += _(", short on {venue}").format(venue=d["short"])
+            return text
+        case "direction":
+            rates = d.get("rate_per_hour") or {}
+            return _(
+                "short on {short}, long on {long}, by funding: rates per hour {rates}, "
+                "expected carry {carry} of the notional per hour"
+            ).format(
+                short=d.get("short"),
+                long=d.get("long"),
+                rates=", ".join(f"{v} {r}" for v, r in rates.items()),
+                carry=d.get("carry_per_hour"),
+            )
         case "transition":
             text = f"{d.get('from')} -> {d.get('to')} ({d.get('trigger')})"
             if d.get("reason"):

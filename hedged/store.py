@@ -57,8 +57,8 @@ log = logging.getLogger(__name__)
 # 2: leases and daemons (an older hedged would ignore the lease); 3: stop orders (backstops),
 # post-only orders and each order's decision price (slippage); 4: funding payments and rates,
 # and order intents in a table of their own until their first answer (an older hedged would
-# not see them)
-SCHEMA_VERSION = 4
+# not see them); 5: each round's direction (which venue holds the short)
+SCHEMA_VERSION = 5
 
 # Order statuses of our own, besides the venue's (hedged.model.OrderStatus).
 INTENT = "INTENT"  # committed, maybe sent: resolve by client id before anything else
@@ -109,6 +109,7 @@ class RoundRow(SQLModel, table=True):
     halted_from: str | None = Field(default=None, max_length=16)
     aster_symbol: str = Field(max_length=32)
     backpack_symbol: str = Field(max_length=32)
+    short_venue: str = Field(default="aster", max_length=16)  # the other venue holds the long
     qty: Decimal | None = _money()
     reason: str | None = Field(default=None, max_length=512)
     created_at: datetime = Field(default_factory=utcnow)
@@ -405,6 +406,8 @@ MIGRATIONS: dict[int, Sequence[str | Mapping[str, str]]] = {
         {"postgresql": "ALTER TABLE orders ALTER COLUMN type TYPE VARCHAR(16)"},
     ),
     3: (),  # 4 adds tables only (funding, funding_rates, order_intents): create_all makes them
+    # every round before 5 put its short on Aster
+    4: ("ALTER TABLE rounds ADD COLUMN short_venue VARCHAR(16) NOT NULL DEFAULT 'aster'",),
 }
 
 
@@ -934,14 +937,27 @@ class Store:
 
     # -- rounds -------------------------------------------------------------------------
 
-    def create_round(self, aster_symbol: str, backpack_symbol: str) -> RoundRow:
+    def create_round(
+        self,
+        aster_symbol: str,
+        backpack_symbol: str,
+        short_venue: str = "aster",
+        why: Mapping[str, Any] | None = None,
+    ) -> RoundRow:
+        """A new round in OPENING, its short on `short_venue`; `why` (how the direction was
+        chosen) is journaled with it."""
         with self.session() as s:
             row = RoundRow(
-                state="OPENING", aster_symbol=aster_symbol, backpack_symbol=backpack_symbol
+                state="OPENING",
+                aster_symbol=aster_symbol,
+                backpack_symbol=backpack_symbol,
+                short_venue=short_venue,
             )
             s.add(row)
             s.flush()
-            self._event(s, row.id, "round_created", {"state": row.state})
+            self._event(s, row.id, "round_created", {"state": row.state, "short": short_venue})
+            if why is not None:
+                self._event(s, row.id, "direction", {"short": short_venue, **why})
             self._commit(s)
         return self._cached_round(row, orders=[])
 

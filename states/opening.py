@@ -11,8 +11,8 @@ from decimal import Decimal
 
 from hedged.config import StrategyConfig
 from hedged.i18n import _
-from hedged.legs import ASTER, BACKPACK, VENUES, symbol_of
-from hedged.model import Quote, Side, SymbolRules, floor_to
+from hedged.legs import ASTER, BACKPACK, VENUES, entry_side, other_venue, symbol_of
+from hedged.model import Quote, SymbolRules, floor_to
 from hedged.orders import Intent
 from hedged.states import backstop
 from hedged.states.context import ENTRY, TRIM, Move, RoundContext, common_step, log
@@ -79,18 +79,18 @@ async def send_entries(ctx: RoundContext) -> Move | None:
         log.error(_("round %s not opened: %s"), ctx.id, e, extra=ctx.log_fields)
         return Move(Trigger.ENTRY_FAILED, f"not opened: {e}")
     ctx.update_round(qty=qty)
+    short = ctx.round.short_venue
     log.info(
-        "round %s opening: short %s %s on Aster, long on Backpack",
+        "round %s opening: short %s %s on %s, long on %s",
         ctx.id,
         qty,
-        ctx.round.aster_symbol,
+        symbol_of(ctx.round, short),
+        short,
+        other_venue(short),
         extra=ctx.log_fields,
     )
     await ctx.submit(
-        [
-            Intent(ASTER, symbol_of(ctx.round, ASTER), Side.SELL, qty, ENTRY),
-            Intent(BACKPACK, symbol_of(ctx.round, BACKPACK), Side.BUY, qty, ENTRY),
-        ]
+        [Intent(v, symbol_of(ctx.round, v), entry_side(ctx.round, v), qty, ENTRY) for v in VENUES]
     )
     return None
 

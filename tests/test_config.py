@@ -283,6 +283,17 @@ BAD: list[object] = [
     # choices
     pytest.param({"strategy.mode": '"forever"'}, "strategy.mode", id="bad-mode"),
     pytest.param({"strategy.on_shutdown": '"panic"'}, "strategy.on_shutdown", id="bad-on-shutdown"),
+    pytest.param({"strategy.direction": '"long_aster"'}, "strategy.direction", id="bad-direction"),
+    pytest.param(
+        {"strategy.avoid_funding_seconds": "3600"},
+        "strategy.avoid_funding_seconds",
+        id="avoid-funding-an-hour",
+    ),
+    pytest.param(
+        {"strategy.avoid_funding_seconds": "-1"},
+        "strategy.avoid_funding_seconds",
+        id="avoid-funding-negative",
+    ),
     pytest.param({"aster.auth": '"v2"'}, "aster.auth", id="bad-auth"),
     pytest.param({"daemon.log_level": '"VERBOSE"'}, "daemon.log_level", id="bad-log-level"),
     pytest.param({"daemon.log_format": '"xml"'}, "daemon.log_format", id="bad-log-format"),

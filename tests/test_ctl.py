@@ -375,7 +375,7 @@ def test_chinese_locale_gives_chinese_views(db: str, monkeypatch: pytest.MonkeyP
     english = run_ctl("status", "--lang", "en", "--db", db).out
     assert "paused by operator" in english and "MONITORING" in english
     machine = run_ctl("show", str(TP_ROUND), "--json", "--db", db).json()  # --json: English
-    assert machine["timeline"][0]["text"] == "round created (OPENING)"
+    assert machine["timeline"][0]["text"] == "round created (OPENING), short on aster"
 
 
 def test_watch_live_view_ends_cleanly_on_ctrl_c(db: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -111,6 +111,23 @@ def test_the_schedule_settles_each_boundary_passed_once_and_draws_the_next_rate(
     assert [again.rate(SYMBOL), *(r for _, r in due[1:])] == [r for _, r in due]
 
 
+def test_a_fixed_rate_applies_to_every_settlement_until_released() -> None:
+    """The admin API's control: a rate fixed for a symbol is the predicted rate at once and
+    every settlement's after it; released, the plan's draws come back."""
+    clock = Clock()
+    plan = FundingPlan(D(1), D("0.0001"), D("0.00005"), seed=3)
+    schedule = FundingSchedule(plan, clock)
+    drawn = schedule.rate(SYMBOL)
+    assert schedule.next_time(SYMBOL) == BOUNDARY
+    schedule.fix(SYMBOL, D("-0.0007"))
+    assert schedule.rate(SYMBOL) == D("-0.0007")
+    clock.now = BOUNDARY + 3600  # two hourly boundaries reached
+    assert [rate for _, rate in schedule.due(SYMBOL)] == [D("-0.0007")] * 2
+    schedule.fix(SYMBOL, None)
+    assert schedule.rate(SYMBOL) != D("-0.0007")
+    assert FundingSchedule(plan, Clock()).rate(SYMBOL) == drawn
+
+
 def test_a_symbol_can_have_its_own_interval_and_the_view_without_a_schedule() -> None:
     clock = Clock()
     plan = FundingPlan(D(8), D("0.0001"), intervals={"BTCUSDT": D(4)})

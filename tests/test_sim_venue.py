@@ -3,6 +3,7 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -14,7 +15,17 @@ from hedged.sim.world import ASTER_SYMBOL, BACKPACK_SYMBOL, World, default_world
 
 D = Decimal
 ASTER_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
-READS = ["rules", "quote", "query", "open_orders", "position", "fills"]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+READS = [
+    "rules",
+    "quote",
+    "query",
+    "open_orders",
+    "position",
+    "fills",
+    "funding_info",
+    "funding_payments",
+]
 
 
 @pytest.fixture
@@ -53,6 +64,8 @@ async def call_read(venue: SimVenue, method: str) -> object:
         "open_orders": lambda: venue.open_orders(ASTER_SYMBOL),
         "position": lambda: venue.position(ASTER_SYMBOL),
         "fills": lambda: venue.fills(ASTER_SYMBOL, "x"),
+        "funding_info": lambda: venue.funding_info(ASTER_SYMBOL),
+        "funding_payments": lambda: venue.funding_payments(ASTER_SYMBOL, EPOCH),
     }
     return await calls[method]()
 

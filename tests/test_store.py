@@ -207,6 +207,7 @@ def test_a_version_2_database_gains_stop_post_only_and_decision_prices(
         c.execute(sa.text("ALTER TABLE orders DROP COLUMN trigger_price"))
         c.execute(sa.text("ALTER TABLE orders DROP COLUMN decision_price"))
         c.execute(sa.text("ALTER TABLE orders DROP COLUMN post_only"))
+        c.execute(sa.text("ALTER TABLE rounds DROP COLUMN short_venue"))
         if raw.dialect.name == "postgresql":
             c.execute(sa.text("ALTER TABLE orders ALTER COLUMN type TYPE VARCHAR(8)"))
         c.execute(sa.text("DROP TABLE order_intents"))
@@ -240,14 +241,42 @@ def test_a_version_3_database_gains_the_funding_tables(
     with raw.begin() as c:  # back to version 3
         c.execute(sa.text("DROP TABLE funding"))
         c.execute(sa.text("DROP TABLE funding_rates"))
+        c.execute(sa.text("ALTER TABLE rounds DROP COLUMN short_venue"))
         c.execute(sa.text("UPDATE meta SET value = '3' WHERE key = 'schema_version'"))
     migrated = open_store()
-    assert migrated.schema_version() == SCHEMA_VERSION == 4
+    assert migrated.schema_version() == SCHEMA_VERSION
     assert {"funding", "funding_rates"} <= set(sa.inspect(raw).get_table_names())
     unique = sa.inspect(raw).get_unique_constraints("funding")
     assert [sorted(u["column_names"]) for u in unique] == [["payment_id", "round_id", "venue"]]
     assert migrated.add_funding(r.id, [share(payment("7", "-0.0123"), "-0.0123", "1.5")]) == 1
     assert migrated.funding_by_round([r.id]) == {r.id: D("-0.0123")}
+    migrated.close()
+
+
+def test_a_version_4_database_gains_each_rounds_short_venue(
+    store: Store, raw: sa.Engine, open_store: Callable[[], Store]
+) -> None:
+    """Version 5 stores which venue holds each round's short; the rounds of an older
+    database all had it on Aster."""
+    r = store.create_round("SOLUSDT", "SOL_USDC_PERP")
+    assert r.id is not None
+    store.close()
+    with raw.begin() as c:  # back to version 4
+        c.execute(sa.text("ALTER TABLE rounds DROP COLUMN short_venue"))
+        c.execute(sa.text("UPDATE meta SET value = '4' WHERE key = 'schema_version'"))
+    migrated = open_store()
+    assert migrated.schema_version() == SCHEMA_VERSION
+    old = migrated.get_round(r.id)
+    assert old is not None and old.short_venue == "aster"
+    new = migrated.create_round("SOLUSDT", "SOL_USDC_PERP", "backpack", {"carry_per_hour": "1"})
+    assert new.id is not None
+    again = open_store().get_round(new.id)
+    assert again is not None and again.short_venue == "backpack"
+    kinds = [(e.kind, json.loads(e.detail)) for e in migrated.events_of(new.id)]
+    assert kinds == [
+        ("round_created", {"state": "OPENING", "short": "backpack"}),
+        ("direction", {"short": "backpack", "carry_per_hour": "1"}),
+    ]
     migrated.close()
 
 

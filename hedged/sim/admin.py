@@ -1,5 +1,5 @@
 """The simulator's own control surface beside each venue's API (`/_admin/...`): faults, the
-price, WebSocket drops, and what order requests arrived."""
+price, the funding rate, WebSocket drops, and what order requests arrived."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from aiohttp import web
 
 from hedged.sim.arrivals import Arrivals
 from hedged.sim.faults import WireFaults
+from hedged.sim.funding import FundingSchedule
 from hedged.sim.hub import Hub
+from hedged.sim.venue import DEFAULT_PLANS
 from hedged.sim.world import World
 
 PREFIX = "/_admin"
@@ -22,6 +24,7 @@ class Controls:
     """What the admin API of one venue server reaches."""
 
     world: World
+    venue: str  # the venue this server is
     faults: WireFaults
     hub: Hub
     submissions: Counter[str]  # client id -> order requests with it that reached placement
@@ -38,6 +41,7 @@ def add_admin_routes(app: web.Application, controls: Controls) -> None:
         router.add_route(method, f"{PREFIX}/faults", faults)
     router.add_post(f"{PREFIX}/ws/disconnect", ws_disconnect)
     router.add_post(f"{PREFIX}/price", set_price)
+    router.add_post(f"{PREFIX}/funding", set_funding)
     router.add_get(f"{PREFIX}/submissions", submissions)
     router.add_get(f"{PREFIX}/arrivals", arrivals)
 
@@ -83,6 +87,28 @@ async def set_price(request: web.Request) -> web.Response:
         return web.json_response({"error": 'expected {"price": "<positive decimal>"}'}, status=400)
     world.set_price(price)
     return web.json_response({"price": str(world.price)})
+
+
+async def set_funding(request: web.Request) -> web.Response:
+    """`{"rate": "0.0003"}`: every settlement of this venue's symbol from now on applies
+    that rate per interval (shown as the predicted rate at once); `{"rate": null}` goes back
+    to the seeded plan. A venue started without funding gets its own schedule."""
+    controls = request.app[CONTROLS]
+    try:
+        raw = (await request.json())["rate"]
+        rate = None if raw is None else Decimal(str(raw))
+        if rate is not None and not rate.is_finite():
+            raise InvalidOperation
+    except (KeyError, ValueError, TypeError, InvalidOperation):
+        return web.json_response({"error": 'expected {"rate": "<decimal>" or null}'}, status=400)
+    world, venue = controls.world, controls.venue
+    schedule = world.funding.get(venue)
+    if schedule is None:
+        schedule = FundingSchedule(DEFAULT_PLANS[venue], world.venues[venue].now)
+        world.funding[venue] = schedule
+    symbol = world.symbols[venue]
+    schedule.fix(symbol, rate)
+    return web.json_response({"symbol": symbol, "rate": str(schedule.rate(symbol))})
 
 
 async def submissions(request: web.Request) -> web.Response:

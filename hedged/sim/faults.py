@@ -84,7 +84,18 @@ class ArmedFaults:
 
 
 WRITES = frozenset({"place", "cancel"})
-READS = frozenset({"rules", "quote", "query", "open_orders", "position", "fills"})
+READS = frozenset(
+    {
+        "rules",
+        "quote",
+        "query",
+        "open_orders",
+        "position",
+        "fills",
+        "funding_info",
+        "funding_payments",
+    }
+)
 STREAMS = frozenset({"quotes"})
 CALLS_OF = {  # the port calls each kind applies to in process
     FaultKind.REJECT: WRITES,

@@ -75,12 +75,22 @@ class FundingSchedule:
         self._random = random.Random(plan.seed)
         self._rates: dict[str, Decimal] = {}
         self._next: dict[str, float] = {}
+        self._fixed: dict[str, Decimal] = {}  # set through the admin API: every settlement's
+
+    def fix(self, symbol: str, rate: Decimal | None) -> None:
+        """Every settlement of `symbol` from now on applies `rate` (None: back to the plan)."""
+        if rate is None:
+            self._fixed.pop(symbol, None)
+        else:
+            self._fixed[symbol] = rate
 
     def interval_seconds(self, symbol: str) -> float:
         return float(self.plan.hours(symbol)) * HOUR
 
     def rate(self, symbol: str) -> Decimal:
         """The rate the next settlement of `symbol` will apply."""
+        if symbol in self._fixed:
+            return self._fixed[symbol]
         given = self._source() if self._source is not None else None
         if given is not None:
             return (given * self.plan.hours(symbol) / RATE_HOURS).quantize(RATE_QUANTUM)

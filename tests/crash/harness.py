@@ -392,10 +392,12 @@ def write_configs(
     max_concurrent_rounds: int = 2,
     lease_seconds: str = "1",
     daemon_extra: str = "",
+    direction: str = "aster_short",
 ) -> dict[str, Path]:
     """The daemon's configuration ("keep" and "flatten" on shutdown) and its owner-only
     credentials file. `lease_seconds`: how long a killed daemon's lease keeps its successor
-    waiting. `daemon_extra`: more TOML, after the `[daemon]` table's keys."""
+    waiting. `daemon_extra`: more TOML, after the `[daemon]` table's keys. `direction`: which
+    venue holds the rounds' short (`strategy.direction`)."""
     creds = workdir / "credentials.toml"
     creds.write_text(
         f"[aster]\napi_key = '{keys.v1_key}'\napi_secret = '{keys.v1_secret}'\n"
@@ -415,7 +417,7 @@ def write_configs(
             "daily_loss_limit_usdt = 1000000\npoll_interval_seconds = 1\n"
             # the take-profit adapts: re-priced every second, post-only at the touch at the end
             "take_profit_decay_to = 0.002\nreprice_seconds = 1\nexit_as_maker_seconds = 2\n"
-            f"on_shutdown = '{on_shutdown}'\n"
+            f"on_shutdown = '{on_shutdown}'\ndirection = '{direction}'\n"
             f"[pair]\naster_symbol = '{SYMBOLS[ASTER]}'\nbackpack_symbol = '{SYMBOLS[BACKPACK]}'\n"
             f"[aster]\nbase_url = '{urls[ASTER]}'\n"
             f"ws_url = '{urls[ASTER].replace('http', 'ws')}'\n"
@@ -572,6 +574,7 @@ class Campaign:
         max_concurrent_rounds: int = 2,
         max_round_seconds: int = 8,
         wall_limit: float = 900.0,
+        direction: str = "aster_short",
     ) -> None:
         self.workdir = workdir
         self.rng = random.Random(seed)
@@ -580,6 +583,7 @@ class Campaign:
         self.max_concurrent_rounds = max_concurrent_rounds
         self.max_round_seconds = max_round_seconds
         self.wall_limit = wall_limit
+        self.direction = direction
         self.db = workdir / "state" / "hedged.db"
         self._spawned = 0
 
@@ -603,6 +607,7 @@ class Campaign:
                 keys,
                 max_round_seconds=self.max_round_seconds,
                 max_concurrent_rounds=self.max_concurrent_rounds,
+                direction=self.direction,
             )
             for i, episode in enumerate(self.episodes):
                 if time.monotonic() - started > self.wall_limit:

@@ -47,10 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"soak: {args.kills} kills in {len(sizes)} campaigns; logs in {workdir}", flush=True)
 
     def campaign(i: int) -> CampaignResult:
-        # One round at a time (with backstops) and two at once (without) in turn.
+        # One round at a time (with backstops) and two at once (without) in turn, the short
+        # on Aster or on Backpack every other pair of campaigns.
         concurrent = 1 + i % 2
+        direction = ("aster_short", "backpack_short")[i // 2 % 2]
         result = run_campaign(
-            workdir / f"campaign{i:03d}", args.seed + i, sizes[i], max_concurrent_rounds=concurrent
+            workdir / f"campaign{i:03d}",
+            args.seed + i,
+            sizes[i],
+            max_concurrent_rounds=concurrent,
+            direction=direction,
         )
         print(
             f"campaign {i} (seed {result.seed}): {len(result.kills)} kills, "

@@ -47,8 +47,10 @@ def test_kill9_at_every_point_and_state_keeps_every_invariant(
                 KILLS_PER_CAMPAIGN,
                 crash_plan=plan,
                 wall_limit=420.0,
-                # one round at a time (with backstops), then two at once (without)
+                # one round at a time (with backstops), then two at once (without), the
+                # second with the short on Backpack
                 max_concurrent_rounds=1 + i,
+                direction=("aster_short", "backpack_short")[i],
             )
             for i, plan in enumerate(plans)
         ]

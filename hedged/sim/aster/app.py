@@ -97,7 +97,9 @@ def aster_app(
     serve = functools.partial(websocket, hub, ws_heartbeat)
     for path in ("/ws", "/ws/{stream}", "/stream"):
         app.router.add_get(path, serve)
-    add_admin_routes(app, Controls(state.world, faults, hub, state.submissions, state.arrivals))
+    add_admin_routes(
+        app, Controls(state.world, state.venue, faults, hub, state.submissions, state.arrivals)
+    )
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         """Sweep lapsed listen keys (their streams get listenKeyExpired) while the app runs."""

@@ -53,7 +53,9 @@ def backpack_app(
     for route in ROUTES:
         handler = route.handler if route.instruction is None else _signed(route)
         app.router.add_route(route.method, route.path, handler)
-    add_admin_routes(app, Controls(world, faults, state.hub, state.submissions, state.arrivals))
+    add_admin_routes(
+        app, Controls(world, venue, faults, state.hub, state.submissions, state.arrivals)
+    )
     stop_feeds = start(state)
 
     async def close_websockets(_: web.Application) -> None:
