@@ -161,10 +161,11 @@ async def test_paper_venues_settle_funding_that_the_clients_read(tmp_path: Path)
         since = datetime.now(UTC)
         backpack = venues["backpack"]
         symbol = cfg.pair.backpack_symbol
-        bought = await backpack.place(backpack_market("9", Side.BUY, "1"))
-        assert isinstance(bought, Accepted)
+        # the next settlement read before the position opens: the first payment is at or after it
         info = await backpack.funding_info(symbol)
         assert info.interval_hours == D("0.0003")
+        bought = await backpack.place(backpack_market("9", Side.BUY, "1"))
+        assert isinstance(bought, Accepted)
         deadline = time.monotonic() + 30
         paid: list[FundingPayment] = []
         while not paid:

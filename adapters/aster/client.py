@@ -81,6 +81,10 @@ from hedged.secrets import AsterCredentials
 
 log = logging.getLogger(__name__)
 
+# Start-up reads may wait out the request-weight budget's whole minute: nothing else waits on
+# them, and a daemon restarted right after a busy minute should start, not exit.
+START_WAIT = 60.0
+
 # Margin type cannot change while a position or open orders exist: keep the current one, so
 # that a restart with an open round still starts.
 MARGIN_TYPE_LOCKED = (-4047, -4048)
@@ -165,14 +169,15 @@ class AsterVenue:
         try:
             await self._sync_time()
             for symbol in self.symbols:
-                self._rules[symbol] = await self._load_rules(symbol)
-            dual = await self._http.read("GET", self._paths.dual, weight=30)
+                self._rules[symbol] = await self._load_rules(symbol, START_WAIT)
+            dual = await self._http.read("GET", self._paths.dual, weight=30, max_wait=START_WAIT)
             self._hedge_mode = dual_side(dual)
             for symbol in self.symbols:
                 await self._http.read(
                     "POST",
                     self._paths.leverage,
                     [("symbol", symbol), ("leverage", str(self.leverage))],
+                    max_wait=START_WAIT,
                 )
                 await self._set_margin_type(symbol)
         except BaseException:
@@ -211,7 +216,7 @@ class AsterVenue:
     async def _set_margin_type(self, symbol: str) -> None:
         params = [("symbol", symbol), ("marginType", self.margin_type)]
         try:
-            await self._http.read("POST", self._paths.margin_type, params)
+            await self._http.read("POST", self._paths.margin_type, params, max_wait=START_WAIT)
         except ApiError as e:
             if e.code == NO_NEED_TO_CHANGE_MARGIN_TYPE:
                 return
@@ -222,8 +227,10 @@ class AsterVenue:
 
     # --- market data ----------------------------------------------------------------------
 
-    async def _load_rules(self, symbol: str) -> SymbolRules:
-        info = await self._http.read("GET", EXCHANGE_INFO_PATH, security=Security.PUBLIC)
+    async def _load_rules(self, symbol: str, max_wait: float | None = None) -> SymbolRules:
+        info = await self._http.read(
+            "GET", EXCHANGE_INFO_PATH, security=Security.PUBLIC, max_wait=max_wait
+        )
         return symbol_rules(info, symbol)
 
     async def rules(self, symbol: str) -> SymbolRules:

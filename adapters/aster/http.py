@@ -204,15 +204,18 @@ class AsterHttp(Http):
         *,
         security: Security = Security.SIGNED,
         weight: int = 1,
+        max_wait: float | None = None,
     ) -> Any:
         """The JSON of a 2xx reply. Retries transport trouble, 5xx, 429/418 (after their
         Retry-After) and -1021 (after a clock re-sync); raises ApiError for any other venue
-        error and VenueError once the attempts are spent."""
+        error and VenueError once the attempts are spent, or when the rate-limit back-off
+        outlasts `max_wait` (the policy's by default)."""
         what = f"{method} {path}"
+        patience = self.policy.max_wait if max_wait is None else max_wait
 
         async def attempt() -> Any:
             wait = self.budget.delay(weight, write=False)
-            if wait > self.policy.max_wait:
+            if wait > patience:
                 raise VenueError(f"{what}: rate-limit back-off for {wait:.0f}s")
             if wait > 0:
                 log.info("aster: %s waits %.1fs for the rate limit", what, wait)

@@ -68,7 +68,7 @@ def finished_round(store: Store) -> tuple[dict[str, Any], dict[str, dict[str, in
             | {"filled_qty": str(QTY)}
         )
         saved[v]["fills"].append(
-            {"account": ACCOUNT, "client_id": row.client_id, "side": side}
+            {"account": ACCOUNT, "client_id": row.client_id, "symbol": SYMBOLS[v], "side": side}
             | {"qty": str(QTY), "price": price, "fee": fee}
         )
     for v in SYMBOLS:
