@@ -22,11 +22,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
 
 from hedged.funding import split
 from hedged.model import OrderStatus
 from hedged.store import FundingRow, OrderRow, RoundRow, Store
+
+if TYPE_CHECKING:
+    from hedged.sim.server import SimServers
 
 ZERO = Decimal(0)
 ENDED = ("DONE", "HALTED")  # a round in any other state may still trade
@@ -77,6 +82,20 @@ class VenueRecords:
             if p["account"] == self.account and p["symbol"] == symbol
         ]
         return sum(positions, ZERO)
+
+
+async def wire_records(
+    servers: SimServers, account: str, symbols: Mapping[str, str | Sequence[str]]
+) -> VenueRecords:
+    """The records of simulators serving on 127.0.0.1: each venue's state, and how many times
+    each client order id reached it (read over the wire, as any client would)."""
+    submissions = {}
+    async with aiohttp.ClientSession() as s:
+        for v in symbols:
+            async with s.get(servers.url(v) + "/_admin/submissions") as answer:
+                submissions[v] = await answer.json()
+    states = {v: servers.world.venues[v].to_dict() for v in symbols}
+    return VenueRecords(account, symbols, states, submissions)
 
 
 @dataclass

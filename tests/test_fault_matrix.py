@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from invariants import VenueRecords, check_invariants
+from invariants import check_invariants, wire_records
 from roundkit import make_config
 
 from hedged import orders
@@ -145,19 +145,9 @@ class HttpRig:
     async def check_invariants(self) -> None:
         for faults in self.servers.faults.values():
             await faults.held.settled()  # a late-delivered request counts once processed
-        submissions = {}
-        async with aiohttp.ClientSession() as s:
-            for v in VENUES:
-                async with s.get(self.servers.url(v) + "/_admin/submissions") as answer:
-                    submissions[v] = await answer.json()
         r = self.store.get_round(1)
         assert r is not None and r.state == "DONE", f"round is {r and r.state}: {r and r.reason}"
-        records = VenueRecords(
-            account=ACCOUNT,
-            symbols=self.world.symbols,
-            states={v: self.world.venues[v].to_dict() for v in VENUES},
-            submissions=submissions,
-        )
+        records = await wire_records(self.servers, ACCOUNT, self.world.symbols)
         assert check_invariants(self.store, records).violations == []
 
 

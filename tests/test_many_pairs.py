@@ -16,9 +16,8 @@ from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
-import aiohttp
 import pytest
-from invariants import VenueRecords, check_invariants
+from invariants import check_invariants, wire_records
 
 from hedged import orders
 from hedged.adapters.backpack.signing import new_keypair
@@ -35,6 +34,7 @@ from hedged.venues import clients
 D = Decimal
 ACCOUNT = "pairs"
 PAIRS = {"SOLUSDT": "SOL_USDC_PERP", "ETHUSDT": "ETH_USDC_PERP", "BTCUSDT": "BTC_USDC_PERP"}
+SYMBOLS = {ASTER: tuple(PAIRS), BACKPACK: tuple(PAIRS.values())}
 
 CONFIG = """
 [strategy]
@@ -145,17 +145,7 @@ class PairsRig:
         raise AssertionError(f"rounds {self.states()}, wanted {state} on {pairs}")
 
     async def check_invariants(self) -> None:
-        submissions = {}
-        async with aiohttp.ClientSession() as s:
-            for v in VENUES:
-                async with s.get(self.servers.url(v) + "/_admin/submissions") as answer:
-                    submissions[v] = await answer.json()
-        records = VenueRecords(
-            account=ACCOUNT,
-            symbols={ASTER: tuple(PAIRS), BACKPACK: tuple(PAIRS.values())},
-            states={v: self.world.venues[v].to_dict() for v in VENUES},
-            submissions=submissions,
-        )
+        records = await wire_records(self.servers, ACCOUNT, SYMBOLS)
         assert check_invariants(self.store, records).violations == []
 
 
@@ -219,17 +209,7 @@ async def test_a_pair_the_store_cannot_explain_blocks_that_pair_only(rig: PairsR
     await rig.until("DONE", ["SOLUSDT", "BTCUSDT"])
     assert "ETHUSDT" not in rig.states()
     assert engine._finished()  # the blocked pair can never open: nothing to wait for
-    submissions = {}
-    async with aiohttp.ClientSession() as s:
-        for v in VENUES:
-            async with s.get(rig.servers.url(v) + "/_admin/submissions") as answer:
-                submissions[v] = await answer.json()
-    records = VenueRecords(
-        account=ACCOUNT,
-        symbols={ASTER: tuple(PAIRS), BACKPACK: tuple(PAIRS.values())},
-        states={v: rig.world.venues[v].to_dict() for v in VENUES},
-        submissions=submissions,
-    )
+    records = await wire_records(rig.servers, ACCOUNT, SYMBOLS)
     verdict = check_invariants(rig.store, records, foreign={ASTER: {"manual-1"}})
     assert verdict.violations == []
 
