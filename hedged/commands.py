@@ -23,6 +23,16 @@ class Helm(Protocol):
         """Move every active round that allows `trigger`; how many were moved."""
         ...
 
+    def flatten(self) -> int:
+        """Close every round (in a fleet, the others' too: they read it from the store);
+        how many of this daemon's were moved."""
+        ...
+
+    def steers(self, round_id: int | None) -> bool:
+        """Whether this daemon applies a command (in a fleet, a round's goes to the daemon
+        holding the round's book; the others leave it pending)."""
+        ...
+
     def move(self, round_id: int, trigger: Trigger, why: str) -> str:
         """Move one round; its state afterwards. LookupError if there is no such round."""
         ...
@@ -31,7 +41,7 @@ class Helm(Protocol):
 async def apply_pending(store: Store, helm: Helm, settled: Callable[[], Awaitable[None]]) -> None:
     """Apply the queued commands in order, each answered in the store (hedgectl waits for
     the answer); `settled` waits for the steps under way, which a command must not race."""
-    commands = store.pending_commands()
+    commands = [c for c in store.pending_commands() if helm.steers(c.round_id)]
     if commands:
         await settled()
     for c in commands:
@@ -55,8 +65,7 @@ def execute(helm: Helm, kind: str, round_id: int | None) -> str:
         return "resumed: rounds open again"
     if kind == "flatten":
         helm.pause(True)
-        n = helm.close_all(Trigger.OPERATOR_CLOSE, "operator flatten")
-        return f"paused; closing {n} rounds"
+        return f"paused; closing {helm.flatten()} rounds"
     if kind in ("close", "resume"):
         if round_id is None:
             raise LookupError(f"{kind} needs a round")

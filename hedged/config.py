@@ -162,6 +162,9 @@ class DaemonConfig:
     # How long a leader's lease lasts without renewal: a standby takes over about this
     # long after the leader died (docs/leadership.md).
     lease_seconds: Decimal = Decimal(3)
+    # Share the configured pairs' books with the other daemons on the store, each book traded
+    # by one of them (docs/leadership.md#a-fleet); false: lead every book or stand by.
+    fleet: bool = False
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -327,6 +330,12 @@ def _integer(*, ge: int, le: int) -> Rule:
 def _string(value: object) -> str:
     if not isinstance(value, str):
         raise _Invalid(_("expected a string, got {kind}").format(kind=_kind(value)))
+    return value
+
+
+def _boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(_("expected true or false, got {kind}").format(kind=_kind(value)))
     return value
 
 
@@ -510,6 +519,7 @@ _SCHEMA: dict[str, tuple[type[Any], dict[str, Rule]]] = {
             "log_level": _choice(LogLevel),
             "log_format": _choice(LogFormat),
             "lease_seconds": _decimal(ge=1, le=60),
+            "fleet": _boolean,
         },
     ),
     "store": (StoreConfig, {"url": _store_url}),
@@ -624,8 +634,19 @@ _STRATEGY_CHECKS: tuple[tuple[str, Callable[[StrategyConfig], str | None]], ...]
     ("exit_as_maker_seconds", _maker_exit_within_round),
     ("avoid_funding_seconds", _avoid_window_below_an_hour),
 )
+
+
+def _fleet_trades_on(c: Config) -> str | None:
+    # A single-mode daemon exits after its one round per pair; in a fleet its books would
+    # then be taken by the others, which would open more.
+    if c.daemon.fleet and c.strategy.mode == "single":
+        return _("needs strategy.mode = 'continuous': a fleet's daemons share rounds for good")
+    return None
+
+
 _CROSS_CHECKS: tuple[tuple[str, Callable[[Config], str | None]], ...] = (
     ("credentials.file", _credentials_file_iff_file_source),
+    ("daemon.fleet", _fleet_trades_on),
 )
 
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
@@ -20,7 +21,14 @@ from hedged.config import Config
 from hedged.entries import Entries
 from hedged.funding import FundingCollector
 from hedged.i18n import _
-from hedged.leadership import Lease, Taken, Timing, standby_status, this_process
+from hedged.leadership import (
+    NOTHING_TO_DO,
+    Lease,
+    Taken,
+    Timing,
+    standby_status,
+    this_process,
+)
 from hedged.legs import ASTER, BACKPACK, VENUES
 from hedged.model import FundingInfo, OrderState, Quote
 from hedged.observe import NULL_OBSERVER, Observer
@@ -95,11 +103,13 @@ class Engine:
             this_process(books[0]),
             Timing.of(float(config.daemon.lease_seconds)),
             books=books,
+            fleet=config.daemon.fleet,
         )
         store.fence = self.lease.fence()  # every write checks the lease: none until taken
         for v in venues.values():  # and every order, once signed, just before it leaves
             v.fence(lambda: self.lease.valid() and in_time())
         self.leading = False
+        self._flattened: str | None = None  # the last fleet-wide flatten this daemon saw
         self.stopping: asyncio.Event = WakingEvent(self._wake)
         self._streams: list[asyncio.Task[None]] = []
         self._keeper: asyncio.Task[None] | None = None
@@ -199,13 +209,13 @@ class Engine:
         shown = None
         while not self.stopping.is_set():
             taken = await self.lease.try_take()
-            if taken is not None:
+            if taken:
                 try:
                     return await self._take_over(taken)
                 except (Deposed, SQLAlchemyError) as e:  # lost it again on the way in
                     await self._step_down(f"{type(e).__name__}: {e}")
                     continue
-            status = standby_status(self.lease.seen)
+            status = standby_status(self.lease.seen, self.lease.fleet)
             if status != shown:
                 log.info("%s", status)
                 shown = status
@@ -215,38 +225,44 @@ class Engine:
                 await asyncio.wait_for(self.stopping.wait(), self.lease.timing.poll)
         return None
 
-    async def _take_over(self, taken: Taken) -> Report:
-        """Lead: the rounds as the store has them, made to agree with the venues by the one
-        reconciliation path (which waits out the signature window of any unsure order)."""
-        before = taken.before
-        if taken.takeover and before is not None:
-            log.warning(
-                _("taking over %s from %s pid %s (its lease lapsed): epoch %s"),
-                self.lease.claim.book,
-                before.host,
-                before.pid,
-                taken.lease.epoch,
-            )
-        else:
-            log.info("leading %s (epoch %s)", self.lease.claim.book, taken.lease.epoch)
+    async def _take_over(self, taken: Sequence[Taken]) -> Report:
+        """Lead the books held: the rounds as the store has them, made to agree with the
+        venues by the one reconciliation path (which waits out the signature window of any
+        unsure order). Run again whenever a fleet moves a book to or from this daemon."""
+        for t in taken:
+            before = t.before
+            if t.takeover and before is not None:
+                log.warning(
+                    _("taking over %s from %s pid %s (its lease lapsed): epoch %s"),
+                    t.lease.book,
+                    before.host,
+                    before.pid,
+                    t.lease.epoch,
+                )
+            else:
+                log.info("leading %s (epoch %s)", t.lease.book, t.lease.epoch)
         self._forget()
         self.store.fence = self.lease.fence()
+        ours = self.pairs.lead(self.lease.held)
+        self.store.scope = ours if self.lease.fleet else None
         self.store.cache_live_rounds()  # the leader is the one writer of rounds and orders
         self.leading = True
         claim = self.lease.claim
-        self.store.journal(
-            None,
-            "lease_taken",
-            book=claim.book,
-            epoch=taken.lease.epoch,
-            host=claim.host,
-            pid=claim.pid,
-            takeover=taken.takeover,
-        )
+        for t in taken:
+            self.store.journal(
+                None,
+                "lease_taken",
+                book=t.lease.book,
+                epoch=t.lease.epoch,
+                host=claim.host,
+                pid=claim.pid,
+                takeover=t.takeover,
+            )
         await self.lease.check_in(force=True)
-        self.observer.leadership(self.lease.claim.book, True, taken.takeover)
-        self.paused = self.store.get_meta("paused") == "1"
-        for pair in self.pairs:
+        for t in taken:
+            self.observer.leadership(t.lease.book, True, t.takeover)
+        self._read_flags()
+        for pair in self.pairs.led():
             pair.cooldown_from(self.store.last_ended_at(pair.name), time.monotonic())
         self._not_opening = self.store.get_meta("not_opening")
         try:
@@ -267,35 +283,71 @@ class Engine:
         self.notify(READY="1", STATUS=self.status_line())
         return report
 
+    def _read_flags(self) -> None:
+        """What hedgectl's pause and flatten left in the store; in a fleet, read again at
+        every slow poll, since another daemon of the fleet may have applied the command."""
+        self.paused = self.store.get_meta("paused") == "1"
+        flatten = self.store.get_meta("flatten")
+        if self.leading and flatten is not None and flatten != self._flattened:
+            if self._flattened is not None:  # asked since this daemon last looked
+                self.close_all(Trigger.OPERATOR_CLOSE, "operator flatten")
+            self._flattened = flatten
+
+    async def _move_books(self) -> None:
+        """A fleet's look asked this daemon to give a book up or take free ones: at a safe
+        point for every book (no step, so no order, in flight), then relearn what it leads."""
+        plan, self.lease.plan = self.lease.plan, NOTHING_TO_DO
+        await self.stepper.settled()
+        if plan.give_up is not None and plan.give_up in self.lease.held:
+            self.store.journal(None, "lease_given_up", book=plan.give_up, pid=os.getpid())
+            await self.lease.give_up(plan.give_up)
+            self.observer.leadership(plan.give_up, False, False)
+            log.info(_("gave %s up to another daemon of the fleet"), plan.give_up)
+        try:
+            taken = await self.lease.take(plan.take)
+        except SQLAlchemyError as e:
+            log.warning(_("fleet: cannot take %s: %s"), " ".join(plan.take), e)
+            taken = []
+        if not self.lease.leading:
+            await self._step_down(_("every book given up to the fleet"))
+        elif taken or plan.give_up is not None:
+            await self.stepper.cancel()
+            self.store.drop_cache()
+            await self._take_over(taken)
+
     async def _step_down(self, why: str) -> None:
         """The lease is lost: every step stops (none could send or write any more) and what
         this daemon knew of the rounds is forgotten; it stands by."""
-        log.warning(_("no longer leading %s: %s"), self.lease.claim.book, why)
+        log.warning(_("no longer leading %s: %s"), self.lease.name, why)
+        held = self.lease.held
         self.lease.lose(why)
         self.leading = False
         await self.stepper.cancel()
         self.store.drop_cache()
+        self.store.scope = None
         self._forget()
-        self.observer.leadership(self.lease.claim.book, False, False)
+        for book in held:
+            self.observer.leadership(book, False, False)
         await self.lease.check_in(force=True)
 
     async def recover(self) -> Report:
         """Reconcile, and halt whatever the venues show that the store cannot explain."""
-        symbols = {v: {p.symbols[v] for p in self.pairs} for v in VENUES}
+        symbols = {v: {p.symbols[v] for p in self.pairs.led()} for v in VENUES}
         report = await reconcile(self.store, self.venues, self.desk, symbols)
         self.observer.reconciled(report)
         # What the store cannot explain blocks the pair trading that symbol, and only it
         # (every pair, on a symbol none trades).
         by_symbol = self.pairs.by_symbol()
-        for pair in self.pairs:
+        led = self.pairs.led()
+        for pair in led:
             pair.blocked = None
-        for pair in self.pairs:
+        for pair in led:
             unsure = [why for at, why in report.unresolved_at if by_symbol.get(at, pair) is pair]
             if unsure:
                 pair.blocked = f"unresolved orders: {'; '.join(unsure)}"
         for (venue, symbol), (actual, expected) in report.mismatches.items():
             why = f"{venue} {symbol} position {actual}, rounds expect {expected}"
-            for pair in self.pairs:
+            for pair in led:
                 if by_symbol.get((venue, symbol), pair) is pair:
                     pair.blocked = why
             for r in self.store.active_rounds():
@@ -304,7 +356,7 @@ class Engine:
         if self.blocked:
             log.error(_("not opening rounds: %s"), self.blocked)
         self.store.set_meta("blocked", self.blocked or "")  # so hedgectl can show why
-        for pair in self.pairs:
+        for pair in led:
             self.store.set_meta(f"blocked:{pair.name}", pair.blocked or "")
         self._collect_funding()
         return report
@@ -313,7 +365,7 @@ class Engine:
         """Funding paid while the daemon was down or a stream was broken: read beside the
         loop once the store and the venues agree."""
         self.funding.due = True
-        self.funding.on_timer(self.pairs.by_symbol())
+        self.funding.on_timer(self.pairs.by_symbol(led=True))
 
     async def _pair_of(self, r: RoundRow) -> Pair:
         """The round's pair; for a live round on a pair the configuration no longer lists,
@@ -469,6 +521,9 @@ class Engine:
                     await self.stand_by()
                     continue
                 try:
+                    if self.lease.plan is not NOTHING_TO_DO:  # a fleet moves a book
+                        await self._move_books()
+                        continue
                     await self.tick()
                 except (Deposed, SQLAlchemyError) as e:
                     self._lose_store(e)
@@ -553,7 +608,9 @@ class Engine:
                 self._finished_since_trim = False
                 heap.give_back()
             self.stepper.spawn("resting-order poll", self._poll_resting())
-            self.funding.on_timer(self.pairs.by_symbol())
+            if self.lease.fleet:  # another daemon of the fleet may have paused or flattened
+                self._read_flags()
+            self.funding.on_timer(self.pairs.by_symbol(led=True))
             if unstreamed := self.pairs.unstreamed():  # pairs no longer configured
                 self.stepper.spawn("unstreamed prices", self._poll_stale(False, unstreamed))
             self.stepper.spawn("wal checkpoint", self._checkpoint())
@@ -876,6 +933,20 @@ class Engine:
     def pause(self, paused: bool) -> None:
         self.store.set_meta("paused", "1" if paused else "0")
         self.paused = paused
+
+    def flatten(self) -> int:
+        n = self.close_all(Trigger.OPERATOR_CLOSE, "operator flatten")
+        if self.lease.fleet:  # the other daemons close theirs when they read it
+            self._flattened = f"{self.lease.claim.holder}:{time.time_ns()}"
+            self.store.set_meta("flatten", self._flattened)
+        return n
+
+    def steers(self, round_id: int | None) -> bool:
+        """Whether a command is this daemon's to apply: a round's is its book holder's."""
+        if round_id is None or self.store.scope is None:
+            return True
+        r = self.store.get_round(round_id)
+        return r is None or self.store.scope("aster", r.aster_symbol)
 
     def close_all(self, trigger: Trigger, why: str) -> int:
         n = 0

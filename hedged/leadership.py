@@ -5,8 +5,9 @@ fenced by the lease's epoch (`Store.fence`), and each order leaves only if, afte
 signed, the lease is still valid on this process's monotonic clock. A daemon that cannot
 renew in time gives the lease up on its own before the store can hand it to another.
 
-A daemon trading several pairs holds one lease row per pair's book, taken, renewed and
-given up together: it leads all of them or none, and each write checks every one of them.
+A daemon trading several pairs holds one lease row per pair's book. Alone it takes them
+together (all or none); in a fleet each daemon takes its fair share of the books
+(`hedged.fleet`). Each write checks every book held.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from hedged.fleet import Plan, plan, view_of
 from hedged.i18n import _
 from hedged.store import Claim, Fence, LeaseRow, Store, utcnow
 
@@ -73,9 +75,18 @@ class Taken:
     takeover: bool  # taken from another daemon whose lease lapsed (not released, not new)
 
 
+NOTHING_TO_DO = Plan((), None)
+
+
 class Lease:
-    """This daemon's hold on its books' leases: `claim.book`'s, and with `books` those of
-    every pair it trades, held together."""
+    """This daemon's hold on its books' leases, one row per book.
+
+    Two policies over one mechanism: alone (the default), a daemon leads every book of its
+    configuration together — it takes them all or none, so a second daemon on the store is
+    a hot standby for all of them; in a fleet (`[daemon] fleet = true`), it takes the books
+    of its fair share one by one and gives one up when another daemon is short
+    (`hedged.fleet.plan`). Either way each book it holds is renewed with the others, and
+    each write checks every one of them."""
 
     def __init__(
         self,
@@ -85,93 +96,143 @@ class Lease:
         clock: Callable[[], float] = time.monotonic,
         *,
         books: Sequence[str] = (),
+        fleet: bool = False,
     ) -> None:
         self.store = store
         self.claim = claim
         self.books = tuple(dict.fromkeys((claim.book, *books)))  # claim.book first
+        self.fleet = fleet
         self.timing = timing
         self._clock = clock
-        self.epoch: int | None = None  # claim.book's; None while not leading
-        self._epochs: dict[str, int] = {}  # every book's, while leading
+        self._epochs: dict[str, int] = {}  # the books held, with their epochs
         self._valid_until = 0.0
         self.lost: str | None = None  # why the lease was lost, until it is taken again
-        self.seen: LeaseRow | None = None  # the lease as last read while standing by
+        self.seen: LeaseRow | None = None  # claim.book's lease as last read while standing by
+        self.plan = NOTHING_TO_DO  # a fleet's last look, while it asks for a move
         self._checked_in = -float("inf")
+        # A fleet counts a daemon live by its check-ins: often enough for a dead one to stop
+        # counting about when its leases lapse.
+        self._check_in_every = timing.renew if fleet else timing.check_in
 
     @property
     def ttl_ms(self) -> int:
         return int(self.timing.ttl * 1000)
 
+    @property
+    def held(self) -> tuple[str, ...]:
+        """The books held, in the configuration's order."""
+        return tuple(b for b in self.books if b in self._epochs)
+
+    @property
+    def leading(self) -> bool:
+        return bool(self._epochs)
+
+    def epoch(self, book: str) -> int | None:
+        return self._epochs.get(book)
+
     def valid(self) -> bool:
-        """Whether this daemon may send: it holds the lease and cannot have lost it yet."""
-        return self.epoch is not None and self._clock() < self._valid_until
+        """Whether this daemon may send: it holds its books and cannot have lost them yet."""
+        return bool(self._epochs) and self._clock() < self._valid_until
 
     @property
     def name(self) -> str:
         """The books, as logs and hedgectl name them."""
-        return self.claim.book if len(self.books) == 1 else " ".join(self.books)
+        books = self.held or self.books
+        return books[0] if len(books) == 1 else " ".join(books)
 
     def fence(self) -> Fence:
-        """What this daemon's writes stand on (no epoch yet: every write is refused)."""
-        epoch = -1 if self.epoch is None else self.epoch
-        also = tuple((b, self._epochs.get(b, -1)) for b in self.books[1:])
-        return Fence(self.claim.book, self.claim.holder, epoch, self.valid, also)
+        """What this daemon's writes stand on (no book held: every write is refused)."""
+        held = self.held
+        if not held:
+            return Fence(self.claim.book, self.claim.holder, -1, self.valid)
+        also = tuple((b, self._epochs[b]) for b in held[1:])
+        return Fence(held[0], self.claim.holder, self._epochs[held[0]], self.valid, also)
 
     def lose(self, why: str) -> None:
-        if self.epoch is not None:
+        if self._epochs:
             log.warning(_("lease of %s lost: %s"), self.name, why)
-        self.epoch = None
         self._epochs = {}
+        self.plan = NOTHING_TO_DO
         self.lost = why
 
-    async def try_take(self) -> Taken | None:
-        """Take the leases if they are free or lapsed (a read first: a standby writes
-        nothing while one is held), in the books' order; all or none: one refused gives
-        back those just taken. The first book's take is what is returned."""
+    async def try_take(self) -> list[Taken]:
+        """Take what this daemon should lead and can (a read first: it writes nothing while
+        the books are held): alone, every book in the configuration's order, all or none —
+        one refused gives back those just taken; in a fleet, the free books of its share.
+        The books taken, none if nothing could be."""
         try:
             rows, now = await asyncio.to_thread(self.store.leases)
             by_book = {row.book: row for row in rows}
             self.seen = by_book.get(self.claim.book)
-            for book in self.books:
-                held = by_book.get(book)
-                mine = held is None or held.holder in (None, self.claim.holder)
-                if held is not None and not mine and held.expires_ms > now:
-                    self.seen = held
-                    return None
-            started = self._clock()
-            first: tuple[LeaseRow | None, LeaseRow | None] = (None, None)
-            epochs: dict[str, int] = {}
-            for book in self.books:
-                claim = replace(self.claim, book=book)
-                taken, before = await asyncio.to_thread(self.store.take_lease, claim, self.ttl_ms)
-                if taken is None:
-                    await self._give_back(epochs)
-                    return None
-                epochs[book] = taken.epoch
-                if book == self.claim.book:
-                    first = (taken, before)
+            if self.fleet:
+                wanted = (await self._look(rows, now)).take
+            else:
+                wanted = () if self._taken_by_other(by_book, now) else self.books
+            return await self.take(wanted, together=not self.fleet)
         except SQLAlchemyError as e:
             log.warning(_("lease of %s: store unavailable: %s"), self.name, e)
-            return None
-        taken, before = first
-        assert taken is not None
-        self._epochs = epochs
-        self.epoch = taken.epoch
-        self._valid_until = started + self.timing.ttl - self.timing.margin
-        self.lost = None
-        takeover = (
-            before is not None
-            and before.holder not in (None, self.claim.holder)
-            and before.expires_ms != 0
+            return []
+
+    def _taken_by_other(self, by_book: dict[str, LeaseRow], now_ms: int) -> bool:
+        for book in self.books:
+            held = by_book.get(book)
+            mine = held is None or held.holder in (None, self.claim.holder)
+            if held is not None and not mine and held.expires_ms > now_ms:
+                self.seen = held
+                return True
+        return False
+
+    async def take(self, books: Sequence[str], *, together: bool = False) -> list[Taken]:
+        """Take these books' leases (each if it is free or lapsed); with `together`, all or
+        none. Raises SQLAlchemyError if the store fails."""
+        started = self._clock()
+        taken: list[Taken] = []
+        for book in books:
+            claim = replace(self.claim, book=book)
+            row, before = await asyncio.to_thread(self.store.take_lease, claim, self.ttl_ms)
+            if row is None:
+                if together:
+                    await self._give_back({t.lease.book: t.lease.epoch for t in taken})
+                    return []
+                continue
+            takeover = (
+                before is not None
+                and before.holder not in (None, self.claim.holder)
+                and before.expires_ms != 0
+            )
+            taken.append(Taken(row, before, takeover))
+        if taken:
+            if not self._epochs:  # else the renewals' validity holds (the shorter one)
+                self._valid_until = started + self.timing.ttl - self.timing.margin
+            self._epochs |= {t.lease.book: t.lease.epoch for t in taken}
+            self.lost = None
+        return taken
+
+    async def give_up(self, book: str) -> None:
+        """Let another daemon of the fleet take `book` at once: called at a safe point (no
+        order of its rounds in flight); writes stop standing on it before it is released."""
+        epoch = self._epochs.pop(book, None)
+        if epoch is not None:
+            await self._give_back({book: epoch})
+
+    async def _look(self, rows: Sequence[LeaseRow], now_ms: int) -> Plan:
+        """The fleet as the store shows it, and this daemon's part in it."""
+        daemons, _now = await asyncio.to_thread(self.store.daemons)
+        view = view_of(
+            self.books,
+            ((r.book, r.holder, r.expires_ms) for r in rows),
+            ((d.holder, d.seen_ms) for d in daemons),
+            now_ms,
+            self.ttl_ms,
         )
-        return Taken(taken, before, takeover)
+        return plan(view, self.claim.holder)
 
     async def renew(self) -> bool:
         """Push the expiry on. A failed renewal keeps the lease until its local validity
         runs out (a database blip); a refused one (another epoch) loses it at once."""
-        if self.epoch is None:
+        if not self._epochs:
             return False
-        epoch, epochs, started = self.epoch, dict(self._epochs), self._clock()
+        epochs, started = dict(self._epochs), self._clock()
         try:
             ok = True
             for book, held in epochs.items():
@@ -183,16 +244,16 @@ class Lease:
             if not self.valid():
                 self.lose(f"not renewed in time ({e})")
             return self.valid()
-        if self.epoch != epoch:
-            return False
+        if not all(self._epochs.get(b) == e for b, e in epochs.items()):
+            return bool(self._epochs)  # lost or given up meanwhile: the next renewal says
         if not ok:
-            self.lose(f"the store no longer gives us epoch {epoch}")
+            self.lose(f"the store no longer gives us epoch {epochs}")
             return False
         self._valid_until = started + self.timing.ttl - self.timing.margin
         return True
 
     async def release(self) -> None:
-        epochs, self._epochs, self.epoch = self._epochs, {}, None
+        epochs, self._epochs = self._epochs, {}
         await self._give_back(epochs)
 
     async def _give_back(self, epochs: dict[str, int]) -> None:
@@ -203,12 +264,13 @@ class Lease:
             log.warning(_("lease of %s: release failed: %s"), self.name, e)
 
     async def check_in(self, force: bool = False) -> None:
-        """Tell the store we are alive and in which role, every `timing.check_in` seconds."""
+        """Tell the store we are alive and in which role, every `timing.check_in` seconds
+        (in a fleet, at every renewal)."""
         now = self._clock()
-        if not force and now - self._checked_in < self.timing.check_in:
+        if not force and now - self._checked_in < self._check_in_every:
             return
         self._checked_in = now
-        role = LEADER if self.epoch is not None else STANDBY
+        role = LEADER if self._epochs else STANDBY
         try:
             await asyncio.to_thread(self.store.check_in, self.claim, role)
         except SQLAlchemyError as e:
@@ -220,17 +282,33 @@ class Lease:
         except SQLAlchemyError as e:
             log.warning(_("check-out failed: %s"), e)
 
-    async def keep(self, on_lost: Callable[[], None]) -> None:
-        """Renew while held and check in, forever; `on_lost` wakes the loop when the lease
-        is lost. (Between renewals `valid()` runs out by itself: nothing waits for this.)"""
+    async def keep(self, on_change: Callable[[], None]) -> None:
+        """Renew while held and check in, forever; in a fleet that leads, look at the fleet
+        too. `on_change` wakes the loop when the lease is lost or the fleet asks for a move
+        (between renewals `valid()` runs out by itself: nothing waits for this)."""
         while True:
-            if self.epoch is not None and not await self.renew():
-                on_lost()
+            if self._epochs and not await self.renew():
+                on_change()
             await self.check_in()
+            if self.fleet and self._epochs and self.plan is NOTHING_TO_DO:
+                await self._look_again(on_change)
             await asyncio.sleep(self.timing.renew)
 
+    async def _look_again(self, on_change: Callable[[], None]) -> None:
+        try:
+            rows, now = await asyncio.to_thread(self.store.leases)
+            found = await self._look(rows, now)
+        except SQLAlchemyError as e:
+            log.warning(_("fleet: cannot look at the store: %s"), e)
+            return
+        if found.take or found.give_up:
+            self.plan = found
+            on_change()
 
-def standby_status(held: LeaseRow | None) -> str:
+
+def standby_status(held: LeaseRow | None, fleet: bool = False) -> str:
+    if fleet:  # every book is held by a daemon at its share, or taken faster by another
+        return "standby: no book of the fleet for this daemon yet"
     if held is None or held.holder is None:
         return "standby: no daemon leading"
     since = held.since.isoformat(timespec="seconds") if held.since else "?"

@@ -5,7 +5,7 @@ cannot explain on a pair's symbol stops new rounds on that pair only)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -36,6 +36,7 @@ class Pair:
     cooldown_note: str = ""
     pnl_today: tuple[datetime, Decimal] | None = None
     configured: bool = True  # False: adopted for a live round on a pair no longer listed
+    led: bool = True  # this daemon holds its book (in a fleet, only its share's pairs)
 
     @classmethod
     def of(cls, config: PairConfig) -> Pair:
@@ -108,7 +109,7 @@ class Pairs:
         """A pair for a live round on symbols the configuration no longer lists."""
         config = PairConfig(r.aster_symbol, r.backpack_symbol, strategy)
         pair = Pair.of(config)
-        pair.configured = False
+        pair.configured = False  # led: only the daemon that sees strays adopts one
         self._by_name[r.aster_symbol] = pair
         return pair
 
@@ -120,5 +121,26 @@ class Pairs:
         """The (venue, symbol) of adopted pairs, which no price stream carries."""
         return [(v, s) for p in self if not p.configured for v, s in p.symbols.items()]
 
-    def by_symbol(self) -> Mapping[tuple[str, str], Pair]:
-        return {(v, s): p for p in self for v, s in p.symbols.items()}
+    def by_symbol(self, led: bool = False) -> Mapping[tuple[str, str], Pair]:
+        """(venue, symbol) -> its pair, of every pair or of those this daemon trades now."""
+        return {(v, s): p for p in self if p.led or not led for v, s in p.symbols.items()}
+
+    def led(self) -> list[Pair]:
+        """The pairs this daemon trades now: every one, or in a fleet those of its books."""
+        return [p for p in self if p.led]
+
+    def lead(self, books: Collection[str]) -> Callable[[str, str], bool]:
+        """Trade the pairs of `books` from now on; what is this daemon's in the store: the
+        (venue, symbol) of its pairs, and of pairs no book covers (a live round on a pair
+        dropped from the configuration) if it holds the first book."""
+        for p in self:
+            p.led = p.book in books or not p.configured
+        configured = [p for p in self if p.configured]
+        mine = {(v, s) for p in configured if p.led for v, s in p.symbols.items()}
+        others = {(v, s) for p in configured if not p.led for v, s in p.symbols.items()}
+        strays = self.first.book in books
+
+        def ours(venue: str, symbol: str) -> bool:
+            return (venue, symbol) in mine or (strays and (venue, symbol) not in others)
+
+        return ours

@@ -642,6 +642,9 @@ class Store:
         self.engine = open_readonly_engine(url) if readonly else open_engine(url)
         self._live: LiveCache | None = None
         self.fence: Fence | None = None  # set by the daemon while it holds the book's lease
+        # A daemon of a fleet: which (venue, symbol) are its books' (None: every one); the
+        # rounds and orders of others' books are not its to read back, step or record.
+        self.scope: Callable[[str, str], bool] | None = None
         self._lease_engine: Engine | None = None
         self._intent_statements: _IntentSQL | None = None
         try:
@@ -983,6 +986,8 @@ class Store:
                 .order_by(col(RoundRow.id))
             )
             rows = list(s.exec(q))
+        if (ours := self.scope) is not None:
+            rows = [r for r in rows if ours("aster", r.aster_symbol)]
         return [self._cached_round(r) for r in rows]
 
     def recent_rounds(self, limit: int) -> list[RoundRow]:
@@ -1167,16 +1172,21 @@ class Store:
                 return cached
         with self.session() as s:
             q = select(OrderRow).where(OrderRow.venue == venue, OrderRow.client_id == client_id)
-            return s.exec(q).first() or next(
+            row = s.exec(q).first() or next(
                 (o for o in self._intents(s) if (o.venue, o.client_id) == (venue, client_id)),
                 None,
             )
+        ours = self.scope
+        return None if row is None or (ours and not ours(row.venue, row.symbol)) else row
 
     def live_orders(self) -> list[OrderRow]:
-        """Every order not known to be finished, over all rounds."""
+        """Every order not known to be finished, over all rounds (of this daemon's books)."""
         with self.session() as s:
             q = select(OrderRow).where(col(OrderRow.status).not_in(TERMINAL))
-            return sorted([*s.exec(q), *self._intents(s)], key=_order_id)
+            rows = [*s.exec(q), *self._intents(s)]
+        if (ours := self.scope) is not None:
+            rows = [o for o in rows if ours(o.venue, o.symbol)]
+        return sorted(rows, key=_order_id)
 
     @staticmethod
     def _intents(s: Session) -> list[OrderRow]:
