@@ -35,6 +35,7 @@ from hedged.report import (
     RoundView,
     command_json,
     daemon_view,
+    fleet_view,
     funding_rates,
     halted,
     history,
@@ -56,6 +57,7 @@ from hedged.store import (
 from hedged.views import (
     daemon_hint,
     daemon_line,
+    fleet_table,
     funding_line,
     halted_table,
     history_csv,
@@ -65,6 +67,7 @@ from hedged.views import (
     render_detail,
     render_frame,
     status_table,
+    unheld_line,
 )
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE = 0, 1, 2
@@ -236,6 +239,10 @@ def parser() -> argparse.ArgumentParser:
     )
     cl.add_argument("round", type=_round_id, metavar=round_)
     command("flatten", _("pause, and close every open round now"), steer)
+    command(
+        "fleet",
+        _("the daemons on this store: role, last check-in and the books (pairs) each holds"),
+    )
     return p
 
 
@@ -350,6 +357,20 @@ def cmd_status(store: Store, args: argparse.Namespace, out: Console) -> int:
     for name, rounds in groups.items() if len(groups) > 1 else ():
         out.print(pair_heading(name, *_pair_meta(store, name)))
         out.print(status_table(rounds))
+    return EXIT_OK
+
+
+def cmd_fleet(store: Store, args: argparse.Namespace, out: Console) -> int:
+    view = fleet_view(store)
+    if args.json:
+        emit_json(view.to_json())
+        return EXIT_OK
+    if not view.daemons:
+        out.print(_("no daemon has checked in"))
+    else:
+        out.print(fleet_table(view))
+    if (free := unheld_line(view)) is not None:
+        out.print(free)
     return EXIT_OK
 
 
@@ -562,6 +583,7 @@ COMMANDS: dict[str, Callable[[Store, argparse.Namespace, Console], int]] = {
     "resume": cmd_steer,
     "close": cmd_steer,
     "flatten": cmd_steer,
+    "fleet": cmd_fleet,
 }
 
 

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
@@ -254,6 +253,7 @@ class Engine:
                 "lease_taken",
                 book=t.lease.book,
                 epoch=t.lease.epoch,
+                holder=claim.holder,
                 host=claim.host,
                 pid=claim.pid,
                 takeover=t.takeover,
@@ -298,11 +298,19 @@ class Engine:
         point for every book (no step, so no order, in flight), then relearn what it leads."""
         plan, self.lease.plan = self.lease.plan, NOTHING_TO_DO
         await self.stepper.settled()
-        if plan.give_up is not None and plan.give_up in self.lease.held:
-            self.store.journal(None, "lease_given_up", book=plan.give_up, pid=os.getpid())
-            await self.lease.give_up(plan.give_up)
-            self.observer.leadership(plan.give_up, False, False)
-            log.info(_("gave %s up to another daemon of the fleet"), plan.give_up)
+        await self.stepper.cancel()  # nothing of this daemon's runs beside the move
+        book = plan.give_up
+        if book is not None and (epoch := self.lease.drop(book)) is not None:
+            claim = self.lease.claim
+            self.store.journal(
+                None, "lease_given_up", book=book, holder=claim.holder, pid=claim.pid
+            )
+            # no write of ours stands on it, no order of it is ours, before it is let go
+            self.store.fence = self.lease.fence()
+            self.store.scope = self.pairs.lead(self.lease.held)
+            await self.lease.give_back({book: epoch})
+            self.observer.leadership(book, False, False)
+            log.info(_("gave %s up to another daemon of the fleet"), book)
         try:
             taken = await self.lease.take(plan.take)
         except SQLAlchemyError as e:
@@ -310,8 +318,7 @@ class Engine:
             taken = []
         if not self.lease.leading:
             await self._step_down(_("every book given up to the fleet"))
-        elif taken or plan.give_up is not None:
-            await self.stepper.cancel()
+        elif taken or book is not None:
             self.store.drop_cache()
             await self._take_over(taken)
 
@@ -715,14 +722,15 @@ class Engine:
         opened: list[RoundRow] = []
         why_not = self._why_daemon_not_open()
         if why_not is None:
-            for pair in self.pairs:
+            led = self.pairs.led()
+            for pair in led:
                 if (why := self._why_pair_not_open(pair)) is None:
                     opened.append(self._open(pair))
                 if why != pair.not_opening:
                     pair.not_opening = why
                     self.store.set_meta(f"not_opening:{pair.name}", why or "")
-            reasons = [self._named(p, p.not_opening) for p in self.pairs if p.not_opening]
-            why_not = "; ".join(reasons) if len(reasons) == len(self.pairs) else None
+            reasons = [self._named(p, p.not_opening) for p in led if p.not_opening]
+            why_not = "; ".join(reasons) if len(reasons) == len(led) else None
         if why_not != self._not_opening:  # stored on change only: hedgectl shows it
             if why_not:
                 log.info("not opening a round: %s", why_not)
@@ -743,8 +751,9 @@ class Engine:
         """Why no round opens now: the daemon's reason, or every pair's (None: one may)."""
         if (why := self._why_daemon_not_open()) is not None:
             return why
-        reasons = [self._named(p, w) for p in self.pairs if (w := self._why_pair_not_open(p))]
-        return "; ".join(reasons) if len(reasons) == len(self.pairs) else None
+        led = self.pairs.led()
+        reasons = [self._named(p, w) for p in led if (w := self._why_pair_not_open(p))]
+        return "; ".join(reasons) if len(reasons) == len(led) else None
 
     def _why_daemon_not_open(self) -> str | None:
         """What keeps every pair from opening a round; None: ask each pair."""

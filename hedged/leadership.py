@@ -192,7 +192,7 @@ class Lease:
             row, before = await asyncio.to_thread(self.store.take_lease, claim, self.ttl_ms)
             if row is None:
                 if together:
-                    await self._give_back({t.lease.book: t.lease.epoch for t in taken})
+                    await self.give_back({t.lease.book: t.lease.epoch for t in taken})
                     return []
                 continue
             takeover = (
@@ -208,12 +208,10 @@ class Lease:
             self.lost = None
         return taken
 
-    async def give_up(self, book: str) -> None:
-        """Let another daemon of the fleet take `book` at once: called at a safe point (no
-        order of its rounds in flight); writes stop standing on it before it is released."""
-        epoch = self._epochs.pop(book, None)
-        if epoch is not None:
-            await self._give_back({book: epoch})
+    def drop(self, book: str) -> int | None:
+        """Stop standing on `book` (its epoch, to release it with `give_back`): a fleet's
+        daemon giving it up, at a safe point (no order of its rounds in flight)."""
+        return self._epochs.pop(book, None)
 
     async def _look(self, rows: Sequence[LeaseRow], now_ms: int) -> Plan:
         """The fleet as the store shows it, and this daemon's part in it."""
@@ -254,9 +252,9 @@ class Lease:
 
     async def release(self) -> None:
         epochs, self._epochs = self._epochs, {}
-        await self._give_back(epochs)
+        await self.give_back(epochs)
 
-    async def _give_back(self, epochs: dict[str, int]) -> None:
+    async def give_back(self, epochs: dict[str, int]) -> None:
         try:
             for book, epoch in epochs.items():
                 await asyncio.to_thread(self.store.release_lease, book, self.claim.holder, epoch)

@@ -340,6 +340,41 @@ def daemon_view(store: Store) -> DaemonView:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class FleetView:
+    """The daemons of one store and the books each holds (`hedgectl fleet`)."""
+
+    daemons: list[dict[str, Any]]  # each checked-in daemon: who, role, when seen, its books
+    books: dict[str, dict[str, Any] | None]  # every book with a lease row: its holder or None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"daemons": self.daemons, "books": self.books}
+
+
+def fleet_view(store: Store) -> FleetView:
+    leases, now = store.leases()
+    daemons, _ = store.daemons()
+    held = {r.book: r for r in leases if r.holder is not None and r.expires_ms > now}
+    books: dict[str, dict[str, Any] | None] = {
+        r.book: (
+            {"host": h.host, "pid": h.pid, "epoch": h.epoch} if (h := held.get(r.book)) else None
+        )
+        for r in leases
+    }
+    rows = [
+        {
+            "host": d.host,
+            "pid": d.pid,
+            "role": d.role,
+            "started_at": _jsonable(d.started_at),
+            "seen_seconds_ago": round((now - d.seen_ms) / 1000, 1),
+            "books": sorted(b for b, r in held.items() if r.holder == d.holder),
+        }
+        for d in sorted(daemons, key=lambda d: (d.host, d.pid))
+    ]
+    return FleetView(rows, books)
+
+
 def command_json(c: CommandRow) -> dict[str, Any]:
     return {
         "id": c.id,

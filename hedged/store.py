@@ -719,6 +719,12 @@ class Store:
         for book, epoch in wanted.items():
             _check_lease(fence.holder, book, epoch, rows.get(book))
 
+    def _ours(self, venue: str, symbol: str) -> None:
+        """Deposed unless a fleet's daemon holds the book of `symbol`: a round opened, moved
+        or an order sent on another daemon's book would be a second trader on it."""
+        if (ours := self.scope) is not None and not ours(venue, symbol):
+            raise Deposed(f"{venue} {symbol} is not a book this daemon holds")
+
     def _fence_to_check(self) -> Fence | None:
         """The fence a write must check (None: not a leader's store); Deposed at once if the
         holder's own clock says the lease may have lapsed."""
@@ -949,6 +955,7 @@ class Store:
     ) -> RoundRow:
         """A new round in OPENING, its short on `short_venue`; `why` (how the direction was
         chosen) is journaled with it."""
+        self._ours("aster", aster_symbol)
         with self.session() as s:
             row = RoundRow(
                 state="OPENING",
@@ -1027,6 +1034,7 @@ class Store:
         with self.session() as s:
             row = s.get(RoundRow, round_id)
             assert row is not None, f"round {round_id} does not exist"
+            self._ours("aster", row.aster_symbol)
             if row.state != source:
                 self._fenced(s.connection())  # moved by the daemon that deposed us: Deposed
                 raise RuntimeError(f"round {round_id} is {row.state}, not {source}")
@@ -1075,6 +1083,8 @@ class Store:
         into `orders` and its intent is journaled with its first answer: `record_order`),
         a few statements through the database driver itself."""
         rows = list(intents)
+        for row in rows:
+            self._ours(row.venue, row.symbol)
         sql = self._intent_sql()
         raw = self.engine.raw_connection()
         cursor = raw.cursor()

@@ -22,6 +22,7 @@ from hedged.i18n import N_, _, ngettext
 from hedged.model import Quote
 from hedged.report import (
     DaemonView,
+    FleetView,
     FundingView,
     HaltedView,
     History,
@@ -198,6 +199,31 @@ def leadership_line(d: DaemonView) -> Text:
     standbys = [_("{host} pid {pid}").format(**s) for s in d.standbys]
     line.append(_("  standby: ") + (", ".join(standbys) if standbys else _("none")))
     return line
+
+
+def fleet_table(f: FleetView) -> Table:
+    t = _table(
+        (_("daemon"), False),
+        (_("role"), False),
+        (_("seen"), True),
+        (_("books"), False),
+        title=_("daemons checked in"),
+    )
+    for d in f.daemons:
+        seen = _("{seconds}s ago").format(seconds=d["seen_seconds_ago"])
+        books = "\n".join(d["books"]) or "-"
+        role = _("leader") if d["role"] == "leader" else _("standby")
+        t.add_row(_("{host} pid {pid}").format(**d), role, seen, books)
+    return t
+
+
+def unheld_line(f: FleetView) -> Text | None:
+    """The books no daemon holds now (a daemon died and the others have not taken them yet,
+    or no daemon trades them)."""
+    free = [b for b, h in f.books.items() if h is None]
+    if not free:
+        return None
+    return Text(_("not held by any daemon: ") + ", ".join(free), style="yellow")
 
 
 # -- hedgectl status, show, history, halted -------------------------------------------------

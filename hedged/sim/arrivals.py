@@ -17,7 +17,9 @@ T = TypeVar("T")
 class Arrivals:
     entries: list[dict[str, object]] = field(default_factory=list)
 
-    def note(self, key: str | None, action: str, client_id: str | None) -> dict[str, object]:
+    def note(
+        self, key: str | None, action: str, client_id: str | None, symbol: object = None
+    ) -> dict[str, object]:
         """The entry, whose "status" `answered` sets once the venue has answered (the HTTP
         status; "refused" for an error that carries none)."""
         entry: dict[str, object] = {
@@ -25,6 +27,7 @@ class Arrivals:
             "key": key or "",
             "action": action,
             "client_id": client_id,
+            "symbol": None if symbol is None else str(symbol),
             "status": None,
         }
         self.entries.append(entry)

@@ -166,7 +166,8 @@ def _submissions_middleware(state: AsterState) -> Middleware:
                 state.submissions[client_id] += 1
             key = request.headers.get("X-MBX-APIKEY") or params.get("signer")
             action = "place" if request.method == "POST" else "cancel"
-            entry = state.arrivals.note(key, action, client_id or params.get("origClientOrderId"))
+            client_id = client_id or params.get("origClientOrderId")
+            entry = state.arrivals.note(key, action, client_id, params.get("symbol"))
             return await state.arrivals.answered(entry, handler(request))
         return await handler(request)
 

@@ -87,6 +87,7 @@ def _signed(route: Route) -> Handler:
             request.headers.get("X-API-Key"),
             ARRIVALS[instruction],
             None if client_id is None else str(client_id),
+            params.get("symbol"),
         )
         return await venue.arrivals.answered(entry, _authenticated(request, params))
 
