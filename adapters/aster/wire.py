@@ -16,6 +16,7 @@ from hedged.adapters import fields
 from hedged.adapters.base import Ambiguous, Outcome, Rejected, SymbolNotListed
 from hedged.adapters.errors import WireError
 from hedged.adapters.outcomes import answered_order
+from hedged.adapters.trades import TradeKeys, read_fill
 from hedged.model import (
     ZERO,
     Fill,
@@ -33,6 +34,9 @@ from hedged.model import (
 
 class UnknownSymbol(WireError, SymbolNotListed):
     venue = "aster"
+
+
+TRADE = TradeKeys(trade_id="id", qty="qty", maker="maker", sides={s.value: s for s in Side})
 
 
 # --- error codes ---------------------------------------------------------------------------
@@ -314,20 +318,9 @@ def fills(venue: str, client_id: str, order_id: str, rows: object) -> list[Fill]
         row = fields.obj(raw, "trade")
         if fields.ident(row, "orderId") != order_id:
             continue
-        out.append(
-            Fill(
-                venue=venue,
-                symbol=fields.text(row, "symbol"),
-                client_id=client_id,
-                trade_id=fields.ident(row, "id"),
-                side=fields.member(Side, row.get("side"), "side"),
-                qty=fields.dec(row, "qty"),
-                price=fields.dec(row, "price"),
-                fee=fields.dec(row, "commission", "0"),
-                maker=fields.flag(row, "maker"),
-                at=_moment(row, "time") if "time" in row else None,
-            )
-        )
+        fee = fields.dec(row, "commission", "0")
+        at = _moment(row, "time") if "time" in row else None
+        out.append(read_fill(row, TRADE, venue=venue, client_id=client_id, fee=fee, at=at))
     return out
 
 
@@ -387,15 +380,8 @@ def funding_payments(venue: str, symbol: str, rows: object) -> tuple[int, list[F
         row = fields.obj(raw, "income")
         if row.get("incomeType") != "FUNDING_FEE" or row.get("symbol") != symbol:
             continue
-        out.append(
-            FundingPayment(
-                venue=venue,
-                payment_id=fields.ident(row, "tranId"),
-                symbol=symbol,
-                amount=fields.dec(row, "income"),
-                at=_moment(row, "time"),
-            )
-        )
+        payment_id, amount = fields.ident(row, "tranId"), fields.dec(row, "income")
+        out.append(FundingPayment(venue, payment_id, symbol, amount, _moment(row, "time")))
     return len(items), out
 
 

@@ -31,6 +31,7 @@ from hedged.adapters.backpack.signing import render_value
 from hedged.adapters.base import Ambiguous, Outcome, Rejected
 from hedged.adapters.errors import WireError
 from hedged.adapters.outcomes import answered_order
+from hedged.adapters.trades import TradeKeys, read_fill
 from hedged.ids import UINT32_LIMIT
 from hedged.model import (
     ZERO,
@@ -50,6 +51,7 @@ Params = dict[str, Param]
 
 SIDES = {"Bid": Side.BUY, "Ask": Side.SELL}
 WIRE_SIDES = {side: wire for wire, side in SIDES.items()}
+TRADE = TradeKeys(trade_id="tradeId", qty="quantity", maker="isMaker", sides=SIDES)
 ORDER_TYPES = {"MARKET": OrderType.MARKET, "LIMIT": OrderType.LIMIT}  # REST Market, WS MARKET
 # a stop is a Market order with a trigger
 WIRE_ORDER_TYPES = {
@@ -357,15 +359,8 @@ def parse_funding_payments(body: Any, *, symbol: str, venue: str) -> list[Fundin
         if f.get("symbol") != symbol:
             continue
         at = _moment(f.get("intervalEndTimestamp"), "intervalEndTimestamp")
-        out.append(
-            FundingPayment(
-                venue=venue,
-                payment_id=funding_payment_id(symbol, at),
-                symbol=symbol,
-                amount=fields.dec(f, "quantity"),
-                at=at,
-            )
-        )
+        amount = fields.dec(f, "quantity")
+        out.append(FundingPayment(venue, funding_payment_id(symbol, at), symbol, amount, at))
     return out
 
 
@@ -434,7 +429,7 @@ def parse_fills(
         if not _has(item, "orderId", order_id):
             continue
         f = fields.obj(item, "fill")
-        price, qty, fee = fields.dec(f, "price"), fields.dec(f, "quantity"), fields.dec(f, "fee")
+        price, fee = fields.dec(f, "price"), fields.dec(f, "fee")
         fee_asset = f.get("feeSymbol")
         if fee_asset == base:
             fee *= price
@@ -442,20 +437,8 @@ def parse_fills(
             raise WireError(
                 f"feeSymbol: cannot convert a fee in {fields.snippet(str(fee_asset))!r}"
             )
-        fills.append(
-            Fill(
-                venue=venue,
-                symbol=fields.text(f, "symbol"),
-                client_id=client_id,
-                trade_id=fields.ident(f, "tradeId"),
-                side=fields.lookup(SIDES, f.get("side"), "side"),
-                qty=qty,
-                price=price,
-                fee=fee,
-                maker=fields.flag(f, "isMaker"),
-                at=_moment(f["timestamp"], "timestamp") if f.get("timestamp") else None,
-            )
-        )
+        at = _moment(f["timestamp"], "timestamp") if f.get("timestamp") else None
+        fills.append(read_fill(f, TRADE, venue=venue, client_id=client_id, fee=fee, at=at))
     return len(items), fills
 
 

@@ -122,6 +122,27 @@ def crosses(side: Side, limit: Decimal | None, book: Book) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderTerms:
+    """What a new order asks, as both simulators read it from their venue's order body (each
+    venue's own terms are in its subclass): `price` for a limit order only, `reduce_only` as
+    sent, `trigger` for an order that waits for a price."""
+
+    symbol: str
+    side: Side
+    price: Decimal | None
+    time_in_force: str
+    reduce_only: bool
+    trigger: TriggerTerms | None
+
+    def fills_at_once(self, qty: Decimal, book: Book | None, *caps: Decimal | None) -> bool:
+        """Whether all of `qty` would trade against `book` at once, within every cap given
+        (what a fill-or-kill order needs)."""
+        if book is None or not crosses(self.side, self.price, book):
+            return False
+        return min((cap for cap in caps if cap is not None), default=qty) >= qty
+
+
+@dataclass(frozen=True, slots=True)
 class SimOrder:
     order_id: str
     account: str

@@ -25,7 +25,7 @@ from hedged.sim.aster.errors import (
 from hedged.sim.aster.filters import check_filters
 from hedged.sim.aster.params import check_symbol, choice, decimal_param, flag
 from hedged.sim.aster.state import AsterState, core_account
-from hedged.sim.records import OrderRefused, PriceSource, SimOrder, TriggerTerms, crosses
+from hedged.sim.records import OrderRefused, OrderTerms, PriceSource, SimOrder, TriggerTerms
 
 TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX", "HIDDEN")  # HIDDEN rests like GTC here
 ALL_ORDER_TYPES = frozenset(
@@ -42,22 +42,16 @@ CLIENT_ORDER_ID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")  # the rule for newClien
 
 
 @dataclass(frozen=True, slots=True)
-class NewOrder:
+class NewOrder(OrderTerms):
     """A parsed `POST /order`. `reduce_only` is the flag as sent (one-way mode only);
     `trigger` is set for a conditional order, with `stop_price`; `qty` is 0 with closePosition."""
 
-    symbol: str
-    side: Side
     type: OrderType
     qty: Decimal
-    price: Decimal | None
-    time_in_force: str
-    reduce_only: bool
     position_side: str
     client_id: str | None
     response_type: str
     stop_price: Decimal | None = None
-    trigger: TriggerTerms | None = None
     price_protect: bool = False
 
     @property
@@ -211,10 +205,7 @@ def _fill_cap(state: AsterState, new: NewOrder, partial: Decimal | None) -> Deci
     cap = None if partial is None else floor_to(new.qty * partial, state.market.step)
     if new.time_in_force != "FOK" or new.type is OrderType.MARKET:
         return cap
-    takeable = [c for c in (cap, state.market.depth_qty) if c is not None]
-    fills_all = (
-        crosses(new.side, new.price, state.book()) and min(takeable, default=new.qty) >= new.qty
-    )
+    fills_all = new.fills_at_once(new.qty, state.book(), cap, state.market.depth_qty)
     return None if fills_all else ZERO  # FOK: all of it or nothing
 
 

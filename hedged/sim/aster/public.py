@@ -14,11 +14,12 @@ from hedged.sim.aster.params import check_symbol, int_param
 from hedged.sim.aster.shapes import ASSET, ms, num
 from hedged.sim.aster.state import AsterState
 from hedged.sim.candles import DAY, INTERVALS, Candle
-from hedged.sim.records import SimFill
+from hedged.sim.trades import TradeLayout
 
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 KLINE_INTERVALS = tuple(name for name in INTERVALS if name not in ("1s", "1month"))
 FUNDING_FEE_CAP = Decimal("0.03")  # fundingInfo's cap and floor (±3 %)
+TRADES = TradeLayout(qty="qty", quote_qty="quoteQty", time="time", amount=num)  # /trades rows
 
 
 def ping(call: Call) -> Reply:
@@ -238,7 +239,7 @@ def trades(call: Call) -> Reply:
     check_symbol(call.params, call.state.symbol)
     limit = _limit(call.params, 500, 1000)
     fills = call.state.exchange.fills_of(call.state.symbol)
-    return Reply([_trade_row(f) for f in fills[-limit:]])
+    return Reply([TRADES.row(f) for f in fills[-limit:]])
 
 
 def historical_trades(call: Call) -> Reply:
@@ -247,8 +248,8 @@ def historical_trades(call: Call) -> Reply:
     fills = call.state.exchange.fills_of(call.state.symbol)
     if "fromId" in call.params:
         first = int_param(call.params, "fromId")
-        return Reply([_trade_row(f) for f in fills if int(f.trade_id) >= first][:limit])
-    return Reply([_trade_row(f) for f in fills[-limit:]])
+        return Reply([TRADES.row(f) for f in fills if int(f.trade_id) >= first][:limit])
+    return Reply([TRADES.row(f) for f in fills[-limit:]])
 
 
 def agg_trades(call: Call) -> Reply:
@@ -279,17 +280,6 @@ def agg_trades(call: Call) -> Reply:
             for f in fills
         ]
     )
-
-
-def _trade_row(fill: SimFill) -> dict[str, Any]:
-    return {
-        "id": int(fill.trade_id),
-        "price": num(fill.price),
-        "qty": num(fill.qty),
-        "quoteQty": num(fill.qty * fill.price),
-        "time": ms(fill.at),
-        "isBuyerMaker": fill.buyer_is_maker,
-    }
 
 
 def open_interest(call: Call) -> Reply:

@@ -25,7 +25,7 @@ from hedged.sim.backpack.params import (
     uint32,
 )
 from hedged.sim.backpack.state import BackpackState
-from hedged.sim.records import MarketSpec, OrderRefused, SimOrder, TriggerTerms, crosses
+from hedged.sim.records import MarketSpec, OrderRefused, OrderTerms, SimOrder, TriggerTerms
 
 SIDES = {"Bid": Side.BUY, "Ask": Side.SELL}
 ORDER_TYPES = {"Market": OrderType.MARKET, "Limit": OrderType.LIMIT}
@@ -44,22 +44,16 @@ UNSUPPORTED = (
 
 
 @dataclass(frozen=True, slots=True)
-class OrderPayload:
-    """A validated `orderExecute` body."""
+class OrderPayload(OrderTerms):
+    """A validated `orderExecute` body; `order_type` as sent (a trigger order is a Market one)."""
 
-    symbol: str
-    side: Side
     order_type: OrderType
     quantity: Decimal | None
     quote_quantity: Decimal | None
-    price: Decimal | None
-    time_in_force: str
     post_only: bool
-    reduce_only: bool
     client_id: int | None
     self_trade_prevention: str
     trigger_price: Decimal | None = None
-    trigger: TriggerTerms | None = None
     trigger_quantity: str | None = None  # as sent: "1.5", or "50%" of the position
 
 
@@ -157,10 +151,11 @@ def execute(
         raise duplicate_client_id(client_id)
     qty = _quantity(venue, market, payload)
     max_fill = floor_to(qty * partial, market.step) if partial is not None else None
+    book = venue.exchange.book(market.symbol)
     killed = (
         payload.time_in_force == "FOK"
         and payload.trigger is None
-        and not _fills_fully(venue, market, payload, qty, max_fill)
+        and not payload.fills_at_once(qty, book, market.depth_qty, max_fill)
     )
     if killed:
         max_fill = ZERO  # accepted, then expired without a fill
@@ -255,18 +250,3 @@ def _quantity(venue: BackpackState, market: MarketSpec, payload: OrderPayload) -
     assert payload.quote_quantity is not None  # parse_order checked it
     touch = venue.book(market.symbol).touch(payload.side)
     return floor_to(payload.quote_quantity / touch, market.step)
-
-
-def _fills_fully(
-    venue: BackpackState,
-    market: MarketSpec,
-    payload: OrderPayload,
-    qty: Decimal,
-    max_fill: Decimal | None,
-) -> bool:
-    """Whether the whole quantity would trade at once (what a fill-or-kill needs)."""
-    book = venue.exchange.book(market.symbol)
-    if book is None or not crosses(payload.side, payload.price, book):
-        return False
-    caps = [cap for cap in (market.depth_qty, max_fill) if cap is not None]
-    return not caps or min(caps) >= qty

@@ -15,7 +15,6 @@ from hedged.sim.backpack.shapes import (
     depth_json,
     mark_price_json,
     market_json,
-    ms,
     naive_utc,
     symbol_parts,
     ticker_json,
@@ -24,6 +23,7 @@ from hedged.sim.backpack.shapes import (
 from hedged.sim.backpack.state import STATE, BackpackState
 from hedged.sim.candles import INTERVALS, KEEP, Candle
 from hedged.sim.records import SimFill
+from hedged.sim.trades import TradeLayout
 
 TICKER_INTERVALS = {"1d": 86_400.0, "1w": 7 * 86_400.0}
 DEPTH_LIMITS = ("5", "10", "20", "50", "100", "500", "1000")
@@ -32,6 +32,7 @@ KLINE_INTERVALS = tuple(name for name in INTERVALS if name != "1M")
 PRICE_TYPES = {"Last": "last", "Mark": "mark", "Index": "index"}
 FUNDING_RATES_MAX = 10_000
 TRADES_MAX = 1000
+TRADES = TradeLayout(qty="quantity", quote_qty="quoteQuantity", time="timestamp", amount=dec)
 
 
 async def markets(request: web.Request) -> web.Response:
@@ -196,7 +197,7 @@ async def trades(request: web.Request) -> web.Response:
     venue, params = request.app[STATE], request.query
     fills = _fills(venue, params)
     limit = integer(params, "limit", 1, TRADES_MAX) or 100
-    return web.json_response([_trade(f) for f in fills[-limit:]])
+    return web.json_response([TRADES.row(f) for f in fills[-limit:]])
 
 
 async def trades_history(request: web.Request) -> web.Response:
@@ -206,23 +207,11 @@ async def trades_history(request: web.Request) -> web.Response:
     limit = integer(params, "limit", 1, TRADES_MAX) or 100
     offset = integer(params, "offset") or 0
     end = len(fills) - offset
-    return web.json_response([_trade(f) for f in fills[max(0, end - limit) : max(0, end)]])
+    return web.json_response([TRADES.row(f) for f in fills[max(0, end - limit) : max(0, end)]])
 
 
 def _fills(venue: BackpackState, params: Params) -> list[SimFill]:
     return venue.exchange.fills_of(venue.market(required_text(params, "symbol")).symbol)
-
-
-def _trade(fill: SimFill) -> Json:
-    """Each simulated fill against the book is a trade."""
-    return {
-        "id": int(fill.trade_id),
-        "price": dec(fill.price),
-        "quantity": dec(fill.qty),
-        "quoteQuantity": dec(fill.qty * fill.price),
-        "timestamp": ms(fill.at),
-        "isBuyerMaker": fill.buyer_is_maker,
-    }
 
 
 async def server_time(request: web.Request) -> web.Response:
