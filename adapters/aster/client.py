@@ -99,20 +99,20 @@ class AsterVenue:
     """`Venue` for one Aster account. `signature_window`: `recv_window_ms` / 1000 with V1;
     with V3, the nonce window (60 s, `auth.V3_NONCE_WINDOW_S`)."""
 
+    name = "aster"
+
     def __init__(
         self,
         config: AsterConfig,
         credentials: AsterCredentials,
         symbols: str | Sequence[str],
         *,
-        name: str = "aster",
         clock: Callable[[], float] = time.time,
         http_policy: HttpPolicy = DEFAULT_POLICY,
         stream_policy: StreamPolicy = DEFAULT_STREAM_POLICY,
         chain_id: int | None = None,
         margin_type: str = "CROSSED",
     ) -> None:
-        self.name = name
         self.symbols = (symbols,) if isinstance(symbols, str) else tuple(symbols)  # traded
         self.symbol = self.symbols[0]
         self.leverage = config.leverage
@@ -125,7 +125,7 @@ class AsterVenue:
         self._http = AsterHttp(config.base_url, signer, self.clock, http_policy)
         self._ws_url = config.ws_url
         self._stream_policy = stream_policy
-        self._hooks = ReconnectHooks(name)
+        self._hooks = ReconnectHooks(self.name)
         self._closed = False
         self._user = UserStream(
             self._http, config.ws_url, self._stream_policy, self._hooks, self._is_closed

@@ -85,19 +85,19 @@ T = TypeVar("T")
 
 
 class BackpackVenue:
+    name = "backpack"
+
     def __init__(
         self,
         config: BackpackConfig,
         credentials: BackpackCredentials,
         symbols: str | Sequence[str],
         *,
-        name: str = "backpack",
         clock: Clock = time.time,
         http_policy: HttpPolicy = DEFAULT_POLICY,
         stream_policy: StreamPolicy = DEFAULT_STREAM_POLICY,
         min_notional: Decimal = DEFAULT_MIN_NOTIONAL,
     ) -> None:
-        self.name = name
         self.symbols = (symbols,) if isinstance(symbols, str) else tuple(symbols)  # traded
         self.symbol = self.symbols[0]
         self.signature_window = config.window_ms / 1000
@@ -111,7 +111,7 @@ class BackpackVenue:
             stream_policy,
             on_auth_error=self._http.sync_time,
             scrub=self._auth.scrub,
-            label=name,
+            label=self.name,
         )
         self._markets: dict[str, Market] = {}
 
