@@ -164,8 +164,10 @@ class Sim:
         tick_seconds: str = "0.05",
         funding_hours: str = FUNDING_HOURS,
         more_keys: Sequence[Keys] = (),
+        pairs: Sequence[tuple[str, str]] = (),
     ) -> None:
         """`more_keys`: further keys on the same account (a daemon each, told apart);
+        `pairs`: the (Aster, Backpack) symbols quoted, if not the one pair of `SYMBOLS`;
         `funding_hours`: both venues settle funding this often, so rounds cross settlements
         (and their PnL invariant covers funding) within a run."""
         self.workdir = workdir
@@ -188,6 +190,7 @@ class Sim:
                 *("--seed", str(seed), "--volatility", volatility),
                 *("--tick-seconds", tick_seconds),
                 *("--funding-hours", funding_hours),
+                *(a for aster, backpack in pairs for a in ("--pair", f"{aster}:{backpack}")),
             ],
             env=clean_env(),
             cwd=workdir,
@@ -393,11 +396,17 @@ def write_configs(
     lease_seconds: str = "1",
     daemon_extra: str = "",
     direction: str = "aster_short",
+    pairs: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Path]:
     """The daemon's configuration ("keep" and "flatten" on shutdown) and its owner-only
     credentials file. `lease_seconds`: how long a killed daemon's lease keeps its successor
     waiting. `daemon_extra`: more TOML, after the `[daemon]` table's keys. `direction`: which
-    venue holds the rounds' short (`strategy.direction`)."""
+    venue holds the rounds' short (`strategy.direction`). `pairs`: `[[pair]]` tables of
+    these (Aster, Backpack) symbols instead of the one `[pair]` of `SYMBOLS`."""
+    tables = (
+        "".join(f"[[pair]]\naster_symbol = '{a}'\nbackpack_symbol = '{b}'\n" for a, b in pairs)
+        or f"[pair]\naster_symbol = '{SYMBOLS[ASTER]}'\nbackpack_symbol = '{SYMBOLS[BACKPACK]}'\n"
+    )
     creds = workdir / "credentials.toml"
     creds.write_text(
         f"[aster]\napi_key = '{keys.v1_key}'\napi_secret = '{keys.v1_secret}'\n"
@@ -418,8 +427,7 @@ def write_configs(
             # the take-profit adapts: re-priced every second, post-only at the touch at the end
             "take_profit_decay_to = 0.002\nreprice_seconds = 1\nexit_as_maker_seconds = 2\n"
             f"on_shutdown = '{on_shutdown}'\ndirection = '{direction}'\n"
-            f"[pair]\naster_symbol = '{SYMBOLS[ASTER]}'\nbackpack_symbol = '{SYMBOLS[BACKPACK]}'\n"
-            f"[aster]\nbase_url = '{urls[ASTER]}'\n"
+            f"{tables}[aster]\nbase_url = '{urls[ASTER]}'\n"
             f"ws_url = '{urls[ASTER].replace('http', 'ws')}'\n"
             f"auth = 'v1'\nrecv_window_ms = {WINDOW_MS}\n"
             f"[backpack]\nbase_url = '{urls[BACKPACK]}'\n"
