@@ -11,6 +11,7 @@ opening conditions and staleness). `rate` mids per second are published for `sec
 - CPU per WebSocket message (flat in N is the goal: the cost of a message should not grow
   with the number of pairs the daemon follows);
 - passes of the loop, and messages per pass;
+- the simulators' CPU share (do the venues keep up with the rate?);
 - decision latency (`bench.scale.decision_latencies`): per venue and event, from its
   publication to the end of the first pass that began with every pair's quote of that
   event in the price book.
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import reaction
+from bench import machine, reaction
 from bench.rig import Rig, Tick
 from bench.scale import CpuSampler, decision_latencies, settle, walk
 from bench.stats import pct, summary
@@ -57,8 +58,10 @@ async def measure(rig: Rig, pairs: int, rate: float, seconds: float, seed: int) 
     before = {v: int(ping["u"]) for v, ping in (await rig.sims.both("ping")).items()}
     engine.ticks.clear()
     engine.record_ticks = True
+    sims_before = sims_cpu(rig)
     with CpuSampler() as sampler:
         played = await rig.sims.both("play", payload)
+        sims_used = {v: cpu - sims_before[v] for v, cpu in sims_cpu(rig).items()}
         # the last event in every pair's quotes (bounded), then stop recording
         last = {v: played[v]["u"][-2] if n > 1 else before[v] for v in VENUES}
         await settle(engine, lambda t: all(oldest(t, v) > last[v] for v in VENUES), 10.0)
@@ -80,6 +83,10 @@ async def measure(rig: Rig, pairs: int, rate: float, seconds: float, seed: int) 
         "cpu_us_per_message": 1e6 * cpu / messages if messages else None,
         "passes": passes,
         "messages_per_pass": messages / max(1, passes),
+        # the simulators (on one core of their own with two cores): are the venues keeping up?
+        "simulators_cpu_share_of_core": {v: used / wall for v, used in sims_used.items()}
+        if wall
+        else None,
         "decision_latency_ms": summary(latencies, 1000),
         "decision_latency_p99_ms": 1000 * pct(latencies, 99) if latencies else None,
         "undecided_events": undecided,
@@ -97,6 +104,12 @@ async def stop_reaction(out: Path, *, pairs: int, **kwargs: Any) -> dict[str, An
     took, floor = figures["reaction_ms"], figures["reaction_floor_ms"]
     own = {q: took[q] - floor[q] if q in took and q in floor else None for q in ("p50", "p99")}
     return {"pairs": pairs, "reaction_own_share_ms": own, **figures}
+
+
+def sims_cpu(rig: Rig) -> dict[str, float]:
+    """CPU seconds each simulator's process has used so far."""
+    procs = rig.sims.procs
+    return {v: machine.process_cpu_seconds(procs[v].pid or 0) for v in VENUES}
 
 
 def oldest(tick: Tick, venue: str) -> int:
