@@ -54,7 +54,11 @@ def parser() -> argparse.ArgumentParser:
         help="let the daemon and the simulators share all cores (default: the daemon has one "
         "to itself)",
     )
-    p.add_argument("--crossings", type=int, help="stop crossings per reaction run (1000)")
+    p.add_argument(
+        "--crossings",
+        type=int,
+        help="stop crossings per reaction run (1000; with 20 pairs streaming: 300)",
+    )
     p.add_argument("--scale-rounds", help="comma list of open-round counts (100,1000,10000)")
     p.add_argument("--sigma", type=float, default=SIGMA, help="annual volatility of the path")
     p.add_argument("--dt", type=float, default=0.005, help="seconds between price events")
@@ -191,6 +195,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     ),
                 )
             )
+        scen["pairs_reaction"] = await scenario(
+            results,
+            "pairs-20-reaction",
+            lambda: pairs.stop_reaction(
+                out / "pairs-20-reaction",
+                pairs=20,
+                crossings=args.crossings or (30 if quick else 300),
+                time_cap=60 if quick else 300,
+                **common.path(),
+            ),
+        )
     if "recovery" in only:
         scen["recovery"] = []
         for n in [100] if quick else [100, 1000]:

@@ -125,6 +125,12 @@ def describe(results_dir: Path) -> dict[str, Any]:
     }
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_times() -> tuple[float, float] | None:
     """(busy, total) jiffies of all cores, from /proc/stat."""
     try:

@@ -218,8 +218,12 @@ async def run(
     sensitivity_n: int = 300,
     store_url: str | None = None,
     standby: bool = False,
+    pairs: int = 1,
 ) -> dict[str, Any]:
-    """`standby`: a standby daemon runs beside the leader on the same store (V1 keys)."""
+    """`standby`: a standby daemon runs beside the leader on the same store (V1 keys).
+    `pairs`: the daemon trades that many pairs, every one streaming the same price path on
+    both venues; rounds open on the first only (the others stream and are checked on every
+    pass), so each crossing is one pair's stop while every pair's prices keep coming."""
     t_begin = time.monotonic()
     rng = random.Random(seed)
     stops = {
@@ -239,7 +243,10 @@ async def run(
         unpaced=True,
         strategy={"max_concurrent_rounds": 1},
         store_url=store_url,
+        pairs=pairs,
     )
+    if pairs > 1:
+        rig.engine.opens_on = {rig.cfg.pairs[0].name}
     tracer = trace(rig)
     beside = Standby(rig, out / "standby") if standby else None
     cycle = Cycle(rig)

@@ -47,6 +47,7 @@ from hedged.config import AsterAuth
 from hedged.engine import Engine
 from hedged.legs import ASTER, BACKPACK, VENUES
 from hedged.model import Quote
+from hedged.pairs import Pair
 from hedged.prices import PriceBook
 from hedged.reconcile import Report
 from hedged.secrets import AsterCredentials, BackpackCredentials, Secret
@@ -88,12 +89,13 @@ vars(backpack_client)["parse_book_ticker"] = _parse_book_ticker
 
 
 class RecordingPriceBook(PriceBook):
-    """The engine's PriceBook, noting the update id of the newest quote per venue and when
-    each quote arrived."""
+    """The engine's PriceBook, noting the update id of the newest quote per venue (and per
+    venue and symbol) and when each quote arrived."""
 
     def __init__(self, max_age: float) -> None:
         super().__init__(max_age)
         self.seen: dict[str, int] = {}
+        self.newest: dict[tuple[str, str], int] = {}  # (venue, symbol) -> its quote's u
         self.arrivals: list[tuple[float, str, int]] = []  # (t, venue, u), when recording
         self.recording = False
 
@@ -101,8 +103,17 @@ class RecordingPriceBook(PriceBook):
         super().update(quote)
         u = LAST_U.get(quote.venue, -1)
         self.seen[quote.venue] = u
+        self.newest[quote.venue, quote.symbol] = u
         if self.recording:
             self.arrivals.append((time.monotonic(), quote.venue, u))
+
+    def oldest(self) -> dict[str, int]:
+        """Per venue, the update id of its least recent symbol's quote: every symbol of the
+        venue has a quote from that update or a later one."""
+        least: dict[str, int] = {}
+        for (venue, _symbol), u in self.newest.items():
+            least[venue] = min(u, least.get(venue, u))
+        return least
 
 
 @dataclass
@@ -110,6 +121,8 @@ class Tick:
     start: float
     end: float
     seen: dict[str, int]  # newest update id per venue in the price book at the start
+    # per venue, the update id of its least recent symbol's quote at the start (many pairs)
+    oldest: dict[str, int] = field(default_factory=dict)
 
 
 class BenchEngine(Engine):
@@ -125,6 +138,8 @@ class BenchEngine(Engine):
         self.passed = asyncio.Event()  # set after every pass
         self.reports: list[Report] = []
         self.stepped: dict[int, float] = {}  # round -> when its first step since start ended
+        self.many_pairs = len(self.pairs) > 1  # record `Tick.oldest`
+        self.opens_on: set[str] | None = None  # the pairs that may open rounds (None: all)
 
     async def step(self, round_id: int, poll_due: bool = False) -> None:
         await super().step(round_id, poll_due)
@@ -133,11 +148,20 @@ class BenchEngine(Engine):
     async def tick(self) -> None:
         start = time.monotonic()
         seen = dict(self.book.seen)
+        oldest = self.book.oldest() if self.record_ticks and self.many_pairs else {}
         await super().tick()
         if self.record_ticks:
-            self.ticks.append(Tick(start, time.monotonic(), seen))
+            self.ticks.append(Tick(start, time.monotonic(), seen, oldest))
         self.passes += 1
         self.passed.set()
+
+    def _why_pair_not_open(self, pair: Pair) -> str | None:
+        """As the daemon's, checked in full; then a pair outside `opens_on` stays shut (it
+        streams its prices and is checked on every pass, but opens nothing)."""
+        why = super()._why_pair_not_open(pair)
+        if why is None and self.opens_on is not None and pair.name not in self.opens_on:
+            return "the benchmark opens rounds on one pair only"
+        return why
 
     async def recover(self) -> Report:
         report = await super().recover()

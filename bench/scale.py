@@ -25,13 +25,14 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.rig import SYMBOLS, Rig, SeedRound, pair_symbols, restart, seeded_rig
+from bench.rig import SYMBOLS, BenchEngine, Rig, SeedRound, Tick, pair_symbols, restart, seeded_rig
 from bench.stats import pct, summary
 from hedged.legs import ASTER, BACKPACK, VENUES
 
@@ -162,8 +163,32 @@ async def read_floor(rig: Rig, rate: float, seconds: float, seed: int) -> dict[s
     }
 
 
+def decision_latencies(
+    ticks: list[Tick], t_pub: list[float], in_book: Callable[[Tick, int], bool]
+) -> tuple[list[float], int]:
+    """For each event j (published at `t_pub[j]`, in time order): from its publication to the
+    end of the first pass that began after it with the event in the price book
+    (`in_book(tick, j)`), and how many events no recorded pass saw. `ticks` in time order."""
+    latencies, undecided, i = [], 0, 0
+    for j, published in enumerate(t_pub):
+        while i < len(ticks) and (ticks[i].start < published or not in_book(ticks[i], j)):
+            i += 1
+        if i == len(ticks):
+            undecided += 1
+            continue
+        latencies.append(ticks[i].end - published)
+    return latencies, undecided
+
+
+async def settle(engine: BenchEngine, decided: Callable[[Tick], bool], seconds: float) -> None:
+    """Until a recorded pass has decided on the last events (`decided`), at most `seconds`."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until and not any(decided(t) for t in engine.ticks):
+        await asyncio.sleep(0.05)
+
+
 async def measure(
-    rig: Any, rate: float, seconds: float, seed: int, settle: float = 90.0
+    rig: Any, rate: float, seconds: float, seed: int, settle_s: float = 90.0
 ) -> dict[str, Any]:
     engine = rig.engine
     n = int(rate * seconds)
@@ -181,12 +206,12 @@ async def measure(
             )
         )
         # let the last events be decided (bounded), then stop recording
-        settle_until = time.monotonic() + settle
         last_u = {v: played[v]["u"][-1] for v in VENUES}
-        while time.monotonic() < settle_until and not any(
-            all(t.seen.get(v, -1) >= last_u[v] for v in VENUES) for t in engine.ticks
-        ):
-            await asyncio.sleep(0.05)
+
+        def seen_last(t: Tick) -> bool:
+            return all(t.seen.get(v, -1) >= last_u[v] for v in VENUES)
+
+        await settle(engine, seen_last, settle_s)
     engine.record_ticks = False
     wall0 = min(played[v]["t_pub"][0] for v in VENUES)
     wall1 = max(played[v]["t_pub"][-1] for v in VENUES)
@@ -194,14 +219,12 @@ async def measure(
     ticks = sorted(engine.ticks, key=lambda t: t.start)
     latencies, undecided = [], 0
     for v in VENUES:
-        i = 0
-        for t_pub, u in zip(played[v]["t_pub"], played[v]["u"], strict=True):
-            while i < len(ticks) and (ticks[i].start < t_pub or ticks[i].seen.get(v, -1) < u):
-                i += 1
-            if i == len(ticks):
-                undecided += 1
-                continue
-            latencies.append(ticks[i].end - t_pub)
+        us = played[v]["u"]
+        found, missed = decision_latencies(
+            ticks, played[v]["t_pub"], lambda t, j, v=v, us=us: t.seen.get(v, -1) >= us[j]
+        )
+        latencies += found
+        undecided += missed
     in_window = [t for t in ticks if wall0 <= t.start <= wall1]
     durations = [t.end - t.start for t in in_window]
     overlapping = [t.end - t.start for t in ticks if t.start <= wall1 and t.end >= wall0]

@@ -75,8 +75,7 @@ class Standby:
     def cpu_seconds(self) -> float:
         """User plus system CPU time the standby has used so far (Linux /proc)."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return machine.process_cpu_seconds(self.proc.pid)
 
     def cpu_share(self) -> float:
         """The share of one core the standby has used since it started."""

@@ -123,9 +123,10 @@ def parser() -> argparse.ArgumentParser:
         help=_("serve the wire-compatible Aster and Backpack simulators on 127.0.0.1"),
         description=_(
             "Serve Aster (Binance-USD-M-style REST + WebSocket, V1 HMAC and V3 EIP-712) "
-            "and Backpack (REST + WebSocket, ED25519) over one simulated price path until "
-            "stopped. Admin endpoints per venue: POST/DELETE /_admin/faults, "
-            "POST /_admin/ws/disconnect, POST /_admin/price, GET /_admin/submissions."
+            "and Backpack (REST + WebSocket, ED25519) until stopped, every pair of symbols "
+            "on its own simulated price path. Admin endpoints per venue: "
+            "POST/DELETE /_admin/faults, POST /_admin/ws/disconnect, POST /_admin/price, "
+            "GET /_admin/submissions."
         ),
     )
     sim.add_argument(
@@ -138,9 +139,18 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--backpack-port", type=int, default=0, help=_("Backpack port (0: any free port)")
     )
-    sim.add_argument("--aster-symbol", default="SOLUSDT", help=_("Aster symbol (SOLUSDT)"))
+    sim.add_argument("--aster-symbol", help=_("Aster symbol of the one pair (SOLUSDT)"))
+    sim.add_argument("--backpack-symbol", help=_("Backpack symbol of the one pair (SOL_USDC_PERP)"))
     sim.add_argument(
-        "--backpack-symbol", default="SOL_USDC_PERP", help=_("Backpack symbol (SOL_USDC_PERP)")
+        "--pair",
+        dest="pairs",
+        action="append",
+        type=symbol_pair,
+        metavar="ASTER_SYMBOL:BACKPACK_SYMBOL",
+        help=_(
+            "quote this pair of symbols; repeat for several pairs, each on its own price "
+            "path (instead of --aster-symbol and --backpack-symbol)"
+        ),
     )
     sim.add_argument("--seed", type=int, default=7, help=_("price path seed (7)"))
     sim.add_argument(
@@ -192,6 +202,32 @@ def parser() -> argparse.ArgumentParser:
         help=_("keep exchange state (orders, fills, positions) in this file across restarts"),
     )
     return p
+
+
+def symbol_pair(text: str) -> tuple[str, str]:
+    """`ASTER_SYMBOL:BACKPACK_SYMBOL`, as `hedged sim --pair` takes it."""
+    aster, sep, backpack = text.partition(":")
+    if not sep or not aster.strip() or not backpack.strip() or ":" in backpack:
+        raise argparse.ArgumentTypeError(
+            _("expected ASTER_SYMBOL:BACKPACK_SYMBOL, got {text!r}").format(text=text)
+        )
+    return aster.strip(), backpack.strip()
+
+
+def sim_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The pairs `hedged sim` quotes: its --pair options, or the one pair of --aster-symbol
+    and --backpack-symbol. ValueError (a message for the user) if they clash."""
+    if not args.pairs:
+        return [(args.aster_symbol or "SOLUSDT", args.backpack_symbol or "SOL_USDC_PERP")]
+    if args.aster_symbol or args.backpack_symbol:
+        raise ValueError(_("give either --pair or --aster-symbol/--backpack-symbol, not both"))
+    pairs: list[tuple[str, str]] = args.pairs
+    for venue, symbols in zip(("Aster", "Backpack"), zip(*pairs, strict=True), strict=True):
+        if len(set(symbols)) < len(symbols):
+            raise ValueError(
+                _("--pair: each {venue} symbol may be quoted by one pair only").format(venue=venue)
+            )
+    return pairs
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -317,6 +353,11 @@ async def serve_sim(args: argparse.Namespace) -> int:
     from hedged.sim.server import SimServers, WorldSpec, build_world
 
     try:
+        pairs = sim_pairs(args)
+    except ValueError as e:
+        log.error("%s", e)
+        return EX_CONFIG
+    try:
         accounts = load_accounts(args.accounts)
     except AccountsError as e:
         log.error(_("accounts: %s"), e)
@@ -325,7 +366,10 @@ async def serve_sim(args: argparse.Namespace) -> int:
         log.error(_("--funding-hours: %s is not a positive number of hours"), args.funding_hours)
         return EX_CONFIG
     spec = WorldSpec(
-        symbols={"aster": args.aster_symbol, "backpack": args.backpack_symbol},
+        symbols={
+            "aster": tuple(aster for aster, _backpack in pairs),
+            "backpack": tuple(backpack for _aster, backpack in pairs),
+        },
         seed=args.seed,
         start_price=args.start_price,
         volatility=args.volatility,

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +46,9 @@ def keys() -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def sim(tmp_path: Path, keys: dict[str, str]) -> Iterator[dict[str, Any]]:
+@contextmanager
+def started_sim(tmp_path: Path, keys: dict[str, str], *options: str) -> Iterator[dict[str, Any]]:
+    """`hedged sim` with `options`, for alice's keys; its URLs as it announces them."""
     accounts = tmp_path / "accounts.toml"
     accounts.write_text(
         "[[account]]\nname = 'alice'\nbalance = '10000'\n"
@@ -56,20 +59,9 @@ def sim(tmp_path: Path, keys: dict[str, str]) -> Iterator[dict[str, Any]]:
     state = tmp_path / "sim-state.json"
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "hedged.cli",
-            "sim",
-            "--accounts",
-            str(accounts),
-            "--state",
-            str(state),
-            "--volatility",
-            "20",
-            "--tick-seconds",
-            "0.1",
-            "--seed",
-            "3",
+            *(sys.executable, "-m", "hedged.cli", "sim"),
+            *("--accounts", str(accounts), "--state", str(state)),
+            *options,
         ],
         env=env_for(tmp_path),
         stdout=subprocess.PIPE,
@@ -85,8 +77,18 @@ def sim(tmp_path: Path, keys: dict[str, str]) -> Iterator[dict[str, Any]]:
         proc.wait(timeout=15)
 
 
-def admin(url: str, path: str) -> Any:
-    with urllib.request.urlopen(url + path, timeout=10) as r:
+@pytest.fixture
+def sim(tmp_path: Path, keys: dict[str, str]) -> Iterator[dict[str, Any]]:
+    with started_sim(
+        tmp_path, keys, "--volatility", "20", "--tick-seconds", "0.1", "--seed", "3"
+    ) as started:
+        yield started
+
+
+def admin(url: str, path: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url + path, data, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as r:
         return json.loads(r.read())
 
 
@@ -145,3 +147,49 @@ def test_daemon_trades_against_a_separately_started_sim(
     sim["proc"].wait(timeout=15)
     saved = json.loads(sim["state"].read_text())  # the exchange outlives the simulator process
     assert saved["aster"]["orders"] and saved["backpack"]["orders"]
+
+
+PAIRS = {"SOLUSDT": "SOL_USDC_PERP", "ETHUSDT": "ETH_USDC_PERP", "BTCUSDT": "BTC_USDC_PERP"}
+
+
+def quotes(urls: dict[str, str]) -> dict[str, tuple[Decimal, Decimal]]:
+    """Every pair's symbol's bid and ask, read from each venue's public REST."""
+    seen = {}
+    for aster, backpack in PAIRS.items():
+        book = admin(urls["aster"], f"/fapi/v1/ticker/bookTicker?symbol={aster}")
+        seen[aster] = (Decimal(book["bidPrice"]), Decimal(book["askPrice"]))
+        depth = admin(urls["backpack"], f"/api/v1/depth?symbol={backpack}")
+        seen[backpack] = (Decimal(depth["bids"][-1][0]), Decimal(depth["asks"][0][0]))
+    return seen
+
+
+def test_sim_serves_several_pairs_each_on_its_own_price(
+    tmp_path: Path, keys: dict[str, str]
+) -> None:
+    pairs = [f"--pair={aster}:{backpack}" for aster, backpack in PAIRS.items()]
+    # the price moves only when told: each pair's quotes are known
+    with started_sim(tmp_path, keys, *pairs, "--tick-seconds", "0", "--basis-bps", "0") as sim:
+        before = quotes(sim["urls"])
+        assert len(set(before.values())) == 1  # every pair starts at the same price
+        moved = admin(sim["urls"]["aster"], "/_admin/price", {"price": "200", "symbol": "ETHUSDT"})
+        assert moved == {"price": "200"}
+        after = quotes(sim["urls"])
+    assert after["ETHUSDT"] == after["ETH_USDC_PERP"] != before["ETHUSDT"]
+    for symbol in ("SOLUSDT", "SOL_USDC_PERP", "BTCUSDT", "BTC_USDC_PERP"):
+        assert after[symbol] == before[symbol]  # the other pairs' paths did not move
+
+
+def test_sim_refuses_pairs_beside_the_one_pair_options(
+    tmp_path: Path, keys: dict[str, str]
+) -> None:
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "hedged.cli", "sim", "--accounts", str(tmp_path / "a.toml")),
+            *("--pair", "ETHUSDT:ETH_USDC_PERP", "--aster-symbol", "SOLUSDT"),
+        ],
+        env=env_for(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode != 0 and "--pair" in run.stderr

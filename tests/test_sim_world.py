@@ -1,13 +1,16 @@
 import asyncio
 import contextlib
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from hedged.model import OrderRequest, OrderStatus, OrderType, Side
+from hedged.sim.accounts import Accounts
 from hedged.sim.exchange import SimExchange
 from hedged.sim.pricepath import ScriptedPath
 from hedged.sim.records import Book
+from hedged.sim.server import WorldSpec, build_world, save_world
 from hedged.sim.world import ASTER_SYMBOL, BACKPACK_SYMBOL, World, default_world, sol_market
 
 D = Decimal
@@ -113,3 +116,43 @@ async def test_run_advances_in_real_time_until_cancelled() -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await runner
     assert runner.cancelled()
+
+
+PAIRS = {"aster": ("SOLUSDT", "ETHUSDT", "BTCUSDT"), "backpack": ("SOL", "ETH", "BTC")}
+
+
+def several_pairs(state_file: Path | None = None) -> World:
+    spec = WorldSpec(symbols=PAIRS, seed=5, volatility=D(20), basis_bps=D(0))
+    return build_world(spec, Accounts(balances={"alice": D(1000)}), state_file)
+
+
+def test_each_pair_moves_on_its_own_seeded_path() -> None:
+    world = several_pairs()
+    world.advance(60.0)
+    prices = [world.underlying("aster", symbol) for symbol in PAIRS["aster"]]
+    assert len(set(prices)) == 3  # three paths, not one
+    for aster, backpack in zip(PAIRS["aster"], PAIRS["backpack"], strict=True):
+        assert world.mid("aster", aster) == world.mid("backpack", backpack)  # a pair's venues
+    again = several_pairs()
+    again.advance(60.0)
+    assert [again.underlying("aster", s) for s in PAIRS["aster"]] == prices  # from the seed
+    # the main pair moves as a world of one pair on the same seed does
+    one = build_world(
+        WorldSpec(symbols={"aster": "SOLUSDT"}, seed=5, volatility=D(20)), Accounts(), None
+    )
+    one.advance(60.0)
+    assert one.price == world.price == prices[0]
+
+
+def test_a_price_set_for_one_symbol_moves_its_pair_only(tmp_path: Path) -> None:
+    world = several_pairs(tmp_path / "state.json")
+    world.set_price(D(200), "ETH")
+    assert [world.underlying("aster", s) for s in PAIRS["aster"]] == [D(150), D(200), D(150)]
+    with pytest.raises(KeyError):
+        world.set_price(D(1), "DOGE")
+    world.set_price(D(90))  # without a symbol: every pair
+    assert {world.underlying("backpack", s) for s in PAIRS["backpack"]} == {D(90)}
+    world.set_price(D(120), "BTCUSDT")
+    save_world(world, tmp_path / "state.json")
+    restored = several_pairs(tmp_path / "state.json")
+    assert [restored.underlying("aster", s) for s in PAIRS["aster"]] == [D(90), D(90), D(120)]

@@ -77,16 +77,25 @@ async def ws_disconnect(request: web.Request) -> web.Response:
 
 
 async def set_price(request: web.Request) -> web.Response:
-    """`{"price": "151.2"}` moves the world's underlying; every venue's book follows."""
+    """`{"price": "151.2"}` moves the world's underlying, every pair's; every venue's book
+    follows. `{"price": "151.2", "symbol": "X"}` moves only the pair quoting symbol X."""
     world = request.app[CONTROLS].world
     try:
-        price = Decimal(str((await request.json())["price"]))
-        if not price.is_finite() or price <= 0:
+        body = await request.json()
+        price = Decimal(str(body["price"]))
+        symbol = body.get("symbol")
+        if not price.is_finite() or price <= 0 or not isinstance(symbol, str | None):
             raise InvalidOperation
-    except (KeyError, ValueError, TypeError, InvalidOperation):
-        return web.json_response({"error": 'expected {"price": "<positive decimal>"}'}, status=400)
-    world.set_price(price)
-    return web.json_response({"price": str(world.price)})
+    except (KeyError, ValueError, TypeError, AttributeError, InvalidOperation):
+        return web.json_response(
+            {"error": 'expected {"price": "<positive decimal>", "symbol": "<optional>"}'},
+            status=400,
+        )
+    try:
+        world.set_price(price, symbol)
+    except KeyError:
+        return web.json_response({"error": f"no pair quotes {symbol}"}, status=404)
+    return web.json_response({"price": str(price)})
 
 
 async def set_funding(request: web.Request) -> web.Response:

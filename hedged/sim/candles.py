@@ -142,10 +142,10 @@ class Tape:
     def _on_book(self, venue: str, symbol: str, book: Book) -> None:
         if venue != self.venue or symbol != self.symbol:
             return
-        now, mark = self.exchange.now(), self.world.mid(venue)
+        now, mark = self.exchange.now(), self.world.mid(venue, symbol)
         self.last.add(now, mark)
         self.mark.add(now, mark)
-        self.index.add(now, self.world.price)
+        self.index.add(now, self.world.underlying(venue, symbol))
 
     def _on_order(self, order: SimOrder, fill: SimFill | None) -> None:
         if fill is not None and fill.symbol == self.symbol and not self.closed:

@@ -7,6 +7,7 @@ daemon) and by paper mode (in process, on free ports).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -97,25 +98,58 @@ def build_world(
         exchanges[venue] = SimExchange(venue, markets, clock)
         for account, balance in accounts.balances.items():
             exchanges[venue].deposit(account, balance)
-    path: PricePath = (
-        CsvPath(spec.price_csv)
-        if spec.price_csv
-        else GbmPath(Decimal(saved.get("price", spec.start_price)), spec.volatility, spec.seed)
+    pairs = pair_count(spec.symbols)
+    replay = CsvPath(spec.price_csv) if spec.price_csv else None
+    paths: list[PricePath] = (
+        [replay]  # one replay, every pair on it
+        if replay is not None
+        else [
+            GbmPath(start, spec.volatility, pair_seed(spec.seed, i))
+            for i, start in enumerate(saved_prices(saved, pairs) or [spec.start_price] * pairs)
+        ]
     )
-    source = path.funding_rate if isinstance(path, CsvPath) else None
+    source = replay.funding_rate if replay is not None else None
     funding = {
         venue: FundingSchedule(plan, exchanges[venue].now, source)
         for venue, plan in funding_plans(spec).items()
     }
-    world = World(path, exchanges, spec.symbols, spec.basis_bps, spec.spread_bps, funding)
+    world = World(paths, exchanges, spec.symbols, spec.basis_bps, spec.spread_bps, funding)
     if state_file is not None:
         for exchange in exchanges.values():
             exchange.add_listener(lambda order, fill: save_world(world, state_file))
     return world
 
 
+def pair_count(symbols: Mapping[str, str | tuple[str, ...]]) -> int:
+    """How many pairs the venues' symbols make: the i-th of each venue's is pair i (1 when
+    the venues list different numbers: they then share one path)."""
+    counts = {1 if isinstance(s, str) else len(s) for s in symbols.values()}
+    return counts.pop() if len(counts) == 1 else 1
+
+
+def pair_seed(seed: int, pair: int) -> int:
+    """Pair `pair`'s price path seed: the main pair's is `seed` itself (one pair moves as
+    it always did), every further pair's is drawn from it."""
+    if pair == 0:
+        return seed
+    digest = hashlib.sha256(f"{seed}/{pair}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def saved_prices(saved: Mapping[str, Any], pairs: int) -> list[Decimal]:
+    """Each pair's price as saved; a state from fewer pairs (or before paths per pair) starts
+    the others at the main pair's. Empty for a new world."""
+    if "price" not in saved:
+        return []
+    prices = [Decimal(p) for p in saved.get("prices", [saved["price"]])][:pairs]
+    return prices + [prices[0]] * (pairs - len(prices))
+
+
 def save_world(world: World, state_file: Path) -> None:
-    data = {v: ex.to_dict() for v, ex in world.venues.items()} | {"price": str(world.price)}
+    data = {v: ex.to_dict() for v, ex in world.venues.items()} | {
+        "price": str(world.price),
+        "prices": [str(path.price) for path in world.paths],
+    }
     tmp = state_file.with_suffix(".tmp")
     tmp.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(json.dumps(data))

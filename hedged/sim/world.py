@@ -26,12 +26,13 @@ class World:
     """The first venue quotes the underlying; the others quote it times (1 + basis).
     Every venue's bid/ask sits `spread_bps` apart around its mid, on its tick. A venue with
     a funding schedule settles funding whenever the price moves past one of its boundaries.
-    A venue may list several symbols: each quotes the same underlying (a daemon trading
-    many pairs sees every pair move at once)."""
+    A venue may list several symbols. Given one path, each quotes the same underlying (a
+    daemon trading many pairs sees every pair move at once); given a path per pair, the
+    i-th symbol of every venue (pair i) quotes the i-th path's underlying."""
 
     def __init__(
         self,
-        path: PricePath,
+        path: PricePath | Sequence[PricePath],
         venues: Mapping[str, SimExchange],
         symbols: Mapping[str, str | Sequence[str]],
         basis_bps: Decimal = ZERO,
@@ -40,11 +41,20 @@ class World:
     ) -> None:
         if not venues or venues.keys() != symbols.keys():
             raise ValueError("give each venue its symbols")
-        self.path = path
         self.venues = dict(venues)
         # every symbol each venue quotes; `symbols`: the first, the venue's main one
         self.quoted = {v: (s,) if isinstance(s, str) else tuple(s) for v, s in symbols.items()}
         self.symbols = {v: quoted[0] for v, quoted in self.quoted.items()}
+        self.paths: tuple[PricePath, ...] = tuple(path) if isinstance(path, Sequence) else (path,)
+        if len(self.paths) > 1 and any(len(q) != len(self.paths) for q in self.quoted.values()):
+            raise ValueError("give each pair its path: as many as each venue's symbols")
+        self.path = self.paths[0]  # the main pair's
+        # (venue, symbol) -> its pair's path
+        self._path_of = {
+            (venue, symbol): self.paths[i if len(self.paths) > 1 else 0]
+            for venue, quoted in self.quoted.items()
+            for i, symbol in enumerate(quoted)
+        }
         self.basis_bps = basis_bps
         self.spread_bps = spread_bps
         self.funding = dict(funding or {})
@@ -56,29 +66,46 @@ class World:
 
     @property
     def price(self) -> Decimal:
+        """The main pair's underlying."""
         return self.path.price
 
-    def mid(self, venue: str) -> Decimal:
+    def underlying(self, venue: str, symbol: str | None = None) -> Decimal:
+        """The underlying `symbol` (default: the venue's main one) quotes."""
+        return self._path_of[venue, symbol or self.symbols[venue]].price
+
+    def mid(self, venue: str, symbol: str | None = None) -> Decimal:
+        price = self.underlying(venue, symbol)
         if venue == self._reference:
-            return self.price
-        return self.price * (1 + self.basis_bps / BPS)
+            return price
+        return price * (1 + self.basis_bps / BPS)
 
     def book(self, venue: str, symbol: str | None = None) -> Book:
-        market = self.venues[venue].markets[symbol or self.symbols[venue]]
-        mid = self.mid(venue)
+        symbol = symbol or self.symbols[venue]
+        market = self.venues[venue].markets[symbol]
+        mid = self.mid(venue, symbol)
         half_spread = mid * self.spread_bps / BPS / 2
         bid = floor_to(mid - half_spread, market.tick)
         ask = max(ceil_to(mid + half_spread, market.tick), bid + market.tick)
         return Book(bid, ask)
 
     def advance(self, dt_seconds: float) -> Decimal:
-        self.path.advance(dt_seconds)
+        for path in self.paths:
+            path.advance(dt_seconds)
         self._rebook()
         return self.price
 
-    def set_price(self, price: Decimal) -> None:
-        """Force the underlying (tests); the path continues from it."""
-        self.path.set(price)
+    def set_price(self, price: Decimal, symbol: str | None = None) -> None:
+        """Force the underlying (tests): every pair's, or only the pair quoting `symbol` (on
+        any venue; KeyError if none does). The paths continue from it."""
+        if symbol is None:
+            paths = self.paths
+        else:
+            held = [p for (_, s), p in self._path_of.items() if s == symbol]
+            if not held:
+                raise KeyError(symbol)
+            paths = (held[0],)
+        for path in paths:
+            path.set(price)
         self._rebook()
 
     def add_listener(self, listener: BookListener) -> None:
@@ -100,8 +127,8 @@ class World:
         for venue, exchange in self.venues.items():
             for symbol in self.quoted[venue]:
                 book = self.book(venue, symbol)
-                mid = self.mid(venue)
-                exchange.set_book(symbol, book.bid, book.ask, mark=mid, index=self.price)
+                mid, index = self.mid(venue, symbol), self.underlying(venue, symbol)
+                exchange.set_book(symbol, book.bid, book.ask, mark=mid, index=index)
                 self._settle_due(venue, symbol)
                 for listener in list(self._listeners):
                     listener(venue, symbol, book)

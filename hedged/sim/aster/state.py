@@ -122,10 +122,10 @@ class AsterState:
         return book if book is not None else self.world.book(self.venue, self.symbol)
 
     def mark(self) -> Decimal:
-        return self.world.mid(self.venue)
+        return self.world.mid(self.venue, self.symbol)
 
     def index(self) -> Decimal:
-        return self.world.price
+        return self.world.underlying(self.venue, self.symbol)
 
     def funding(self) -> FundingView:
         schedule = self.world.funding.get(self.venue)
