@@ -39,6 +39,13 @@ STORE ?= postgres
 failover-soak: $(STAMP)
 	PYTHONPATH=tests/crash:tests $(BIN)/python -m failover_soak --failovers $(N) --seed $(SEED) --store $(STORE)
 
+# Fleet torture: strike daemons sharing a PostgreSQL store's books N times (tests/crash).
+DAEMONS ?= 3
+PAIRS ?= 12
+.PHONY: fleet-soak
+fleet-soak: $(STAMP)
+	PYTHONPATH=tests/crash:tests $(BIN)/python -m fleet_soak --strikes $(N) --seed $(SEED) --daemons $(DAEMONS) --pairs $(PAIRS)
+
 # Benchmarks (bench/README.md): figures printed, and written to bench/results/ and, after a
 # full run (about 13 minutes), bench/latest.json. BENCH_ARGS=--quick: a 2-minute smoke run.
 BENCH_ARGS ?=

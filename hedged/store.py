@@ -96,10 +96,26 @@ def _money(nullable: bool = True) -> Any:
     return Field(default=None, sa_type=DecimalText, nullable=nullable)
 
 
+META_VALUE_MAX = 256
+# Free text from venues and reasons joined over orders or pairs: cut to its column on the way
+# in (PostgreSQL refuses a longer value, which would cost the daemon its lease, again and again).
+TEXT_LIMITS = {"reason": 512, "reject_message": 512, "reject_code": 64, "value": META_VALUE_MAX}
+
+
+def fit(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """`fields`, with each free-text value no longer than its column."""
+    return {
+        k: v[: n - 1] + "…"
+        if isinstance(v, str) and len(v) > (n := TEXT_LIMITS.get(k, len(v)))
+        else v
+        for k, v in fields.items()
+    }
+
+
 class Meta(SQLModel, table=True):
     __tablename__ = "meta"
     key: str = Field(primary_key=True, max_length=64)
-    value: str = Field(max_length=256)
+    value: str = Field(max_length=META_VALUE_MAX)
 
 
 class RoundRow(SQLModel, table=True):
@@ -903,8 +919,10 @@ class Store:
             return None if row is None else row.value
 
     def set_meta(self, key: str, value: str) -> None:
+        """A value longer than the column is cut (a reason joined over many pairs: each
+        pair's own stays whole under its own key); PostgreSQL would refuse the write."""
         with self.session() as s:
-            s.merge(Meta(key=key, value=value))
+            s.merge(Meta(key=key, **fit({"value": value})))
             self._commit(s)
 
     def _namespace(self) -> int:
@@ -1022,7 +1040,7 @@ class Store:
         with self.session() as s:
             row = s.get(RoundRow, round_id)
             assert row is not None, f"round {round_id} does not exist"
-            for k, v in fields.items():
+            for k, v in fit(fields).items():
                 setattr(row, k, v)
             self._commit(s)
         return self._cached_round(row)
@@ -1039,6 +1057,7 @@ class Store:
                 self._fenced(s.connection())  # moved by the daemon that deposed us: Deposed
                 raise RuntimeError(f"round {round_id} is {row.state}, not {source}")
             row.state = dest
+            fields = fit(fields)
             for k, v in fields.items():
                 setattr(row, k, v)
             detail = {"from": source, "to": dest, "trigger": trigger, **fields}
@@ -1209,7 +1228,7 @@ class Store:
         if unknown := fields.keys() - set(_ANSWER_FIELDS):
             raise ValueError(f"not a field a venue answer sets: {sorted(unknown)}")
         row = self.get_order(order_id)
-        changed = {k: v for k, v in fields.items() if getattr(row, k) != v}
+        changed = {k: v for k, v in fit(fields).items() if getattr(row, k) != v}
         if not changed:
             return row
         new = {f: getattr(row, f) for f in _ANSWER_FIELDS} | changed

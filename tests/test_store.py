@@ -854,12 +854,31 @@ def test_round_queries(store: Store) -> None:
     assert [r.id for r in store.finished_since(today)] == ids[1:3]
 
 
+def test_free_text_longer_than_its_column_is_cut_not_refused(store: Store) -> None:
+    """A halt reason joined over many orders, a venue's long message: PostgreSQL would refuse
+    the write (and the daemon lose its lease over it, again at every retry)."""
+    r = store.create_round("SOLUSDT", "SOL_USDC_PERP")
+    assert r.id is not None
+    [order] = store.add_intents([intent(r.id)], CLIENT_IDS)
+    assert order.id is not None
+    message = "insufficient margin " * 100
+    kept = store.record_order(order.id, "order_rejected", status="REJECTED", reject_message=message)
+    assert kept.reject_message is not None and len(kept.reject_message) == 512
+    moved = store.transition(r.id, "OPENING", "HALTED", "halt", reason="unresolved; " * 100)
+    assert moved.reason is not None and len(moved.reason) == 512 and moved.reason.endswith("…")
+
+
 def test_meta(store: Store, open_store: Callable[[], Store]) -> None:
     assert store.get_meta("paused") is None
     store.set_meta("paused", "1")
     assert store.get_meta("paused") == "1"
     store.set_meta("paused", "0")
     assert open_store().get_meta("paused") == "0"
+    # Twelve pairs' reasons joined run past the column: cut, not refused (PostgreSQL).
+    joined = "; ".join(f"PAIR{i}USDT: 1 rounds open (max_concurrent_rounds)" for i in range(12))
+    store.set_meta("not_opening", joined)
+    kept = open_store().get_meta("not_opening")
+    assert kept is not None and len(kept) == 256 and joined.startswith(kept[:-1])
 
 
 # -- SQLite settings -------------------------------------------------------------------

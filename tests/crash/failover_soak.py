@@ -62,6 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _store(kind: str, home: Path) -> tuple[str, Callable[[], None]]:
     if kind == "sqlite":
         return f"sqlite:///{home / 'shared.db'}", lambda: None
+    return postgres_store()
+
+
+def postgres_store() -> tuple[str, Callable[[], None]]:
+    """A new database on 127.0.0.1:5432, and how to drop it."""
     name = f"hedged_soak_{secrets.token_hex(6)}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -313,7 +313,9 @@ class FleetTorture:
         symbols = {ASTER: [a for a, _ in self.pairs], BACKPACK: [b for _, b in self.pairs]}
         records = VenueRecords(ACCOUNT, symbols, self.sim.saved(), submissions)
         self.result.verdict.conclude(check_invariants(self.store, records))
-        book = {(v, s): book_of(a, b) for a, b in self.pairs for v, s in ((ASTER, a), (BACKPACK, b))}
+        book = {
+            (v, s): book_of(a, b) for a, b in self.pairs for v, s in ((ASTER, a), (BACKPACK, b))
+        }
         slot_of_pid = {pid: s.name for s in self.slots for pid in s.pids}
         keys = {k: s.name for s in self.slots for k in (s.keys.v1_key, s.keys.bp_public)}
         self.result.holders = check_holders(
@@ -352,9 +354,18 @@ def summary(results: Sequence[FleetResult]) -> str:
         ("rounds HALTED", str(sum(r.verdict.rounds["HALTED"] for r in results))),
         ("duplicates (client id sent twice)", str(sum(r.verdict.duplicates for r in results))),
         ("orphan exposure (base units)", str(sum(r.verdict.orphan_exposure for r in results))),
-        ("order requests checked for their book's holder", str(sum(r.holders.checked for r in results))),
-        ("  from a daemon without the book, accepted", str(sum(len(r.holders.foreign) for r in results))),
-        ("  ... refused by the signature window", str(sum(r.holders.late_refused for r in results))),
+        (
+            "order requests checked for their book's holder",
+            str(sum(r.holders.checked for r in results)),
+        ),
+        (
+            "  from a daemon without the book, accepted",
+            str(sum(len(r.holders.foreign) for r in results)),
+        ),
+        (
+            "  ... refused by the signature window",
+            str(sum(r.holders.late_refused for r in results)),
+        ),
         ("invariant violations", str(len(violations))),
         ("time (s, summed)", f"{sum(r.wall for r in results):.0f}"),
     ]
