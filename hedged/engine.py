@@ -225,9 +225,21 @@ class Engine:
         return None
 
     async def _take_over(self, taken: Sequence[Taken]) -> Report:
-        """Lead the books held: the rounds as the store has them, made to agree with the
+        """Lead the books taken: the rounds as the store has them, made to agree with the
         venues by the one reconciliation path (which waits out the signature window of any
-        unsure order). Run again whenever a fleet moves a book to or from this daemon."""
+        unsure order)."""
+        self._forget()
+        self.store.cache_live_rounds()  # the leader is the one writer of rounds and orders
+        self.leading = True
+        report = await self._lead(taken, every=True)
+        self.notify(READY="1", STATUS=self.status_line())
+        return report
+
+    async def _lead(self, taken: Sequence[Taken], every: bool = False) -> Report:
+        """Trade the pairs of the books just taken (`every` pair, on taking the lease; one
+        or a few more when a fleet moves books): writes fenced by every book held, the new
+        books' venues reconciled, their live rounds stepped from the next pass."""
+        claim = self.lease.claim
         for t in taken:
             before = t.before
             if t.takeover and before is not None:
@@ -240,13 +252,9 @@ class Engine:
                 )
             else:
                 log.info("leading %s (epoch %s)", t.lease.book, t.lease.epoch)
-        self._forget()
-        self.store.fence = self.lease.fence()
-        ours = self.pairs.lead(self.lease.held)
-        self.store.scope = ours if self.lease.fleet else None
-        self.store.cache_live_rounds()  # the leader is the one writer of rounds and orders
-        self.leading = True
-        claim = self.lease.claim
+        self._scope()
+        books = {t.lease.book for t in taken}
+        new = [p for p in self.pairs.led() if every or p.book in books]
         for t in taken:
             self.store.journal(
                 None,
@@ -262,11 +270,12 @@ class Engine:
         for t in taken:
             self.observer.leadership(t.lease.book, True, t.takeover)
         self._read_flags()
-        for pair in self.pairs.led():
+        for pair in new:
+            pair.forget()
             pair.cooldown_from(self.store.last_ended_at(pair.name), time.monotonic())
         self._not_opening = self.store.get_meta("not_opening")
         try:
-            report = await self.recover()
+            report = await self.recover(None if every else new)
         except (CredentialsRefused, SymbolNotListed):  # no retry can help: exit 78
             raise
         except (VenueError, Unresolved) as e:  # retried with back-off; no round opens meanwhile
@@ -275,13 +284,18 @@ class Engine:
             self._reconcile_due = True
         self._last_poll = time.monotonic()  # reconciliation has just read every order
         for r in self.store.active_rounds():
-            if r.id and r.state in LIVE_STATES:
+            if r.id and r.state in LIVE_STATES and r.id not in self.schedule:
                 pair = await self._pair_of(r)
                 pair.live.add(r.id)
                 pair.resumed += 1
                 self.schedule.track(r.id)
-        self.notify(READY="1", STATUS=self.status_line())
         return report
+
+    def _scope(self) -> None:
+        """Writes stand on every book held; in a fleet, the store shows only their rounds."""
+        self.store.fence = self.lease.fence()
+        ours = self.pairs.lead(self.lease.held)
+        self.store.scope = ours if self.lease.fleet else None
 
     def _read_flags(self) -> None:
         """What hedgectl's pause and flatten left in the store; in a fleet, read again at
@@ -295,19 +309,17 @@ class Engine:
 
     async def _move_books(self) -> None:
         """A fleet's look asked this daemon to give a book up or take free ones: at a safe
-        point for every book (no step, so no order, in flight), then relearn what it leads."""
+        point for every book (no step, so no order, in flight); the other books carry on."""
         plan, self.lease.plan = self.lease.plan, NOTHING_TO_DO
         await self.stepper.settled()
-        await self.stepper.cancel()  # nothing of this daemon's runs beside the move
         book = plan.give_up
         if book is not None and (epoch := self.lease.drop(book)) is not None:
             claim = self.lease.claim
             self.store.journal(
                 None, "lease_given_up", book=book, holder=claim.holder, pid=claim.pid
             )
-            # no write of ours stands on it, no order of it is ours, before it is let go
-            self.store.fence = self.lease.fence()
-            self.store.scope = self.pairs.lead(self.lease.held)
+            self._scope()  # no write or order of ours stands on it before it is let go
+            self._let_go(book)
             await self.lease.give_back({book: epoch})
             self.observer.leadership(book, False, False)
             log.info(_("gave %s up to another daemon of the fleet"), book)
@@ -318,9 +330,19 @@ class Engine:
             taken = []
         if not self.lease.leading:
             await self._step_down(_("every book given up to the fleet"))
-        elif taken or book is not None:
-            self.store.drop_cache()
-            await self._take_over(taken)
+        elif taken:
+            await self._lead(taken)
+
+    def _let_go(self, book: str) -> None:
+        """Forget the rounds of a book given up: another daemon writes them from now on."""
+        strays = book == self.pairs.first.book  # rounds on pairs no book covers go with it
+        for pair in self.pairs:
+            if pair.book == book or (strays and not pair.configured):
+                for r in pair.live:
+                    self.schedule.moved(r, False)
+                pair.forget()
+        self.store.drop_cache()
+        self.store.cache_live_rounds()  # the rounds still ours load again on first use
 
     async def _step_down(self, why: str) -> None:
         """The lease is lost: every step stops (none could send or write any more) and what
@@ -337,15 +359,17 @@ class Engine:
             self.observer.leadership(book, False, False)
         await self.lease.check_in(force=True)
 
-    async def recover(self) -> Report:
-        """Reconcile, and halt whatever the venues show that the store cannot explain."""
-        symbols = {v: {p.symbols[v] for p in self.pairs.led()} for v in VENUES}
-        report = await reconcile(self.store, self.venues, self.desk, symbols)
+    async def recover(self, pairs: Sequence[Pair] | None = None) -> Report:
+        """Reconcile `pairs` alone (by default every pair traded, and any order the store
+        holds), and halt whatever the venues show that the store cannot explain."""
+        led = self.pairs.led() if pairs is None else list(pairs)
+        symbols = {v: {p.symbols[v] for p in led} for v in VENUES}
+        only = pairs is not None
+        report = await reconcile(self.store, self.venues, self.desk, symbols, only=only)
         self.observer.reconciled(report)
         # What the store cannot explain blocks the pair trading that symbol, and only it
         # (every pair, on a symbol none trades).
         by_symbol = self.pairs.by_symbol()
-        led = self.pairs.led()
         for pair in led:
             pair.blocked = None
         for pair in led:

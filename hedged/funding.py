@@ -16,7 +16,7 @@ round is DONE with its funding in its PnL.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -107,7 +107,9 @@ class FundingCollector:
             return self.store.funding_by_round([round_.id])[round_.id]
         now = utcnow()
         if now >= self._retry_at and any(at <= now for at in ready_at.values()):
-            self._spawn(JOB, self.collect(history=True))
+            # its own legs' histories only: a venue's history read is costly (Aster: weight
+            # 30 a symbol), and many pairs' rounds finish often
+            self._spawn(JOB, self.collect(history=True, legs=ready_at))
         return None
 
     def _complete(self, ready_at: Mapping[tuple[str, str], datetime]) -> bool:
@@ -150,20 +152,27 @@ class FundingCollector:
         if history or stale:
             self._spawn(JOB, self.collect(keys, history=history))
 
-    async def collect(self, traded: Iterable[tuple[str, str]] = (), history: bool = True) -> None:
+    async def collect(
+        self,
+        traded: Iterable[tuple[str, str]] = (),
+        history: bool = True,
+        legs: Collection[tuple[str, str]] | None = None,
+    ) -> None:
         """Refresh the rates of the (venue, symbol) `traded` and of the legs held; with
-        `history`, read each held leg's venue history and store what is new, then wake the
-        flat rounds it finishes."""
+        `history`, read each held leg's venue history (or only `legs`') and store what is
+        new, then wake the flat rounds it finishes."""
         try:
             held = self._held_legs()
+            if legs is not None:
+                held = {k: at for k, at in held.items() if k in legs}
             for key in sorted(set(held) | set(traded)):
                 await self._refresh_info(key)
             if history:
-                self.due = False
+                self.due = self.due and legs is not None  # a read of some legs owes the rest
                 for key, since in sorted(held.items()):
                     await self.collect_leg(key, since)
         except VenueError as e:
-            self.due = self.due or history
+            self.due = self.due or (history and legs is None)
             self._retry_at = utcnow() + RETRY_AFTER
             log.warning(_("funding: cannot read the venues' funding: %s; retrying"), e)
             return

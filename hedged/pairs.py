@@ -133,12 +133,12 @@ class Pairs:
         """Trade the pairs of `books` from now on; what is this daemon's in the store: the
         (venue, symbol) of its pairs, and of pairs no book covers (a live round on a pair
         dropped from the configuration) if it holds the first book."""
+        strays = self.first.book in books
         for p in self:
-            p.led = p.book in books or not p.configured
+            p.led = p.book in books if p.configured else strays
         configured = [p for p in self if p.configured]
         mine = {(v, s) for p in configured if p.led for v, s in p.symbols.items()}
         others = {(v, s) for p in configured if not p.led for v, s in p.symbols.items()}
-        strays = self.first.book in books
 
         def ours(venue: str, symbol: str) -> bool:
             return (venue, symbol) in mine or (strays and (venue, symbol) not in others)

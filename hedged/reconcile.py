@@ -45,11 +45,17 @@ class Report:
 
 
 async def reconcile(
-    store: Store, venues: Mapping[str, Venue], desk: OrderDesk, symbols: Mapping[str, set[str]]
+    store: Store,
+    venues: Mapping[str, Venue],
+    desk: OrderDesk,
+    symbols: Mapping[str, set[str]],
+    *,
+    only: bool = False,
 ) -> Report:
-    """`symbols`: venue -> the symbols we trade there (checked even with no round open)."""
+    """`symbols`: venue -> the symbols we trade there (checked even with no round open);
+    with `only`, nothing else (a fleet's daemon taking a book: the others it holds agree)."""
     report = Report()
-    live = store.live_orders()
+    live = [o for o in store.live_orders() if not only or o.symbol in symbols.get(o.venue, ())]
     pairs = {(v, s) for v, syms in symbols.items() for s in syms}
     pairs |= {(o.venue, o.symbol) for o in live}
 
