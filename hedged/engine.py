@@ -52,6 +52,7 @@ T = TypeVar("T")
 LIVE_STATES = frozenset(s.value for s in LIVE)
 MAX_MOVES_PER_STEP = 8  # a round passes at most through every state in one step
 QUOTE_SAVE_SECONDS = 1.0
+STALE_POLL_SECONDS = 1.0  # a market whose stream is quiet: one REST quote a second at most
 TROUBLE_LOG_SECONDS = 30.0  # a round's "venue trouble" warning, at most this often
 SHUTDOWN_STEP_SECONDS = 30.0  # steps under way at shutdown get this long to finish
 UNRESOLVED_HALT_SECONDS = 300.0  # an order that cannot be looked up this long → HALTED
@@ -113,6 +114,7 @@ class Engine:
         self._streams: list[asyncio.Task[None]] = []
         self._keeper: asyncio.Task[None] | None = None
         self._last_quote_save = 0.0
+        self._stale_polled: dict[tuple[str, str], float] = {}  # market -> its last REST quote
         self._last_commands = 0.0
         self._notified = -float("inf")  # monotonic: the last WATCHDOG=1
         self._poll_seconds = float(self.strategy.poll_interval_seconds)
@@ -389,14 +391,22 @@ class Engine:
         self.store.set_meta("blocked", self.blocked or "")  # so hedgectl can show why
         for pair in led:
             self.store.set_meta(f"blocked:{pair.name}", pair.blocked or "")
-        self._collect_funding()
+        self._collect_funding(None if pairs is None else led)
         return report
 
-    def _collect_funding(self) -> None:
-        """Funding paid while the daemon was down or a stream was broken: read beside the
-        loop once the store and the venues agree."""
-        self.funding.due = True
-        self.funding.on_timer(self.pairs.by_symbol(led=True))
+    def _collect_funding(self, pairs: Sequence[Pair] | None) -> None:
+        """Funding paid while the daemon was down, a stream was broken or (`pairs`) the
+        books just taken were another daemon's: read beside the loop once the store and
+        the venues agree; only those pairs' legs when given (a history read is costly)."""
+        if pairs is None:
+            self.funding.due = True
+            self.funding.on_timer(self.pairs.by_symbol(led=True))
+            return
+        legs = [(v, s) for p in pairs for v, s in p.symbols.items()]
+        self.stepper.spawn(
+            f"funding of {' '.join(p.name for p in pairs)}",
+            self.funding.collect(legs, history=True, legs=legs),
+        )
 
     async def _pair_of(self, r: RoundRow) -> Pair:
         """The round's pair; for a live round on a pair the configuration no longer lists,
@@ -520,9 +530,14 @@ class Engine:
         return any(fresh(v, s) is None for v, s in self._streamed)
 
     async def _poll_stale(self, force: bool, markets: Sequence[tuple[str, str]] = ()) -> None:
-        """A REST quote for each of `markets` (the streamed ones by default) that is stale."""
+        """A REST quote for each of `markets` (the streamed ones by default) that is stale,
+        at most every `STALE_POLL_SECONDS` each: the loop passes on every other market's
+        event, and a poll per pass would spend the venue's request budget in seconds."""
+        now = time.monotonic()
         for v, s in markets or self._streamed:
-            if force or self.prices.fresh(v, s) is None:
+            due = now - self._stale_polled.get((v, s), -STALE_POLL_SECONDS) >= STALE_POLL_SECONDS
+            if force or (due and self.prices.fresh(v, s) is None):
+                self._stale_polled[(v, s)] = now
                 try:
                     self.prices.update(await self.venues[v].quote(s))
                 except VenueError as e:

@@ -46,7 +46,10 @@ from invariants import VenueRecords, Verdict, check_invariants
 from hedged.leadership import book_of
 from hedged.store import Store
 
-BASES = ("SOL", "ETH", "BTC", "XRP", "DOGE", "ADA", "AVAX", "LINK", "DOT", "LTC", "BNB", "SUI")
+BASES = (
+    *("SOL", "ETH", "BTC", "XRP", "DOGE", "ADA", "AVAX", "LINK", "DOT", "LTC"),
+    *("BNB", "SUI", "APT", "ARB", "OP", "NEAR", "ATOM", "TIA", "SEI", "INJ"),
+)
 KINDS = ("kill", "freeze", "join")
 MOVE_TIMEOUT = 30.0  # books not held again, or not shared fairly, this long after: a violation
 
@@ -149,8 +152,17 @@ class FleetTorture:
         self.workdir.mkdir(parents=True, exist_ok=True)
         keys = [Keys.new() for _ in range(self.n + 1)]  # the last: a daemon joining
         self._log = (self.workdir / "daemons.log").open("ab")
+        # Every daemon on this host shares Aster's request-weight budget per IP (2,400 a
+        # minute): rounds of 20 s and a settlement every 3 minutes keep twelve pairs' funding
+        # reads (weight 30 a symbol) within it, as hour-long rounds do in earnest.
         self.sim = Sim(
-            self.workdir, keys[0], self.result.seed, more_keys=keys[1:], pairs=self.pairs
+            self.workdir,
+            keys[0],
+            self.result.seed,
+            more_keys=keys[1:],
+            pairs=self.pairs,
+            tick_seconds="0.1",
+            funding_hours="0.05",
         )
         self.slots: list[Slot] = []
         try:
@@ -162,6 +174,7 @@ class FleetTorture:
                     self.sim.urls,
                     k,
                     pairs=self.pairs,
+                    max_round_seconds=20,
                     max_concurrent_rounds=1,
                     lease_seconds=self.lease_seconds,
                     daemon_extra=f"fleet = true\n[store]\nurl = '{self.url}'\n",

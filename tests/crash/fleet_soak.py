@@ -27,12 +27,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1, help="seed of the first run (1)")
     p.add_argument("--per-run", type=int, default=40, help="strikes per run (40)")
     p.add_argument("--daemons", type=int, default=3, help="daemons in the fleet (3)")
-    p.add_argument("--pairs", type=int, default=12, help="pairs, one book each (12, at most 12)")
+    p.add_argument("--pairs", type=int, default=12, help="pairs, one book each (12, at most 20)")
     p.add_argument("--lease-seconds", default="2", help="daemon.lease_seconds (2)")
     p.add_argument("--workdir", type=Path, help="keep logs and state here (default: temp)")
     args = p.parse_args(argv)
-    if args.strikes < 1 or args.per_run < 1 or args.daemons < 1 or not 1 <= args.pairs <= 12:
-        p.error("--strikes, --per-run and --daemons must be >= 1; --pairs 1 to 12")
+    if args.strikes < 1 or args.per_run < 1 or args.daemons < 1 or not 1 <= args.pairs <= 20:
+        p.error("--strikes, --per-run and --daemons must be >= 1; --pairs 1 to 20")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="hedged-fleet-"))
     sizes = [args.per_run] * (args.strikes // args.per_run)
     if args.strikes % args.per_run:
