@@ -192,10 +192,16 @@ def leadership_line(d: DaemonView) -> Text:
         line = Text(_("no daemon leading"), style="red")
     else:
         line = Text(_("leader: "))
-        for i, x in enumerate(leading):
-            line.append("; " if i else "").append(
-                _("{host} pid {pid} since {since} (epoch {epoch})").format(**x), style="green"
-            )
+        by_daemon: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for x in leading:  # a fleet: each daemon once, with how many books it holds
+            by_daemon.setdefault((x["host"], x["pid"]), []).append(x)
+        for i, books in enumerate(by_daemon.values()):
+            line.append("; " if i else "")
+            if len(books) == 1 or len(by_daemon) == 1:
+                text = _("{host} pid {pid} since {since} (epoch {epoch})").format(**books[0])
+            else:
+                text = _("{host} pid {pid}: {books} books").format(**books[0], books=len(books))
+            line.append(text, style="green")
     standbys = [_("{host} pid {pid}").format(**s) for s in d.standbys]
     line.append(_("  standby: ") + (", ".join(standbys) if standbys else _("none")))
     return line

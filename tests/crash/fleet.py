@@ -153,14 +153,16 @@ class FleetTorture:
         keys = [Keys.new() for _ in range(self.n + 1)]  # the last: a daemon joining
         self._log = (self.workdir / "daemons.log").open("ab")
         # Every daemon on this host shares Aster's request-weight budget per IP (2,400 a
-        # minute): rounds of 20 s and a settlement every 3 minutes keep twelve pairs' funding
-        # reads (weight 30 a symbol) within it, as hour-long rounds do in earnest.
+        # minute), and each round that ends reads its symbol's funding history (weight 30):
+        # rounds of 45 s on calmer prices and a settlement every 3 minutes keep twelve pairs
+        # within it, as hour-long rounds do in earnest.
         self.sim = Sim(
             self.workdir,
             keys[0],
             self.result.seed,
             more_keys=keys[1:],
             pairs=self.pairs,
+            volatility="12",
             tick_seconds="0.1",
             funding_hours="0.05",
         )
@@ -174,7 +176,7 @@ class FleetTorture:
                     self.sim.urls,
                     k,
                     pairs=self.pairs,
-                    max_round_seconds=20,
+                    max_round_seconds=45,
                     max_concurrent_rounds=1,
                     lease_seconds=self.lease_seconds,
                     daemon_extra=f"fleet = true\n[store]\nurl = '{self.url}'\n",
