@@ -153,9 +153,9 @@ class FleetTorture:
         keys = [Keys.new() for _ in range(self.n + 1)]  # the last: a daemon joining
         self._log = (self.workdir / "daemons.log").open("ab")
         # Every daemon on this host shares Aster's request-weight budget per IP (2,400 a
-        # minute), and each round that ends reads its symbol's funding history (weight 30):
-        # rounds of 45 s on calmer prices and a settlement every 3 minutes keep twelve pairs
-        # within it, as hour-long rounds do in earnest.
+        # minute); each round that ends, each book taken and each settlement reads funding
+        # history (weight 30 a symbol): rounds of 45 s on calmer prices and hourly funding
+        # keep twelve pairs' books moving within it (the kill -9 soak covers funding).
         self.sim = Sim(
             self.workdir,
             keys[0],
@@ -164,7 +164,7 @@ class FleetTorture:
             pairs=self.pairs,
             volatility="12",
             tick_seconds="0.1",
-            funding_hours="0.05",
+            funding_hours="1",
         )
         self.slots: list[Slot] = []
         try:
