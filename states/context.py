@@ -48,6 +48,26 @@ class Move:
     fields: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    """A round's legs and live orders, as of its round row, its orders list and the store's
+    count of order writes (a write changes a row of the list in place)."""
+
+    round: RoundRow
+    orders: list[OrderRow]
+    writes: int
+    legs: Mapping[str, Leg]
+    live: tuple[OrderRow, ...]
+
+    @classmethod
+    def of(cls, round_: RoundRow, orders: list[OrderRow], writes: int) -> _Derived:
+        live = tuple(o for o in orders if not o.terminal)
+        return cls(round_, orders, writes, legs_of(round_, orders), live)
+
+    def holds(self, round_: RoundRow, orders: list[OrderRow], writes: int) -> bool:
+        return self.round is round_ and self.orders is orders and self.writes == writes
+
+
 @dataclass
 class RoundContext:
     round: RoundRow
@@ -60,15 +80,24 @@ class RoundContext:
     funding: FundingCollector
     now: datetime
     poll_due: bool = False  # the slow timer fired: re-read resting orders
+    _derived: _Derived | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def id(self) -> int:
         assert self.round.id is not None
         return self.round.id
 
+    def _facts(self) -> _Derived:
+        """What follows from the orders, derived once per change of them rather than on every
+        access (a step reads the legs and the live orders several times before deciding)."""
+        kept = self._derived
+        if kept is None or not kept.holds(self.round, self.orders, self.store.order_writes):
+            kept = self._derived = _Derived.of(self.round, self.orders, self.store.order_writes)
+        return kept
+
     @property
-    def legs(self) -> dict[str, Leg]:
-        return legs_of(self.round, self.orders)
+    def legs(self) -> Mapping[str, Leg]:
+        return self._facts().legs
 
     @property
     def log_fields(self) -> dict[str, Any]:
@@ -82,11 +111,10 @@ class RoundContext:
         return [o for o in self.orders if o.purpose == purpose and venue in (None, o.venue)]
 
     def live(self, purpose: str | None = None, venue: str | None = None) -> list[OrderRow]:
-        return [
-            o
-            for o in self.orders
-            if not o.terminal and purpose in (None, o.purpose) and venue in (None, o.venue)
-        ]
+        live = self._facts().live
+        if purpose is None and venue is None:
+            return list(live)
+        return [o for o in live if purpose in (None, o.purpose) and venue in (None, o.venue)]
 
     def may_send(self, purpose: str, venue: str) -> bool | Move:
         """After refusals of `purpose` on `venue`: False while backing off, True when it may
