@@ -44,7 +44,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.instrumentation import manager_of_class
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, PoolProxiedConnection
 from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -657,6 +657,7 @@ class Store:
         self.fence: Fence | None = None  # set by the daemon while it holds the book's lease
         self._lease_engine: Engine | None = None
         self._intent_statements: _IntentSQL | None = None
+        self._intent_connection: PoolProxiedConnection | None = None
         # Order rows this process changed, counted: what is derived from a round's orders
         # (its legs) is stale once the count moves (a row is changed in place).
         self.order_writes = 0
@@ -671,6 +672,7 @@ class Store:
             raise
 
     def close(self) -> None:
+        self._drop_intent_connection()
         self.engine.dispose()
         if self._lease_engine is not None:
             self._lease_engine.dispose()
@@ -692,6 +694,7 @@ class Store:
         url = make_url(self.url)
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             event.listen(self.engine, "connect", _no_autocheckpoint)
+            self._drop_intent_connection()
             self.engine.dispose()  # pooled connections reopen with the setting
 
     def checkpoint(self) -> None:
@@ -1087,7 +1090,7 @@ class Store:
         a few statements through the database driver itself."""
         rows = list(intents)
         sql = self._intent_sql()
-        raw = self.engine.raw_connection()
+        raw = self._intent_raw()
         cursor = raw.cursor()
         try:
             try:
@@ -1112,11 +1115,13 @@ class Store:
                 raise
         except sql.dbapi_error as e:  # as SQLAlchemy raises it: the daemon steps down on it
             if self.engine.dialect.is_disconnect(e, raw.dbapi_connection, cursor):
+                self._intent_connection = None
                 raw.invalidate(e)
             raise DBAPIError.instance(None, None, e, sql.dbapi_error) from e
         finally:
             cursor.close()
-            raw.close()
+            if raw is not self._intent_connection:
+                raw.close()
         if self._live is not None:
             cached = self._live.rounds.get(rows[0].round_id) if rows else None
             if cached is not None:
@@ -1131,6 +1136,21 @@ class Store:
         if self._intent_statements is None:
             self._intent_statements = _IntentSQL.of(self.engine)
         return self._intent_statements
+
+    def _intent_raw(self) -> PoolProxiedConnection:
+        """SQLite: a connection the intents keep, rather than one taken from the pool and
+        handed back (its checks and its reset) around every commit before a send; other
+        databases: one from the pool (its pre-ping finds a dropped connection)."""
+        if self.engine.dialect.name != "sqlite":
+            return self.engine.raw_connection()
+        if self._intent_connection is None:
+            self._intent_connection = self.engine.raw_connection()
+        return self._intent_connection
+
+    def _drop_intent_connection(self) -> None:
+        if self._intent_connection is not None:
+            self._intent_connection.close()
+            self._intent_connection = None
 
     def get_order(self, order_id: int) -> OrderRow:
         cached = None if self._live is None else self._live.order(order_id)
