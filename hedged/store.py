@@ -1124,9 +1124,8 @@ class Store:
                 raw.close()
         if self._live is not None:
             cached = self._live.rounds.get(rows[0].round_id) if rows else None
-            if cached is not None:
-                for k, v in round_fields.items():
-                    setattr(cached, k, v)
+            if cached is not None:  # the committed values, as `new_order` sets fields
+                cached.__dict__.update(round_fields)
             for row in rows:
                 self._live.put_order(row)
         self.order_writes += 1
