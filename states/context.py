@@ -7,7 +7,8 @@ running it again after a crash at any point sends nothing twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -49,9 +50,10 @@ class Move:
 
 
 @dataclass(frozen=True, slots=True)
-class _Derived:
-    """A round's legs and live orders, as of its round row, its orders list and the store's
-    count of order writes (a write changes a row of the list in place)."""
+class Derived:
+    """A round's legs and live orders, as of its round row, its orders (the rows, in order)
+    and the store's count of order writes (a write changes a row in place). Kept by the engine
+    from one step of the round to the next: a stop step finds them derived already."""
 
     round: RoundRow
     orders: list[OrderRow]
@@ -60,12 +62,17 @@ class _Derived:
     live: tuple[OrderRow, ...]
 
     @classmethod
-    def of(cls, round_: RoundRow, orders: list[OrderRow], writes: int) -> _Derived:
+    def of(cls, round_: RoundRow, orders: list[OrderRow], writes: int) -> Derived:
         live = tuple(o for o in orders if not o.terminal)
         return cls(round_, orders, writes, legs_of(round_, orders), live)
 
     def holds(self, round_: RoundRow, orders: list[OrderRow], writes: int) -> bool:
-        return self.round is round_ and self.orders is orders and self.writes == writes
+        return (
+            self.round is round_
+            and self.writes == writes
+            and len(self.orders) == len(orders)
+            and all(map(operator.is_, self.orders, orders))
+        )
 
 
 @dataclass
@@ -80,19 +87,21 @@ class RoundContext:
     funding: FundingCollector
     now: datetime
     poll_due: bool = False  # the slow timer fired: re-read resting orders
-    _derived: _Derived | None = field(default=None, init=False, repr=False, compare=False)
+    # the round's Derived facts by round id, kept across steps by whoever makes the contexts
+    derived: MutableMapping[int, Derived] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> int:
         assert self.round.id is not None
         return self.round.id
 
-    def _facts(self) -> _Derived:
+    def _facts(self) -> Derived:
         """What follows from the orders, derived once per change of them rather than on every
         access (a step reads the legs and the live orders several times before deciding)."""
-        kept = self._derived
-        if kept is None or not kept.holds(self.round, self.orders, self.store.order_writes):
-            kept = self._derived = _Derived.of(self.round, self.orders, self.store.order_writes)
+        writes = self.store.order_writes
+        kept = self.derived.get(self.id)
+        if kept is None or not kept.holds(self.round, self.orders, writes):
+            kept = self.derived[self.id] = Derived.of(self.round, self.orders, writes)
         return kept
 
     @property
