@@ -51,11 +51,12 @@ class Move:
 
 @dataclass(frozen=True, slots=True)
 class Derived:
-    """A round's legs and live orders, as of its round row, its orders (the rows, in order)
-    and the store's count of order writes (a write changes a row in place). Kept by the engine
-    from one step of the round to the next: a stop step finds them derived already."""
+    """A round's legs and live orders, as of what they follow from: the round's direction and
+    symbols, its orders (the rows, in order) and the store's count of order writes (a write
+    changes a row in place). Kept by the engine from one step of the round to the next: a
+    stop step finds them derived already."""
 
-    round: RoundRow
+    round: tuple[str, str, str]  # short venue, Aster symbol, Backpack symbol
     orders: list[OrderRow]
     writes: int
     legs: Mapping[str, Leg]
@@ -64,15 +65,20 @@ class Derived:
     @classmethod
     def of(cls, round_: RoundRow, orders: list[OrderRow], writes: int) -> Derived:
         live = tuple(o for o in orders if not o.terminal)
-        return cls(round_, orders, writes, legs_of(round_, orders), live)
+        return cls(_legs_key(round_), orders, writes, legs_of(round_, orders), live)
 
     def holds(self, round_: RoundRow, orders: list[OrderRow], writes: int) -> bool:
         return (
-            self.round is round_
-            and self.writes == writes
+            self.writes == writes
+            and self.round == _legs_key(round_)
             and len(self.orders) == len(orders)
             and all(map(operator.is_, self.orders, orders))
         )
+
+
+def _legs_key(round_: RoundRow) -> tuple[str, str, str]:
+    """What of the round its legs follow from (its row is read afresh now and then)."""
+    return (round_.short_venue, round_.aster_symbol, round_.backpack_symbol)
 
 
 @dataclass
