@@ -37,7 +37,7 @@ from hedged.prices import PriceBook
 from hedged.reconcile import Report, reconcile
 from hedged.schedule import Schedule
 from hedged.states import opening
-from hedged.states.context import BACKSTOP, TAKE_PROFIT, Move, RoundContext
+from hedged.states.context import BACKSTOP, TAKE_PROFIT, Derived, Move, RoundContext
 from hedged.states.machine import LIVE, RoundMachine, State, Trigger
 from hedged.states.opening import SizingRefused
 from hedged.states.registry import BEHAVIOUR
@@ -135,6 +135,7 @@ class Engine:
         self._last_poll = 0.0
         self._unresolved_since: dict[int, float] = {}
         self._trouble_logged: dict[int, float] = {}
+        self._derived: dict[int, Derived] = {}  # each live round's legs, from step to step
         self._reconcile_due = False
         self._catch_up_at = 0.0  # monotonic: when a failed catch-up is tried again
         self._catch_up_pause = CATCH_UP_FIRST_RETRY
@@ -876,6 +877,7 @@ class Engine:
                 self.funding,
                 utcnow(),
                 poll_due,
+                self._derived,
             )
             try:
                 unresolved = [o for o in ctx.live() if o.unresolved]
@@ -959,6 +961,7 @@ class Engine:
         if dest not in LIVE:  # nothing of a finished round stays behind
             self._unresolved_since.pop(r.id, None)
             self._trouble_logged.pop(r.id, None)
+            self._derived.pop(r.id, None)
         if dest == State.DONE:
             if pair is not None:
                 pair.cooldown_from(utcnow(), time.monotonic())

@@ -44,7 +44,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.instrumentation import manager_of_class
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, PoolProxiedConnection
 from sqlalchemy.sql.dml import Update
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -178,12 +178,25 @@ def new_order(**fields: Any) -> OrderRow:
     """An order row built the way SQLAlchemy builds one it loads: the defaults and `fields`
     set at once, without a validation and a change event per field (~0.1 ms a row, on the
     way to a stop's send). For rows made from typed intents, inserted with Core."""
-    row: OrderRow = manager_of_class(OrderRow).new_instance()
-    defaults = {
-        name: f.get_default(call_default_factory=True) for name, f in OrderRow.model_fields.items()
-    }
-    row.__dict__.update(defaults | fields)
+    row: OrderRow = _ORDER_MANAGER.new_instance()
+    values = dict(_ORDER_DEFAULTS)
+    for name, make in _ORDER_FACTORIES:
+        values[name] = make()
+    values.update(fields)
+    row.__dict__.update(values)
     return row
+
+
+# What `new_order` sets, read off the model once rather than per row (all immutable values).
+_ORDER_MANAGER = manager_of_class(OrderRow)
+_ORDER_DEFAULTS = {
+    name: f.get_default() for name, f in OrderRow.model_fields.items() if f.default_factory is None
+}
+_ORDER_FACTORIES: tuple[tuple[str, Callable[[], Any]], ...] = tuple(
+    (name, f.default_factory)  # type: ignore[misc]  # none of them takes the other fields
+    for name, f in OrderRow.model_fields.items()
+    if f.default_factory is not None
+)
 
 
 class IntentRow(SQLModel, table=True):
@@ -663,6 +676,10 @@ class Store:
         self.scope: Callable[[str, str], bool] | None = None
         self._lease_engine: Engine | None = None
         self._intent_statements: _IntentSQL | None = None
+        self._intent_connection: PoolProxiedConnection | None = None
+        # Order rows this process changed, counted: what is derived from a round's orders
+        # (its legs) is stale once the count moves (a row is changed in place).
+        self.order_writes = 0
         try:
             if readonly:
                 self.namespace = self._check_schema()
@@ -674,6 +691,7 @@ class Store:
             raise
 
     def close(self) -> None:
+        self._drop_intent_connection()
         self.engine.dispose()
         if self._lease_engine is not None:
             self._lease_engine.dispose()
@@ -695,6 +713,7 @@ class Store:
         url = make_url(self.url)
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             event.listen(self.engine, "connect", _no_autocheckpoint)
+            self._drop_intent_connection()
             self.engine.dispose()  # pooled connections reopen with the setting
 
     def checkpoint(self) -> None:
@@ -1105,7 +1124,7 @@ class Store:
         for row in rows:
             self._ours(row.venue, row.symbol)
         sql = self._intent_sql()
-        raw = self.engine.raw_connection()
+        raw = self._intent_raw()
         cursor = raw.cursor()
         try:
             try:
@@ -1130,24 +1149,41 @@ class Store:
                 raise
         except sql.dbapi_error as e:  # as SQLAlchemy raises it: the daemon steps down on it
             if self.engine.dialect.is_disconnect(e, raw.dbapi_connection, cursor):
+                self._intent_connection = None
                 raw.invalidate(e)
             raise DBAPIError.instance(None, None, e, sql.dbapi_error) from e
         finally:
             cursor.close()
-            raw.close()
+            if raw is not self._intent_connection:
+                raw.close()
         if self._live is not None:
             cached = self._live.rounds.get(rows[0].round_id) if rows else None
-            if cached is not None:
-                for k, v in round_fields.items():
-                    setattr(cached, k, v)
+            if cached is not None:  # the committed values, as `new_order` sets fields
+                cached.__dict__.update(round_fields)
             for row in rows:
                 self._live.put_order(row)
+        self.order_writes += 1
         return rows
 
     def _intent_sql(self) -> _IntentSQL:
         if self._intent_statements is None:
             self._intent_statements = _IntentSQL.of(self.engine)
         return self._intent_statements
+
+    def _intent_raw(self) -> PoolProxiedConnection:
+        """SQLite: a connection the intents keep, rather than one taken from the pool and
+        handed back (its checks and its reset) around every commit before a send; other
+        databases: one from the pool (its pre-ping finds a dropped connection)."""
+        if self.engine.dialect.name != "sqlite":
+            return self.engine.raw_connection()
+        if self._intent_connection is None:
+            self._intent_connection = self.engine.raw_connection()
+        return self._intent_connection
+
+    def _drop_intent_connection(self) -> None:
+        if self._intent_connection is not None:
+            self._intent_connection.close()
+            self._intent_connection = None
 
     def get_order(self, order_id: int) -> OrderRow:
         cached = None if self._live is None else self._live.order(order_id)
@@ -1244,6 +1280,7 @@ class Store:
             self._fenced(c)
         for k, v in new.items():  # the committed values: a cached row stays exact
             setattr(row, k, v)
+        self.order_writes += 1
         return row
 
     def record_state(self, order_id: int, state: OrderState) -> OrderRow:

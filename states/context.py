@@ -7,7 +7,8 @@ running it again after a crash at any point sends nothing twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -48,6 +49,38 @@ class Move:
     fields: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """A round's legs and live orders, as of what they follow from: the round's direction and
+    symbols, its orders (the rows, in order) and the store's count of order writes (a write
+    changes a row in place). Kept by the engine from one step of the round to the next: a
+    stop step finds them derived already."""
+
+    round: tuple[str, str, str]  # short venue, Aster symbol, Backpack symbol
+    orders: list[OrderRow]
+    writes: int
+    legs: Mapping[str, Leg]
+    live: tuple[OrderRow, ...]
+
+    @classmethod
+    def of(cls, round_: RoundRow, orders: list[OrderRow], writes: int) -> Derived:
+        live = tuple(o for o in orders if not o.terminal)
+        return cls(_legs_key(round_), orders, writes, legs_of(round_, orders), live)
+
+    def holds(self, round_: RoundRow, orders: list[OrderRow], writes: int) -> bool:
+        return (
+            self.writes == writes
+            and self.round == _legs_key(round_)
+            and len(self.orders) == len(orders)
+            and all(map(operator.is_, self.orders, orders))
+        )
+
+
+def _legs_key(round_: RoundRow) -> tuple[str, str, str]:
+    """What of the round its legs follow from (its row is read afresh now and then)."""
+    return (round_.short_venue, round_.aster_symbol, round_.backpack_symbol)
+
+
 @dataclass
 class RoundContext:
     round: RoundRow
@@ -60,15 +93,26 @@ class RoundContext:
     funding: FundingCollector
     now: datetime
     poll_due: bool = False  # the slow timer fired: re-read resting orders
+    # the round's Derived facts by round id, kept across steps by whoever makes the contexts
+    derived: MutableMapping[int, Derived] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> int:
         assert self.round.id is not None
         return self.round.id
 
+    def _facts(self) -> Derived:
+        """What follows from the orders, derived once per change of them rather than on every
+        access (a step reads the legs and the live orders several times before deciding)."""
+        writes = self.store.order_writes
+        kept = self.derived.get(self.id)
+        if kept is None or not kept.holds(self.round, self.orders, writes):
+            kept = self.derived[self.id] = Derived.of(self.round, self.orders, writes)
+        return kept
+
     @property
-    def legs(self) -> dict[str, Leg]:
-        return legs_of(self.round, self.orders)
+    def legs(self) -> Mapping[str, Leg]:
+        return self._facts().legs
 
     @property
     def log_fields(self) -> dict[str, Any]:
@@ -82,11 +126,10 @@ class RoundContext:
         return [o for o in self.orders if o.purpose == purpose and venue in (None, o.venue)]
 
     def live(self, purpose: str | None = None, venue: str | None = None) -> list[OrderRow]:
-        return [
-            o
-            for o in self.orders
-            if not o.terminal and purpose in (None, o.purpose) and venue in (None, o.venue)
-        ]
+        live = self._facts().live
+        if purpose is None and venue is None:
+            return list(live)
+        return [o for o in live if purpose in (None, o.purpose) and venue in (None, o.venue)]
 
     def may_send(self, purpose: str, venue: str) -> bool | Move:
         """After refusals of `purpose` on `venue`: False while backing off, True when it may

@@ -21,6 +21,7 @@ def leftovers(engine: Engine, store: Store, round_id: int) -> dict[str, object]:
         "desk deadlines": dict(engine.desk._deadlines),
         "unresolved since": engine._unresolved_since.get(round_id),
         "trouble logged": engine._trouble_logged.get(round_id),
+        "derived legs": engine._derived.get(round_id),
         "cached round": live.rounds.get(round_id),
         "cached orders": live.orders_of(round_id),
     }

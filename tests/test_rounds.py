@@ -13,7 +13,7 @@ from roundkit import ASTER, BACKPACK, START, D, Rig
 
 from hedged.legs import legs_of
 from hedged.sim.world import default_world
-from hedged.states.context import Move
+from hedged.states.context import BACKSTOP, ENTRY, Move, RoundContext
 from hedged.states.machine import Trigger
 from hedged.states.opening import SizingRefused, size
 from hedged.store import utcnow
@@ -322,3 +322,38 @@ async def test_take_profit_filled_unseen_is_found_by_the_batched_timer_poll(rig:
     r = await rig.until("DONE")
     assert r.reason == "take-profit on backpack"
     await rig.check_invariants()
+
+
+async def test_a_steps_legs_and_live_orders_follow_an_order_changed_meanwhile(rig: Rig) -> None:
+    """A step derives its legs and live orders once, not on every access: an order recorded
+    while it runs (the order stream's fill, a cancel read back) changes them all the same,
+    as the row changes in place, without the step reloading its orders."""
+    await open_round(rig)
+    engine = rig.engine
+    assert engine is not None
+    r = rig.round()
+    assert r.id is not None
+    pair = engine.pairs.of(r)
+    ctx = RoundContext(
+        r,
+        rig.store.orders_of(r.id),
+        pair.strategy,
+        pair.rules,
+        engine.prices,
+        engine.desk,
+        rig.store,
+        engine.funding,
+        utcnow(),
+    )
+    entry = ctx.of(ENTRY, ASTER)[0]
+    backstop = ctx.live(BACKSTOP, ASTER)[0]
+    assert ctx.legs[ASTER].qty == r.qty
+    assert entry.id is not None and backstop.id is not None
+
+    rig.store.record_order(entry.id, "order_state", filled_qty=r.qty + D("0.01"))
+    rig.store.record_order(backstop.id, "order_state", status="CANCELED")
+
+    assert ctx.legs[ASTER].qty == r.qty + D("0.01")
+    assert ctx.legs == legs_of(ctx.round, ctx.orders)
+    assert ctx.live(BACKSTOP, ASTER) == []
+    assert backstop not in ctx.live()

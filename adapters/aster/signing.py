@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +26,7 @@ __all__ = [
     "CHAIN_ID_TESTNET",
     "MAX_RECV_WINDOW_MS",
     "V3Key",
+    "form",
     "hmac_signature",
     "new_agent_key",
     "sign_v1",
@@ -44,6 +46,18 @@ _MESSAGE_TYPE_HASH = keccak(text="Message(string msg)")
 
 Params = Sequence[tuple[str, str]]
 
+# What `urlencode` leaves as it is: an order's keys and values (symbols, sides, decimals,
+# client ids, addresses) are nothing else.
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def form(pairs: Params) -> str:
+    """`urlencode(pairs)`, byte for byte; when no key or value needs quoting, without
+    quoting each (~40 µs an order, on the way to the socket)."""
+    if _PLAIN.fullmatch("".join(k + v for k, v in pairs)):
+        return "&".join(f"{k}={v}" for k, v in pairs)
+    return urlencode(pairs)
+
 
 # --- V1: HMAC-SHA256 ---------------------------------------------------------------------
 
@@ -58,7 +72,7 @@ def sign_v1(params: Params, secret: str, timestamp_ms: int, recv_window_ms: int)
     if not 0 < recv_window_ms <= MAX_RECV_WINDOW_MS:
         raise ValueError(f"recvWindow must be in (0, {MAX_RECV_WINDOW_MS}] ms")
     pairs = [*params, ("recvWindow", str(recv_window_ms)), ("timestamp", str(timestamp_ms))]
-    payload = urlencode(pairs)
+    payload = form(pairs)
     return f"{payload}&signature={hmac_signature(secret, payload)}"
 
 
@@ -71,7 +85,7 @@ def v3_message(params: Params, user: str | None, signer: str, nonce_us: int) -> 
     if user:
         pairs.append(("user", user))
     pairs.append(("signer", signer))
-    return urlencode(pairs)
+    return form(pairs)
 
 
 def v3_signable_message(msg: str, chain_id: int = CHAIN_ID_MAINNET) -> SignableMessage:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from hedged.adapters.backpack.signing import headers
 from hedged.adapters.backpack.wire import Param
 from hedged.adapters.base import VenueError
 from hedged.adapters.clock import ServerClock
 from hedged.adapters.errors import NotSent
-from hedged.keys import public_key_b64
+from hedged.keys import ed25519_key, public_key_b64
 from hedged.secrets import BackpackCredentials
 
 SUBSCRIBE = "subscribe"
@@ -29,6 +31,7 @@ class Signer:
         self._credentials = credentials
         self.window_ms = window_ms
         self.clock = clock
+        self._key: Ed25519PrivateKey | None = None  # parsed on first use, not per request
 
     def __repr__(self) -> str:
         return f"Signer(window_ms={self.window_ms})"
@@ -47,9 +50,11 @@ class Signer:
     ) -> dict[str, str]:
         """The auth headers, stamped now unless `timestamp_ms`; NotSent if they cannot be made."""
         try:
+            if self._key is None:
+                self._key = ed25519_key(self._credentials.api_secret.reveal())
             return headers(
                 self._credentials.api_key.reveal(),
-                self._credentials.api_secret.reveal(),
+                self._key,
                 instruction,
                 params,
                 self.clock.now_ms() if timestamp_ms is None else timestamp_ms,

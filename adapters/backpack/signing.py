@@ -75,9 +75,11 @@ def batch_signing_string(
     return f"{blocks}&timestamp={timestamp_ms}&window={window_ms}"
 
 
-def sign(secret_b64: str, message: str) -> str:
-    """Base64 ED25519 signature of the UTF-8 `message`."""
-    return b64(ed25519_key(secret_b64).sign(message.encode()))
+def sign(secret: str | Ed25519PrivateKey, message: str) -> str:
+    """Base64 ED25519 signature of the UTF-8 `message`, by a base64 secret or a key parsed
+    once (`ed25519_key`: parsing costs more than signing)."""
+    key = ed25519_key(secret) if isinstance(secret, str) else secret
+    return b64(key.sign(message.encode()))
 
 
 def new_keypair() -> tuple[str, str]:
@@ -88,7 +90,7 @@ def new_keypair() -> tuple[str, str]:
 
 def headers(
     api_key_b64: str,
-    secret_b64: str,
+    secret_b64: str | Ed25519PrivateKey,
     instruction: str,
     params: Params | Sequence[Params],
     timestamp_ms: int,
