@@ -93,6 +93,8 @@ class Engine:
         self.notify = notify
         self.observer = observer
         self.prices = PriceBook(float(self.strategy.max_price_age_seconds))
+        # polled often enough that a working REST keeps a quiet market's price fresh
+        self._stale_poll = min(STALE_POLL_SECONDS, float(self.strategy.max_price_age_seconds) / 2)
         books = [p.book for p in self.pairs]
         self.entries = {  # how each pair's next round opens (direction, funding ahead)
             p.name: Entries(p.strategy, self._pair_funding(p), self._open_shorts(p))
@@ -343,6 +345,7 @@ class Engine:
             if pair.book == book or (strays and not pair.configured):
                 for r in pair.live:
                     self.schedule.moved(r, False)
+                    self._derived.pop(r, None)
                 pair.forget()
         self.store.drop_cache()
         self.store.cache_live_rounds()  # the rounds still ours load again on first use
@@ -532,11 +535,11 @@ class Engine:
 
     async def _poll_stale(self, force: bool, markets: Sequence[tuple[str, str]] = ()) -> None:
         """A REST quote for each of `markets` (the streamed ones by default) that is stale,
-        at most every `STALE_POLL_SECONDS` each: the loop passes on every other market's
+        at most every `_stale_poll` seconds each: the loop passes on every other market's
         event, and a poll per pass would spend the venue's request budget in seconds."""
         now = time.monotonic()
         for v, s in markets or self._streamed:
-            due = now - self._stale_polled.get((v, s), -STALE_POLL_SECONDS) >= STALE_POLL_SECONDS
+            due = now - self._stale_polled.get((v, s), -self._stale_poll) >= self._stale_poll
             if force or (due and self.prices.fresh(v, s) is None):
                 self._stale_polled[(v, s)] = now
                 try:

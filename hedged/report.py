@@ -19,6 +19,7 @@ from hedged.model import FundingInfo, Quote, Side
 from hedged.states.context import BACKSTOP, CLOSE, STOP, TAKE_PROFIT, TRIM
 from hedged.store import (
     CommandRow,
+    DaemonRow,
     DecisionFigures,
     EventRow,
     FillRow,
@@ -327,17 +328,21 @@ def daemon_view(store: Store) -> DaemonView:
         not_opening=store.get_meta("not_opening") or None,
         leaders=[{"book": row.book, **lease_json(row, now)} for row in leases],
         standbys=[
-            {
-                "host": d.host,
-                "pid": d.pid,
-                "book": d.book,
-                "started_at": _jsonable(d.started_at),
-                "seen_seconds_ago": round((now - d.seen_ms) / 1000, 1),
-            }
+            {**_checked_in(d, now), "book": d.book}
             for d in daemons
             if d.role == STANDBY and now - d.seen_ms <= STANDBY_SEEN_MS
         ],
     )
+
+
+def _checked_in(d: DaemonRow, now_ms: int) -> dict[str, Any]:
+    """A daemon's check-in, for people and scripts."""
+    return {
+        "host": d.host,
+        "pid": d.pid,
+        "started_at": _jsonable(d.started_at),
+        "seen_seconds_ago": round((now_ms - d.seen_ms) / 1000, 1),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,11 +368,8 @@ def fleet_view(store: Store) -> FleetView:
     }
     rows = [
         {
-            "host": d.host,
-            "pid": d.pid,
+            **_checked_in(d, now),
             "role": d.role,
-            "started_at": _jsonable(d.started_at),
-            "seen_seconds_ago": round((now - d.seen_ms) / 1000, 1),
             "books": sorted(b for b, r in held.items() if r.holder == d.holder),
         }
         for d in sorted(daemons, key=lambda d: (d.host, d.pid))

@@ -4,6 +4,7 @@ invariants every scenario must end with."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,29 @@ from invariants import VenueRecords, check_between_passes
 from hedged import config
 from hedged.engine import Engine
 from hedged.legs import ASTER, BACKPACK, VENUES
+from hedged.sim.server import SimServers
 from hedged.sim.venue import SimVenue
 from hedged.sim.world import World, default_world
 from hedged.store import RoundRow, Store
 
 D = Decimal
 START = D(100)
+
+
+def on_simulators(cfg: config.Config, servers: SimServers) -> config.Config:
+    """`cfg` with both venues' clients pointed at the wire simulators (Aster signing V1)."""
+    return replace(
+        cfg,
+        aster=replace(
+            cfg.aster,
+            base_url=servers.url(ASTER),
+            ws_url=servers.url(ASTER, "ws"),
+            auth="v1",
+        ),
+        backpack=replace(
+            cfg.backpack, base_url=servers.url(BACKPACK), ws_url=servers.url(BACKPACK, "ws")
+        ),
+    )
 
 
 def make_config(**strategy: Any) -> config.Config:

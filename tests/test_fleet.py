@@ -16,7 +16,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +25,7 @@ import aiohttp
 import pytest
 from holders import check_holders, holdings
 from invariants import check_invariants, wire_records
+from roundkit import on_simulators
 
 from hedged import orders
 from hedged.adapters.backpack.signing import new_keypair
@@ -119,20 +120,7 @@ class FleetRig:
         self.store = Store(store_url)  # the test's own reader
 
     async def start(self, m: Member) -> None:
-        cfg = replace(
-            self.config,
-            aster=replace(
-                self.config.aster,
-                base_url=self.servers.url(ASTER),
-                ws_url=self.servers.url(ASTER, "ws"),
-                auth="v1",
-            ),
-            backpack=replace(
-                self.config.backpack,
-                base_url=self.servers.url(BACKPACK),
-                ws_url=self.servers.url(BACKPACK, "ws"),
-            ),
-        )
+        cfg = on_simulators(self.config, self.servers)
         m.store = Store(self.url)
         m.engine = Engine(cfg, m.store, clients(cfg, m.credentials))
         m.task = asyncio.create_task(m.engine.run())

@@ -12,12 +12,12 @@ import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from invariants import check_invariants, wire_records
+from roundkit import on_simulators
 
 from hedged import orders
 from hedged.adapters.backpack.signing import new_keypair
@@ -97,20 +97,7 @@ class PairsRig:
             self.store.close()
             self.store = Store(self.url)
         self.config = config or self.config
-        cfg = replace(
-            self.config,
-            aster=replace(
-                self.config.aster,
-                base_url=self.servers.url(ASTER),
-                ws_url=self.servers.url(ASTER, "ws"),
-                auth="v1",
-            ),
-            backpack=replace(
-                self.config.backpack,
-                base_url=self.servers.url(BACKPACK),
-                ws_url=self.servers.url(BACKPACK, "ws"),
-            ),
-        )
+        cfg = on_simulators(self.config, self.servers)
         self.engine = Engine(cfg, self.store, clients(cfg, self.credentials))
         self.engine.command_poll_seconds = 0.0
         await self.engine.start()

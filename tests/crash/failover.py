@@ -23,7 +23,7 @@ import signal
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -38,11 +38,13 @@ from harness import (
     READY_TIMEOUT,
     SYMBOLS,
     VENUES,
-    Daemon,
     Keys,
     Sim,
+    Slot,
+    close_slots,
     hedgectl,
     percentile,
+    wait_for_value,
     write_configs,
 )
 from invariants import VenueRecords, Verdict, check_invariants
@@ -80,54 +82,6 @@ class FailoverResult:
     @property
     def takeovers(self) -> list[float]:
         return [s.takeover for s in self.strikes if s.takeover is not None]
-
-
-class Slot:
-    """One of the two daemons' places: its own keys, configuration and state directory; the
-    process in it is replaced when killed."""
-
-    def __init__(self, name: str, workdir: Path, keys: Keys, configs: dict[str, Path]) -> None:
-        self.name = name
-        self.workdir = workdir
-        self.keys = keys
-        self.configs = configs
-        self.daemon: Daemon | None = None
-        self.pids: list[int] = []
-
-    def spawn(self, log: object, on_shutdown: str = "keep") -> Daemon:
-        sock = self.workdir / "notify.sock"
-        self.daemon = Daemon(self.configs[on_shutdown], sock, log, None)  # type: ignore[arg-type]
-        self.pids.append(self.daemon.proc.pid)
-        return self.daemon
-
-    @property
-    def pid(self) -> int:
-        assert self.daemon is not None
-        return self.daemon.proc.pid
-
-    def leading_since(self, after: float) -> float | None:
-        """When, after `after`, its daemon first said it leads and has reconciled."""
-        return self._said(after, leading=True)
-
-    def standing_by_since(self, after: float) -> float | None:
-        return self._said(after, leading=False)
-
-    def _said(self, after: float, *, leading: bool) -> float | None:
-        if self.daemon is None:
-            return None
-        for at, status in list(self.daemon.statuses):
-            if at >= after and status.startswith("standby") != leading:
-                return at
-        return None
-
-
-def _wait(condition: Callable[[], object], timeout: float) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.02)
-    return None
 
 
 class Failover:
@@ -206,11 +160,7 @@ class Failover:
                     plan.append((kind, state))
             self._finish()
         finally:
-            for slot in self.slots:
-                if slot.daemon is not None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(slot.pid, signal.SIGCONT)
-                    slot.daemon.close()
+            close_slots(self.slots)
             with contextlib.suppress(AttributeError):
                 self.store.close()
             self.sim.close()
@@ -232,7 +182,7 @@ class Failover:
 
     def _check_status(self) -> None:
         """`hedgectl status --json` names the leader the store has, and the standby."""
-        roles = _wait(self._roles, TAKEOVER_TIMEOUT)
+        roles = wait_for_value(self._roles, TAKEOVER_TIMEOUT)
         if not isinstance(roles, tuple):
             self._violation("no leader with a standby beside it at start")
             return
@@ -251,13 +201,13 @@ class Failover:
         """Strike the leader with `kind` once a round is in `state` (None: at a random
         moment)."""
         rng = self.rng
-        roles = _wait(self._roles, TAKEOVER_TIMEOUT)
+        roles = wait_for_value(self._roles, TAKEOVER_TIMEOUT)
         if not isinstance(roles, tuple):
             self._violation("no leader with a standby beside it")
             return
         leader, standby = roles
         if state is not None:
-            _wait(lambda: state in self._states(), STATE_TIMEOUT)
+            wait_for_value(lambda: state in self._states(), STATE_TIMEOUT)
         else:
             time.sleep(rng.uniform(0.1, 3.0))
         strike = Strike(kind, ",".join(self._states()) or "-")
@@ -284,7 +234,7 @@ class Failover:
             time.sleep(rng.uniform(0.2, 2.0))  # the new leader moves the rounds on
             woke = time.time()
             os.kill(leader.pid, signal.SIGCONT)
-            if _wait(lambda: leader.standing_by_since(woke), TAKEOVER_TIMEOUT) is None:
+            if wait_for_value(lambda: leader.standing_by_since(woke), TAKEOVER_TIMEOUT) is None:
                 self._violation(f"{leader.name} woke from SIGSTOP and did not stand by")
             assert leader.daemon is not None
             if not leader.daemon.alive:
@@ -300,7 +250,7 @@ class Failover:
         """Whether, a lease's time after the freeze, no takeover came because the frozen
         leader holds the database's write lock (a write here cannot get it either)."""
         deadline = since + 3 * float(self.lease_seconds)
-        if _wait(lambda: standby.leading_since(since), max(deadline - time.time(), 0.0)):
+        if wait_for_value(lambda: standby.leading_since(since), max(deadline - time.time(), 0.0)):
             return False
         db = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=0.5)
         try:
@@ -313,7 +263,7 @@ class Failover:
             db.close()
 
     def _takeover(self, standby: Slot, since: float) -> float | None:
-        led = _wait(lambda: standby.leading_since(since), TAKEOVER_TIMEOUT)
+        led = wait_for_value(lambda: standby.leading_since(since), TAKEOVER_TIMEOUT)
         if not isinstance(led, float):
             self._violation(f"{standby.name} did not take over within {TAKEOVER_TIMEOUT}s")
             return None
@@ -342,7 +292,7 @@ class Failover:
         flattener = self.slots[0].spawn(self._log, "flatten")
         if flattener.wait_ready() is None:
             self._violation("flattening daemon: no READY=1")
-        _wait(lambda: self.slots[0].leading_since(0.0), TAKEOVER_TIMEOUT)
+        wait_for_value(lambda: self.slots[0].leading_since(0.0), TAKEOVER_TIMEOUT)
         time.sleep(1.0)
         code = flattener.terminate(FLATTEN_TIMEOUT)
         if code != 0:

@@ -15,7 +15,7 @@ import argparse
 import secrets
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import psycopg
@@ -34,14 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.failovers < 1 or args.per_run < 1:
         p.error("--failovers and --per-run must be >= 1")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="hedged-failover-"))
-    sizes = [args.per_run] * (args.failovers // args.per_run)
-    if args.failovers % args.per_run:
-        sizes.append(args.failovers % args.per_run)
-    print(f"failover soak: {args.failovers} strikes in {len(sizes)} runs; logs in {workdir}")
     results: list[FailoverResult] = []
-    for i, n in enumerate(sizes):
-        home = workdir / f"run{i:03d}"
-        home.mkdir(parents=True, exist_ok=True)
+    for i, n, home in runs("failover soak", args.failovers, args.per_run, workdir):
         url, drop = _store(args.store, home)
         try:
             result = run_failovers(
@@ -50,13 +44,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             drop()
         results.append(result)
-        print(
-            f"run {i}: {len(result.strikes)} strikes, {len(result.verdict.violations)} "
-            f"violations, {result.wall:.0f}s",
-            flush=True,
-        )
+        report_run(i, len(result.strikes), len(result.verdict.violations), result.wall)
     print(summary(results))
     return 0 if not any(r.verdict.violations for r in results) else 1
+
+
+def runs(what: str, strikes: int, per_run: int, workdir: Path) -> Iterator[tuple[int, int, Path]]:
+    """`strikes` spread over runs of `per_run`: (run number, its strikes, its directory)."""
+    sizes = [per_run] * (strikes // per_run) + ([strikes % per_run] if strikes % per_run else [])
+    print(f"{what}: {strikes} strikes in {len(sizes)} runs; logs in {workdir}")
+    for i, n in enumerate(sizes):
+        home = workdir / f"run{i:03d}"
+        home.mkdir(parents=True, exist_ok=True)
+        yield i, n, home
+
+
+def report_run(i: int, strikes: int, violations: int, wall: float) -> None:
+    print(f"run {i}: {strikes} strikes, {violations} violations, {wall:.0f}s", flush=True)
 
 
 def _store(kind: str, home: Path) -> tuple[str, Callable[[], None]]:

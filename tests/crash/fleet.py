@@ -34,9 +34,10 @@ from harness import (
     FLATTEN_TIMEOUT,
     READY_TIMEOUT,
     VENUES,
-    Daemon,
     Keys,
     Sim,
+    Slot,
+    close_slots,
     percentile,
     write_configs,
 )
@@ -83,30 +84,6 @@ class FleetResult:
     @property
     def rebalances(self) -> list[float]:
         return [s.rebalanced for s in self.strikes if s.rebalanced is not None]
-
-
-class Slot:
-    """One daemon's place: its keys, configuration and state directory; the process in it is
-    replaced when killed."""
-
-    def __init__(self, name: str, workdir: Path, keys: Keys, configs: dict[str, Path]) -> None:
-        self.name, self.workdir, self.keys, self.configs = name, workdir, keys, configs
-        self.daemon: Daemon | None = None
-        self.pids: list[int] = []
-
-    def spawn(self, log: object, on_shutdown: str = "keep") -> Daemon:
-        self.daemon = Daemon(self.configs[on_shutdown], self.workdir / "notify.sock", log, None)  # type: ignore[arg-type]
-        self.pids.append(self.daemon.proc.pid)
-        return self.daemon
-
-    @property
-    def running(self) -> bool:
-        return self.daemon is not None and self.daemon.alive
-
-    @property
-    def pid(self) -> int:
-        assert self.daemon is not None
-        return self.daemon.proc.pid
 
 
 def _wait(condition: Callable[[], object], timeout: float) -> float | None:
@@ -195,11 +172,7 @@ class FleetTorture:
                 getattr(self, f"_{kind}")()
             self._finish()
         finally:
-            for slot in self.slots:
-                if slot.daemon is not None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(slot.pid, signal.SIGCONT)
-                    slot.daemon.close()
+            close_slots(self.slots)
             with contextlib.suppress(AttributeError):
                 self.store.close()
             self.sim.close()

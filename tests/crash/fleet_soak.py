@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from failover_soak import postgres_store
+from failover_soak import postgres_store, report_run, runs
 from fleet import FleetResult, run_fleet, summary
 
 
@@ -34,14 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.strikes < 1 or args.per_run < 1 or args.daemons < 1 or not 1 <= args.pairs <= 20:
         p.error("--strikes, --per-run and --daemons must be >= 1; --pairs 1 to 20")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="hedged-fleet-"))
-    sizes = [args.per_run] * (args.strikes // args.per_run)
-    if args.strikes % args.per_run:
-        sizes.append(args.strikes % args.per_run)
-    print(f"fleet soak: {args.strikes} strikes in {len(sizes)} runs; logs in {workdir}")
     results: list[FleetResult] = []
-    for i, n in enumerate(sizes):
-        home = workdir / f"run{i:03d}"
-        home.mkdir(parents=True, exist_ok=True)
+    for i, n, home in runs("fleet soak", args.strikes, args.per_run, workdir):
         url, drop = postgres_store()
         try:
             result = run_fleet(
@@ -57,11 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             drop()
         results.append(result)
-        print(
-            f"run {i}: {len(result.strikes)} strikes, {len(result.verdict.violations)} "
-            f"violations, {result.wall:.0f}s",
-            flush=True,
-        )
+        report_run(i, len(result.strikes), len(result.verdict.violations), result.wall)
     print(summary(results))
     return 0 if not any(r.verdict.violations for r in results) else 1
 

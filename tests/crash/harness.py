@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -384,6 +384,68 @@ class Daemon:
             self._sock.close()
             with contextlib.suppress(FileNotFoundError):
                 self._sock_path.unlink()
+
+
+class Slot:
+    """One daemon's place among several on one store (failover, a fleet): its own keys,
+    configuration and state directory; the process in it is replaced when killed."""
+
+    def __init__(self, name: str, workdir: Path, keys: Keys, configs: dict[str, Path]) -> None:
+        self.name = name
+        self.workdir = workdir
+        self.keys = keys
+        self.configs = configs
+        self.daemon: Daemon | None = None
+        self.pids: list[int] = []
+
+    def spawn(self, log: object, on_shutdown: str = "keep") -> Daemon:
+        sock = self.workdir / "notify.sock"
+        self.daemon = Daemon(self.configs[on_shutdown], sock, log, None)  # type: ignore[arg-type]
+        self.pids.append(self.daemon.proc.pid)
+        return self.daemon
+
+    @property
+    def running(self) -> bool:
+        return self.daemon is not None and self.daemon.alive
+
+    @property
+    def pid(self) -> int:
+        assert self.daemon is not None
+        return self.daemon.proc.pid
+
+    def leading_since(self, after: float) -> float | None:
+        """When, after `after`, its daemon first said it leads and has reconciled."""
+        return self._said(after, leading=True)
+
+    def standing_by_since(self, after: float) -> float | None:
+        return self._said(after, leading=False)
+
+    def _said(self, after: float, *, leading: bool) -> float | None:
+        if self.daemon is None:
+            return None
+        for at, status in list(self.daemon.statuses):
+            if at >= after and status.startswith("standby") != leading:
+                return at
+        return None
+
+
+def wait_for_value(condition: Callable[[], object], timeout: float) -> object:
+    """`condition`'s first true value within `timeout` seconds, else None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.02)
+    return None
+
+
+def close_slots(slots: Sequence[Slot]) -> None:
+    """Every daemon of the slots gone, a frozen one woken first."""
+    for slot in slots:
+        if slot.daemon is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(slot.pid, signal.SIGCONT)
+            slot.daemon.close()
 
 
 def write_configs(
