@@ -192,6 +192,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         rate=50.0 if quick else 200.0,
                         seconds=5.0 if quick else 20.0,
                         seed=args.seed,
+                        profile=out / "profile-pairs-20.txt" if profile and n == 20 else None,
                     ),
                 )
             )

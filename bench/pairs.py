@@ -28,13 +28,22 @@ from typing import Any
 
 from bench import machine, reaction
 from bench.rig import Rig, Tick
-from bench.scale import CpuSampler, decision_latencies, settle, walk
+from bench.scale import CpuSampler, decision_latencies, profiled, settle, walk
 from bench.stats import pct, summary
 from hedged.legs import VENUES
 from hedged.store import Store
 
 
-async def run(out: Path, *, pairs: int, rate: float, seconds: float, seed: int) -> dict[str, Any]:
+async def run(
+    out: Path,
+    *,
+    pairs: int,
+    rate: float,
+    seconds: float,
+    seed: int,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    """With `profile`, a further 5 s of streaming under the profiler (where the time goes)."""
     rig = await Rig.create(out, real_limits=False, pairs=pairs)
     result: dict[str, Any] = {"pairs": pairs, "rate": rate}
     try:
@@ -45,6 +54,9 @@ async def run(out: Path, *, pairs: int, rate: float, seconds: float, seed: int) 
         await rig.until_passes(1, 600)
         await asyncio.sleep(1.0)
         result |= await measure(rig, pairs, rate, seconds, seed)
+        if profile is not None:
+            await profiled(profile, measure(rig, pairs, rate, 5.0, seed + 1))
+            result["profile"] = str(profile)
     finally:
         await rig.close()
     return result

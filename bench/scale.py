@@ -25,7 +25,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -78,17 +78,22 @@ async def run(
         await asyncio.sleep(1.0)
         result |= await measure(rig, rate, seconds, seed)
         if profile is not None:
-            from pyinstrument import Profiler
-
-            profiler = Profiler(interval=0.001, async_mode="disabled")
-            profiler.start()
-            await measure(rig, rate, profile_seconds, seed + 1)
-            profiler.stop()
-            profile.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+            await profiled(profile, measure(rig, rate, profile_seconds, seed + 1))
     finally:
         await rig.close()
     result["notes"] = rig.notes
     return result
+
+
+async def profiled(path: Path, work: Awaitable[object]) -> None:
+    """Run `work` under pyinstrument (1-ms samples) and write where its time went to `path`."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.001, async_mode="disabled")
+    profiler.start()
+    await work
+    profiler.stop()
+    path.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
 
 
 class CpuSampler:
