@@ -346,6 +346,7 @@ class Engine:
                 for r in pair.live:
                     self.schedule.moved(r, False)
                     self._derived.pop(r, None)
+                    self.funding.let_go(r)
                 pair.forget()
         self.store.drop_cache()
         self.store.cache_live_rounds()  # the rounds still ours load again on first use

@@ -112,6 +112,10 @@ class FundingCollector:
             self._spawn(JOB, self.collect(history=True, legs=ready_at))
         return None
 
+    def let_go(self, round_id: int) -> None:
+        """A round of a book given up to another daemon: its wait is that daemon's now."""
+        self._waiting.pop(round_id, None)
+
     def _complete(self, ready_at: Mapping[tuple[str, str], datetime]) -> bool:
         return all(self._read_at.get(key, EPOCH) >= at for key, at in ready_at.items())
 
