@@ -52,6 +52,7 @@ T = TypeVar("T")
 LIVE_STATES = frozenset(s.value for s in LIVE)
 MAX_MOVES_PER_STEP = 8  # a round passes at most through every state in one step
 QUOTE_SAVE_SECONDS = 1.0
+FIRST_PRICES_SECONDS = 60.0  # at start, every market's price awaited this long at most
 STALE_POLL_SECONDS = 1.0  # a market whose stream is quiet: one REST quote a second at most
 TROUBLE_LOG_SECONDS = 30.0  # a round's "venue trouble" warning, at most this often
 SHUTDOWN_STEP_SECONDS = 30.0  # steps under way at shutdown get this long to finish
@@ -192,7 +193,9 @@ class Engine:
             await venue.start()
         for pair in self.pairs:
             pair.rules = {v: await self.venues[v].rules(pair.symbols[v]) for v in VENUES}
-        await self.poll_quotes(force=True)
+        self._streams = [asyncio.create_task(self._stream(v)) for v in VENUES]
+        self._streams += [asyncio.create_task(self._order_stream(v)) for v in VENUES]
+        await self._first_prices()
         for pair in self.pairs:
             try:
                 opening.size(pair.strategy, pair.rules, self._quotes(pair))
@@ -200,12 +203,20 @@ class Engine:
                 if len(self.pairs) == 1:
                     raise
                 raise type(e)(self._named(pair, str(e))) from None
-        self._streams = [asyncio.create_task(self._stream(v)) for v in VENUES]
-        self._streams += [asyncio.create_task(self._order_stream(v)) for v in VENUES]
         for v in VENUES:
             self.venues[v].on_reconnect(self._on_reconnect)
         # renews the lease while held (a lost one wakes the loop) and checks in
         self._keeper = asyncio.create_task(self.lease.keep(self._wake))
+
+    async def _first_prices(self) -> None:
+        """Every market's price, by REST at once and then from the streams or by REST again
+        (throttled), for up to `FIRST_PRICES_SECONDS`: a start right after a busy minute
+        finds the venue's request budget spent and waits it out rather than exit."""
+        await self.poll_quotes(force=True)
+        deadline = time.monotonic() + FIRST_PRICES_SECONDS
+        while self._stale() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            await self.poll_quotes()
 
     async def stand_by(self) -> Report | None:
         """A hot standby until this daemon holds the book's lease (nothing is sent, nothing
