@@ -131,8 +131,9 @@ class FleetTorture:
         self._log = (self.workdir / "daemons.log").open("ab")
         # Every daemon on this host shares Aster's request-weight budget per IP (2,400 a
         # minute); each round that ends, each book taken and each settlement reads funding
-        # history (weight 30 a symbol): rounds of 45 s on calmer prices and hourly funding
-        # keep twelve pairs' books moving within it (the kill -9 soak covers funding).
+        # history (weight 30 a symbol), and the slow timer each symbol's open orders: rounds
+        # of 45 s on calmer prices, the default 5-s timer and hourly funding keep the books
+        # moving within it (the kill -9 soak covers funding).
         self.sim = Sim(
             self.workdir,
             keys[0],
@@ -155,6 +156,7 @@ class FleetTorture:
                     pairs=self.pairs,
                     max_round_seconds=45,
                     max_concurrent_rounds=1,
+                    poll_interval_seconds=5,  # each symbol's open orders: once in 5 s
                     lease_seconds=self.lease_seconds,
                     daemon_extra=f"fleet = true\n[store]\nurl = '{self.url}'\n",
                 )

@@ -459,12 +459,14 @@ def write_configs(
     daemon_extra: str = "",
     direction: str = "aster_short",
     pairs: Sequence[tuple[str, str]] = (),
+    poll_interval_seconds: int = 1,
 ) -> dict[str, Path]:
     """The daemon's configuration ("keep" and "flatten" on shutdown) and its owner-only
     credentials file. `lease_seconds`: how long a killed daemon's lease keeps its successor
     waiting. `daemon_extra`: more TOML, after the `[daemon]` table's keys. `direction`: which
     venue holds the rounds' short (`strategy.direction`). `pairs`: `[[pair]]` tables of
-    these (Aster, Backpack) symbols instead of the one `[pair]` of `SYMBOLS`."""
+    these (Aster, Backpack) symbols instead of the one `[pair]` of `SYMBOLS`.
+    `poll_interval_seconds`: the slow timer, which reads each symbol's open orders."""
     tables = (
         "".join(f"[[pair]]\naster_symbol = '{a}'\nbackpack_symbol = '{b}'\n" for a, b in pairs)
         or f"[pair]\naster_symbol = '{SYMBOLS[ASTER]}'\nbackpack_symbol = '{SYMBOLS[BACKPACK]}'\n"
@@ -485,7 +487,8 @@ def write_configs(
             f"max_concurrent_rounds = {max_concurrent_rounds}\n"
             # concurrent rounds run only without venue-side stops (a configuration error else)
             f"backstop_stop = {'0' if max_concurrent_rounds > 1 else '0.02'}\n"
-            "daily_loss_limit_usdt = 1000000\npoll_interval_seconds = 1\n"
+            "daily_loss_limit_usdt = 1000000\n"
+            f"poll_interval_seconds = {poll_interval_seconds}\n"
             # the take-profit adapts: re-priced every second, post-only at the touch at the end
             "take_profit_decay_to = 0.002\nreprice_seconds = 1\nexit_as_maker_seconds = 2\n"
             f"on_shutdown = '{on_shutdown}'\ndirection = '{direction}'\n"
