@@ -43,9 +43,11 @@ from harness import (
     Slot,
     close_slots,
     hedgectl,
+    make_slots,
     percentile,
+    summary_table,
+    verdict_rows,
     wait_for_value,
-    write_configs,
 )
 from invariants import VenueRecords, Verdict, check_invariants
 from sqlmodel import select
@@ -124,17 +126,13 @@ class Failover:
         self.sim = Sim(self.workdir, keys[0], self.result.seed, more_keys=keys[1:])
         self.slots: list[Slot] = []
         try:
-            for i, k in enumerate(keys):
-                home = self.workdir / f"node{i}"
-                home.mkdir(exist_ok=True)
-                configs = write_configs(
-                    home,
-                    self.sim.urls,
-                    k,
-                    lease_seconds=self.lease_seconds,
-                    daemon_extra=f"[store]\nurl = '{self.url}'\n",
-                )
-                self.slots.append(Slot(f"node{i}", home, k, configs))
+            self.slots = make_slots(
+                self.workdir,
+                self.sim.urls,
+                keys,
+                lease_seconds=self.lease_seconds,
+                daemon_extra=f"[store]\nurl = '{self.url}'\n",
+            )
             self.store = Store(self.url)
             for slot in self.slots:
                 slot.spawn(self._log)
@@ -361,11 +359,7 @@ def summary(results: Sequence[FailoverResult]) -> str:
         ("takeover p50 (s)", f"{percentile(takeovers, 50):.2f}"),
         ("takeover p99 (s)", f"{percentile(takeovers, 99):.2f}"),
         ("takeover max (s)", f"{max(takeovers, default=0.0):.2f}"),
-        ("rounds completed (DONE)", str(sum(r.verdict.rounds["DONE"] for r in results))),
-        ("  PnL checked against venue fills", str(sum(r.verdict.pnl_checked for r in results))),
-        ("rounds HALTED", str(sum(r.verdict.rounds["HALTED"] for r in results))),
-        ("duplicates (client id sent twice)", str(sum(r.verdict.duplicates for r in results))),
-        ("orphan exposure (base units)", str(sum(r.verdict.orphan_exposure for r in results))),
+        *verdict_rows([r.verdict for r in results]),
         (
             "requests accepted from a daemon without the lease",
             str(sum(r.foreign_requests for r in results)),
@@ -377,8 +371,4 @@ def summary(results: Sequence[FailoverResult]) -> str:
         ("invariant violations", str(len(violations))),
         ("time (s, summed)", f"{sum(r.wall for r in results):.0f}"),
     ]
-    width = max(len(k) for k, _ in rows)
-    lines = ["failover torture summary", "-" * (width + 12)]
-    lines += [f"{k:<{width}}  {v:>9}" for k, v in rows]
-    lines += [f"VIOLATION {v}" for v in violations[:50]]
-    return "\n".join(lines)
+    return summary_table("failover torture summary", rows, violations)

@@ -38,8 +38,10 @@ from harness import (
     Sim,
     Slot,
     close_slots,
+    make_slots,
     percentile,
-    write_configs,
+    summary_table,
+    verdict_rows,
 )
 from holders import HolderCheck, check_holders
 from invariants import VenueRecords, Verdict, check_invariants
@@ -146,21 +148,17 @@ class FleetTorture:
         )
         self.slots: list[Slot] = []
         try:
-            for i, k in enumerate(keys):
-                home = self.workdir / f"node{i}"
-                home.mkdir(exist_ok=True)
-                configs = write_configs(
-                    home,
-                    self.sim.urls,
-                    k,
-                    pairs=self.pairs,
-                    max_round_seconds=45,
-                    max_concurrent_rounds=1,
-                    poll_interval_seconds=5,  # each symbol's open orders: once in 5 s
-                    lease_seconds=self.lease_seconds,
-                    daemon_extra=f"fleet = true\n[store]\nurl = '{self.url}'\n",
-                )
-                self.slots.append(Slot(f"node{i}", home, k, configs))
+            self.slots = make_slots(
+                self.workdir,
+                self.sim.urls,
+                keys,
+                pairs=self.pairs,
+                max_round_seconds=45,
+                max_concurrent_rounds=1,
+                poll_interval_seconds=5,  # each symbol's open orders: once in 5 s
+                lease_seconds=self.lease_seconds,
+                daemon_extra=f"fleet = true\n[store]\nurl = '{self.url}'\n",
+            )
             self.store = Store(self.url)
             for slot in self.slots[: self.n]:
                 self._start(slot)
@@ -339,11 +337,7 @@ def summary(results: Sequence[FleetResult]) -> str:
         ("takeover max (s)", f"{max(takeovers, default=0.0):.2f}"),
         ("rebalance p50 (s)", f"{percentile(rebalances, 50):.2f}"),
         ("rebalance max (s)", f"{max(rebalances, default=0.0):.2f}"),
-        ("rounds completed (DONE)", str(sum(r.verdict.rounds["DONE"] for r in results))),
-        ("  PnL checked against venue fills", str(sum(r.verdict.pnl_checked for r in results))),
-        ("rounds HALTED", str(sum(r.verdict.rounds["HALTED"] for r in results))),
-        ("duplicates (client id sent twice)", str(sum(r.verdict.duplicates for r in results))),
-        ("orphan exposure (base units)", str(sum(r.verdict.orphan_exposure for r in results))),
+        *verdict_rows([r.verdict for r in results]),
         (
             "order requests checked for their book's holder",
             str(sum(r.holders.checked for r in results)),
@@ -359,8 +353,4 @@ def summary(results: Sequence[FleetResult]) -> str:
         ("invariant violations", str(len(violations))),
         ("time (s, summed)", f"{sum(r.wall for r in results):.0f}"),
     ]
-    width = max(len(k) for k, _ in rows)
-    lines = ["fleet torture summary", "-" * (width + 12)]
-    lines += [f"{k:<{width}}  {v:>9}" for k, v in rows]
-    lines += [f"VIOLATION {v}" for v in violations[:50]]
-    return "\n".join(lines)
+    return summary_table("fleet torture summary", rows, violations)

@@ -439,6 +439,38 @@ def wait_for_value(condition: Callable[[], object], timeout: float) -> object:
     return None
 
 
+def make_slots(
+    workdir: Path, urls: Mapping[str, str], keys: Sequence[Keys], **config: Any
+) -> list[Slot]:
+    """A slot per key, each with its own directory `node<i>` and configurations
+    (`write_configs` with `config`)."""
+    slots = []
+    for i, k in enumerate(keys):
+        home = workdir / f"node{i}"
+        home.mkdir(exist_ok=True)
+        slots.append(Slot(f"node{i}", home, k, write_configs(home, urls, k, **config)))
+    return slots
+
+
+def verdict_rows(verdicts: Sequence[Verdict]) -> list[tuple[str, str]]:
+    """The summary's rows every torture shares: rounds, duplicates, orphan exposure."""
+    return [
+        ("rounds completed (DONE)", str(sum(v.rounds["DONE"] for v in verdicts))),
+        ("  PnL checked against venue fills", str(sum(v.pnl_checked for v in verdicts))),
+        ("rounds HALTED", str(sum(v.rounds["HALTED"] for v in verdicts))),
+        ("duplicates (client id sent twice)", str(sum(v.duplicates for v in verdicts))),
+        ("orphan exposure (base units)", str(sum(v.orphan_exposure for v in verdicts))),
+    ]
+
+
+def summary_table(title: str, rows: Sequence[tuple[str, str]], violations: Sequence[str]) -> str:
+    width = max(len(k) for k, _ in rows)
+    lines = [title, "-" * (width + 12)]
+    lines += [f"{k:<{width}}  {v:>9}" for k, v in rows]
+    lines += [f"VIOLATION {v}" for v in violations[:50]]
+    return "\n".join(lines)
+
+
 def close_slots(slots: Sequence[Slot]) -> None:
     """Every daemon of the slots gone, a frozen one woken first."""
     for slot in slots:
