@@ -6,16 +6,25 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from hedged import i18n
+from hedged import funding, i18n
 from hedged.store import Store
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+@pytest.fixture(autouse=True)
+def short_settlement_lag(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulators book a settlement before any later trade: a round closing within the
+    venues' 10-s booking lag after one (Backpack settles on every hour) would otherwise wait
+    that out, longer than a scenario's bounded ticks (a CI run at 13:00 UTC failed so)."""
+    monkeypatch.setattr(funding, "SETTLEMENT_LAG", timedelta(seconds=0.2))
 
 
 @pytest.fixture(autouse=True)

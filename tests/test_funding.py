@@ -31,12 +31,6 @@ from hedged.store import FillRow, Store
 DEADLINE = 60.0  # a scenario waits at most this long for the simulators' settlements
 
 
-@pytest.fixture(autouse=True)
-def short_lag(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The simulators book a settlement before any later trade: no lag to wait out."""
-    monkeypatch.setattr(funding, "SETTLEMENT_LAG", timedelta(seconds=0.2))
-
-
 def funded_world(clock: Callable[[], float] = time.time, hours: str = "0.0003") -> World:
     """The rounds' world with each venue settling every `hours` (0.0003: about a second)."""
     world = default_world(
