@@ -33,6 +33,11 @@ class Accepted:
 # Rejected.code when the client itself declined to send (e.g. during a rate-limit back-off):
 # nothing reached the venue, so it says nothing about the venue's state.
 NOT_SENT = "NOT_SENT"
+# Rejected.code when the venue refused a write for its timestamp (outside the signature
+# window): it did not act on it, and the same order signed anew may pass.
+EXPIRED = "EXPIRED"
+# Refusals that say nothing about the order: no venue looked at what it asked.
+UNHEARD = frozenset({NOT_SENT, EXPIRED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +154,10 @@ class Venue(Protocol):
         """Call `hook` after any stream reconnected, so the caller can catch up by REST."""
         ...
 
-    def fence(self, may_send: MaySend) -> None:
+    def fence(self, may_send: MaySend, window: float) -> None:
         """Send an order or a cancel only if `may_send()`, asked after the request is signed
-        and just before it is written: a request held up past that point carries a timestamp
-        from before the hold, and the venue's signature window refuses it."""
+        and just before it is written; sign it with a window of at most `window` seconds
+        where the venue lets the sender choose one (`signature_window` becomes it). A request
+        held up past the check carries a timestamp from before the hold: once that window
+        has passed, the venue refuses it (docs/leadership.md#the-fence)."""
         ...

@@ -42,7 +42,7 @@ from hedged.states.machine import LIVE, RoundMachine, State, Trigger
 from hedged.states.opening import SizingRefused
 from hedged.states.registry import BEHAVIOUR
 from hedged.stepper import Stepper
-from hedged.store import Deposed, RoundRow, Store, utc_day_start, utcnow
+from hedged.store import Deposed, NotHeld, RoundRow, Store, utc_day_start, utcnow
 from hedged.wake import Alarm, WakingEvent
 
 log = logging.getLogger("hedged.engine")
@@ -109,8 +109,11 @@ class Engine:
             fleet=config.daemon.fleet,
         )
         store.fence = self.lease.fence()  # every write checks the lease: none until taken
-        for v in venues.values():  # and every order, once signed, just before it leaves
-            v.fence(lambda: self.lease.valid() and in_time())
+        # Every order and cancel, once signed, just before it leaves; its signature window no
+        # longer than the lease's margin, so that the venue refuses it if it is held up until
+        # the store could have given the book to another daemon.
+        for v in venues.values():
+            v.fence(lambda: self.lease.valid() and in_time(), self.lease.timing.margin)
         self.leading = False
         self._flattened: str | None = None  # the last fleet-wide flatten this daemon saw
         self.stopping: asyncio.Event = WakingEvent(self._wake)
@@ -354,13 +357,19 @@ class Engine:
         strays = book == self.pairs.first.book  # rounds on pairs no book covers go with it
         for pair in self.pairs:
             if pair.book == book or (strays and not pair.configured):
-                for r in pair.live:
-                    self.schedule.moved(r, False)
-                    self._derived.pop(r, None)
-                    self.funding.let_go(r)
+                for r in list(pair.live):
+                    self._drop(r)
                 pair.forget()
         self.store.drop_cache()
         self.store.cache_live_rounds()  # the rounds still ours load again on first use
+
+    def _drop(self, round_id: int) -> None:
+        """Forget a round another daemon of the fleet steps from now on."""
+        self.schedule.moved(round_id, False)
+        self._derived.pop(round_id, None)
+        self.funding.let_go(round_id)
+        for pair in self.pairs:
+            pair.live.discard(round_id)
 
     async def _step_down(self, why: str) -> None:
         """The lease is lost: every step stops (none could send or write any more) and what
@@ -847,6 +856,11 @@ class Engine:
         that raises (a bug) halts its round alone: the others and the daemon go on."""
         try:
             await self._step(round_id, poll_due)
+        except NotHeld:  # another daemon's round: it is stepped there, not here
+            log.exception(
+                _("a write on a book this daemon does not hold"), extra={"round_id": round_id}
+            )
+            self._drop(round_id)
         except (Deposed, SQLAlchemyError) as e:  # the store failed, not the round
             self._lose_store(e)
         except Exception as e:
@@ -855,6 +869,8 @@ class Engine:
     def _lose_store(self, e: Exception) -> None:
         """No write landed: stop sending at once and lead again only through the lease
         (taken afresh if it is still ours), reloading and reconciling every round."""
+        if isinstance(e, NotHeld):  # a slip of this daemon's own: where it came from
+            log.error(_("a write on a book this daemon does not hold"), exc_info=e)
         self.lease.lose(f"{type(e).__name__}: {e}")
         self._wake()
 

@@ -10,7 +10,8 @@ and one read again after a restart adds nothing.
 The collector reads off the price path: on the slow timer once a settlement time has
 passed (and once after the daemon takes the lease, for what was paid while it was down),
 and for a round that has gone flat, one read started after its last fill, so that the
-round is DONE with its funding in its PnL.
+round is DONE with its funding in its PnL (none when no settlement fell while its legs
+were open: then it paid nothing).
 """
 
 from __future__ import annotations
@@ -123,7 +124,10 @@ class FundingCollector:
         """Per leg traded, the start from which a read of its venue's history is complete
         for the round: now (its last fill is in), or, when a settlement came just before its
         last fill, once the venue has had the lag to book it (counted on our clock from the
-        venue's times: a clock offset between the two does not matter)."""
+        venue's times: a clock offset between the two does not matter). A leg that no
+        settlement of the venue's schedule (as read, at most INFO_EVERY old) found open, by
+        its first and last trade's times with the lag on either side, needs no read at all:
+        most rounds last minutes, and a read costs (Aster: weight 30 of 2,400 a minute)."""
         now = utcnow()
         ready: dict[tuple[str, str], datetime] = {}
         for venue in VENUES:
@@ -131,13 +135,18 @@ class FundingCollector:
             if not traded:
                 continue
             key = (venue, symbol_of(round_, venue))
+            opened = min(as_utc(f.at) for f in traded)
             closed = max(as_utc(f.at) for f in traded)
             info = self.infos.get(key)
+            if info is None:
+                ready[key] = now
+                continue
+            settled = last_boundary(info, closed)
+            if settled <= opened - SETTLEMENT_LAG:
+                continue  # no settlement while the leg was open: it paid nothing, no read
             ready[key] = now
-            if info is not None:
-                settled = last_boundary(info, closed)
-                if closed - settled < SETTLEMENT_LAG:
-                    ready[key] = now + SETTLEMENT_LAG - (closed - settled)
+            if closed - settled < SETTLEMENT_LAG:
+                ready[key] = now + SETTLEMENT_LAG - (closed - settled)
         return ready
 
     # -- the timer ----------------------------------------------------------------------

@@ -216,8 +216,9 @@ class ObservedVenue:
     def on_reconnect(self, hook: ReconnectHook) -> None:
         self.inner.on_reconnect(hook)
 
-    def fence(self, may_send: MaySend) -> None:
-        self.inner.fence(may_send)
+    def fence(self, may_send: MaySend, window: float) -> None:
+        self.inner.fence(may_send, window)
+        self.signature_window = self.inner.signature_window
 
 
 def observed_venues(venues: Mapping[str, Venue], observer: Observer) -> Mapping[str, Venue]:

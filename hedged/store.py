@@ -489,6 +489,11 @@ class Deposed(Exception):
     """This daemon no longer holds the book's lease: the write was rolled back."""
 
 
+class NotHeld(Deposed):
+    """A fleet's daemon acted on a round of a book it does not hold (by its own lease): a
+    bookkeeping slip of this daemon, not a lost lease; nothing was written."""
+
+
 @dataclass(frozen=True, slots=True)
 class Fence:
     """The lease a daemon's writes stand on: each of its transactions checks, before it
@@ -758,7 +763,7 @@ class Store:
         """Deposed unless a fleet's daemon holds the book of `symbol`: a round opened, moved
         or an order sent on another daemon's book would be a second trader on it."""
         if (ours := self.scope) is not None and not ours(venue, symbol):
-            raise Deposed(f"{venue} {symbol} is not a book this daemon holds")
+            raise NotHeld(f"{venue} {symbol} is not a book this daemon holds")
 
     def _fence_to_check(self) -> Fence | None:
         """The fence a write must check (None: not a leader's store); Deposed at once if the

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from hedged.adapters.base import NOT_SENT
+from hedged.adapters.base import UNHEARD
 from hedged.i18n import _
 from hedged.legs import Leg
 from hedged.model import OrderType
@@ -129,7 +129,7 @@ async def align(ctx: RoundContext, *, place: bool = True) -> Move | None:
 def _refused(ctx: RoundContext, leg: Leg) -> Move | None:
     """The venue's own refusal of this leg's latest backstop: the leg cannot be protected."""
     latest = ctx.of(BACKSTOP, leg.venue)[-1:]
-    if not latest or latest[0].status != "REJECTED" or latest[0].reject_code == NOT_SENT:
+    if not latest or latest[0].status != "REJECTED" or latest[0].reject_code in UNHEARD:
         return None
     o = latest[0]
     why = f"{leg.venue} refused the backstop {o.client_id}: {o.reject_code} {o.reject_message}"

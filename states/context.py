@@ -15,7 +15,7 @@ from decimal import Decimal
 from math import lcm
 from typing import Any
 
-from hedged.adapters.base import NOT_SENT
+from hedged.adapters.base import UNHEARD
 from hedged.config import StrategyConfig
 from hedged.funding import FundingCollector
 from hedged.legs import Leg, legs_of, symbol_of
@@ -138,9 +138,9 @@ class RoundContext:
         if not refused:
             return True
         last = refused[-1]
-        # What the client held back says nothing; nor does a post-only order the touch
-        # crossed on its way (the maker exit follows a moving touch).
-        by_venue = [o for o in refused if o.reject_code != NOT_SENT and not o.post_only]
+        # What the client held back or the venue refused unread says nothing; nor does a
+        # post-only order the touch crossed on its way (the maker exit follows a moving touch).
+        by_venue = [o for o in refused if o.reject_code not in UNHEARD and not o.post_only]
         if len(by_venue) >= MAX_REFUSALS:
             return Move(
                 Trigger.HALT,

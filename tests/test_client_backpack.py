@@ -38,7 +38,7 @@ from hedged import ids
 from hedged.adapters.backpack.client import BackpackVenue
 from hedged.adapters.backpack.signing import signing_string
 from hedged.adapters.backpack.wire import AMBIGUOUS_CODES, DEFINITE_CODES
-from hedged.adapters.base import Accepted, Ambiguous, Outcome, Rejected, Venue, VenueError
+from hedged.adapters.base import EXPIRED, Accepted, Ambiguous, Outcome, Rejected, Venue, VenueError
 from hedged.config import BackpackConfig
 from hedged.model import OrderRequest, OrderStatus, OrderType, Side
 from hedged.sim.backpack.signing import verify
@@ -292,7 +292,7 @@ async def test_an_expired_request_is_rejected_and_the_clock_resynced() -> None:
         body = {"code": "INVALID_CLIENT_REQUEST", "message": "Request has expired"}
         canned.on("POST", ORDER, reply(400, body))
         outcome = await venue.place(MARKET_BUY)
-    assert outcome == Rejected("INVALID_CLIENT_REQUEST", "Request has expired")
+    assert outcome == Rejected(EXPIRED, "Request has expired")  # the venue did not act
     assert len(canned.requests("POST", ORDER)) == 1
     assert len(canned.requests("GET", "/api/v1/time")) == 2  # start, then the resync
 

@@ -16,7 +16,7 @@ from test_client_backpack_kit import WAIT, PinnedClock, eventually
 
 from hedged.adapters.backpack.client import BackpackVenue
 from hedged.adapters.backpack.signing import new_keypair
-from hedged.adapters.base import Accepted, Ambiguous, Rejected
+from hedged.adapters.base import EXPIRED, Accepted, Ambiguous, Rejected
 from hedged.adapters.http import HttpPolicy
 from hedged.adapters.ws import StreamPolicy
 from hedged.config import BackpackConfig
@@ -338,7 +338,7 @@ async def test_a_clock_jump_is_rejected_as_expired_then_resynced() -> None:
     async with simulated(server_offset=0.0) as sim:
         sim.clock.offset = 20.0  # the venue's clock jumps past our window
         outcome = await sim.venue.place(market("42", Side.BUY, "0.5"))
-        assert outcome == Rejected("INVALID_CLIENT_REQUEST", "Request has expired")
+        assert outcome == Rejected(EXPIRED, "Request has expired")
         assert abs(sim.venue.clock_offset_ms - 20_000) < 500
         assert isinstance(await sim.venue.place(market("43", Side.BUY, "0.5")), Accepted)
         assert await sim.venue.query(SYMBOL, "42") is None  # the refused order never existed

@@ -272,7 +272,8 @@ def test_a_leg_closed_just_after_a_settlement_waits_out_the_venues_booking_lag(
 ) -> None:
     """The venue's history is the authority, but a venue may book a settlement a moment
     after its time: a leg whose last fill came within the lag after one is finished by a
-    read made once the lag has passed; any other leg by a read started after its close."""
+    read made once the lag has passed; any other leg by a read started after its close, and
+    a leg no settlement found open by none."""
     monkeypatch.setattr(funding, "SETTLEMENT_LAG", timedelta(seconds=10))
     now = datetime(2026, 12, 7, 9, 0, 30, tzinfo=UTC)
     monkeypatch.setattr(funding, "utcnow", lambda: now)
@@ -290,12 +291,23 @@ def test_a_leg_closed_just_after_a_settlement_waits_out_the_venues_booking_lag(
             "SOL_USDC_PERP", D(0), D(1), hour + timedelta(hours=1)
         )
         fills = [
-            fill(hour + timedelta(seconds=3), "BUY", "1"),  # aster: 3 s after the 09:00 one
-            fill(hour - timedelta(minutes=30), "SELL", "1", BACKPACK),  # long before
+            fill(hour - timedelta(minutes=1), "SELL", "1"),  # aster: open over 09:00 ...
+            fill(hour + timedelta(seconds=3), "BUY", "1"),  # ... closed 3 s after it
+            fill(hour - timedelta(minutes=30), "BUY", "1", BACKPACK),  # open over 09:00 ...
+            fill(hour + timedelta(seconds=20), "SELL", "1", BACKPACK),  # ... closed long after
         ]
         assert collector._ready_at(r, fills) == {
             (ASTER, "SOLUSDT"): now + timedelta(seconds=7),
             (BACKPACK, "SOL_USDC_PERP"): now,
         }
+        # Legs that no settlement found open paid nothing: no read at all. Opened less
+        # than the lag after one, a payment stamped a moment late could still be theirs.
+        inside = [
+            fill(hour + timedelta(seconds=11), "SELL", "1"),
+            fill(hour + timedelta(minutes=20), "BUY", "1"),
+            fill(hour + timedelta(seconds=9), "BUY", "1", BACKPACK),
+            fill(hour + timedelta(minutes=20), "SELL", "1", BACKPACK),
+        ]
+        assert collector._ready_at(r, inside) == {(BACKPACK, "SOL_USDC_PERP"): now}
     finally:
         store.close()

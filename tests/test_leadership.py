@@ -22,7 +22,7 @@ from aiohttp import web
 from roundkit import make_config
 from test_fault_matrix import HttpRig
 
-from hedged.adapters.base import NOT_SENT, Rejected
+from hedged.adapters.base import EXPIRED, NOT_SENT, Rejected
 from hedged.alerts import Alerts, Webhook
 from hedged.leadership import Lease, Timing
 from hedged.legs import ASTER, BACKPACK
@@ -172,9 +172,11 @@ def test_an_order_frozen_after_the_lease_check_is_refused_by_the_venue(
     tmp_path: Path, venue: str
 ) -> None:
     """Sign first, check the lease last, then write: a daemon frozen in between sends, when
-    it wakes, a request stamped before the freeze, which the venue's signature window (1 s
-    here) refuses. A deposed daemon's check says no, and nothing leaves at all."""
-    rig = HttpRig(tmp_path)
+    it wakes, a request stamped before the freeze. Its signature window is the lease's margin
+    (0.75 s), not the configured 5 s, so a freeze long enough for the store to hand the book
+    on (the margin) is refused by the venue. A deposed daemon's check says no, and nothing
+    leaves at all."""
+    rig = HttpRig(tmp_path, window_ms=5000)
 
     async def scenario() -> None:
         await rig.start()
@@ -189,8 +191,11 @@ def test_an_order_frozen_after_the_lease_check_is_refused_by_the_venue(
         symbol = rig.engine.symbols[venue]
         ids = iter(rig.engine.desk._client_ids[venue](rig.store.namespace, n) for n in (901, 902))
 
+        margin = rig.engine.lease.timing.margin
+        assert client.signature_window == margin < rig.window_ms / 1000
+
         def frozen() -> bool:
-            time.sleep(1.5)  # SIGSTOP: the whole process, loop included, stands still
+            time.sleep(margin + 0.25)  # SIGSTOP: the whole process, loop included, stands still
             return True
 
         async def place(cid: str) -> object:
@@ -198,14 +203,14 @@ def test_an_order_frozen_after_the_lease_check_is_refused_by_the_venue(
             return await client.place(OrderRequest(cid, symbol, Side.BUY, OrderType.MARKET, qty))
 
         late = next(ids)
-        client.fence(frozen)
+        client.fence(frozen, margin)
         outcome = await place(late)
-        assert isinstance(outcome, Rejected) and outcome.code != NOT_SENT
+        assert isinstance(outcome, Rejected) and outcome.code == EXPIRED
         assert await client.query(symbol, late) is None  # never placed
         assert (await client.position(symbol)).qty == 0
 
         deposed = next(ids)
-        client.fence(lambda: False)
+        client.fence(lambda: False, margin)
         outcome = await place(deposed)
         assert isinstance(outcome, Rejected) and outcome.code == NOT_SENT
         url = rig.servers.url(venue) + "/_admin/arrivals"

@@ -101,17 +101,25 @@ class V1Signer:
         self._api_key = api_key
         self._api_secret = api_secret
         self.recv_window_ms = recv_window_ms
+        self.write_window_ms = recv_window_ms
         self._clock = clock
 
     @property
     def window_s(self) -> float:
-        return self.recv_window_ms / 1000
+        """The window of a write (orders and cancels), in seconds."""
+        return self.write_window_ms / 1000
+
+    def bound_writes(self, seconds: float) -> float:
+        """Sign writes with a `recvWindow` of at most `seconds`; the window they now carry."""
+        self.write_window_ms = max(1, min(self.recv_window_ms, int(seconds * 1000)))
+        return self.window_s
 
     def headers(self) -> dict[str, str]:
         return {"X-MBX-APIKEY": self._api_key.reveal()}
 
-    def sign(self, params: Params) -> str:
-        return sign_v1(params, self._api_secret.reveal(), self._clock.now_ms(), self.recv_window_ms)
+    def sign(self, params: Params, write: bool = False) -> str:
+        window = self.write_window_ms if write else self.recv_window_ms
+        return sign_v1(params, self._api_secret.reveal(), self._clock.now_ms(), window)
 
     def __repr__(self) -> str:
         return f"V1Signer(recv_window_ms={self.recv_window_ms})"
@@ -141,10 +149,14 @@ class V3Signer:
         self._nonces = Nonces()
         self._key: V3Key | None = None  # parsed on first use
 
+    def bound_writes(self, seconds: float) -> float:
+        """V3 carries no window of the sender's choosing: the venue's nonce window stays."""
+        return self.window_s
+
     def headers(self) -> dict[str, str]:
         return {}
 
-    def sign(self, params: Params) -> str:
+    def sign(self, params: Params, write: bool = False) -> str:
         if self._key is None:
             self._key = V3Key(self._signer_key.reveal())
         return sign_v3(

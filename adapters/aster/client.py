@@ -33,6 +33,7 @@ from hedged.adapters.aster.auth import (
 from hedged.adapters.aster.http import DEFAULT_POLICY, AsterHttp, Security
 from hedged.adapters.aster.stream import DEFAULT_STREAM_POLICY, UserStream, quote_stream
 from hedged.adapters.aster.wire import (
+    CLOCK_SKEW,
     NO_NEED_TO_CHANGE_MARGIN_TYPE,
     NO_SUCH_ORDER,
     book_quote,
@@ -51,6 +52,7 @@ from hedged.adapters.aster.wire import (
     trade_ids,
 )
 from hedged.adapters.base import (
+    EXPIRED,
     NOT_SENT,
     Ambiguous,
     MaySend,
@@ -96,8 +98,9 @@ START_SLACK_MS = 1000
 
 
 class AsterVenue:
-    """`Venue` for one Aster account. `signature_window`: `recv_window_ms` / 1000 with V1;
-    with V3, the nonce window (60 s, `auth.V3_NONCE_WINDOW_S`)."""
+    """`Venue` for one Aster account. `signature_window`: a write's `recvWindow` / 1000 with
+    V1 (`recv_window_ms`, or less once fenced); with V3, the nonce window (60 s,
+    `auth.V3_NONCE_WINDOW_S`)."""
 
     name = "aster"
 
@@ -268,8 +271,9 @@ class AsterVenue:
         register `on_reconnect` to reconcile."""
         return self._user.updates()
 
-    def fence(self, may_send: MaySend) -> None:
+    def fence(self, may_send: MaySend, window: float) -> None:
         self._http.may_send = may_send
+        self.signature_window = self._http.signer.bound_writes(window)
 
     def on_reconnect(self, hook: ReconnectHook) -> None:
         """Call `hook(stream)` after a stream reconnected ("user" or "quotes:<SYMBOL>");
@@ -298,6 +302,8 @@ class AsterVenue:
         except VenueError as e:  # not started: nothing left
             return Rejected(NOT_SENT, str(e))
         outcome = classify_write(reply.status, reply.body, client_id, symbol)
+        if isinstance(outcome, Rejected) and outcome.code == str(CLOCK_SKEW):
+            outcome = Rejected(EXPIRED, outcome.message)
         if not isinstance(outcome, Rejected | Ambiguous):
             return outcome
         log.info("%s %s %s: %s", self.name, method, client_id, outcome)

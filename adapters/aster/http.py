@@ -138,7 +138,7 @@ class AsterHttp(Http):
         fenced: bool = False,
     ) -> Reply:
         """One request, no retry: see `Http.exchange`."""
-        wire, headers = self._encode(params, security)
+        wire, headers = self._encode(params, security, write=fenced)
         in_body = method in ("POST", "PUT")
         if in_body and wire:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -157,13 +157,15 @@ class AsterHttp(Http):
             await self._resync(f"{method} {path}")
         return reply
 
-    def _encode(self, params: Params, security: Security) -> tuple[str, dict[str, str]]:
+    def _encode(
+        self, params: Params, security: Security, write: bool
+    ) -> tuple[str, dict[str, str]]:
         if security is Security.PUBLIC:
             return urlencode(list(params)), {}
         headers = self.signer.headers()
         if security is Security.STREAM and not self.signer.stream_signed:
             return urlencode(list(params)), headers
-        return self.signer.sign(params), headers
+        return self.signer.sign(params, write), headers
 
     async def _resync(self, what: str) -> None:
         try:

@@ -30,6 +30,7 @@ class Signer:
     ) -> None:
         self._credentials = credentials
         self.window_ms = window_ms
+        self.write_window_ms = window_ms  # orders' and cancels': see `bound_writes`
         self.clock = clock
         self._key: Ed25519PrivateKey | None = None  # parsed on first use, not per request
 
@@ -45,8 +46,17 @@ class Signer:
         if public != self._credentials.api_key.reveal():
             raise VenueError("backpack api key is not the public key of the api secret")
 
+    def bound_writes(self, seconds: float) -> float:
+        """Sign writes with an `X-Window` of at most `seconds`; the window they now carry."""
+        self.write_window_ms = max(1, min(self.window_ms, int(seconds * 1000)))
+        return self.write_window_ms / 1000
+
     def headers(
-        self, instruction: str, params: Mapping[str, Param], timestamp_ms: int | None = None
+        self,
+        instruction: str,
+        params: Mapping[str, Param],
+        timestamp_ms: int | None = None,
+        write: bool = False,
     ) -> dict[str, str]:
         """The auth headers, stamped now unless `timestamp_ms`; NotSent if they cannot be made."""
         try:
@@ -58,7 +68,7 @@ class Signer:
                 instruction,
                 params,
                 self.clock.now_ms() if timestamp_ms is None else timestamp_ms,
-                self.window_ms,
+                self.write_window_ms if write else self.window_ms,
             )
         except (ValueError, TypeError) as e:
             raise NotSent(f"cannot sign: {e}") from None

@@ -2,8 +2,9 @@
 
 Orders are sent once and classified (see `wire` for the table); an ambiguous one is
 resolved by `query`, which looks at the book first and then at the order history, because
-`GET /api/v1/order` only knows resting orders. `signature_window` is `window_ms`: a request
-is signed when `place`/`cancel` is called, and the venue refuses it one window later.
+`GET /api/v1/order` only knows resting orders. `signature_window` is a write's window
+(`window_ms`, or less once fenced): a request is signed when `place`/`cancel` is called, and
+the venue refuses it one window later (EXPIRED, like any refusal for its timestamp).
 A request that never left is a definite Rejected too: INVALID_REQUEST (client id not a uint32,
 limit without a price) or NOT_SENT (a 429 cooldown longer than half the window).
 """
@@ -42,6 +43,7 @@ from hedged.adapters.backpack.wire import (
     wire_client_id,
 )
 from hedged.adapters.base import (
+    EXPIRED,
     NOT_SENT,
     Ambiguous,
     MaySend,
@@ -146,8 +148,9 @@ class BackpackVenue:
         await self._stream.close()
         await self._http.close()
 
-    def fence(self, may_send: MaySend) -> None:
+    def fence(self, may_send: MaySend, window: float) -> None:
         self._http.may_send = may_send
+        self.signature_window = self._auth.bound_writes(window)
 
     def on_reconnect(self, hook: ReconnectHook) -> None:
         """Call `hook` after every WebSocket reconnection (streams do not replay) with the
@@ -352,6 +355,7 @@ class BackpackVenue:
             return Ambiguous(f"no answer: {e}")
         outcome = classify_write(response.status, response.text, client_id=client_id, symbol=symbol)
         if isinstance(outcome, Rejected) and is_clock_error(parse_error(response.text)):
+            outcome = Rejected(EXPIRED, outcome.message)
             try:
                 await self._http.sync_time()
             except VenueError as e:

@@ -114,13 +114,14 @@ class BackpackHttp(Http):
         params: Mapping[str, Param],
         instruction: str | None = None,
         timestamp_ms: int | None = None,
+        write: bool = False,
     ) -> Prepared:
         """The request for `params` (JSON body for POST/DELETE/PATCH, else the query), signed
         with `instruction` unless it is None. Body and signature render values alike."""
         method = method.upper()
         headers: dict[str, str] = {}
         if instruction is not None:
-            headers.update(self.signer.headers(instruction, params, timestamp_ms))
+            headers.update(self.signer.headers(instruction, params, timestamp_ms, write))
         if method in BODY_METHODS:
             body = json.dumps(dict(sorted(params.items())), separators=(",", ":"))
             headers["Content-Type"] = JSON_CONTENT
@@ -147,8 +148,8 @@ class BackpackHttp(Http):
         """Send a state-changing request once. Signed before any wait, so the venue stops
         accepting it one window after this call began, whatever the pacer does. Raises
         TransportError (maybe acted on) or NotSent (certainly not)."""
-        request = self.prepare(method, path, params, instruction)
-        if not await self.pacer.wait(limit=self.signer.window_ms / 2000, write=True):
+        request = self.prepare(method, path, params, instruction, write=True)
+        if not await self.pacer.wait(limit=self.signer.write_window_ms / 2000, write=True):
             raise NotSent("rate-limit cooldown longer than half the signature window")
         reply = await self.send(request, fenced=True)
         if reply.status == 429:

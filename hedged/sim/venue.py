@@ -122,8 +122,9 @@ class SimVenue:
     def on_reconnect(self, hook: ReconnectHook) -> None:
         """In process there is no connection to lose."""
 
-    def fence(self, may_send: MaySend) -> None:
+    def fence(self, may_send: MaySend, window: float) -> None:
         self._may_send = may_send
+        self.signature_window = min(self.signature_window, window)
 
     async def place(self, order: OrderRequest) -> Outcome:
         if not self._may_send():

@@ -18,12 +18,6 @@ SEED = 20261207
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
-@pytest.mark.xfail(
-    reason="open (issue 20): one CI run of seven had a daemon's backstop cancel accepted on a "
-    "book another daemon had just taken (the daemon lost its lease 0.2 s later); the cause "
-    "is not found yet",
-    strict=False,
-)
 def test_a_fleet_of_three_on_twelve_pairs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], store_url: str
 ) -> None:
