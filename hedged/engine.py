@@ -272,6 +272,9 @@ class Engine:
             else:
                 log.info("leading %s (epoch %s)", t.lease.book, t.lease.epoch)
         self._scope()
+        if not every:  # what another daemon wrote on the books taken is in the database only
+            self.store.drop_cache()
+            self.store.cache_live_rounds()
         books = {t.lease.book for t in taken}
         new = [p for p in self.pairs.led() if every or p.book in books]
         for t in taken:

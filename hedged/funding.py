@@ -10,8 +10,10 @@ and one read again after a restart adds nothing.
 The collector reads off the price path: on the slow timer once a settlement time has
 passed (and once after the daemon takes the lease, for what was paid while it was down),
 and for a round that has gone flat, one read started after its last fill, so that the
-round is DONE with its funding in its PnL (none when no settlement fell while its legs
-were open: then it paid nothing).
+round is DONE with its funding in its PnL. A held leg that no settlement of the venue's
+schedule can have paid yet is not read on the timer or at a reconciliation (a history read
+is the costliest call: Aster's weight 30 a symbol); its round's own read at its end, which
+is never skipped, finds anything paid off the schedule.
 """
 
 from __future__ import annotations
@@ -124,10 +126,7 @@ class FundingCollector:
         """Per leg traded, the start from which a read of its venue's history is complete
         for the round: now (its last fill is in), or, when a settlement came just before its
         last fill, once the venue has had the lag to book it (counted on our clock from the
-        venue's times: a clock offset between the two does not matter). A leg that no
-        settlement of the venue's schedule (as read, at most INFO_EVERY old) found open, by
-        its first and last trade's times with the lag on either side, needs no read at all:
-        most rounds last minutes, and a read costs (Aster: weight 30 of 2,400 a minute)."""
+        venue's times: a clock offset between the two does not matter)."""
         now = utcnow()
         ready: dict[tuple[str, str], datetime] = {}
         for venue in VENUES:
@@ -135,19 +134,27 @@ class FundingCollector:
             if not traded:
                 continue
             key = (venue, symbol_of(round_, venue))
-            opened = min(as_utc(f.at) for f in traded)
             closed = max(as_utc(f.at) for f in traded)
-            info = self.infos.get(key)
-            if info is None:
-                ready[key] = now
-                continue
-            settled = last_boundary(info, closed)
-            if settled <= opened - SETTLEMENT_LAG:
-                continue  # no settlement while the leg was open: it paid nothing, no read
             ready[key] = now
-            if closed - settled < SETTLEMENT_LAG:
-                ready[key] = now + SETTLEMENT_LAG - (closed - settled)
+            info = self.infos.get(key)
+            if info is not None:
+                settled = last_boundary(info, closed)
+                if closed - settled < SETTLEMENT_LAG:
+                    ready[key] = now + SETTLEMENT_LAG - (closed - settled)
         return ready
+
+    def _paid_between(self, key: tuple[str, str], opened: datetime, until: datetime) -> bool:
+        """Whether a settlement of the venue's schedule (as last read) may have paid a
+        position held from `opened` to `until`, or to the venue's last settlement if that
+        is later by its clock: one at most the lag before `opened` may be stamped after it.
+        True while the schedule is unknown. Only the timer's and a reconciliation's reads
+        are skipped on it: a flat round's own read never is (the history is the authority,
+        and would show a payment off the schedule)."""
+        info = self.infos.get(key)
+        if info is None:
+            return True
+        before_next = info.next_at - timedelta(hours=float(info.interval_hours))
+        return last_boundary(info, max(until, before_next)) > opened - SETTLEMENT_LAG
 
     # -- the timer ----------------------------------------------------------------------
 
@@ -183,6 +190,8 @@ class FundingCollector:
             if history:
                 self.due = self.due and legs is not None  # a read of some legs owes the rest
                 for key, since in sorted(held.items()):
+                    if legs is None and not self._paid_between(key, since, utcnow()):
+                        continue  # no settlement yet; the round's own read at its end is made
                     await self.collect_leg(key, since)
         except VenueError as e:
             self.due = self.due or (history and legs is None)
