@@ -221,11 +221,14 @@ class Engine:
             await asyncio.sleep(0.2)
             await self.poll_quotes()
 
-    async def stand_by(self) -> Report | None:
+    async def stand_by(self, retake: bool = False) -> Report | None:
         """A hot standby until this daemon holds the book's lease (nothing is sent, nothing
-        written), then the take-over; None if stopped first."""
+        written), then the take-over; None if stopped first. `retake`: one attempt even
+        though stopping (a leader that lost the lease while flattening on its way out
+        finishes the flatten, unless another daemon has taken the book meanwhile)."""
         shown = None
-        while not self.stopping.is_set():
+        while retake or not self.stopping.is_set():
+            retake = False
             taken = await self.lease.try_take()
             if taken:
                 try:
@@ -590,9 +593,10 @@ class Engine:
         try:
             while not self._finished():
                 if not self.lease.valid():
+                    flattening = self.strategy.on_shutdown == "flatten" and self.leading
                     if self.leading:
                         await self._step_down(self.lease.lost or "not renewed in time")
-                    await self.stand_by()
+                    await self.stand_by(retake=flattening)
                     continue
                 try:
                     if self.lease.plan is not NOTHING_TO_DO:  # a fleet moves a book

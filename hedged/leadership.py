@@ -216,14 +216,20 @@ class Lease:
     async def _look(self, rows: Sequence[LeaseRow], now_ms: int) -> Plan:
         """The fleet as the store shows it, and this daemon's part in it."""
         daemons, _now = await asyncio.to_thread(self.store.daemons)
+        me, standing_by = self.claim.holder, not self._epochs
         view = view_of(
             self.books,
-            ((r.book, r.holder, r.expires_ms) for r in rows),
+            # A standby's own rows (a lease it lost on its own clock) are its to take again,
+            # as when alone: it need not wait for them to lapse.
+            (
+                (r.book, None if standing_by and r.holder == me else r.holder, r.expires_ms)
+                for r in rows
+            ),
             ((d.holder, d.seen_ms) for d in daemons),
             now_ms,
             self.ttl_ms,
         )
-        return plan(view, self.claim.holder)
+        return plan(view, me)
 
     async def renew(self) -> bool:
         """Push the expiry on. A failed renewal keeps the lease until its local validity

@@ -79,6 +79,7 @@ REJECT_CODES: Mapping[int, str] = {
     -2022: "REDUCE_ONLY_REJECT",
     -2024: "POSITION_NOT_SUFFICIENT",
     -2025: "MAX_OPEN_ORDER_EXCEEDED",
+    -4045: "MAX_NUM_ALGO_ORDERS",  # "Reach max stop order limit." (per symbol)
     -4001: "PRICE_LESS_THAN_ZERO",
     -4003: "QTY_LESS_THAN_ZERO",
     -4004: "QTY_LESS_THAN_MIN_QTY",

@@ -67,7 +67,7 @@ def open_order(call: Call) -> Reply:
 def open_orders(call: Call) -> Reply:
     if "symbol" in call.params:
         check_symbol(call.params, call.state.symbol)
-    resting = call.state.open_orders(call.account)
+    resting = call.state.open_orders(call.account, every_symbol="symbol" not in call.params)
     return Reply([order_json(call.state.view(o), with_time=True) for o in resting])
 
 

@@ -169,7 +169,7 @@ class AsterState:
         used += sum(
             (
                 o.remaining * (o.price or ZERO)
-                for o in self.open_orders(account)
+                for o in self.open_orders(account, every_symbol=True)
                 if not o.reduce_only
             ),
             ZERO,
@@ -197,7 +197,7 @@ class AsterState:
         settings = self.settings(account)
         if settings.dual == dual:
             raise AsterError(-4059, "No need to change position side.")
-        if self.open_orders(account):
+        if self.open_orders(account, every_symbol=True):
             raise AsterError(-4067, "Position side cannot be changed if there exists open orders.")
         if any(self.exchange.position(core, self.symbol).qty for core in self.cores(account)):
             raise AsterError(-4068, "Position side cannot be changed if there exists position.")
@@ -239,8 +239,11 @@ class AsterState:
         )
         return sorted((o for o in found if o is not None), key=lambda o: int(o.order_id))
 
-    def open_orders(self, account: str) -> list[SimOrder]:
-        orders = (o for core in self.cores(account) for o in self.exchange.open_orders(core))
+    def open_orders(self, account: str, every_symbol: bool = False) -> list[SimOrder]:
+        """The account's resting orders on this symbol (or on every symbol)."""
+        symbol = None if every_symbol else self.symbol
+        cores = self.cores(account)
+        orders = (o for core in cores for o in self.exchange.open_orders(core, symbol))
         return sorted(orders, key=lambda o: int(o.order_id))
 
     def fills(self, account: str) -> list[SimFill]:
