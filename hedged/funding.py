@@ -189,9 +189,11 @@ class FundingCollector:
                 await self._refresh_info(key)
             if history:
                 self.due = self.due and legs is not None  # a read of some legs owes the rest
+                owed = {key for ready_at in self._waiting.values() for key in ready_at}
                 for key, since in sorted(held.items()):
-                    if legs is None and not self._paid_between(key, since, utcnow()):
-                        continue  # no settlement yet; the round's own read at its end is made
+                    skip = legs is None and key not in owed  # a flat round's read: never
+                    if skip and not self._paid_between(key, since, utcnow()):
+                        continue  # nothing paid to any held position yet
                     await self.collect_leg(key, since)
         except VenueError as e:
             self.due = self.due or (history and legs is None)
