@@ -140,9 +140,11 @@ def event_decisions(
     latencies, undecided = [], 0
     for v in VENUES:
         previous = [before[v], *played[v]["u"][:-1]]
-        found, missed = decision_latencies(
-            ordered, played[v]["t_pub"], lambda t, j, v=v, p=previous: oldest(t, v) > p[j]
-        )
+
+        def in_book(t: Tick, j: int, v: str = v, p: list[int] = previous) -> bool:
+            return bool(oldest(t, v) > p[j])
+
+        found, missed = decision_latencies(ordered, played[v]["t_pub"], in_book)
         latencies += found
         undecided += missed
     return latencies, undecided

@@ -27,7 +27,7 @@ import multiprocessing
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -144,7 +144,7 @@ class WireLog:
             if client_id is not None:
                 sent.setdefault(client_id, t)
 
-        StreamWriter._send_headers_with_payload = timed  # type: ignore[method-assign]
+        StreamWriter._send_headers_with_payload = timed  # type: ignore[method-assign,assignment]
 
     def stop(self) -> None:
         StreamWriter._send_headers_with_payload = self._original  # type: ignore[method-assign]
@@ -296,7 +296,7 @@ async def run(
         if profiler is not None:
             profiler.stop()
         logs = {v: [e for e in (await rig.sims.log(v))[0] if not floor.ours(e)] for v in VENUES}
-        skew = await skew_floor(rig, pairs=min(crossings, 1000))
+        skew = await skew_floor(rig, pairs=min(crossings, 1000), sent=wire.sent)
         commit_post = await floor.close()
     finally:
         wire.stop()
@@ -399,11 +399,11 @@ async def one_cycle(
     # before the round decided, no stop goes out for that touch. Reaction is measured from
     # the start of the excursion beyond the stop in which the stop was sent.
     t_pub = played["t_pub"]
-    beyond = [paths.beyond(crossing.stop, m) for m in crossing.window[: len(t_pub)]]
+    outside = [paths.beyond(crossing.stop, m) for m in crossing.window[: len(t_pub)]]
     starts = [
         j
         for j in range(crossing.lead, len(t_pub))
-        if beyond[j] and not beyond[j - 1] and t_pub[j] < arrival
+        if outside[j] and not outside[j - 1] and t_pub[j] < arrival
     ]
     if not starts:
         raise RuntimeError("the stop arrived before the crossing event was published")
@@ -432,21 +432,26 @@ async def one_cycle(
 FLOOR_PATHS = {ASTER: "/fapi/v1/order", BACKPACK: "/api/v1/order"}
 
 
-async def skew_floor(rig: Rig, pairs: int) -> dict[str, Any]:
+SKEW_FLOOR_IDS = 3_500_000_000  # the bare pair's Backpack client ids (uint32, none of ours)
+
+
+async def skew_floor(rig: Rig, pairs: int, sent: Mapping[str, float]) -> dict[str, Any]:
     """The leg-skew floor of this setup: a bare aiohttp client (not ours: no signing, no
     engine, no store) posts two ready order requests at once, one to each simulator, on warm
     connections (unsigned: the venues refuse them after the arrival stamp). Their arrival
     stamps differ by aiohttp writing two requests (on Python 3.11 a body leaves from a task
-    of its own) and by three processes sharing this machine's cores."""
+    of its own) and by three processes sharing this machine's cores; their socket writes
+    (`sent`, by the same WireLog as the daemon's) by aiohttp alone."""
     since = {v: (await rig.sims.log(v))[1] for v in VENUES}
     urls = {v: rig.sims.url(v) + FLOOR_PATHS[v] for v in VENUES}
+    ids = {ASTER: lambda n: f"floor-{n}", BACKPACK: lambda n: str(SKEW_FLOOR_IDS + n)}
     async with aiohttp.ClientSession() as session:
 
         async def post(venue: str, n: int) -> None:
             if venue == ASTER:
-                data: Any = {"data": {"newClientOrderId": f"floor-{n}"}}
+                data: Any = {"data": {"newClientOrderId": ids[ASTER](n)}}
             else:
-                data = {"json": {"clientId": n}}
+                data = {"json": {"clientId": SKEW_FLOOR_IDS + n}}
             async with session.post(urls[venue], **data) as r:
                 await r.read()
 
@@ -457,13 +462,17 @@ async def skew_floor(rig: Rig, pairs: int) -> dict[str, Any]:
     for v in VENUES:
         for t, _method, _path, client_id, _w in (await rig.sims.log(v, since[v]))[0]:
             if client_id is not None:
-                stamps[v].setdefault(client_id.removeprefix("floor-"), t)
-    skews = [
-        abs(stamps[ASTER][str(n)] - stamps[BACKPACK][str(n)])
-        for n in range(5, pairs + 5)
-        if str(n) in stamps[ASTER] and str(n) in stamps[BACKPACK]
-    ]
-    return summary(skews, 1000)
+                stamps[v].setdefault(str(client_id), t)
+
+    def skews(times: Callable[[str, str], float | None]) -> list[float]:
+        found = (
+            (times(ASTER, ids[ASTER](n)), times(BACKPACK, ids[BACKPACK](n)))
+            for n in range(5, pairs + 5)
+        )
+        return [abs(a - b) for a, b in found if a is not None and b is not None]
+
+    arrived = summary(skews(lambda v, cid: stamps[v].get(cid)), 1000)
+    return arrived | {"sent": summary(skews(lambda _v, cid: sent.get(cid)), 1000)}
 
 
 FLOOR_SYMBOL = "FLOOR_USDC_PERP"  # listed by no venue: refused after its arrival stamp
@@ -548,7 +557,7 @@ class ReactionFloor:
         if self._session is not None:
             await self._session.close()
         self.db.close()
-        arrivals = {}
+        arrivals: dict[str, float] = {}
         for t, _method, _path, client_id, _w in (await self.rig.sims.log(BACKPACK, self._since))[0]:
             if client_id is not None:
                 arrivals.setdefault(str(client_id), t)

@@ -20,7 +20,7 @@ import multiprocessing
 import secrets
 import shutil
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -163,8 +163,8 @@ class BenchEngine(Engine):
             return "the benchmark opens rounds on one pair only"
         return why
 
-    async def recover(self) -> Report:
-        report = await super().recover()
+    async def recover(self, pairs: Sequence[Pair] | None = None) -> Report:
+        report = await super().recover(pairs)
         self.reports.append(report)
         return report
 
@@ -231,6 +231,7 @@ class Sims:
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=simproc.serve, args=(spec, child), daemon=True)
             proc.start()
+            assert proc.pid is not None
             machine.pin_child(proc.pid)
             child.close()
             procs[venue], pipes[venue] = proc, parent

@@ -225,9 +225,11 @@ async def measure(
     latencies, undecided = [], 0
     for v in VENUES:
         us = played[v]["u"]
-        found, missed = decision_latencies(
-            ticks, played[v]["t_pub"], lambda t, j, v=v, us=us: t.seen.get(v, -1) >= us[j]
-        )
+
+        def in_book(t: Tick, j: int, v: str = v, us: list[int] = us) -> bool:
+            return bool(t.seen.get(v, -1) >= us[j])
+
+        found, missed = decision_latencies(ticks, played[v]["t_pub"], in_book)
         latencies += found
         undecided += missed
     in_window = [t for t in ticks if wall0 <= t.start <= wall1]
