@@ -31,7 +31,7 @@ from hedged.leadership import (
 from hedged.legs import ASTER, BACKPACK, VENUES
 from hedged.model import FundingInfo, OrderState, Quote
 from hedged.observe import NULL_OBSERVER, Observer
-from hedged.orders import OrderDesk, Unresolved, in_time
+from hedged.orders import OrderDesk, Unresolved, in_time, market_in_hand
 from hedged.pairs import Pair, Pairs
 from hedged.prices import PriceBook
 from hedged.reconcile import Report, reconcile
@@ -113,7 +113,10 @@ class Engine:
         # longer than the lease's margin, so that the venue refuses it if it is held up until
         # the store could have given the book to another daemon.
         for v in venues.values():
-            v.fence(lambda: self.lease.valid() and in_time(), self.lease.timing.margin)
+            v.fence(
+                lambda: self.lease.valid() and in_time() and self._holds_market(),
+                self.lease.timing.margin,
+            )
         self.leading = False
         self._flattened: str | None = None  # the last fleet-wide flatten this daemon saw
         self.stopping: asyncio.Event = WakingEvent(self._wake)
@@ -315,6 +318,12 @@ class Engine:
                 pair.resumed += 1
                 self.schedule.track(r.id)
         return report
+
+    def _holds_market(self) -> bool:
+        """Whether the book of the order or cancel being sent is still held (a fleet's
+        daemon gives books up while it holds others)."""
+        market, ours = market_in_hand(), self.store.scope
+        return market is None or ours is None or ours(*market)
 
     def _scope(self) -> None:
         """Writes stand on every book held; in a fleet, the store shows only their rounds."""

@@ -53,6 +53,13 @@ class _Sending:
 
 
 _sending: ContextVar[_Sending | None] = ContextVar("sending", default=None)
+_market: ContextVar[tuple[str, str] | None] = ContextVar("market", default=None)
+
+
+def market_in_hand() -> tuple[str, str] | None:
+    """The (venue, symbol) of the order or cancel the desk is sending from this task, if
+    any: the fence asks whether its book is still held."""
+    return _market.get()
 
 
 def in_time() -> bool:
@@ -139,8 +146,13 @@ class OrderDesk:
         send_by = made + SEND_SLACK
         if len(rows) == 1:  # a stop: sent from this task, not from a new one a loop turn later
             sent = [await self._send(rows[0], send_by)]
-        else:
-            sent = await asyncio.gather(*(self._send(r, send_by) for r in rows))
+        else:  # every leg's send ends before anything is raised: none outlives its step
+            ended = await asyncio.gather(
+                *(self._send(r, send_by) for r in rows), return_exceptions=True
+            )
+            if failed := next((e for e in ended if isinstance(e, BaseException)), None):
+                raise failed
+            sent = [e for e in ended if not isinstance(e, BaseException)]
         bug = next((b for _, b in sent if b is not None), None)
         if bug is not None:  # every order is settled or resolving: now the round may halt
             raise bug
@@ -153,6 +165,7 @@ class OrderDesk:
         venue = self.venues[row.venue]
         sending = _Sending(send_by)
         bounded = _sending.set(sending)  # only this order: what the task sends next is not
+        in_hand = _market.set((row.venue, row.symbol))
         request = OrderRequest(
             client_id=row.client_id,
             symbol=row.symbol,
@@ -183,6 +196,7 @@ class OrderDesk:
             )
         finally:
             _sending.reset(bounded)
+            _market.reset(in_hand)
         # Its request, if it left, was signed by the fence's last yes (or, with no fence
         # asking `in_time`, by now).
         signed_by = sending.let_go if sending.let_go is not None else time.monotonic()
@@ -296,7 +310,11 @@ class OrderDesk:
             row = await self.resolve(row)
             if row.terminal:
                 return row
-        outcome = await self.venues[row.venue].cancel(row.symbol, client_id)
+        in_hand = _market.set((row.venue, row.symbol))
+        try:
+            outcome = await self.venues[row.venue].cancel(row.symbol, client_id)
+        finally:
+            _market.reset(in_hand)
         if isinstance(outcome, Rejected):
             log.info(
                 "%s cancel of %s refused (%s %s); reading it back",

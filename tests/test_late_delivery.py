@@ -14,13 +14,13 @@ import aiohttp
 import pytest
 from test_fault_matrix import ACCOUNT, HttpRig
 
-from hedged.adapters.base import Ambiguous
+from hedged.adapters.base import Ambiguous, VenueError
 from hedged.legs import ASTER, BACKPACK, VENUES
 from hedged.model import OrderRequest, OrderType, Side
 from hedged.orders import Intent, OrderDesk
 from hedged.sim.venue import SimVenue
 from hedged.sim.world import default_world
-from hedged.store import NEVER_PLACED, OrderRow
+from hedged.store import NEVER_PLACED, OrderRow, Store
 
 QTY = Decimal("0.5")
 SIDE = {ASTER: Side.SELL, BACKPACK: Side.BUY}
@@ -135,3 +135,27 @@ async def test_in_process_late_fault_checks_the_window_when_processed(
     assert while_held is None
     assert (found is not None) is placed
     assert venue.submissions == {"late-1": 1}
+
+
+async def test_no_leg_is_sent_after_its_step_has_failed(tmp_path: Path) -> None:
+    """Two entries sent together; one fails after its answer (its fills cannot be read yet)
+    while the other is still on its way. The step's failure waits for that send to end: a
+    send that outlived its step could leave after the daemon gave the book up (the fleet
+    torture caught an entry sent that way)."""
+    world = default_world(seed=1, start_price=Decimal(100))
+    venues = {v: SimVenue(world, v, "test") for v in VENUES}
+    store = Store(f"sqlite:///{tmp_path / 'legs.db'}")
+    try:
+        desk = OrderDesk(store, venues)
+        symbols = world.symbols
+        round_row = store.create_round(symbols[ASTER], symbols[BACKPACK])
+        assert round_row.id is not None
+        venues[ASTER].faults.arm("fills", "error_5xx")
+        venues[BACKPACK].faults.arm("place", "latency", seconds=0.3)
+        entries = [Intent(v, symbols[v], SIDE[v], QTY, "ENTRY") for v in VENUES]
+        with pytest.raises(VenueError):
+            await desk.submit(round_row.id, entries)
+        backpack = [o for o in store.orders_of(round_row.id) if o.venue == BACKPACK]
+        assert [o.status for o in backpack] == ["FILLED"]  # answered before the step ended
+    finally:
+        store.close()

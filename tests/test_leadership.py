@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from roundkit import make_config
+from roundkit import Rig, make_config
 from test_fault_matrix import HttpRig
 
 from hedged.adapters.base import EXPIRED, NOT_SENT, Rejected
@@ -438,3 +438,24 @@ def test_a_daemon_of_several_pairs_holds_every_book_or_none_and_writes_on_all(
         assert not asyncio.run(both.renew()) and not both.valid()  # and it steps down
     finally:
         store.close()
+
+
+async def test_no_order_or_cancel_leaves_for_a_book_given_up(tmp_path: Path) -> None:
+    """A fleet's daemon gives a book up while it holds others, so its lease stays valid: the
+    fence also asks whether the book of what is being sent is still held. A backstop's cancel
+    on a book given up meanwhile is not sent, and the backstop rests on."""
+    rig = Rig(tmp_path, backstop_stop=Decimal("0.05"))
+    await rig.start()
+    try:
+        await rig.tick()
+        await rig.until("MONITORING", 1)
+        assert rig.engine is not None
+        backstop = next(o for o in rig.store.live_orders() if o.purpose == "BACKSTOP")
+        rig.store.scope = lambda venue, symbol: False  # the book given up, others still held
+        row = await rig.engine.desk.cancel(backstop)
+        assert not row.terminal
+        resting = await rig.venues[backstop.venue].open_orders(backstop.symbol)
+        assert backstop.client_id in {o.client_id for o in resting}
+    finally:
+        rig.store.scope = None
+        await rig.stop()
