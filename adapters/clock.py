@@ -30,3 +30,9 @@ class ServerClock:
         """Set the offset from one round trip: the server read its clock mid-way."""
         midpoint_us = round((sent + received) / 2 * 1_000_000)
         self.offset_us = server_ms * 1000 - midpoint_us
+
+
+def write_window_ms(configured_ms: int, seconds: float) -> int:
+    """The signature window for orders and cancels: the configured one, cut to `seconds`
+    (the lease's margin, `Venue.fence`), at least 1 ms."""
+    return max(1, min(configured_ms, int(seconds * 1000)))

@@ -65,9 +65,15 @@ def position_at(fills: Iterable[FillRow], at: datetime) -> Decimal:
     return sum((f.qty * Side(f.side).sign for f in fills if as_utc(f.at) < at), ZERO)
 
 
+def interval_of(info: FundingInfo) -> timedelta:
+    """The time between two settlements (a time, not an amount: float hours are exact
+    enough)."""
+    return timedelta(hours=float(info.interval_hours))
+
+
 def last_boundary(info: FundingInfo, at: datetime) -> datetime:
     """The latest settlement time at or before `at`, on the schedule `info` gives."""
-    interval = timedelta(hours=float(info.interval_hours))
+    interval = interval_of(info)
     if interval <= timedelta(0):
         return info.next_at
     return info.next_at + ((at - info.next_at) // interval) * interval
@@ -135,17 +141,17 @@ class FundingCollector:
                 continue
             key = (venue, symbol_of(round_, venue))
             closed = max(as_utc(f.at) for f in traded)
-            ready[key] = now
             info = self.infos.get(key)
+            ready[key] = now
             if info is not None:
                 settled = last_boundary(info, closed)
                 if closed - settled < SETTLEMENT_LAG:
                     ready[key] = now + SETTLEMENT_LAG - (closed - settled)
         return ready
 
-    def _paid_between(self, key: tuple[str, str], opened: datetime, until: datetime) -> bool:
+    def _paid_since(self, key: tuple[str, str], opened: datetime) -> bool:
         """Whether a settlement of the venue's schedule (as last read) may have paid a
-        position held from `opened` to `until`, or to the venue's last settlement if that
+        position held since `opened`, up to now or to the venue's last settlement if that
         is later by its clock: one at most the lag before `opened` may be stamped after it.
         True while the schedule is unknown. Only the timer's and a reconciliation's reads
         are skipped on it: a flat round's own read never is (the history is the authority,
@@ -153,8 +159,8 @@ class FundingCollector:
         info = self.infos.get(key)
         if info is None:
             return True
-        before_next = info.next_at - timedelta(hours=float(info.interval_hours))
-        return last_boundary(info, max(until, before_next)) > opened - SETTLEMENT_LAG
+        latest = last_boundary(info, max(utcnow(), info.next_at - interval_of(info)))
+        return latest > opened - SETTLEMENT_LAG
 
     # -- the timer ----------------------------------------------------------------------
 
@@ -192,7 +198,7 @@ class FundingCollector:
                 owed = {key for ready_at in self._waiting.values() for key in ready_at}
                 for key, since in sorted(held.items()):
                     skip = legs is None and key not in owed  # a flat round's read: never
-                    if skip and not self._paid_between(key, since, utcnow()):
+                    if skip and not self._paid_since(key, since):
                         continue  # nothing paid to any held position yet
                     await self.collect_leg(key, since)
         except VenueError as e:

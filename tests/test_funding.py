@@ -303,9 +303,9 @@ def test_a_leg_closed_just_after_a_settlement_waits_out_the_venues_booking_lag(
         # less than the lag after a settlement may still be paid by it); a round's own
         # read at its end is never skipped (above: both legs have one).
         aster = (ASTER, "SOLUSDT")
-        assert not collector._paid_between(aster, hour + timedelta(seconds=11), now)
-        assert collector._paid_between(aster, hour + timedelta(seconds=9), now)
-        assert collector._paid_between((BACKPACK, "SOL_USDC_PERP"), hour - timedelta(hours=1), now)
-        assert collector._paid_between((ASTER, "BTCUSDT"), hour, now)  # schedule unknown
+        assert not collector._paid_since(aster, hour + timedelta(seconds=11))
+        assert collector._paid_since(aster, hour + timedelta(seconds=9))
+        assert collector._paid_since((BACKPACK, "SOL_USDC_PERP"), hour - timedelta(hours=1))
+        assert collector._paid_since((ASTER, "BTCUSDT"), hour)  # schedule unknown
     finally:
         store.close()

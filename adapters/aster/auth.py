@@ -19,7 +19,7 @@ from hedged.adapters.aster.signing import (
     sign_v1,
     sign_v3,
 )
-from hedged.adapters.clock import ServerClock
+from hedged.adapters.clock import ServerClock, write_window_ms
 from hedged.config import AsterConfig
 from hedged.keys import address_of
 from hedged.secrets import AsterCredentials, Secret
@@ -111,7 +111,7 @@ class V1Signer:
 
     def bound_writes(self, seconds: float) -> float:
         """Sign writes with a `recvWindow` of at most `seconds`; the window they now carry."""
-        self.write_window_ms = max(1, min(self.recv_window_ms, int(seconds * 1000)))
+        self.write_window_ms = write_window_ms(self.recv_window_ms, seconds)
         return self.window_s
 
     def headers(self) -> dict[str, str]:

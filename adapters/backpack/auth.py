@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hedged.adapters.backpack.signing import headers
 from hedged.adapters.backpack.wire import Param
 from hedged.adapters.base import VenueError
-from hedged.adapters.clock import ServerClock
+from hedged.adapters.clock import ServerClock, write_window_ms
 from hedged.adapters.errors import NotSent
 from hedged.keys import ed25519_key, public_key_b64
 from hedged.secrets import BackpackCredentials
@@ -48,7 +48,7 @@ class Signer:
 
     def bound_writes(self, seconds: float) -> float:
         """Sign writes with an `X-Window` of at most `seconds`; the window they now carry."""
-        self.write_window_ms = max(1, min(self.window_ms, int(seconds * 1000)))
+        self.write_window_ms = write_window_ms(self.window_ms, seconds)
         return self.write_window_ms / 1000
 
     def headers(
