@@ -150,12 +150,12 @@ class FundingCollector:
         return ready
 
     def _paid_since(self, key: tuple[str, str], opened: datetime) -> bool:
-        """Whether a settlement of the venue's schedule (as last read) may have paid a
-        position held since `opened`, up to now or to the venue's last settlement if that
-        is later by its clock: one at most the lag before `opened` may be stamped after it.
-        True while the schedule is unknown. Only the timer's and a reconciliation's reads
-        are skipped on it: a flat round's own read never is (the history is the authority,
-        and would show a payment off the schedule)."""
+        """Whether a settlement of the venue's schedule (as read at most `INFO_EVERY` ago,
+        or for a flat round's own read after its close) may have paid a position held since
+        `opened`, up to now or to the venue's last settlement if that is later by its clock:
+        one at most the lag before `opened` may be stamped after it. True while the schedule
+        is unknown. A history read is skipped on it: one is costly (Aster: weight 30), and
+        most rounds of many pairs open and close between two settlements."""
         info = self.infos.get(key)
         if info is None:
             return True
@@ -192,15 +192,15 @@ class FundingCollector:
             if legs is not None:
                 held = {k: at for k, at in held.items() if k in legs}
             for key in sorted(set(held) | set(traded)):
-                await self._refresh_info(key)
+                # a flat round's read is skipped only on a schedule read after its close
+                await self._refresh_info(key, now=legs is not None and key in legs)
             if history:
                 self.due = self.due and legs is not None  # a read of some legs owes the rest
-                owed = {key for ready_at in self._waiting.values() for key in ready_at}
                 for key, since in sorted(held.items()):
-                    skip = legs is None and key not in owed  # a flat round's read: never
-                    if skip and not self._paid_since(key, since):
-                        continue  # nothing paid to any held position yet
-                    await self.collect_leg(key, since)
+                    if self._paid_since(key, since):
+                        await self.collect_leg(key, since)
+                    else:  # nothing paid to any position held there: what a read would say
+                        self._read_at[key] = utcnow()
         except VenueError as e:
             self.due = self.due or (history and legs is None)
             self._retry_at = utcnow() + RETRY_AFTER
@@ -210,14 +210,17 @@ class FundingCollector:
             if self._complete(ready_at):
                 self._wake(round_id)
 
-    async def _refresh_info(self, key: tuple[str, str]) -> None:
+    async def _refresh_info(self, key: tuple[str, str], now: bool = False) -> None:
+        """The venue's rate and schedule for `key` if older than `INFO_EVERY` (or, `now`,
+        at once: a read of weight 1 or 2 instead of the history's 30)."""
         venue, symbol = key
-        now = utcnow()
+        at = utcnow()
         info = self.infos.get(key)
-        if info is not None and now - self._info_at[key] < INFO_EVERY and now < info.next_at:
+        fresh = info is not None and at - self._info_at[key] < INFO_EVERY and at < info.next_at
+        if fresh and not now:
             return
         info = await self.venues[venue].funding_info(symbol)
-        self.infos[key], self._info_at[key] = info, now
+        self.infos[key], self._info_at[key] = info, at
         self.store.save_funding_info(venue, info)
 
     def _held_legs(self) -> dict[tuple[str, str], datetime]:

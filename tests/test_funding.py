@@ -220,6 +220,37 @@ async def test_two_rounds_on_one_symbol_share_a_payment_by_their_positions(
         await rig.stop()
 
 
+async def test_a_round_between_two_settlements_reads_no_funding_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most rounds of a busy daemon open and close between two settlements: the schedule
+    says nothing can have been paid, and the round ends DONE without a history read (on
+    Aster one costs weight 30 a symbol, and many pairs' rounds end every few seconds)."""
+    clock = Clock()  # ten minutes into the hour, for the simulators and the daemon alike
+    monkeypatch.setattr(funding, "utcnow", lambda: datetime.fromtimestamp(clock.now, UTC))
+    rig = Rig(tmp_path, world=funded_world(clock, hours="1"), mode="single")
+    reads: list[str] = []
+    for v in VENUES:
+        venue = rig.venues[v]
+
+        async def counted(symbol: str, since: datetime, read: Any = venue.funding_payments) -> Any:
+            reads.append(symbol)
+            return await read(symbol, since)
+
+        monkeypatch.setattr(venue, "funding_payments", counted)
+    await rig.start()
+    try:
+        await rig.tick()
+        await rig.until("MONITORING")
+        rig.store.add_command("close", 1)
+        r = await rig.until("DONE")
+        assert reads == []
+        assert rig.store.funding_of(1) == [] and r.realized_pnl == venue_pnl(rig, "test")
+        await rig.check_invariants()
+    finally:
+        await rig.stop()
+
+
 # -- the arithmetic --------------------------------------------------------------------
 
 
@@ -299,9 +330,8 @@ def test_a_leg_closed_just_after_a_settlement_waits_out_the_venues_booking_lag(
             (ASTER, "SOLUSDT"): now + timedelta(seconds=7),
             (BACKPACK, "SOL_USDC_PERP"): now,
         }
-        # The timer's reads skip a held leg no settlement can have paid yet (one opened
-        # less than the lag after a settlement may still be paid by it); a round's own
-        # read at its end is never skipped (above: both legs have one).
+        # A history read skips a held leg no settlement can have paid yet (one opened less
+        # than the lag after a settlement may still be paid by it).
         aster = (ASTER, "SOLUSDT")
         assert not collector._paid_since(aster, hour + timedelta(seconds=11))
         assert collector._paid_since(aster, hour + timedelta(seconds=9))
