@@ -345,7 +345,9 @@ class Engine:
         """A fleet's look asked this daemon to give a book up or take free ones: at a safe
         point for every book (no step, so no order, in flight); the other books carry on."""
         plan, self.lease.plan = self.lease.plan, NOTHING_TO_DO
-        await self.stepper.settled()
+        # Only steps send; the jobs beside them read (a funding read may wait out the
+        # venue's budget for seconds) and write nothing the store's scope no longer allows.
+        await self.stepper.settled(jobs=False)
         book = plan.give_up
         if book is not None and (epoch := self.lease.drop(book)) is not None:
             claim = self.lease.claim
@@ -676,8 +678,9 @@ class Engine:
         if catch_up:  # a stream reconnected: what it missed is read back by REST
             await self._catch_up()
         # What is not due costs a comparison, not a coroutine (this runs on every event).
-        if catch_up or self._stale() or started - self._last_quote_save >= QUOTE_SAVE_SECONDS:
-            await self.poll_quotes(force=catch_up)
+        # Beside the loop: polling many quiet markets one by one must not hold up the pass.
+        if self._stale() or started - self._last_quote_save >= QUOTE_SAVE_SECONDS:
+            self.stepper.spawn("quotes", self.poll_quotes())
         poll_due = time.monotonic() - self._last_poll >= self._poll_seconds
         if poll_due:
             self._last_poll = time.monotonic()

@@ -76,17 +76,19 @@ class Stepper:
         await self.cancel()
         raise failure
 
-    async def settled(self, timeout: float | None = None) -> None:
-        """Wait until no step runs (steps launched meanwhile included); raise a failure."""
+    async def settled(self, timeout: float | None = None, jobs: bool = True) -> None:
+        """Wait until no step runs (steps launched meanwhile included), nor any job unless
+        `jobs` is False; raise a failure."""
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
-        while self._running and self._failure is None:
+        while (waited := self._waited(jobs)) and self._failure is None:
             left = None if deadline is None else deadline - asyncio.get_running_loop().time()
             if left is not None and left <= 0:
                 break
-            await asyncio.wait(
-                list(self._running.values()), timeout=left, return_when=asyncio.FIRST_EXCEPTION
-            )
+            await asyncio.wait(waited, timeout=left, return_when=asyncio.FIRST_EXCEPTION)
         await self.raise_failure()
+
+    def _waited(self, jobs: bool) -> list[asyncio.Task[None]]:
+        return [t for key, t in self._running.items() if jobs or isinstance(key, int)]
 
     async def cancel(self) -> None:
         tasks = list(self._running.values())

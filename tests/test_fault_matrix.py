@@ -280,8 +280,8 @@ async def test_stale_feed_falls_back_to_rest_and_still_stops(rig: HttpRig) -> No
     for v in VENUES:
         rig.servers.faults[v].arm("stale", "*", times=None)
     assert rig.engine is not None
-    rig.engine.prices.max_age = 0.1
-    await asyncio.sleep(0.15)  # every streamed price is now too old to act on
+    rig.engine.prices.max_age = 0.5  # a polled quote stays usable for the next pass
+    await asyncio.sleep(0.6)  # every streamed price is now too old to act on
     await rig.move("100.9")  # no push arrives; the engine polls the book over REST
     await rig.until("LIMIT_SET")
     for v in VENUES:
