@@ -104,3 +104,24 @@ async def test_settled_gives_up_after_its_timeout() -> None:
     assert len(stepper) == 1  # still running: the caller decides (stop() cancels it)
     await stepper.cancel()
     assert len(stepper) == 0
+
+
+async def test_a_move_of_books_waits_for_the_steps_but_not_for_the_jobs_beside_them() -> None:
+    steps = Steps()
+    stepper = Stepper(steps, lambda: None)
+    job_done = asyncio.Event()
+    stepper.spawn("funding", job_done.wait())
+    stepper.launch(1, False)
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(stepper.settled(jobs=False))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # round 1's step still runs
+    steps.release(1)
+    await asyncio.wait_for(waiting, 1)  # the job still runs: not waited for
+    assert len(stepper) == 1
+    everything = asyncio.create_task(stepper.settled())
+    await asyncio.sleep(0.01)
+    assert not everything.done()
+    job_done.set()
+    await asyncio.wait_for(everything, 1)
+    assert len(stepper) == 0
