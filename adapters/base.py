@@ -79,10 +79,22 @@ class SymbolNotListed(VenueError):
 ReconnectHook = Callable[[str], Awaitable[None] | None]
 # Whether this daemon may still send orders (it holds the book's lease).
 MaySend = Callable[[], bool]
+# An order validated and signed, sent when called: an entry's legs are both made ready
+# before either is written, so the second leaves right after the first.
+ReadyOrder = Callable[[], Awaitable[Outcome]]
 
 
 def always() -> bool:
     return True
+
+
+def refused(outcome: Rejected) -> ReadyOrder:
+    """A ready order that sends nothing: it was refused before it could be signed."""
+
+    async def ready() -> Outcome:
+        return outcome
+
+    return ready
 
 
 class Venue(Protocol):
@@ -115,6 +127,10 @@ class Venue(Protocol):
     def quotes(self, *symbols: str) -> AsyncIterator[Quote]:
         """Top-of-book updates of every symbol as they arrive, on one connection (where the
         venue offers it); reconnects by itself."""
+        ...
+
+    def prepare(self, order: OrderRequest) -> ReadyOrder:
+        """`place` in two parts: checked and signed now, sent when the result is called."""
         ...
 
     async def place(self, order: OrderRequest) -> Outcome: ...

@@ -22,6 +22,7 @@ from hedged.adapters.base import (
     Ambiguous,
     MaySend,
     Outcome,
+    ReadyOrder,
     ReconnectHook,
     Rejected,
     Venue,
@@ -186,8 +187,12 @@ class ObservedVenue:
     def quotes(self, *symbols: str) -> AsyncIterator[Quote]:
         return self.inner.quotes(*symbols)
 
+    def prepare(self, order: OrderRequest) -> ReadyOrder:
+        ready = self.inner.prepare(order)
+        return lambda: self._timed("place", ready(), outcome_class)
+
     async def place(self, order: OrderRequest) -> Outcome:
-        return await self._timed("place", self.inner.place(order), outcome_class)
+        return await self.prepare(order)()
 
     async def cancel(self, symbol: str, client_id: str) -> Outcome:
         return await self._timed("cancel", self.inner.cancel(symbol, client_id), outcome_class)

@@ -20,6 +20,7 @@ halts instead of trading on with a bug.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -28,7 +29,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from hedged.adapters.base import Accepted, Ambiguous, Rejected, Venue, VenueError
+from hedged.adapters.base import (
+    Accepted,
+    Ambiguous,
+    Outcome,
+    ReadyOrder,
+    Rejected,
+    Venue,
+    VenueError,
+)
 from hedged.crashpoints import crashpoint
 from hedged.i18n import _
 from hedged.model import OrderRequest, OrderType, Side
@@ -72,6 +81,10 @@ def in_time() -> bool:
         return False
     sending.let_go = now
     return True
+
+
+async def _raise(error: Exception) -> Outcome:
+    raise error
 
 
 def log_fields(row: OrderRow) -> dict[str, Any]:
@@ -144,11 +157,13 @@ class OrderDesk:
         )
         crashpoint("after_intent_commit")
         send_by = made + SEND_SLACK
+        ready = [self._prepare(r) for r in rows]  # every leg signed before any is written
         if len(rows) == 1:  # a stop: sent from this task, not from a new one a loop turn later
-            sent = [await self._send(rows[0], send_by)]
+            sent = [await self._send(rows[0], ready[0], send_by)]
         else:  # every leg's send ends before anything is raised: none outlives its step
             ended = await asyncio.gather(
-                *(self._send(r, send_by) for r in rows), return_exceptions=True
+                *(self._send(r, o, send_by) for r, o in zip(rows, ready, strict=True)),
+                return_exceptions=True,
             )
             if failed := next((e for e in ended if isinstance(e, BaseException)), None):
                 raise failed
@@ -158,14 +173,9 @@ class OrderDesk:
             raise bug
         return [row for row, _ in sent]
 
-    async def _send(self, row: OrderRow, send_by: float) -> tuple[OrderRow, Exception | None]:
-        """The order as it ended up, and the exception `place` raised (a bug) if it did."""
-        assert row.id is not None and row.client_id is not None
-        oid = row.id
-        venue = self.venues[row.venue]
-        sending = _Sending(send_by)
-        bounded = _sending.set(sending)  # only this order: what the task sends next is not
-        in_hand = _market.set((row.venue, row.symbol))
+    def _prepare(self, row: OrderRow) -> ReadyOrder:
+        """The row's order checked and signed by its venue, to be sent by `_send`."""
+        assert row.client_id is not None
         request = OrderRequest(
             client_id=row.client_id,
             symbol=row.symbol,
@@ -177,9 +187,24 @@ class OrderDesk:
             post_only=row.post_only,
             trigger_price=row.trigger_price,
         )
+        try:
+            return self.venues[row.venue].prepare(request)
+        except Exception as e:  # a bug: met where its send would have raised it
+            return functools.partial(_raise, e)
+
+    async def _send(
+        self, row: OrderRow, ready: ReadyOrder, send_by: float
+    ) -> tuple[OrderRow, Exception | None]:
+        """The order as it ended up, and the exception placing it raised (a bug) if it did."""
+        assert row.id is not None and row.client_id is not None
+        oid = row.id
+        venue = self.venues[row.venue]
+        sending = _Sending(send_by)
+        bounded = _sending.set(sending)  # only this order: what the task sends next is not
+        in_hand = _market.set((row.venue, row.symbol))
         bug: Exception | None = None
         try:
-            outcome = await venue.place(request)
+            outcome = await ready()
         except VenueError as e:  # the client's own error type: the request may have left
             outcome = Ambiguous(f"{type(e).__name__}: {e}")
         except Exception as e:  # a bug, maybe after the bytes left: still "maybe placed"

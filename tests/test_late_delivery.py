@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from test_fault_matrix import ACCOUNT, HttpRig
 
-from hedged.adapters.base import Ambiguous, VenueError
+from hedged.adapters.base import Ambiguous, Outcome, ReadyOrder, VenueError
 from hedged.legs import ASTER, BACKPACK, VENUES
 from hedged.model import OrderRequest, OrderType, Side
 from hedged.orders import Intent, OrderDesk
@@ -157,5 +157,41 @@ async def test_no_leg_is_sent_after_its_step_has_failed(tmp_path: Path) -> None:
             await desk.submit(round_row.id, entries)
         backpack = [o for o in store.orders_of(round_row.id) if o.venue == BACKPACK]
         assert [o.status for o in backpack] == ["FILLED"]  # answered before the step ended
+    finally:
+        store.close()
+
+
+class Traced(SimVenue):
+    """A simulated venue that notes when an order is made ready and when it is sent."""
+
+    trace: list[str]
+
+    def prepare(self, order: OrderRequest) -> ReadyOrder:
+        self.trace.append(f"ready {self.name}")
+        ready = super().prepare(order)
+
+        async def send() -> Outcome:
+            self.trace.append(f"sent {self.name}")
+            return await ready()
+
+        return send
+
+
+async def test_both_entries_are_made_ready_before_either_is_sent(tmp_path: Path) -> None:
+    """The second leg's checks and signature do not stand between the two writes."""
+    world = default_world(seed=1, start_price=Decimal(100))
+    trace: list[str] = []
+    venues = {v: Traced(world, v, "test") for v in VENUES}
+    for venue in venues.values():
+        venue.trace = trace
+    store = Store(f"sqlite:///{tmp_path / 'ready.db'}")
+    try:
+        symbols = world.symbols
+        round_row = store.create_round(symbols[ASTER], symbols[BACKPACK])
+        assert round_row.id is not None
+        entries = [Intent(v, symbols[v], SIDE[v], QTY, "ENTRY") for v in VENUES]
+        placed = await OrderDesk(store, venues).submit(round_row.id, entries)
+        assert [o.status for o in placed] == ["FILLED", "FILLED"]
+        assert trace == ["ready aster", "ready backpack", "sent aster", "sent backpack"]
     finally:
         store.close()

@@ -22,7 +22,7 @@ from aiohttp import web
 from roundkit import Rig, make_config
 from test_fault_matrix import HttpRig
 
-from hedged.adapters.base import EXPIRED, NOT_SENT, Rejected
+from hedged.adapters.base import EXPIRED, NOT_SENT, Accepted, Rejected
 from hedged.alerts import Alerts, Webhook
 from hedged.leadership import Lease, Timing
 from hedged.legs import ASTER, BACKPACK
@@ -217,6 +217,48 @@ def test_an_order_frozen_after_the_lease_check_is_refused_by_the_venue(
         async with aiohttp.ClientSession() as http, http.get(url) as r:
             arrived = {a["client_id"]: a["status"] for a in await r.json()}
         assert arrived[late] >= 400 and deposed not in arrived  # the late one left, refused
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("venue", [ASTER, BACKPACK])
+def test_an_order_made_ready_is_signed_then_and_leaves_only_when_sent(
+    tmp_path: Path, venue: str
+) -> None:
+    """`prepare` checks and signs, calling its result writes: an entry's two legs are both
+    made ready before either leaves, so the second follows the first at once. The signature,
+    and with it the venue's window (the lease's margin), dates from `prepare`."""
+    rig = HttpRig(tmp_path, window_ms=5000)
+
+    async def scenario() -> None:
+        await rig.start()
+        try:
+            await attempts()
+        finally:
+            await rig.stop()
+
+    async def arrived() -> dict[str, int]:
+        url = rig.servers.url(venue) + "/_admin/arrivals"
+        async with aiohttp.ClientSession() as http, http.get(url) as r:
+            return {a["client_id"]: a["status"] for a in await r.json()}
+
+    async def attempts() -> None:
+        assert rig.engine is not None
+        client = rig.engine.venues[venue]
+        symbol = rig.engine.symbols[venue]
+        first, later = (
+            rig.engine.desk._client_ids[venue](rig.store.namespace, n) for n in (903, 904)
+        )
+        ready = [
+            client.prepare(OrderRequest(cid, symbol, Side.BUY, OrderType.MARKET, Decimal("0.1")))
+            for cid in (first, later)
+        ]
+        assert not {first, later} & set(await arrived())  # signed, not sent
+        assert isinstance(await ready[0](), Accepted)
+        await asyncio.sleep(rig.engine.lease.timing.margin + 0.25)
+        outcome = await ready[1]()
+        assert isinstance(outcome, Rejected) and outcome.code == EXPIRED
+        assert (await arrived())[later] >= 400  # it left when called, stamped when made ready
 
     asyncio.run(scenario())
 

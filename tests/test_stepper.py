@@ -110,7 +110,11 @@ async def test_a_move_of_books_waits_for_the_steps_but_not_for_the_jobs_beside_t
     steps = Steps()
     stepper = Stepper(steps, lambda: None)
     job_done = asyncio.Event()
-    stepper.spawn("funding", job_done.wait())
+
+    async def job() -> None:
+        await job_done.wait()
+
+    stepper.spawn("funding", job())
     stepper.launch(1, False)
     await asyncio.sleep(0)
     waiting = asyncio.create_task(stepper.settled(jobs=False))

@@ -16,9 +16,10 @@ Outcome classes (docs/venues/aster.md#errors), per new-order and cancel reply:
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -57,13 +58,15 @@ from hedged.adapters.base import (
     Ambiguous,
     MaySend,
     Outcome,
+    ReadyOrder,
     ReconnectHook,
     Rejected,
     VenueError,
+    refused,
 )
 from hedged.adapters.clock import ServerClock
 from hedged.adapters.errors import ApiError, NotSent, TransportError, WireError
-from hedged.adapters.http import HttpPolicy, Retry
+from hedged.adapters.http import HttpPolicy, Reply, Retry
 from hedged.adapters.ws import ReconnectHooks, StreamPolicy
 from hedged.config import AsterConfig
 from hedged.ids import aster_client_id, aster_owns
@@ -282,19 +285,28 @@ class AsterVenue:
 
     # --- orders ---------------------------------------------------------------------------
 
-    async def place(self, order: OrderRequest) -> Outcome:
+    def prepare(self, order: OrderRequest) -> ReadyOrder:
         params = self._order_params(order)
         if isinstance(params, Rejected):
-            return params
-        return await self._write("POST", params, order.client_id, order.symbol)
+            return refused(params)
+        return self._writer("POST", params, order.client_id, order.symbol)
+
+    async def place(self, order: OrderRequest) -> Outcome:
+        return await self.prepare(order)()
 
     async def cancel(self, symbol: str, client_id: str) -> Outcome:
         params = [("symbol", symbol), ("origClientOrderId", client_id)]
-        return await self._write("DELETE", params, client_id, symbol)
+        return await self._writer("DELETE", params, client_id, symbol)()
 
-    async def _write(self, method: str, params: Params, client_id: str, symbol: str) -> Outcome:
+    def _writer(self, method: str, params: Params, client_id: str, symbol: str) -> ReadyOrder:
+        write = self._http.prepare_write(method, self._paths.order, params)
+        return functools.partial(self._write, write, method, client_id, symbol)
+
+    async def _write(
+        self, write: Callable[[], Awaitable[Reply]], method: str, client_id: str, symbol: str
+    ) -> Outcome:
         try:
-            reply = await self._http.write(method, self._paths.order, params)
+            reply = await write()
         except NotSent as e:
             return Rejected(NOT_SENT, str(e))
         except TransportError as e:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from enum import Enum
 from typing import Any
 from urllib.parse import urlencode
@@ -139,6 +139,18 @@ class AsterHttp(Http):
     ) -> Reply:
         """One request, no retry: see `Http.exchange`."""
         wire, headers = self._encode(params, security, write=fenced)
+        return await self._send_encoded(method, path, wire, headers, security, weight, fenced)
+
+    async def _send_encoded(
+        self,
+        method: str,
+        path: str,
+        wire: str,
+        headers: dict[str, str],
+        security: Security,
+        weight: int,
+        fenced: bool,
+    ) -> Reply:
         in_body = method in ("POST", "PUT")
         if in_body and wire:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -186,17 +198,31 @@ class AsterHttp(Http):
 
     # --- reads and writes ----------------------------------------------------------------------
 
+    def prepare_write(
+        self, method: str, path: str, params: Params, *, weight: int = 1
+    ) -> Callable[[], Awaitable[Reply]]:
+        """`write`, signed now and sent when called."""
+        signed = self._encode(params, Security.SIGNED, write=True)
+
+        async def write() -> Reply:
+            nonlocal signed
+            wait = self.budget.delay(weight, write=True)
+            if wait > self.policy.write_wait:
+                raise NotSent(f"{method} {path}: not sent, rate-limit back-off for {wait:.1f}s")
+            if wait > 0:  # signed again after the wait: the window counts from the send
+                await asyncio.sleep(wait)
+                signed = self._encode(params, Security.SIGNED, write=True)
+            wire, headers = signed
+            return await self._send_encoded(
+                method, path, wire, headers, Security.SIGNED, weight, fenced=True
+            )
+
+        return write
+
     async def write(self, method: str, path: str, params: Params, *, weight: int = 1) -> Reply:
         """Exactly one attempt. NotSent if the rate-limit back-off outlasts `write_wait`;
         TransportError if the request may have left but no full answer came back."""
-        wait = self.budget.delay(weight, write=True)
-        if wait > self.policy.write_wait:
-            raise NotSent(f"{method} {path}: not sent, rate-limit back-off for {wait:.1f}s")
-        if wait > 0:
-            await asyncio.sleep(wait)
-        return await self.send(
-            method, path, params, security=Security.SIGNED, weight=weight, fenced=True
-        )
+        return await self.prepare_write(method, path, params, weight=weight)()
 
     async def read(
         self,

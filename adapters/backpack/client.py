@@ -11,9 +11,10 @@ limit without a price) or NOT_SENT (a 429 cooldown longer than half the window).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import ParamSpec, TypeVar
@@ -48,14 +49,16 @@ from hedged.adapters.base import (
     Ambiguous,
     MaySend,
     Outcome,
+    ReadyOrder,
     ReconnectHook,
     Rejected,
     VenueError,
+    refused,
 )
 from hedged.adapters.clock import ServerClock
 from hedged.adapters.errors import NotSent, TransportError, WireError
 from hedged.adapters.fields import decode
-from hedged.adapters.http import Clock, HttpPolicy
+from hedged.adapters.http import Clock, HttpPolicy, Reply
 from hedged.adapters.ws import StreamPolicy
 from hedged.config import BackpackConfig
 from hedged.ids import backpack_client_id, backpack_owns
@@ -215,23 +218,22 @@ class BackpackVenue:
 
     # -- orders ----------------------------------------------------------------------------
 
-    async def place(self, order: OrderRequest) -> Outcome:
+    def prepare(self, order: OrderRequest) -> ReadyOrder:
         try:
             params = order_params(order)
         except (ValueError, KeyError) as e:
-            return Rejected("INVALID_REQUEST", f"not sent: {e}")
-        return await self._write(
-            "POST", params, "orderExecute", client_id=order.client_id, symbol=order.symbol
-        )
+            return refused(Rejected("INVALID_REQUEST", f"not sent: {e}"))
+        return self._writer("POST", params, "orderExecute", order.client_id, order.symbol)
+
+    async def place(self, order: OrderRequest) -> Outcome:
+        return await self.prepare(order)()
 
     async def cancel(self, symbol: str, client_id: str) -> Outcome:
         try:
             params: dict[str, Param] = {"clientId": wire_client_id(client_id), "symbol": symbol}
         except ValueError as e:
             return Rejected("INVALID_REQUEST", f"not sent: {e}")
-        return await self._write(
-            "DELETE", params, "orderCancel", client_id=client_id, symbol=symbol
-        )
+        return await self._writer("DELETE", params, "orderCancel", client_id, symbol)()
 
     async def query(self, symbol: str, client_id: str) -> OrderState | None:
         try:
@@ -336,21 +338,27 @@ class BackpackVenue:
 
     # -- internals -------------------------------------------------------------------------
 
-    async def _write(
-        self,
-        method: str,
-        params: dict[str, Param],
-        instruction: str,
-        *,
-        client_id: str,
-        symbol: str,
-    ) -> Outcome:
+    def _writer(
+        self, method: str, params: dict[str, Param], instruction: str, client_id: str, symbol: str
+    ) -> ReadyOrder:
         what = f"{instruction} {client_id}"
         try:
-            response = await self._http.write(method, ORDER_PATH, params, instruction)
+            write = self._http.prepare_write(method, ORDER_PATH, params, instruction)
         except NotSent as e:
-            log.warning("backpack %s not sent: %s", what, e)
-            return Rejected(NOT_SENT, str(e))
+            return refused(self._not_sent(what, e))
+        return functools.partial(self._write, write, what, client_id, symbol)
+
+    def _not_sent(self, what: str, e: NotSent) -> Rejected:
+        log.warning("backpack %s not sent: %s", what, e)
+        return Rejected(NOT_SENT, str(e))
+
+    async def _write(
+        self, write: Callable[[], Awaitable[Reply]], what: str, client_id: str, symbol: str
+    ) -> Outcome:
+        try:
+            response = await write()
+        except NotSent as e:
+            return self._not_sent(what, e)
         except TransportError as e:
             return Ambiguous(f"no answer: {e}")
         outcome = classify_write(response.status, response.text, client_id=client_id, symbol=symbol)

@@ -142,19 +142,24 @@ class BackpackHttp(Http):
         )
         return replace(reply, body=self.signer.scrub(reply.text).encode())
 
-    async def write(
+    def prepare_write(
         self, method: str, path: str, params: Mapping[str, Param], instruction: str
-    ) -> Reply:
-        """Send a state-changing request once. Signed before any wait, so the venue stops
-        accepting it one window after this call began, whatever the pacer does. Raises
-        TransportError (maybe acted on) or NotSent (certainly not)."""
+    ) -> Callable[[], Awaitable[Reply]]:
+        """A state-changing request signed now, sent once when called. Signed before any
+        wait, so the venue stops accepting it one window after it was made ready, whatever
+        the pacer does. The call raises TransportError (maybe acted on) or NotSent
+        (certainly not)."""
         request = self.prepare(method, path, params, instruction, write=True)
-        if not await self.pacer.wait(limit=self.signer.write_window_ms / 2000, write=True):
-            raise NotSent("rate-limit cooldown longer than half the signature window")
-        reply = await self.send(request, fenced=True)
-        if reply.status == 429:
-            self._rate_limited(reply, 0)
-        return reply
+
+        async def write() -> Reply:
+            if not await self.pacer.wait(limit=self.signer.write_window_ms / 2000, write=True):
+                raise NotSent("rate-limit cooldown longer than half the signature window")
+            reply = await self.send(request, fenced=True)
+            if reply.status == 429:
+                self._rate_limited(reply, 0)
+            return reply
+
+        return write
 
     async def read(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable
@@ -16,6 +17,7 @@ from hedged.adapters.base import (
     Ambiguous,
     MaySend,
     Outcome,
+    ReadyOrder,
     ReconnectHook,
     Rejected,
     VenueError,
@@ -125,6 +127,9 @@ class SimVenue:
     def fence(self, may_send: MaySend, window: float) -> None:
         self._may_send = may_send
         self.signature_window = min(self.signature_window, window)
+
+    def prepare(self, order: OrderRequest) -> ReadyOrder:
+        return functools.partial(self.place, order)  # in process: nothing to sign
 
     async def place(self, order: OrderRequest) -> Outcome:
         if not self._may_send():
