@@ -129,6 +129,11 @@ class Venue(Protocol):
         venue offers it); reconnects by itself."""
         ...
 
+    def crowded(self) -> bool:
+        """Whether the venue's request budget is too spent for new work: no round opens
+        while it is (what open rounds need to end keeps its room)."""
+        ...
+
     def prepare(self, order: OrderRequest) -> ReadyOrder:
         """`place` in two parts: checked and signed now, sent when the result is called."""
         ...

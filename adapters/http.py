@@ -51,6 +51,7 @@ class HttpPolicy:
     write_wait: float = 2.0  # an order waits out a rate-limit back-off up to this, else NotSent
     banned_pause: float = 120.0  # Aster: after a 418 (IP ban) without Retry-After
     weight_budget: int = 2400  # Aster: REQUEST_WEIGHT per minute (exchangeInfo rateLimits)
+    open_share: float = 0.4  # Aster: no new round opens past this share (open rounds' room)
     read_share: float = 0.5  # Aster: reads pause once this share of the budget is used
     write_share: float = 0.85  # Aster: orders stop being sent past this share
     requests_per_second: float = 10.0  # Backpack: the pacer's spacing (0: none)

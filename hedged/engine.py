@@ -846,6 +846,9 @@ class Engine:
             return "catching up with the venues after a stream reconnect"
         if self.paused:
             return "paused by operator"
+        for name, venue in self.venues.items():
+            if venue.crowded():  # a round that opens must have the requests to end
+                return f"{name}: request budget spent past the share kept for open rounds"
         return None
 
     def _why_pair_not_open(self, pair: Pair) -> str | None:

@@ -187,6 +187,9 @@ class ObservedVenue:
     def quotes(self, *symbols: str) -> AsyncIterator[Quote]:
         return self.inner.quotes(*symbols)
 
+    def crowded(self) -> bool:
+        return self.inner.crowded()
+
     def prepare(self, order: OrderRequest) -> ReadyOrder:
         ready = self.inner.prepare(order)
         return lambda: self._timed("place", ready(), outcome_class)

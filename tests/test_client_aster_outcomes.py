@@ -371,20 +371,24 @@ async def test_a_short_back_off_delays_an_order_instead(server: CannedServer) ->
 
 
 async def test_used_weight_keeps_reads_far_below_the_budget(server: CannedServer) -> None:
-    """Past half of the 2400/min budget reads wait for the next minute (here longer than
-    `max_wait`, so they fail at once); orders still go until 85 %."""
+    """Past 40 % of the 2400/min budget no round opens (the venue is crowded); past half
+    reads wait for the next minute (here longer than `max_wait`, so they fail at once);
+    orders still go until 85 %."""
     heavy = {"x-mbx-used-weight-1m": "1300"}  # any case: HTTP/2 proxies lowercase names
+    server.script("GET", ORDER, canned(order_json(), headers={"X-MBX-USED-WEIGHT-1M": "950"}))
     server.script("GET", ORDER, canned(order_json(), headers=heavy))
     server.script("POST", ORDER, canned(order_json(), headers={"X-MBX-USED-WEIGHT-1M": "2100"}))
     async with started(server) as venue:
         assert await venue.query(SYMBOL, CLIENT_ID) is not None
-        assert venue.used_weight == 1300
+        assert not venue.crowded()  # 950 of 2400: new rounds may still open
+        assert await venue.query(SYMBOL, CLIENT_ID) is not None
+        assert venue.used_weight == 1300 and venue.crowded()
         with pytest.raises(VenueError, match="back-off"):
             await venue.query(SYMBOL, CLIENT_ID)
         assert isinstance(await venue.place(MARKET_SELL), Accepted)
         outcome = await venue.place(MARKET_SELL)
     assert isinstance(outcome, Rejected) and outcome.code == NOT_SENT
-    assert len(server.calls("GET", ORDER)) == 1
+    assert len(server.calls("GET", ORDER)) == 2
     assert len(server.calls("POST", ORDER)) == 1
 
 

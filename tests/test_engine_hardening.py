@@ -342,3 +342,24 @@ def test_a_stored_time_in_the_future_does_not_stretch_a_wait() -> None:
     assert RoundContext.since(ctx, now - timedelta(seconds=3)) == timedelta(seconds=3)  # type: ignore[arg-type]
     assert RoundContext.since(ctx, now + timedelta(days=2)) == timedelta.max  # type: ignore[arg-type]
     assert RoundContext.since(ctx, now + timedelta(milliseconds=5)) == timedelta(0)  # type: ignore[arg-type]
+
+
+async def test_no_round_opens_while_a_venue_s_request_budget_is_crowded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What open rounds need to end (fills, stops, closes) keeps its room in the venue's
+    request budget: past the share for new work no round opens, and status says why."""
+    rig = Rig(tmp_path)
+    crowded = True
+    monkeypatch.setattr(rig.venues[ASTER], "crowded", lambda: crowded)
+    await rig.start()
+    try:
+        await rig.tick(3)
+        assert rig.store.count_rounds() == 0
+        why = "aster: request budget spent past the share kept for open rounds"
+        assert rig.store.get_meta("not_opening") == why
+        crowded = False  # the venue's next minute
+        await rig.tick()
+        assert rig.store.count_rounds() == 1
+    finally:
+        await rig.stop()

@@ -11,9 +11,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import count
 from pathlib import Path
 
 import aiohttp
@@ -167,6 +168,43 @@ def test_a_holder_stops_writing_before_the_store_could_hand_the_lease_on(
         store.close()
 
 
+class WireBook:
+    """One venue's client of a started wire rig (configured window 5 s, fenced to the
+    lease's margin), its symbol, fresh client ids, and what reached its simulator."""
+
+    def __init__(self, rig: HttpRig, venue: str) -> None:
+        assert rig.engine is not None
+        self.rig, self.venue = rig, venue
+        self.client = rig.engine.venues[venue]
+        self.symbol = rig.engine.symbols[venue]
+        self.margin = rig.engine.lease.timing.margin
+        self._ids = (rig.engine.desk._client_ids[venue](rig.store.namespace, n) for n in count(901))
+
+    def order(self) -> OrderRequest:
+        return OrderRequest(
+            next(self._ids), self.symbol, Side.BUY, OrderType.MARKET, Decimal("0.1")
+        )
+
+    async def arrived(self) -> dict[str, int]:
+        """Client id -> HTTP status of every order request that reached the simulator."""
+        url = self.rig.servers.url(self.venue) + "/_admin/arrivals"
+        async with aiohttp.ClientSession() as http, http.get(url) as r:
+            return {a["client_id"]: a["status"] for a in await r.json()}
+
+
+def on_wire(tmp_path: Path, venue: str, attempts: Callable[[WireBook], Awaitable[None]]) -> None:
+    rig = HttpRig(tmp_path, window_ms=5000)
+
+    async def scenario() -> None:
+        await rig.start()
+        try:
+            await attempts(WireBook(rig, venue))
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize("venue", [ASTER, BACKPACK])
 def test_an_order_frozen_after_the_lease_check_is_refused_by_the_venue(
     tmp_path: Path, venue: str
@@ -176,49 +214,31 @@ def test_an_order_frozen_after_the_lease_check_is_refused_by_the_venue(
     (0.75 s), not the configured 5 s, so a freeze long enough for the store to hand the book
     on (the margin) is refused by the venue. A deposed daemon's check says no, and nothing
     leaves at all."""
-    rig = HttpRig(tmp_path, window_ms=5000)
 
-    async def scenario() -> None:
-        await rig.start()
-        try:
-            await attempts()
-        finally:
-            await rig.stop()
-
-    async def attempts() -> None:
-        assert rig.engine is not None
-        client = rig.engine.venues[venue]
-        symbol = rig.engine.symbols[venue]
-        ids = iter(rig.engine.desk._client_ids[venue](rig.store.namespace, n) for n in (901, 902))
-
-        margin = rig.engine.lease.timing.margin
-        assert client.signature_window == margin < rig.window_ms / 1000
+    async def attempts(book: WireBook) -> None:
+        client, margin = book.client, book.margin
+        assert client.signature_window == margin < 5
 
         def frozen() -> bool:
             time.sleep(margin + 0.25)  # SIGSTOP: the whole process, loop included, stands still
             return True
 
-        async def place(cid: str) -> object:
-            qty = Decimal("0.1")
-            return await client.place(OrderRequest(cid, symbol, Side.BUY, OrderType.MARKET, qty))
-
-        late = next(ids)
+        late = book.order()
         client.fence(frozen, margin)
-        outcome = await place(late)
+        outcome = await client.place(late)
         assert isinstance(outcome, Rejected) and outcome.code == EXPIRED
-        assert await client.query(symbol, late) is None  # never placed
-        assert (await client.position(symbol)).qty == 0
+        assert await client.query(book.symbol, late.client_id) is None  # never placed
+        assert (await client.position(book.symbol)).qty == 0
 
-        deposed = next(ids)
+        deposed = book.order()
         client.fence(lambda: False, margin)
-        outcome = await place(deposed)
+        outcome = await client.place(deposed)
         assert isinstance(outcome, Rejected) and outcome.code == NOT_SENT
-        url = rig.servers.url(venue) + "/_admin/arrivals"
-        async with aiohttp.ClientSession() as http, http.get(url) as r:
-            arrived = {a["client_id"]: a["status"] for a in await r.json()}
-        assert arrived[late] >= 400 and deposed not in arrived  # the late one left, refused
+        arrived = await book.arrived()
+        assert arrived[late.client_id] >= 400  # the late one left, and was refused
+        assert deposed.client_id not in arrived
 
-    asyncio.run(scenario())
+    on_wire(tmp_path, venue, attempts)
 
 
 @pytest.mark.parametrize("venue", [ASTER, BACKPACK])
@@ -228,39 +248,18 @@ def test_an_order_made_ready_is_signed_then_and_leaves_only_when_sent(
     """`prepare` checks and signs, calling its result writes: an entry's two legs are both
     made ready before either leaves, so the second follows the first at once. The signature,
     and with it the venue's window (the lease's margin), dates from `prepare`."""
-    rig = HttpRig(tmp_path, window_ms=5000)
 
-    async def scenario() -> None:
-        await rig.start()
-        try:
-            await attempts()
-        finally:
-            await rig.stop()
-
-    async def arrived() -> dict[str, int]:
-        url = rig.servers.url(venue) + "/_admin/arrivals"
-        async with aiohttp.ClientSession() as http, http.get(url) as r:
-            return {a["client_id"]: a["status"] for a in await r.json()}
-
-    async def attempts() -> None:
-        assert rig.engine is not None
-        client = rig.engine.venues[venue]
-        symbol = rig.engine.symbols[venue]
-        first, later = (
-            rig.engine.desk._client_ids[venue](rig.store.namespace, n) for n in (903, 904)
-        )
-        ready = [
-            client.prepare(OrderRequest(cid, symbol, Side.BUY, OrderType.MARKET, Decimal("0.1")))
-            for cid in (first, later)
-        ]
-        assert not {first, later} & set(await arrived())  # signed, not sent
+    async def attempts(book: WireBook) -> None:
+        first, later = book.order(), book.order()
+        ready = [book.client.prepare(first), book.client.prepare(later)]
+        assert not {first.client_id, later.client_id} & set(await book.arrived())  # not sent
         assert isinstance(await ready[0](), Accepted)
-        await asyncio.sleep(rig.engine.lease.timing.margin + 0.25)
+        await asyncio.sleep(book.margin + 0.25)
         outcome = await ready[1]()
         assert isinstance(outcome, Rejected) and outcome.code == EXPIRED
-        assert (await arrived())[later] >= 400  # it left when called, stamped when made ready
+        assert (await book.arrived())[later.client_id] >= 400  # left when called, stamped before
 
-    asyncio.run(scenario())
+    on_wire(tmp_path, venue, attempts)
 
 
 def test_leadership_shows_in_metrics() -> None:

@@ -285,6 +285,9 @@ class AsterVenue:
 
     # --- orders ---------------------------------------------------------------------------
 
+    def crowded(self) -> bool:
+        return self._http.budget.crowded()
+
     def prepare(self, order: OrderRequest) -> ReadyOrder:
         params = self._order_params(order)
         if isinstance(params, Rejected):

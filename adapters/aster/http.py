@@ -81,6 +81,13 @@ class WeightBudget:
             blocked = max(blocked, WINDOW_SECONDS - self._server.now() % WINDOW_SECONDS)
         return blocked
 
+    def crowded(self) -> bool:
+        """Past the share of the minute's weight up to which new work may start, or held
+        back by the venue: what open rounds need to end must keep its room."""
+        self._roll()
+        blocked = max(self.blocked_until, self.orders_blocked_until) > self._monotonic()
+        return blocked or self.used > self._policy.weight_budget * self._policy.open_share
+
     def charge(self, weight: int) -> None:
         self._roll()
         self.used += weight

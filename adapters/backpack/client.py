@@ -218,6 +218,9 @@ class BackpackVenue:
 
     # -- orders ----------------------------------------------------------------------------
 
+    def crowded(self) -> bool:
+        return self._http.pacer.crowded()
+
     def prepare(self, order: OrderRequest) -> ReadyOrder:
         try:
             params = order_params(order)

@@ -77,6 +77,10 @@ class Pacer:
         self._cooldown_until = 0.0
         self._sleep = sleep
 
+    def crowded(self) -> bool:
+        """Cooling down after a 429 (the pacer's own spacing keeps us under the limit)."""
+        return self._cooldown_until > time.monotonic()
+
     def cool_down(self, seconds: float) -> None:
         self._cooldown_until = max(self._cooldown_until, time.monotonic() + seconds)
 

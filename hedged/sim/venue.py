@@ -128,6 +128,9 @@ class SimVenue:
         self._may_send = may_send
         self.signature_window = min(self.signature_window, window)
 
+    def crowded(self) -> bool:
+        return False  # in process: no request budget
+
     def prepare(self, order: OrderRequest) -> ReadyOrder:
         return functools.partial(self.place, order)  # in process: nothing to sign
 
