@@ -129,7 +129,8 @@ class Engine:
         self._poll_seconds = float(self.strategy.poll_interval_seconds)
         self._idle = Alarm(self._wake, self._poll_seconds)
         self._finished_since_trim = False  # a round ended since the heap was last trimmed
-        self.stepper = Stepper(lambda r, poll: self.step(r, poll), self._wake)
+        # A job's write refused because a book moved while it ran (the fence at work).
+        self.stepper = Stepper(lambda r, poll: self.step(r, poll), self._wake, (Deposed,))
         self._forget()
 
     def _forget(self) -> None:

@@ -3,7 +3,8 @@ stop-loss. A round is never stepped twice at once: asked again while its step ru
 stepped once more right after.
 
 A step or job that raises an Exception is logged with its traceback and the others go on
-(the engine halts a round whose step fails before it gets here); only a BaseException
+(the engine halts a round whose step fails before it gets here; a job that meets one of the
+`expected` exceptions is logged without, as a warning: it runs again on its turn); only a BaseException
 that is not an Exception (a simulated crash) ends the loop, as the process's death would."""
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ StepFn = Callable[[int, bool], Awaitable[None]]
 
 
 class Stepper:
-    def __init__(self, step: StepFn, wake: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        step: StepFn,
+        wake: Callable[[], None],
+        expected: tuple[type[Exception], ...] = (),
+    ) -> None:
         self._step = step
         self._wake = wake  # tells the loop a step failed, so it raises without waiting
+        self._expected = expected  # ends a job with a warning, not a bug's traceback
         self._running: dict[int | str, asyncio.Task[None]] = {}  # by round, or a job's name
         self._again: dict[int, bool] = {}  # due again while stepping → poll flag
         self._failure: BaseException | None = None
@@ -59,6 +66,9 @@ class Stepper:
             self._again.pop(key, None)
         error = None if task.cancelled() else task.exception()
         if error is None:
+            return
+        if isinstance(error, self._expected) and isinstance(key, str):
+            log.warning("%s stopped (%s); it runs again on its next turn", task.get_name(), error)
             return
         if isinstance(error, Exception):  # a bug in one task must not stop the others
             log.error("%s failed; the loop goes on", task.get_name(), exc_info=error)

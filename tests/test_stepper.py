@@ -129,3 +129,22 @@ async def test_a_move_of_books_waits_for_the_steps_but_not_for_the_jobs_beside_t
     job_done.set()
     await asyncio.wait_for(everything, 1)
     assert len(stepper) == 0
+
+
+async def test_a_job_ending_on_an_expected_error_is_a_warning_not_a_bug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Moved(Exception):
+        pass
+
+    async def job(error: Exception) -> None:
+        raise error
+
+    stepper = Stepper(Steps(), lambda: None, (Moved,))
+    stepper.spawn("funding", job(Moved("lease of a book is at epoch 9, not our epoch 8")))
+    stepper.spawn("quotes", job(KeyError("a bug")))
+    await stepper.settled()
+    moved, bug = (r for r in caplog.records if r.name == "hedged.stepper")
+    assert moved.levelname == "WARNING" and moved.exc_info is None
+    assert "funding stopped (lease of a book is at epoch 9" in moved.getMessage()
+    assert bug.levelname == "ERROR" and bug.exc_info is not None
