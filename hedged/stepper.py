@@ -4,8 +4,9 @@ stepped once more right after.
 
 A step or job that raises an Exception is logged with its traceback and the others go on
 (the engine halts a round whose step fails before it gets here; a job that meets one of the
-`expected` exceptions is logged without, as a warning: it runs again on its turn); only a BaseException
-that is not an Exception (a simulated crash) ends the loop, as the process's death would."""
+`expected` exceptions is logged without, as a warning: it runs again on its turn); only a
+BaseException that is not an Exception (a simulated crash) ends the loop, as the process's
+death would."""
 
 from __future__ import annotations
 

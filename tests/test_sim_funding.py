@@ -140,6 +140,20 @@ def test_a_symbol_can_have_its_own_interval_and_the_view_without_a_schedule() ->
     assert (off.rate, off.next_at, off.hours) == (D(0), BOUNDARY, D(1))
 
 
+def test_a_settlement_off_the_plan_moves_the_published_next_one_an_interval_after_it() -> None:
+    """A venue's next settlement is an interval after its last: a daemon reading the
+    schedule after a test's settlement (off any plan) sees that one as the last."""
+    clock = Clock()
+    exchange = exchange_with_positions(clock)
+    hourly = FundingPlan(D(1), D(0))
+    exchange.settle_funding(SYMBOL, D("0.0001"))  # 3200 s before the hourly boundary
+    view = funding_view(None, hourly, SYMBOL, clock(), exchange.funding_rates(SYMBOL))
+    assert view.next_at == NOW + 3600 > BOUNDARY
+    clock.now = BOUNDARY + 3600  # long after it: the plan's boundaries again
+    view = funding_view(None, hourly, SYMBOL, clock(), exchange.funding_rates(SYMBOL))
+    assert view.next_at == BOUNDARY + 7200
+
+
 def test_the_world_settles_when_its_price_moves_past_a_boundary() -> None:
     clock = Clock()
     exchange = exchange_with_positions(clock)

@@ -5,7 +5,7 @@ position paying or receiving qty x mark x rate. A positive rate: longs pay short
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -139,12 +139,20 @@ class FundingView:
 
 
 def funding_view(
-    schedule: FundingSchedule | None, default: FundingPlan, symbol: str, now: float
+    schedule: FundingSchedule | None,
+    default: FundingPlan,
+    symbol: str,
+    now: float,
+    settled: Sequence[FundingRate] = (),
 ) -> FundingView:
     """From the venue's schedule; without one (funding off) the venue's own interval and a
-    zero rate, since nothing will be paid."""
+    zero rate, the next settlement one interval after the last one `settled` (a test's, off
+    any plan) at the earliest, as a venue publishes its next settlement after each."""
     if schedule is not None:
         hours = schedule.plan.hours(symbol)
         return FundingView(schedule.rate(symbol), schedule.next_time(symbol), hours)
     interval = float(default.hours(symbol)) * HOUR
-    return FundingView(Decimal(0), (now // interval + 1) * interval, default.hours(symbol))
+    next_at = (now // interval + 1) * interval
+    if settled:
+        next_at = max(next_at, settled[-1].at + interval)
+    return FundingView(Decimal(0), next_at, default.hours(symbol))

@@ -189,7 +189,8 @@ class SimVenue:
         await self._read("funding_info")
         schedule = self._world.funding.get(self.name)
         plan = DEFAULT_PLANS.get(self.name, BACKPACK_FUNDING)
-        view = funding_view(schedule, plan, symbol, self._exchange.now())
+        settled = self._exchange.funding_rates(symbol)
+        view = funding_view(schedule, plan, symbol, self._exchange.now(), settled)
         return FundingInfo(
             symbol=symbol,
             rate=view.rate,

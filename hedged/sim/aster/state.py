@@ -129,7 +129,8 @@ class AsterState:
 
     def funding(self) -> FundingView:
         schedule = self.world.funding.get(self.venue)
-        return funding_view(schedule, ASTER_FUNDING, self.symbol, self.clock())
+        settled = self.exchange.funding_rates(self.symbol)
+        return funding_view(schedule, ASTER_FUNDING, self.symbol, self.clock(), settled)
 
     def top_qty(self) -> Decimal:
         """The quantity shown at the touch: what one taker order can take."""

@@ -81,7 +81,8 @@ class BackpackState:
 
     def funding(self, symbol: str) -> FundingView:
         schedule = self.world.funding.get(self.name)
-        return funding_view(schedule, BACKPACK_FUNDING, symbol, self.clock())
+        settled = self.exchange.funding_rates(symbol)
+        return funding_view(schedule, BACKPACK_FUNDING, symbol, self.clock(), settled)
 
     def market(self, symbol: str) -> MarketSpec:
         market = self.exchange.markets.get(symbol)
