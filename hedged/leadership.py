@@ -186,10 +186,18 @@ class Lease:
         """Take these books' leases (each if it is free or lapsed); with `together`, all or
         none. Raises SQLAlchemyError if the store fails."""
         started = self._clock()
+
+        def take_each() -> list[tuple[LeaseRow | None, LeaseRow | None]]:
+            # one trip to a thread for them all: a busy loop resumes late after each trip
+            tried = []
+            for book in books:
+                tried.append(self.store.take_lease(replace(self.claim, book=book), self.ttl_ms))
+                if together and tried[-1][0] is None:
+                    break
+            return tried
+
         taken: list[Taken] = []
-        for book in books:
-            claim = replace(self.claim, book=book)
-            row, before = await asyncio.to_thread(self.store.take_lease, claim, self.ttl_ms)
+        for row, before in await asyncio.to_thread(take_each):
             if row is None:
                 if together:
                     await self.give_back({t.lease.book: t.lease.epoch for t in taken})
@@ -237,12 +245,14 @@ class Lease:
         if not self._epochs:
             return False
         epochs, started = dict(self._epochs), self._clock()
+        holder, ttl_ms = self.claim.holder, self.ttl_ms
+
+        def renew_each() -> bool:  # one trip to a thread for every book held
+            renew = self.store.renew_lease
+            return all(renew(book, holder, held, ttl_ms) for book, held in epochs.items())
+
         try:
-            ok = True
-            for book, held in epochs.items():
-                ok = ok and await asyncio.to_thread(
-                    self.store.renew_lease, book, self.claim.holder, held, self.ttl_ms
-                )
+            ok = await asyncio.to_thread(renew_each)
         except SQLAlchemyError as e:
             log.warning(_("lease of %s: renewal failed: %s"), self.name, e)
             if not self.valid():
@@ -261,9 +271,12 @@ class Lease:
         await self.give_back(epochs)
 
     async def give_back(self, epochs: dict[str, int]) -> None:
-        try:
+        def release_each() -> None:
             for book, epoch in epochs.items():
-                await asyncio.to_thread(self.store.release_lease, book, self.claim.holder, epoch)
+                self.store.release_lease(book, self.claim.holder, epoch)
+
+        try:
+            await asyncio.to_thread(release_each)
         except SQLAlchemyError as e:  # it lapses by itself
             log.warning(_("lease of %s: release failed: %s"), self.name, e)
 
