@@ -30,8 +30,11 @@ from test_client_aster_kit import (
 )
 
 from hedged.adapters.aster.client import AsterVenue
+from hedged.adapters.aster.http import WeightBudget
 from hedged.adapters.aster.wire import AMBIGUOUS_CODES, CLOCK_SKEW, REJECT_CODES
 from hedged.adapters.base import EXPIRED, NOT_SENT, Accepted, Ambiguous, Rejected, VenueError
+from hedged.adapters.clock import ServerClock
+from hedged.adapters.http import HttpPolicy
 from hedged.model import (
     Fill,
     OrderRequest,
@@ -390,6 +393,19 @@ async def test_used_weight_keeps_reads_far_below_the_budget(server: CannedServer
     assert isinstance(outcome, Rejected) and outcome.code == NOT_SENT
     assert len(server.calls("GET", ORDER)) == 2
     assert len(server.calls("POST", ORDER)) == 1
+
+
+def test_an_answer_arriving_after_the_minute_turned_does_not_count_for_the_new_one() -> None:
+    """The used weight an answer reports is the minute it was sent in: one sent at 59.9 s
+    and answered at 60.1 s must not hold reads back for the whole of the next minute."""
+    now = [1_800_000_059.9]
+    budget = WeightBudget(ServerClock(lambda: now[0]), HttpPolicy())
+    window = budget.charge(1)
+    now[0] += 0.2  # the answer arrives in the next minute
+    budget.observe(200, {"X-MBX-USED-WEIGHT-1M": "1300"}, None, window)
+    assert budget.delay(1, write=False) == 0 and not budget.crowded()
+    budget.observe(200, {"X-MBX-USED-WEIGHT-1M": "1300"}, None, budget.charge(1))
+    assert budget.delay(1, write=False) > 59 and budget.crowded()  # this minute's own
 
 
 # --- start, account and market reads -----------------------------------------------------------

@@ -88,14 +88,21 @@ class WeightBudget:
         blocked = max(self.blocked_until, self.orders_blocked_until) > self._monotonic()
         return blocked or self.used > self._policy.weight_budget * self._policy.open_share
 
-    def charge(self, weight: int) -> None:
+    def charge(self, weight: int) -> int:
+        """Count a request about to be sent; the window it is sent in."""
         self._roll()
         self.used += weight
+        return self._window
 
-    def observe(self, status: int, headers: Mapping[str, str], code: int | None) -> None:
+    def observe(
+        self, status: int, headers: Mapping[str, str], code: int | None, window: int
+    ) -> None:
+        """The answer to a request sent in `window`: its used weight counts only if that
+        window is still the current one (an answer arriving after the minute turned reports
+        the minute before, and would hold reads back for the whole new one)."""
         used = headers.get(WEIGHT_HEADER)
-        if used is not None and used.isdigit():
-            self._roll()
+        self._roll()
+        if used is not None and used.isdigit() and window == self._window:
             self.used = int(used)
         orders = headers.get(ORDER_COUNT_HEADER)
         if orders is not None and orders.isdigit():
@@ -161,7 +168,7 @@ class AsterHttp(Http):
         in_body = method in ("POST", "PUT")
         if in_body and wire:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.budget.charge(weight)
+        window = self.budget.charge(weight)
         reply = await self.exchange(
             method,
             path,
@@ -171,7 +178,7 @@ class AsterHttp(Http):
             fenced=fenced,
         )
         code = _code(reply)
-        self.budget.observe(reply.status, reply.headers, code)
+        self.budget.observe(reply.status, reply.headers, code, window)
         if security is not Security.PUBLIC and code == CLOCK_SKEW:
             await self._resync(f"{method} {path}")
         return reply
