@@ -66,9 +66,8 @@ def position_at(fills: Iterable[FillRow], at: datetime) -> Decimal:
 
 
 def interval_of(info: FundingInfo) -> timedelta:
-    """The time between two settlements (a time, not an amount: float hours are exact
-    enough)."""
-    return timedelta(hours=float(info.interval_hours))
+    """The time between two settlements, to the microsecond, from the Decimal hours."""
+    return timedelta(microseconds=int(info.interval_hours * 3_600_000_000))
 
 
 def last_boundary(info: FundingInfo, at: datetime) -> datetime:
