@@ -46,6 +46,23 @@ def test_a_candle_opens_highs_lows_and_closes_with_the_trades_volume() -> None:
     assert (hour.volume, hour.trades) == (D("2.5"), 2)
 
 
+def test_a_read_within_a_second_counts_its_prices_and_trades_once() -> None:
+    """The coarser series take a second's prices when read; the rest of the second joins them
+    later without counting the first part twice."""
+    candles = Candles()
+    candles.add(T0 + 0.1, D(150), D(1))
+    candles.add(T0 + 0.2, D(153))
+    [minute] = candles.select("1m", None, None, 10)
+    assert (minute.open, minute.high, minute.close, minute.volume) == (D(150), D(153), D(153), D(1))
+    candles.add(T0 + 0.3, D(148), D(2))
+    candles.add(T0 + 1.5, D(151))
+    [minute] = candles.select("1m", None, None, 10)
+    assert (minute.open, minute.high, minute.low, minute.close) == (D(150), D(153), D(148), D(151))
+    assert (minute.volume, minute.quote_volume, minute.trades) == (D(3), D(446), 2)
+    first, second = candles.select("1s", None, None, 10)
+    assert (first.close, first.volume, second.open) == (D(148), D(3), D(151))
+
+
 def test_selection_from_a_start_takes_the_first_and_without_one_the_last() -> None:
     candles = Candles()
     for minute in range(5):

@@ -89,6 +89,17 @@ def test_listeners_hear_each_venue_on_each_change() -> None:
     assert len(heard) == 4
 
 
+def test_a_listener_of_one_market_hears_that_market_only() -> None:
+    world = default_world()
+    heard: list[tuple[str, str]] = []
+    world.add_listener(
+        lambda venue, symbol, book: heard.append((venue, symbol)), ("aster", ASTER_SYMBOL)
+    )
+    world.advance(1.0)
+    world.set_price(D(151))
+    assert heard == [("aster", ASTER_SYMBOL)] * 2
+
+
 def test_a_resting_order_fills_when_the_world_moves() -> None:
     world = default_world(spread_bps=D(0))
     world.set_price(D(150))

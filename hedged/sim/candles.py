@@ -69,29 +69,52 @@ def bounds(interval: str, at: float) -> tuple[float, float]:
 
 
 class Candles:
-    """One price series on every interval, the last `KEEP` candles of each."""
+    """One price series on every interval, the last `KEEP` candles of each.
+
+    A price goes into the current second's candle only; the coarser series take a second's
+    prices as one when the next second begins or when they are read (every interval's
+    boundaries are whole seconds, so a second lies within one candle of each)."""
 
     def __init__(self) -> None:
         self._series: dict[str, deque[Candle]] = {name: deque(maxlen=KEEP) for name in INTERVALS}
+        self._seconds = self._series["1s"]
+        self._pending: Candle | None = None  # the prices the coarser series have yet to take
 
     def add(self, at: float, price: Decimal, qty: Decimal = ZERO) -> None:
         """A price at `at`; with `qty`, a trade of that size."""
+        last = self._seconds[-1] if self._seconds else None
+        if last is None or at >= last.end:
+            self._fold()
+            start, end = bounds("1s", at)
+            last = Candle(start, end, price, price, price, price)
+            self._seconds.append(last)
+        pending = self._pending
+        if pending is None:
+            self._pending = pending = Candle(at, at, price, price, price, price)
+        for candle in (last, pending):
+            _take(candle, price, price, price, qty, qty * price, 1 if qty else 0)
+
+    def _fold(self) -> None:
+        """The pending prices into every coarser series."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
         for interval, series in self._series.items():
+            if series is self._seconds:
+                continue
             last = series[-1] if series else None
-            if last is None or at >= last.end:
-                start, end = bounds(interval, at)
-                last = Candle(start, end, price, price, price, price)
+            if last is None or pending.start >= last.end:
+                start, end = bounds(interval, pending.start)
+                last = Candle(start, end, pending.open, pending.high, pending.low, pending.close)
                 series.append(last)
-            last.high, last.low, last.close = max(last.high, price), min(last.low, price), price
-            if qty:
-                last.volume += qty
-                last.quote_volume += qty * price
-                last.trades += 1
+            p = pending
+            _take(last, p.high, p.low, p.close, p.volume, p.quote_volume, p.trades)
 
     def select(
         self, interval: str, start: float | None, end: float | None, limit: int
     ) -> list[Candle]:
         """The candles opening in [start, end]: the first `limit` from `start`, else the last."""
+        self._fold()
         chosen = [
             c
             for c in self._series[interval]
@@ -101,7 +124,25 @@ class Candles:
 
     def window(self, since: float) -> Candle | None:
         """The minute candles from `since` on, as one candle (the rolling tickers)."""
+        self._fold()
         return merge(c for c in self._series["1m"] if c.end > since)
+
+
+def _take(
+    candle: Candle,
+    high: Decimal,
+    low: Decimal,
+    close: Decimal,
+    volume: Decimal = ZERO,
+    quote_volume: Decimal = ZERO,
+    trades: int = 0,
+) -> None:
+    """Prices (and trades) that came after the candle's so far."""
+    candle.high, candle.low, candle.close = max(candle.high, high), min(candle.low, low), close
+    if trades:
+        candle.volume += volume
+        candle.quote_volume += quote_volume
+        candle.trades += trades
 
 
 def merge(candles: Iterable[Candle]) -> Candle | None:
@@ -109,11 +150,8 @@ def merge(candles: Iterable[Candle]) -> Candle | None:
     for c in candles:
         if merged is None:
             merged = Candle(c.start, c.end, c.open, c.high, c.low, c.close)
-        merged.end, merged.close = c.end, c.close
-        merged.high, merged.low = max(merged.high, c.high), min(merged.low, c.low)
-        merged.volume += c.volume
-        merged.quote_volume += c.quote_volume
-        merged.trades += c.trades
+        merged.end = c.end
+        _take(merged, c.high, c.low, c.close, c.volume, c.quote_volume, c.trades)
     return merged
 
 
@@ -129,7 +167,7 @@ class Tape:
         self.last, self.mark, self.index = Candles(), Candles(), Candles()
         self.closed = False
         self._on_book(venue, self.symbol, world.book(venue, self.symbol))
-        world.add_listener(self._on_book)
+        world.add_listener(self._on_book, (venue, self.symbol))
         self.exchange.add_listener(self._on_order)
 
     def close(self) -> None:
@@ -140,8 +178,6 @@ class Tape:
         return {"last": self.last, "mark": self.mark, "index": self.index}[kind]
 
     def _on_book(self, venue: str, symbol: str, book: Book) -> None:
-        if venue != self.venue or symbol != self.symbol:
-            return
         now, mark = self.exchange.now(), self.world.mid(venue, symbol)
         self.last.add(now, mark)
         self.mark.add(now, mark)

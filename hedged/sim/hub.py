@@ -48,6 +48,15 @@ class Hub:
     def __init__(self) -> None:
         self.connections: set[Connection] = set()
 
+    def wanted(self, *streams: str) -> bool:
+        """Whether any connection follows one of these public streams (a push nobody reads
+        is not built)."""
+        return any(
+            connection.subscriptions.get(stream, "") is None
+            for connection in self.connections
+            for stream in streams
+        )
+
     def publish(self, stream: str, data: Json, account: str | None = None) -> None:
         """To every connection subscribed to `stream`, as `account` (None: publicly)."""
         for connection in list(self.connections):

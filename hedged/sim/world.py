@@ -20,6 +20,7 @@ BPS = Decimal(10_000)
 
 # Called with (venue, symbol, book) after every book change.
 BookListener = Callable[[str, str, Book], None]
+Market = tuple[str, str]  # (venue, symbol)
 
 
 class World:
@@ -59,7 +60,9 @@ class World:
         self.spread_bps = spread_bps
         self.funding = dict(funding or {})
         self._reference = next(iter(self.venues))
-        self._listeners: list[BookListener] = []
+        # by the market they follow (None: every market); a venue listing many symbols would
+        # otherwise call every symbol's listeners on every symbol's change
+        self._listeners: dict[Market | None, list[BookListener]] = {}
         for venue, exchange in self.venues.items():
             exchange.before_trade = functools.partial(self._settle_due, venue)
         self._rebook()
@@ -108,11 +111,16 @@ class World:
             path.set(price)
         self._rebook()
 
-    def add_listener(self, listener: BookListener) -> None:
-        self._listeners.append(listener)
+    def add_listener(self, listener: BookListener, market: Market | None = None) -> None:
+        """Call `listener` after each book change of `market` (None: of every market)."""
+        self._listeners.setdefault(market, []).append(listener)
 
     def remove_listener(self, listener: BookListener) -> None:
-        self._listeners.remove(listener)
+        for listeners in self._listeners.values():
+            if listener in listeners:
+                listeners.remove(listener)
+                return
+        raise ValueError("not a listener of this world")
 
     async def run(self, tick_seconds: float) -> None:
         """Advance with the wall clock every `tick_seconds` until cancelled."""
@@ -130,8 +138,9 @@ class World:
                 mid, index = self.mid(venue, symbol), self.underlying(venue, symbol)
                 exchange.set_book(symbol, book.bid, book.ask, mark=mid, index=index)
                 self._settle_due(venue, symbol)
-                for listener in list(self._listeners):
-                    listener(venue, symbol, book)
+                for market in ((venue, symbol), None):
+                    for listener in list(self._listeners.get(market, ())):
+                        listener(venue, symbol, book)
 
     def _settle_due(self, venue: str, symbol: str) -> None:
         """Pay the settlements whose time has passed: on every price move, and before any

@@ -29,18 +29,20 @@ def start(
     stream = state.symbol.lower()
 
     def on_book(venue: str, symbol: str, book: Book) -> None:
-        if venue != state.venue or symbol != state.symbol or state.closed or faults.stale:
+        if state.closed or faults.stale:
             return
         now = state.clock()
-        ticker = book_ticker(symbol, book, state.top_qty(), state.update_id, now)
-        hub.publish(f"{stream}@bookTicker", ticker)
-        hub.publish("!bookTicker", ticker)
-        funding = state.funding()
-        mark = mark_price_update(
-            symbol, state.mark(), state.index(), funding.rate, funding.next_at, now
-        )
-        hub.publish(f"{stream}@markPrice", mark)
-        hub.publish(f"{stream}@markPrice@1s", mark)
+        if hub.wanted(tickers := f"{stream}@bookTicker", "!bookTicker"):
+            ticker = book_ticker(symbol, book, state.top_qty(), state.update_id, now)
+            hub.publish(tickers, ticker)
+            hub.publish("!bookTicker", ticker)
+        if hub.wanted(marks := f"{stream}@markPrice", f"{marks}@1s"):
+            funding = state.funding()
+            mark = mark_price_update(
+                symbol, state.mark(), state.index(), funding.rate, funding.next_at, now
+            )
+            hub.publish(marks, mark)
+            hub.publish(f"{marks}@1s", mark)
 
     def on_order(order: SimOrder, fill: SimFill | None) -> None:
         if state.closed or order.symbol != state.symbol:
@@ -79,7 +81,7 @@ def start(
 
     state.exchange.add_listener(on_order)
     state.exchange.add_funding_listener(on_funding)
-    state.world.add_listener(on_book)
+    state.world.add_listener(on_book, (state.venue, state.symbol))
     if listen_keys:
         state.key_expired.append(on_key_expired)
     return lambda: state.world.remove_listener(on_book)

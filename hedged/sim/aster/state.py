@@ -100,7 +100,7 @@ class AsterState:
         for order in self.exchange.to_dict()["orders"]:
             self._index(order["account"], order["order_id"])
         self.exchange.add_listener(self._on_order)
-        world.add_listener(self._on_book)
+        world.add_listener(self._on_book, (venue, self.symbol))
         self.tape = Tape(world, venue, self.symbol)
         self.desks: dict[str, AsterState] = {}
         if shared is not None:
@@ -321,6 +321,6 @@ class AsterState:
         self._updated_at[order.account] = order.updated_at
 
     def _on_book(self, venue: str, symbol: str, book: Book) -> None:
-        if venue == self.venue and symbol == self.symbol and not self.closed:
+        if not self.closed:
             self.update_id += 1
             self.expire_orphans()

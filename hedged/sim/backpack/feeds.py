@@ -21,18 +21,19 @@ from hedged.sim.backpack.state import BackpackState, position_id
 from hedged.sim.records import Book, SimFill, SimOrder
 
 
-def book_frames(venue: BackpackState, symbol: str, book: Book) -> list[tuple[str, Json]]:
-    """The bookTicker and markPrice pushes of `symbol` for this book."""
+def book_frames(
+    venue: BackpackState, symbol: str, book: Book, wanted: Callable[[str], bool]
+) -> list[tuple[str, Json]]:
+    """The bookTicker and markPrice pushes of `symbol` for this book: those `wanted`."""
     now = venue.now_us()
-    qty = touch_qty(venue.exchange.markets[symbol])
-    mark = book_mark(book)
-    return [
-        (f"bookTicker.{symbol}", book_ticker(symbol, book, qty, venue.book_updates, now)),
-        (
-            f"markPrice.{symbol}",
-            mark_price(symbol, mark, venue.index(symbol), venue.funding(symbol), now),
-        ),
-    ]
+    frames = []
+    if wanted(tickers := f"bookTicker.{symbol}"):
+        qty = touch_qty(venue.exchange.markets[symbol])
+        frames.append((tickers, book_ticker(symbol, book, qty, venue.book_updates, now)))
+    if wanted(marks := f"markPrice.{symbol}"):
+        mark = mark_price(symbol, book_mark(book), venue.index(symbol), venue.funding(symbol), now)
+        frames.append((marks, mark))
+    return frames
 
 
 def start(venue: BackpackState) -> Callable[[], None]:
@@ -42,7 +43,7 @@ def start(venue: BackpackState) -> Callable[[], None]:
         if venue_name == venue.name:
             venue.book_updates += 1
             if not venue.faults.stale:  # a STALE fault holds the price streams
-                for stream, data in book_frames(venue, symbol, book):
+                for stream, data in book_frames(venue, symbol, book, venue.hub.wanted):
                     venue.hub.publish(stream, data)
 
     def on_order(order: SimOrder, fill: SimFill | None, meta: OrderMeta) -> None:

@@ -129,9 +129,10 @@ def _send_books(venue: BackpackState, connection: Connection, streams: list[str]
         return
     for symbol in {stream.rpartition(".")[2] for stream in streams}:
         book = venue.exchange.book(symbol)
-        for stream, data in book_frames(venue, symbol, book) if book is not None else []:
-            if stream in streams:
-                connection.push(stream, data)
+        for stream, data in (
+            book_frames(venue, symbol, book, streams.__contains__) if book is not None else []
+        ):
+            connection.push(stream, data)
 
 
 def _send_positions(
