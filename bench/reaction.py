@@ -92,9 +92,10 @@ def _probe_disk(path: Path, stop: Any, results: Connection) -> None:
 class Tracer:
     """Spans of chosen calls (wrapped on the instances, in this process only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, sent: dict[str, float]) -> None:
         self.on = False
         self.spans: list[tuple[str, float, float]] = []
+        self.sent = sent  # client id -> when its order's bytes left (`WireLog`)
 
     def wrap(self, obj: object, attr: str, name: str) -> None:
         fn: Callable[..., Any] = getattr(obj, attr)
@@ -150,11 +151,11 @@ class WireLog:
         StreamWriter._send_headers_with_payload = self._original  # type: ignore[method-assign]
 
 
-def trace(rig: Rig) -> Tracer:
-    tracer = Tracer()
+def trace(rig: Rig, sent: dict[str, float]) -> Tracer:
+    tracer = Tracer(sent)
     tracer.wrap(rig.store, "add_intents", "intent_commit")
     for v in VENUES:
-        tracer.wrap(rig.venues[v], "place", f"place_{v}")
+        tracer.wrap(rig.venues[v], "prepare", f"prepare_{v}")
     aster_http = rig.venues[ASTER]._http  # type: ignore[attr-defined]
     tracer.wrap(aster_http, "_encode", "sign_aster")
     tracer.wrap(rig.venues[BACKPACK]._http, "prepare", "sign_backpack")  # type: ignore[attr-defined]
@@ -247,7 +248,8 @@ async def run(
     )
     if pairs > 1:
         rig.engine.opens_on = {rig.cfg.pairs[0].name}
-    tracer = trace(rig)
+    wire = WireLog()
+    tracer = trace(rig, wire.sent)
     beside = Standby(rig, out / "standby") if standby else None
     cycle = Cycle(rig)
     results: list[dict[str, Any]] = []
@@ -255,7 +257,6 @@ async def run(
     failures: list[str] = []
     profiler = None
     probe: DiskProbe | None = None
-    wire = WireLog()
     floor = ReactionFloor(rig, out / "floor.db")
     try:
         wire.start()
@@ -417,7 +418,7 @@ async def one_cycle(
         "fill": str(stop.avg_price),
         "overshoot_bp": crossing.stop.overshoot_bp(stop.avg_price) if stop.avg_price else None,
         "entries": {v: entries[v].client_id for v in VENUES},
-        "phases": phases(rig, tracer, loser, t_cross, u_cross, arrival),
+        "phases": phases(rig, tracer, loser, stop.client_id, t_cross, u_cross, arrival),
         "events_after_cross": len(t_pub) - j - 1,
         "reverted_touches": len(starts) - 1,
         "cross_index": j,
@@ -595,20 +596,27 @@ def dt_of(crossing: paths.Crossing) -> float:
 
 
 def phases(
-    rig: Rig, tracer: Tracer, loser: str, t_cross: float, u_cross: int, arrival: float
+    rig: Rig,
+    tracer: Tracer,
+    loser: str,
+    client_id: str | None,
+    t_cross: float,
+    u_cross: int,
+    arrival: float,
 ) -> dict[str, float] | None:
     """Where the reaction time went, from the instrumented calls in the engine's process."""
     recv = next((t for t, v, u in rig.engine.book.arrivals if v == loser and u >= u_cross), None)
     spans = tracer.between(t_cross - 0.5, arrival)
     commit = next((s for s in spans if s[0] == "intent_commit"), None)
-    if recv is None or commit is None:
+    left = tracer.sent.get(client_id) if client_id is not None else None
+    if recv is None or commit is None or left is None:
         return None
     # the pass that launched the round's step (steps run as their own tasks after it)
     launched = [t for t in rig.engine.ticks if t.start <= commit[1]]
     tick = max(launched, key=lambda t: t.start, default=None)
-    place = next((s for s in spans if s[0] == f"place_{loser}" and s[1] >= commit[2]), None)
-    sign = next((s for s in spans if s[0] == f"sign_{loser}" and place and s[1] >= place[1]), None)
-    if tick is None or place is None or sign is None:
+    ready = next((s for s in spans if s[0] == f"prepare_{loser}" and s[1] >= commit[2]), None)
+    sign = next((s for s in spans if s[0] == f"sign_{loser}" and ready and s[1] >= ready[1]), None)
+    if tick is None or ready is None or sign is None:
         return None
     return {
         "quote_in": recv - t_cross,  # WebSocket push -> the engine's price book
@@ -616,9 +624,11 @@ def phases(
         # the pass, the round's step task starting, its reads and decision
         "pass_to_decision": commit[1] - max(tick.start, recv),
         "intent_commit": commit[2] - commit[1],  # with the stop's reason, one transaction
-        "to_place": place[1] - commit[2],
-        "sign": sign[2] - sign[1],
-        "wire": arrival - sign[2],
+        "to_prepare": ready[1] - commit[2],
+        "prepare": ready[2] - ready[1],  # the venue's checks and signing: the order made ready
+        "sign": sign[2] - sign[1],  # of which the signature
+        "to_socket": left - ready[2],  # the fence, the pacer, aiohttp: the bytes leave
+        "wire": arrival - left,  # loopback and the simulator reading the request
     }
 
 
@@ -679,8 +689,10 @@ def analyse(
         "wait_pass",
         "pass_to_decision",
         "intent_commit",
-        "to_place",
+        "to_prepare",
+        "prepare",
         "sign",
+        "to_socket",
         "wire",
     ]
     breakdown = {}
