@@ -237,7 +237,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             lambda: memory.run(
                 out / "memory",
                 checkpoints=[30, 300] if quick else [100, 2000],
-                time_cap=90 if quick else 420,
+                time_cap=90 if quick else 720,  # 2,000 rounds took 440-480 s
             ),
         )
     if "history" in only:

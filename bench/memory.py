@@ -16,6 +16,8 @@ leaves behind, if anything.
 
 from __future__ import annotations
 
+import _sqlite3
+import ctypes
 import gc
 import sys
 import time
@@ -37,6 +39,13 @@ def rss_bytes() -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def sqlite_heap_bytes() -> int:
+    """What the SQLite library holds (page caches, schemas, statements): its own count."""
+    used = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_used
+    used.restype = ctypes.c_int64
+    return int(used())
 
 
 def rss_by_kind() -> dict[str, float]:
@@ -62,6 +71,7 @@ def heap() -> tuple[dict[str, Any], Counter[str]]:
     figures = {
         "rss_mb": rss_bytes() / 2**20,
         "rss_mb_by_kind": rss_by_kind(),
+        "sqlite_mb": sqlite_heap_bytes() / 2**20,
         "allocated_blocks": sys.getallocatedblocks(),
         "gc_objects": len(objects),
     }

@@ -411,6 +411,9 @@ async def one_cycle(
     j = starts[-1]
     t_cross = t_pub[j]
     u_cross = played["u"][j]
+    traced = phases(rig, tracer, loser, stop.client_id, t_cross, u_cross, arrival)
+    if traced is not None:  # the simulator building the event's pushes: part of quote_in
+        traced["event_built"] = played["built"][j] - t_cross
     result = {
         "round": round_id,
         "loser": loser,
@@ -418,7 +421,7 @@ async def one_cycle(
         "fill": str(stop.avg_price),
         "overshoot_bp": crossing.stop.overshoot_bp(stop.avg_price) if stop.avg_price else None,
         "entries": {v: entries[v].client_id for v in VENUES},
-        "phases": phases(rig, tracer, loser, stop.client_id, t_cross, u_cross, arrival),
+        "phases": traced,
         "events_after_cross": len(t_pub) - j - 1,
         "reverted_touches": len(starts) - 1,
         "cross_index": j,
@@ -685,6 +688,7 @@ def analyse(
         poll_delay.append(crossing.poller_delay)
     ev, po = summary(event_bp), summary(poll_bp)
     phase_keys = [
+        "event_built",
         "quote_in",
         "wait_pass",
         "pass_to_decision",

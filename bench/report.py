@@ -222,7 +222,9 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"{_f(final.get('rss_mb'), 1)} vs {_f(first.get('rss_mb'), 1)} MB "
                 f"({_f(m.get('rss_growth_pct'), 2, ' %')}; "
                 f"{_f(m.get('rss_bytes_per_round'), 0)} B/round); Python blocks "
-                f"{_f(m.get('blocks_per_round'), 1)}/round; objects grown: {grown or 'none'}",
+                f"{_f(m.get('blocks_per_round'), 1)}/round; SQLite's heap "
+                f"{_f(first.get('sqlite_mb'), 2)} -> {_f(final.get('sqlite_mb'), 2)} MB; "
+                f"objects grown: {grown or 'none'}",
                 "within 2 %",
                 verdict(m.get("rss_growth_pct"), lambda p: abs(p) <= 2.0),
             )

@@ -192,8 +192,9 @@ class VenueProcess:
     async def play(self, body: dict[str, Any]) -> dict[str, Any]:
         """Publish `mids[j]` at `start_at + j * interval` (monotonic). With `stop_on_order`,
         stop at the first order placement that arrives after the start, waiting up to `hold`
-        seconds after the last mid for one. Returns when each mid was published, its `u`,
-        and the order placements that arrived meanwhile."""
+        seconds after the last mid for one. Returns when each mid was published, when its
+        pushes were built (the simulator builds every symbol's before its writer sends the
+        first), its `u`, and the order placements that arrived meanwhile."""
         mids = [Decimal(m) for m in body["mids"]]
         start_at, interval = float(body["start_at"]), float(body["interval"])
         stop_on_order = bool(body.get("stop_on_order", False))
@@ -202,6 +203,7 @@ class VenueProcess:
         self.halted = False
         self.order_arrived.clear()
         t_pub: list[float] = []
+        built: list[float] = []  # when the event's every push was queued: its first can leave
         us: list[int] = []
         for j, mid in enumerate(mids):
             delay = start_at + j * interval - time.monotonic()
@@ -211,12 +213,13 @@ class VenueProcess:
                 break
             t, u = self.publish(mid)
             t_pub.append(t)
+            built.append(time.monotonic())
             us.append(u)
         if stop_on_order and self.orders_seen == seen and not self.halted:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.order_arrived.wait(), float(body.get("hold", 2.0)))
         orders = [[e[0], e[3]] for e in self.log[first:] if e[3] is not None]
-        return {"t_pub": t_pub, "u": us, "orders": orders}
+        return {"t_pub": t_pub, "built": built, "u": us, "orders": orders}
 
     # -- seeding -----------------------------------------------------------------------------
 

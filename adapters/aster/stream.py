@@ -41,7 +41,10 @@ from hedged.model import OrderState, Quote
 log = logging.getLogger(__name__)
 
 USER_STREAM = "user"
-MAX_TRACKED_ORDERS = 4096
+# An order's progress is remembered to drop its events that arrive out of order, which they do
+# within moments of each other: the last 1,024 orders cover every order in flight of a daemon
+# trading many pairs, and the memory (~300 B an order) stops growing after a few hundred rounds.
+MAX_TRACKED_ORDERS = 1024
 DEFAULT_STREAM_POLICY = StreamPolicy()
 
 
