@@ -1019,7 +1019,7 @@ class Engine:
         if dest == State.DONE:
             if pair is not None:
                 pair.cooldown_from(utcnow(), time.monotonic())
-                pair.pnl_today = None
+                pair.add_realized(utc_day_start(), row.realized_pnl)
             self._finished_since_trim = True
         return row
 

@@ -283,8 +283,9 @@ class FundingCollector:
         """The rounds that may have held the position when it settled: every unfinished
         round on the symbol, and the finished ones that ended after it (they count in the
         split; their PnL is final, so their share is not written)."""
-        rounds = self.store.active_rounds() + self.store.finished_since(payment.at)
-        return [r for r in rounds if symbol_of(r, payment.venue) == payment.symbol]
+        venue, symbol = payment.venue, payment.symbol
+        live = [r for r in self.store.active_rounds() if symbol_of(r, venue) == symbol]
+        return live + self.store.finished_since(payment.at, venue, symbol)
 
     async def _complete_fills(self, round_: RoundRow) -> None:
         """The trades of the round's filled orders, read where the store lacks some."""

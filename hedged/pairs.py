@@ -58,6 +58,14 @@ class Pair:
         self.resumed = 0
         self.pnl_today = None
 
+    def add_realized(self, day: datetime, pnl: Decimal | None) -> None:
+        """A round of `day` (UTC) done with `pnl`: today's sum grows by it without reading
+        back every round done today (a daemon making volume ends thousands a day)."""
+        if self.pnl_today is None or self.pnl_today[0] != day:
+            self.pnl_today = None  # read afresh when next asked
+        else:
+            self.pnl_today = (day, self.pnl_today[1] + (pnl or Decimal(0)))
+
     def cooldown_from(self, last_ended: datetime | None, now_monotonic: float) -> None:
         """The cooldown after a stored end, in monotonic time: a wall clock stepped back makes
         that end lie in the future, which counts as now (not as a long wait)."""

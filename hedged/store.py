@@ -1092,10 +1092,13 @@ class Store:
     def realized_since(self, since: datetime, aster_symbol: str | None = None) -> Decimal:
         """Of every round done since `since`, or of one pair's (by its Aster symbol)."""
         with self.session() as s:
-            q = select(RoundRow).where(RoundRow.state == "DONE", col(RoundRow.ended_at) >= since)
+            # the column alone, summed here: exact Decimals (a database SUM may go through float)
+            q = select(col(RoundRow.realized_pnl)).where(
+                RoundRow.state == "DONE", col(RoundRow.ended_at) >= since
+            )
             if aster_symbol is not None:
                 q = q.where(RoundRow.aster_symbol == aster_symbol)
-            return sum((r.realized_pnl or Decimal(0) for r in s.exec(q)), Decimal(0))
+            return sum((pnl or Decimal(0) for pnl in s.exec(q)), Decimal(0))
 
     def last_ended_at(self, aster_symbol: str | None = None) -> datetime | None:
         with self.session() as s:
@@ -1104,9 +1107,13 @@ class Store:
                 q = q.where(RoundRow.aster_symbol == aster_symbol)
             return s.exec(q).one()
 
-    def finished_since(self, since: datetime) -> list[RoundRow]:
+    def finished_since(self, since: datetime, venue: str, symbol: str) -> list[RoundRow]:
+        """The rounds done since `since` that traded `symbol` on `venue`."""
+        traded = RoundRow.aster_symbol if venue == "aster" else RoundRow.backpack_symbol
         with self.session() as s:
-            q = select(RoundRow).where(RoundRow.state == "DONE", col(RoundRow.ended_at) >= since)
+            q = select(RoundRow).where(
+                RoundRow.state == "DONE", col(RoundRow.ended_at) >= since, traded == symbol
+            )
             return list(s.exec(q.order_by(col(RoundRow.id))))
 
     # -- orders -------------------------------------------------------------------------

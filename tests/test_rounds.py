@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from roundkit import ASTER, BACKPACK, START, D, Rig
@@ -16,7 +17,7 @@ from hedged.sim.world import default_world
 from hedged.states.context import BACKSTOP, ENTRY, Move, RoundContext
 from hedged.states.machine import Trigger
 from hedged.states.opening import SizingRefused, size
-from hedged.store import utcnow
+from hedged.store import utc_day_start, utcnow
 
 
 @pytest.fixture
@@ -357,3 +358,33 @@ async def test_a_steps_legs_and_live_orders_follow_an_order_changed_meanwhile(ri
     assert ctx.legs == legs_of(ctx.round, ctx.orders)
     assert ctx.live(BACKSTOP, ASTER) == []
     assert backstop not in ctx.live()
+
+
+async def test_todays_pnl_adds_each_round_done_without_reading_todays_rounds_again(
+    tmp_path: Path,
+) -> None:
+    """A daemon making volume ends thousands of rounds a day: each round's end adds its PnL
+    to today's, which is read from the store once (at start, or when the day turns)."""
+    rig = Rig(tmp_path, mode="continuous")
+    engine = await rig.start()
+    reads: list[object] = []
+    read = rig.store.realized_since
+
+    def counted(*args: Any) -> Decimal:
+        reads.append(args)
+        return read(*args)
+
+    setattr(rig.store, "realized_since", counted)  # noqa: B010 (mypy refuses assigning a method)
+    try:
+        for round_id in (1, 2):
+            await rig.tick()
+            await rig.until("MONITORING", round_id)
+            rig.store.add_command("close", round_id)
+            await rig.until("DONE", round_id)
+        first, second = (rig.round(i).realized_pnl for i in (1, 2))
+        assert first is not None and second is not None
+        assert engine.realized_today() == first + second
+        assert engine.realized_today() == rig.store.realized_since(utc_day_start())
+    finally:
+        await rig.stop()
+    assert len(reads) == 1  # the check above: the engine read today's at start, before this

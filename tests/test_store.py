@@ -851,7 +851,9 @@ def test_round_queries(store: Store) -> None:
     assert [r.id for r in store.recent_rounds(3)] == ids[::-1][:3]
     assert [r.id for r in store.recent_rounds(100)] == ids[::-1]
     assert store.count_rounds() == len(ids)
-    assert [r.id for r in store.finished_since(today)] == ids[1:3]
+    assert [r.id for r in store.finished_since(today, "aster", "SOLUSDT")] == ids[1:3]
+    assert [r.id for r in store.finished_since(today, "backpack", "SOL_USDC_PERP")] == ids[1:3]
+    assert store.finished_since(today, "aster", "ETHUSDT") == []
 
 
 def test_free_text_longer_than_its_column_is_cut_not_refused(store: Store) -> None:
