@@ -133,9 +133,9 @@ def _take(
     high: Decimal,
     low: Decimal,
     close: Decimal,
-    volume: Decimal = ZERO,
-    quote_volume: Decimal = ZERO,
-    trades: int = 0,
+    volume: Decimal,
+    quote_volume: Decimal,
+    trades: int,
 ) -> None:
     """Prices (and trades) that came after the candle's so far."""
     candle.high, candle.low, candle.close = max(candle.high, high), min(candle.low, low), close

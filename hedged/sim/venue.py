@@ -36,7 +36,7 @@ from hedged.model import (
     floor_to,
 )
 from hedged.sim.faults import Fault, FaultKind, Faults, HeldRequests
-from hedged.sim.funding import ASTER_FUNDING, BACKPACK_FUNDING, funding_view
+from hedged.sim.funding import ASTER_FUNDING, BACKPACK_FUNDING
 from hedged.sim.records import Book, MarketSpec, OrderRefused, SimFill, SimOrder
 from hedged.sim.world import World
 
@@ -187,10 +187,8 @@ class SimVenue:
 
     async def funding_info(self, symbol: str) -> FundingInfo:
         await self._read("funding_info")
-        schedule = self._world.funding.get(self.name)
         plan = DEFAULT_PLANS.get(self.name, BACKPACK_FUNDING)
-        settled = self._exchange.funding_rates(symbol)
-        view = funding_view(schedule, plan, symbol, self._exchange.now(), settled)
+        view = self._world.funding_view(self.name, symbol, plan, self._exchange.now())
         return FundingInfo(
             symbol=symbol,
             rate=view.rate,

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from hedged.model import ZERO, ceil_to, floor_to
 from hedged.sim.exchange import SimExchange
-from hedged.sim.funding import FundingSchedule
+from hedged.sim.funding import FundingPlan, FundingSchedule, FundingView, funding_view
 from hedged.sim.pricepath import GbmPath, PricePath
 from hedged.sim.records import Book, MarketSpec
 
@@ -141,6 +141,15 @@ class World:
                 for market in ((venue, symbol), None):
                     for listener in list(self._listeners.get(market, ())):
                         listener(venue, symbol, book)
+
+    def funding_view(
+        self, venue: str, symbol: str, default: FundingPlan, now: float
+    ) -> FundingView:
+        """What `venue` publishes of `symbol`'s funding (`default`: its plan while its funding
+        is off, the next settlement then placed after any settlement a test forced)."""
+        schedule = self.funding.get(venue)
+        settled = () if schedule is not None else self.venues[venue].funding_rates(symbol)
+        return funding_view(schedule, default, symbol, now, settled)
 
     def _settle_due(self, venue: str, symbol: str) -> None:
         """Pay the settlements whose time has passed: on every price move, and before any

@@ -24,7 +24,7 @@ from hedged.sim.aster.errors import (
 from hedged.sim.aster.filters import AsterFilters
 from hedged.sim.aster.shapes import OrderView, PositionRow, Wallet
 from hedged.sim.candles import Tape
-from hedged.sim.funding import ASTER_FUNDING, FundingView, funding_view
+from hedged.sim.funding import ASTER_FUNDING, FundingView
 from hedged.sim.records import Book, SimFill, SimOrder
 from hedged.sim.world import World
 
@@ -128,9 +128,7 @@ class AsterState:
         return self.world.underlying(self.venue, self.symbol)
 
     def funding(self) -> FundingView:
-        schedule = self.world.funding.get(self.venue)
-        settled = self.exchange.funding_rates(self.symbol)
-        return funding_view(schedule, ASTER_FUNDING, self.symbol, self.clock(), settled)
+        return self.world.funding_view(self.venue, self.symbol, ASTER_FUNDING, self.clock())
 
     def top_qty(self) -> Decimal:
         """The quantity shown at the touch: what one taker order can take."""

@@ -19,7 +19,7 @@ from hedged.sim.backpack.shapes import book_mark
 from hedged.sim.candles import Tape
 from hedged.sim.exchange import SimExchange
 from hedged.sim.faults import WireFaults
-from hedged.sim.funding import BACKPACK_FUNDING, FundingView, funding_view
+from hedged.sim.funding import BACKPACK_FUNDING, FundingView
 from hedged.sim.hub import Hub
 from hedged.sim.limits import Clock
 from hedged.sim.records import Book, MarketSpec, PriceSource, SimPosition
@@ -80,9 +80,7 @@ class BackpackState:
         return int(self.clock() * 1_000_000)
 
     def funding(self, symbol: str) -> FundingView:
-        schedule = self.world.funding.get(self.name)
-        settled = self.exchange.funding_rates(symbol)
-        return funding_view(schedule, BACKPACK_FUNDING, symbol, self.clock(), settled)
+        return self.world.funding_view(self.name, symbol, BACKPACK_FUNDING, self.clock())
 
     def market(self, symbol: str) -> MarketSpec:
         market = self.exchange.markets.get(symbol)
