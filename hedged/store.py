@@ -455,6 +455,14 @@ def _sqlite_no_sync(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# A one-page write that starts a fully copied WAL over (`checkpoint`); SQLite writes no page
+# for an update that changes nothing, so it notes when.
+_RESTART_WAL = (
+    "INSERT INTO meta (key, value) VALUES ('wal_started_at', ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+
+
 def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA wal_autocheckpoint=0")
@@ -723,12 +731,19 @@ class Store:
 
     def checkpoint(self) -> None:
         """Copy the WAL's committed pages into the database file. PASSIVE: it neither waits
-        for nor holds up a writer. Safe from another thread (its own pooled connection)."""
+        for nor holds up a writer. Safe from another thread (its own pooled connection).
+
+        When every page was copied, a one-page write starts the WAL over here: the next
+        writer would, and with synchronous=FULL its commit would also sync the WAL's new
+        header (an order intent's commit, often: ~0.45 ms instead of ~0.28 here)."""
         if self.engine.dialect.name != "sqlite":
             return
         try:
             with self.engine.connect() as c:
-                c.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                busy, frames, copied = c.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+                if not busy and frames > 0 and copied == frames:
+                    c.exec_driver_sql(_RESTART_WAL, (utcnow().isoformat(),))
+                    c.commit()
         except SQLAlchemyError as e:  # commits still land in the WAL; the next call retries
             log.warning("store: WAL checkpoint failed: %s", e)
 

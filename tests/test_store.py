@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -510,11 +511,21 @@ def wal_frames(path: Path) -> tuple[int, int]:
     return log, copied
 
 
+def wal_start(path: Path) -> tuple[int, int]:
+    """The WAL's header: how many times it was started over, and the frames its file holds
+    (it is written over in place, not shortened, when it starts over)."""
+    wal = Path(f"{path}-wal").read_bytes()
+    (restarts,) = struct.unpack(">I", wal[12:16])
+    (page_size,) = struct.unpack(">I", wal[8:12])
+    return restarts, (len(wal) - 32) // (page_size + 24)
+
+
 def test_with_checkpoints_beside_no_commit_copies_the_wal_and_checkpoint_does(
     tmp_path: Path,
 ) -> None:
     """The daemon's store: a commit never runs the WAL checkpoint (whose fsyncs would delay
-    an order intent); `checkpoint()` does it, from another thread."""
+    an order intent); `checkpoint()` does it, from another thread, and starts the WAL over
+    itself, so that the next commit (an intent's, say) does not also sync a new header."""
     path = tmp_path / "hedged.db"
     store = Store(f"sqlite:///{path}")
     store.checkpoint_beside()
@@ -523,13 +534,17 @@ def test_with_checkpoints_beside_no_commit_copies_the_wal_and_checkpoint_does(
     r = store.create_round("SOLUSDT", "SOL_USDC_PERP")
     for _ in range(800):  # past SQLite's default mark of 1,000 pages
         store.add_intents([intent(r.id, ASTER), intent(r.id, BACKPACK)], CLIENT_IDS)
+    restarts, frames = wal_start(path)
+    assert frames > 1000 and restarts == 0, "an automatic checkpoint started the WAL over"
     checkpointer = threading.Thread(target=store.checkpoint)
     checkpointer.start()
     checkpointer.join()
+    assert wal_start(path)[0] == 1, "checkpoint() left the WAL for the next commit to restart"
+    store.add_intents([intent(r.id, ASTER)], CLIENT_IDS)
+    assert wal_start(path)[0] == 1
     log, copied = wal_frames(path)
-    assert log > 1000, "an automatic checkpoint restarted the WAL"
-    assert copied == log, "checkpoint() left committed pages in the WAL only"
-    assert len(store.orders_of(r.id or 0)) == 1600
+    assert log == copied and log < 10, "checkpoint() left committed pages in the WAL only"
+    assert len(store.orders_of(r.id or 0)) == 1601
     store.close()
 
 
