@@ -61,6 +61,20 @@ class Derived:
     writes: int
     legs: Mapping[str, Leg]
     live: tuple[OrderRow, ...]
+    # the orders (all, or the live ones) of a purpose and venue, as `RoundContext` picks them
+    picked: dict[tuple[bool, str | None, str | None], tuple[OrderRow, ...]] = field(
+        default_factory=dict
+    )
+
+    def pick(self, live: bool, purpose: str | None, venue: str | None) -> tuple[OrderRow, ...]:
+        found = self.picked.get((live, purpose, venue))
+        if found is None:
+            found = self.picked[live, purpose, venue] = tuple(
+                o
+                for o in (self.live if live else self.orders)
+                if purpose in (None, o.purpose) and venue in (None, o.venue)
+            )
+        return found
 
     @classmethod
     def of(cls, round_: RoundRow, orders: list[OrderRow], writes: int) -> Derived:
@@ -95,6 +109,11 @@ class RoundContext:
     poll_due: bool = False  # the slow timer fired: re-read resting orders
     # the round's Derived facts by round id, kept across steps by whoever makes the contexts
     derived: MutableMapping[int, Derived] = field(default_factory=dict, repr=False)
+    # this context's last facts, as of (order writes, orders list, round row): a step asks
+    # for them a dozen times, and each check against `derived` reads the round's columns
+    _last: tuple[int, list[OrderRow], RoundRow, Derived] | None = field(
+        default=None, init=False, repr=False
+    )
 
     @property
     def id(self) -> int:
@@ -105,9 +124,13 @@ class RoundContext:
         """What follows from the orders, derived once per change of them rather than on every
         access (a step reads the legs and the live orders several times before deciding)."""
         writes = self.store.order_writes
+        last = self._last
+        if last and last[0] == writes and last[1] is self.orders and last[2] is self.round:
+            return last[3]
         kept = self.derived.get(self.id)
         if kept is None or not kept.holds(self.round, self.orders, writes):
             kept = self.derived[self.id] = Derived.of(self.round, self.orders, writes)
+        self._last = (writes, self.orders, self.round, kept)
         return kept
 
     @property
@@ -123,13 +146,10 @@ class RoundContext:
         self.orders = self.store.orders_of(self.id)
 
     def of(self, purpose: str, venue: str | None = None) -> list[OrderRow]:
-        return [o for o in self.orders if o.purpose == purpose and venue in (None, o.venue)]
+        return list(self._facts().pick(False, purpose, venue))
 
     def live(self, purpose: str | None = None, venue: str | None = None) -> list[OrderRow]:
-        live = self._facts().live
-        if purpose is None and venue is None:
-            return list(live)
-        return [o for o in live if purpose in (None, o.purpose) and venue in (None, o.venue)]
+        return list(self._facts().pick(True, purpose, venue))
 
     def may_send(self, purpose: str, venue: str) -> bool | Move:
         """After refusals of `purpose` on `venue`: False while backing off, True when it may

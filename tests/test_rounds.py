@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from roundkit import ASTER, BACKPACK, START, D, Rig
 
-from hedged.legs import legs_of
+from hedged.legs import VENUES, legs_of
 from hedged.sim.world import default_world
 from hedged.states.context import BACKSTOP, ENTRY, Move, RoundContext
 from hedged.states.machine import Trigger
 from hedged.states.opening import SizingRefused, size
-from hedged.store import utc_day_start, utcnow
+from hedged.store import new_order, utc_day_start, utcnow
 
 
 @pytest.fixture
@@ -326,9 +326,10 @@ async def test_take_profit_filled_unseen_is_found_by_the_batched_timer_poll(rig:
 
 
 async def test_a_steps_legs_and_live_orders_follow_an_order_changed_meanwhile(rig: Rig) -> None:
-    """A step derives its legs and live orders once, not on every access: an order recorded
-    while it runs (the order stream's fill, a cancel read back) changes them all the same,
-    as the row changes in place, without the step reloading its orders."""
+    """A step derives its legs, its live orders and its orders of a purpose once, not on
+    every access: an order recorded while it runs (the order stream's fill, a cancel read
+    back) changes them all the same, as the row changes in place, without the step
+    reloading its orders; so does an order that a reload brings."""
     await open_round(rig)
     engine = rig.engine
     assert engine is not None
@@ -358,6 +359,17 @@ async def test_a_steps_legs_and_live_orders_follow_an_order_changed_meanwhile(ri
     assert ctx.legs == legs_of(ctx.round, ctx.orders)
     assert ctx.live(BACKSTOP, ASTER) == []
     assert backstop not in ctx.live()
+    assert ctx.of(BACKSTOP, ASTER) == [backstop]
+
+    fields = ("round_id", "venue", "symbol", "purpose", "side", "type", "qty", "trigger_price")
+    [again] = rig.store.add_intents(
+        [new_order(**{f: getattr(backstop, f) for f in fields})],
+        {v: rig.venues[v].client_id for v in VENUES},
+    )
+    assert ctx.of(BACKSTOP, ASTER) == [backstop]  # not reloaded: the orders it was given
+    ctx.reload()
+    assert [o.id for o in ctx.of(BACKSTOP, ASTER)] == [backstop.id, again.id]
+    assert [o.id for o in ctx.live(BACKSTOP, ASTER)] == [again.id]
 
 
 async def test_todays_pnl_adds_each_round_done_without_reading_todays_rounds_again(
