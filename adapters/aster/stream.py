@@ -42,9 +42,10 @@ log = logging.getLogger(__name__)
 
 USER_STREAM = "user"
 # An order's progress is remembered to drop its events that arrive out of order, which they do
-# within moments of each other: the last 1,024 orders cover every order in flight of a daemon
-# trading many pairs, and the memory (~300 B an order) stops growing after a few hundred rounds.
-MAX_TRACKED_ORDERS = 1024
+# within moments of each other (the store refuses a state older than the one it holds in any
+# case): the last 256 orders span far longer than that even for a daemon trading many pairs,
+# and the memory (~300 B an order) is full within the first hundred rounds, not growing on.
+MAX_TRACKED_ORDERS = 256
 DEFAULT_STREAM_POLICY = StreamPolicy()
 
 
