@@ -20,13 +20,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import budget, exits, history, machine, memory, pairs, reaction, recovery, report, scale
+from bench import (
+    budget,
+    exits,
+    history,
+    machine,
+    memory,
+    pairs,
+    reaction,
+    recovery,
+    report,
+    scale,
+    step,
+)
 from bench.rig import setup_logging
 
 BENCH = Path(__file__).resolve().parent
 SCENARIOS = (
     "reaction-v3",
     "reaction-v1",
+    "step",
     "scale",
     "pairs",
     "recovery",
@@ -154,6 +167,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 time_cap=60 if quick else 600,
                 **common.path(),
             ),
+        )
+    if "step" in only:
+        scen["step"] = await scenario(
+            results, "step", lambda: step.run(out / "step", samples=100 if quick else 1000)
         )
     if "scale" in only:
         counts = [

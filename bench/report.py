@@ -162,6 +162,21 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     "",
                 )
             )
+    st = scen.get("step")
+    if st:
+        out.append(
+            (
+                "1b. the decision alone, in process: a pass to its stop's intent [us, p50 / p90]",
+                f"back to back {_f(_get(st, 'hot_us', 'p50'), 0)} / "
+                f"{_f(_get(st, 'hot_us', 'p90'), 0)}; after 20 ms asleep "
+                f"{_f(_get(st, 'after_sleep_us', 'p50'), 0)} / "
+                f"{_f(_get(st, 'after_sleep_us', 'p90'), 0)}; after 20 ms busy "
+                f"{_f(_get(st, 'after_busy_us', 'p50'), 0)} / "
+                f"{_f(_get(st, 'after_busy_us', 'p90'), 0)}",
+                "",
+                "",
+            )
+        )
     for s in scen.get("scale", []):
         n = s.get("rounds")
         floor = _get(s, "floor", "cpu_ms_per_event")
