@@ -178,6 +178,9 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             )
         )
     for s in scen.get("scale", []):
+        if "error" in s:  # a scenario that failed keeps its place in the table
+            out.append(("3. scale", f"failed: {s['error']}", "", "not measured"))
+            continue
         n = s.get("rounds")
         floor = _get(s, "floor", "cpu_ms_per_event")
         ratio = _ratio(s.get("cpu_ms_per_event"), floor)
