@@ -5,11 +5,11 @@ sits past the Aster short's stop. Each sample runs one pass of the engine and th
 launches, up to the call that would commit the stop's intent: that call raises instead, so
 nothing is committed and the next sample decides on the same round again.
 
-Samples are taken back to back (what the decision costs with the caches hot), after 20 ms
-asleep and after 20 ms of busy waiting (as a stop comes in a live daemon: after the quiet
-between price events, while the machine's other work — here the other tenants of the
-machine — used the caches). The gap between the three is what the machine, not the
-daemon's code, adds to the reaction's `pass_to_decision`.
+Samples are taken back to back (the caches and the CPU's branch predictors trained on this
+very path), after 20 ms asleep and after 20 ms of busy waiting (as a stop comes in a live
+daemon: once per round, after the quiet between price events, the path cold). The gap
+between the first figure and the other two is what running cold adds to the reaction's
+`pass_to_decision` on this machine; the daemon's code is the same in all three.
 """
 
 from __future__ import annotations
