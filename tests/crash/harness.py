@@ -105,7 +105,7 @@ RANDOM_KINDS: tuple[str, ...] = (
 # No answer; the venue places the order 1.5 s later, inside its window, by when a daemon that
 # took the "not found" for "never placed" would have acted on that.
 LATE_INSIDE: dict[str, Any] = {"kind": "late", "seconds": 1.5}
-LATE_TIMEOUT = 15.0  # how long a late fault gets to catch an order
+LATE_TIMEOUT = 30.0  # how long a late fault gets to catch an order (a round lasts <= 8 s)
 FAULTS: tuple[dict[str, Any], ...] = (
     {"kind": "accept_then_timeout"},
     {"kind": "error_5xx"},
@@ -636,6 +636,7 @@ class CampaignResult:
     kills: list[Kill] = field(default_factory=list)
     recoveries: list[float] = field(default_factory=list)  # spawn -> READY after a kill
     late_held: int = 0  # "late" episodes whose venue came to hold an order of the daemon
+    late_missed: list[str] = field(default_factory=list)  # why one did not
     backstops_fired: int = 0  # backstops the price was driven through while no daemon ran
     verdict: Verdict = field(default_factory=Verdict)
     wall: float = 0.0
@@ -826,7 +827,7 @@ class Campaign:
 
     def _await_late(self, d: Daemon, venue: str) -> bool:
         """Arm a late delivery inside the window on `venue`; whether it came to hold an
-        order (returns once it does)."""
+        order (returns once it does). When it did not, the campaign notes why."""
         try:
             self.sim.arm_fault(venue, LATE_INSIDE)
             deadline = time.monotonic() + LATE_TIMEOUT
@@ -834,8 +835,10 @@ class Campaign:
                 if self.sim.held(venue):
                     return True
                 time.sleep(0.02)
-        except OSError:
-            pass
+            why = "the daemon died" if not d.alive else f"no order in {LATE_TIMEOUT:.0f} s"
+        except OSError as e:
+            why = f"simulator: {e}"
+        self.result.late_missed.append(f"{venue}: {why}; live rounds {self.peek.live_states()}")
         return False
 
     def _await_state(self, d: Daemon, state: str) -> None:
